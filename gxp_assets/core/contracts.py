@@ -1,0 +1,58 @@
+"""The report contract of DESIGN.md and the reason codes of quarantine, shared by loaders and validation."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+#: Fields of an incoming report, in the order of DESIGN.md.
+REPORT_FIELDS: tuple[str, ...] = (
+    "report_id",
+    "document_id",
+    "source",
+    "text",
+    "received_at",
+    "label",
+    "product",
+)
+REQUIRED_FIELDS: tuple[str, ...] = ("report_id", "document_id", "source", "text")
+
+#: Intake columns every loader adds so that a record can be traced back to the bytes it came from.
+INTAKE_COLUMNS: tuple[str, ...] = (
+    "intake_seq",  # position of the record in the whole intake, 0-based; the reconciliation key
+    "source_file",
+    "source_line",  # 1-based line (row for Parquet) where the record starts
+    "raw",  # the record's bytes as received
+    "encoding",
+    "parse_error",  # set when the record could not be split into fields
+    "encoding_error",  # set when a field held bytes that are not valid in the file's encoding
+)
+
+
+class Reason(StrEnum):
+    """Why a record was quarantined; stable codes that reports and dashboards can group by."""
+
+    MALFORMED_RECORD = "malformed_record"
+    INVALID_ENCODING = "invalid_encoding"
+    MISSING_FIELD = "missing_field"
+    EMPTY_TEXT = "empty_text"
+    TEXT_TOO_LONG = "text_too_long"
+    FORMULA_TEXT = "formula_text"
+    INVALID_LABEL = "invalid_label"
+    MISSING_LABEL = "missing_label"
+    INVALID_TIMESTAMP = "invalid_timestamp"
+    TIMESTAMP_WITHOUT_ZONE = "timestamp_without_zone"
+    TIMESTAMP_IN_FUTURE = "timestamp_in_future"
+    DUPLICATE_REPORT_ID = "duplicate_report_id"
+    DUPLICATE_TEXT = "duplicate_text"
+    CONFLICTING_LABELS = "conflicting_labels"
+
+
+class ReportFileError(ValueError):
+    """A file that cannot be read as its format at all; names the file and the line so a person can look."""
+
+    def __init__(self, path: str, line: int | None, problem: str) -> None:
+        where = f"{path}, line {line}" if line is not None else path
+        super().__init__(f"{where}: {problem}")
+        self.path = path
+        self.line = line
+        self.problem = problem

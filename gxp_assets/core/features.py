@@ -1,0 +1,178 @@
+"""A declared, versioned feature specification and the one pure function that applies it to a pandas batch.
+
+Text goes through hashed word and character n-grams: stateless, so a batch can be featurized anywhere (a
+subprocess, a Spark ``mapInPandas`` task, a scoring run) with the same result and nothing fitted to carry around,
+and no vocabulary learnt from test data. Numeric and categorical columns of a tabular use case go through the same
+spec into the same sparse matrix.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from sklearn.feature_extraction import FeatureHasher
+from sklearn.feature_extraction.text import HashingVectorizer
+from sklearn.preprocessing import normalize
+
+from gxp_assets.core.hashing import canonical_json, sha256_hex
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """Everything that decides a feature matrix; its hash versions the features and every model built on them."""
+
+    name: str = "ae-text"
+    version: str = "1"
+    text_column: str | None = "text"
+    word_ngrams: tuple[int, int] = (1, 2)
+    char_ngrams: tuple[int, int] = (2, 5)
+    word_buckets: int = 2**18
+    char_buckets: int = 2**18
+    numeric_columns: tuple[str, ...] = ()
+    categorical_columns: tuple[str, ...] = ()
+    categorical_buckets: int = 2**10
+    dtype: str = field(default="float32")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def sha256(self) -> str:
+        return sha256_hex(canonical_json(self.to_dict()))
+
+    @classmethod
+    def from_dict(cls, values: dict) -> FeatureSpec:
+        tuples = {"word_ngrams", "char_ngrams", "numeric_columns", "categorical_columns"}
+        return cls(**{key: tuple(value) if key in tuples else value for key, value in values.items()})
+
+    def blocks(self) -> list[tuple[str, int]]:
+        """Named column blocks of the matrix in order, with their widths."""
+        blocks = []
+        if self.text_column:
+            blocks += [("word", self.word_buckets), ("char", self.char_buckets)]
+        blocks += [(f"num:{name}", 1) for name in self.numeric_columns]
+        if self.categorical_columns:
+            blocks.append(("cat", self.categorical_buckets))
+        return blocks
+
+    @property
+    def n_features(self) -> int:
+        return sum(width for _, width in self.blocks())
+
+
+DEFAULT_FEATURE_SPEC = FeatureSpec()
+
+
+def _word_vectorizer(spec: FeatureSpec) -> HashingVectorizer:
+    return HashingVectorizer(
+        n_features=spec.word_buckets,
+        ngram_range=spec.word_ngrams,
+        analyzer="word",
+        lowercase=True,
+        alternate_sign=False,
+        norm=None,
+        dtype=np.float64,
+    )
+
+
+def _char_vectorizer(spec: FeatureSpec) -> HashingVectorizer:
+    return HashingVectorizer(
+        n_features=spec.char_buckets,
+        ngram_range=spec.char_ngrams,
+        analyzer="char_wb",
+        lowercase=True,
+        alternate_sign=False,
+        norm=None,
+        dtype=np.float64,
+    )
+
+
+def _text_block(vectorizer: HashingVectorizer, texts: list[str], dtype: str) -> sp.csr_matrix:
+    """Sublinear counts, unit length per row: long call-centre notes should not outweigh short posts."""
+    counts = vectorizer.transform(texts).tocsr()
+    counts.data = np.log1p(counts.data)
+    return normalize(counts, norm="l2").astype(dtype)
+
+
+def featurize(batch: pd.DataFrame, spec: FeatureSpec = DEFAULT_FEATURE_SPEC) -> sp.csr_matrix:
+    """Rows of ``batch`` to a CSR matrix of ``spec.n_features`` columns; the same rows always give the same bytes."""
+    parts: list[sp.csr_matrix] = []
+    if spec.text_column:
+        texts = batch[spec.text_column].fillna("").astype(str).tolist()
+        parts.append(_text_block(_word_vectorizer(spec), texts, spec.dtype))
+        parts.append(_text_block(_char_vectorizer(spec), texts, spec.dtype))
+    for name in spec.numeric_columns:
+        values = pd.to_numeric(batch[name], errors="coerce").to_numpy(dtype=np.float64)
+        # NaN stays explicit so that the model sees "missing", not zero.
+        parts.append(sp.csr_matrix(values.reshape(-1, 1).astype(spec.dtype)))
+    if spec.categorical_columns:
+        tokens = [
+            [f"{name}={value}" for name, value in zip(spec.categorical_columns, row, strict=True) if not pd.isna(value)]
+            for row in batch[list(spec.categorical_columns)].astype(object).itertuples(index=False)
+        ]
+        hasher = FeatureHasher(n_features=spec.categorical_buckets, input_type="string", alternate_sign=False)
+        parts.append(hasher.transform(tokens).tocsr().astype(spec.dtype))
+    matrix = sp.hstack(parts, format="csr") if parts else sp.csr_matrix((len(batch), 0), dtype=spec.dtype)
+    matrix.sort_indices()
+    return matrix
+
+
+def feature_names(texts: Iterable[str], spec: FeatureSpec = DEFAULT_FEATURE_SPEC) -> dict[int, str]:
+    """Readable names for hashed columns, from the n-grams seen in ``texts`` (the most frequent one wins a bucket).
+
+    Explanations map a column index back to words this way, using training text only.
+    """
+    names: dict[int, str] = {}
+    offset = 0
+    texts = list(texts)
+    for block, width in spec.blocks():
+        if block in ("word", "char"):
+            vectorizer = _word_vectorizer(spec) if block == "word" else _char_vectorizer(spec)
+            analyzer = vectorizer.build_analyzer()
+            seen: Counter[str] = Counter()
+            for text in texts:
+                seen.update(analyzer(text))
+            grams = sorted(seen, key=lambda gram: (-seen[gram], gram))
+            # The hasher the vectorizer uses inside, applied to each n-gram alone.
+            hasher = FeatureHasher(n_features=width, input_type="string", alternate_sign=False)
+            columns = hasher.transform([[gram] for gram in grams]).tocsr().indices if grams else []
+            for gram, column in zip(grams, columns, strict=True):
+                names.setdefault(offset + int(column), f"{block}:{gram}")
+        elif block.startswith("num:"):
+            names[offset] = block
+        offset += width
+    return names
+
+
+@dataclass(frozen=True)
+class FeatureMatrix:
+    """A feature matrix with the report ids of its rows and the spec that made it."""
+
+    report_ids: np.ndarray
+    matrix: sp.csr_matrix
+    spec: FeatureSpec
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Plain arrays in scipy's ``.npz`` layout plus ids and spec: readable without our code or pickle."""
+        return {
+            "format": np.array("csr"),
+            "shape": np.array(self.matrix.shape, dtype=np.int64),
+            "data": self.matrix.data,
+            "indices": self.matrix.indices,
+            "indptr": self.matrix.indptr,
+            "report_ids": self.report_ids.astype(str),
+            "spec_json": np.array(canonical_json(self.spec.to_dict()).decode()),
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> FeatureMatrix:
+        shape = tuple(int(size) for size in arrays["shape"])
+        matrix = sp.csr_matrix((arrays["data"], arrays["indices"], arrays["indptr"]), shape=shape)
+        spec = FeatureSpec.from_dict(json.loads(str(arrays["spec_json"])))
+        return cls(report_ids=arrays["report_ids"], matrix=matrix, spec=spec)

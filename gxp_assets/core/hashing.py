@@ -1,0 +1,22 @@
+"""Hashes and canonical encodings: one definition, so that every layer agrees on what a hash means."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def canonical_json(value: Any) -> bytes:
+    """JSON with sorted keys and no whitespace, so equal values always give equal bytes (and equal hashes)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+def unit_interval(*parts: str) -> float:
+    """A deterministic, platform-independent number in [0, 1) from strings: the basis of seeded hash splits."""
+    digest = hashlib.sha256("\x1f".join(parts).encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64

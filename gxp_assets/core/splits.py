@@ -1,0 +1,92 @@
+"""Deterministic, grouped train / calibration / test splits.
+
+A split is decided by hashing a group key with a recorded seed, so it is the same on any machine and a report keeps
+its side when more data arrives. Groups join documents that share a text (compared case- and space-folded), so
+neither a document nor a text can end up on two sides.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pandas as pd
+
+from gxp_assets.core.hashing import unit_interval
+
+SPLITS: tuple[str, ...] = ("train", "calibration", "test")
+_SPACE = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class SplitPlan:
+    seed: int = 20261126
+    train: float = 0.6
+    calibration: float = 0.2
+    test: float = 0.2
+
+    def __post_init__(self) -> None:
+        shares = (self.train, self.calibration, self.test)
+        if min(shares) <= 0 or abs(sum(shares) - 1.0) > 1e-9:
+            raise ValueError(f"split proportions must be positive and sum to 1, got {shares}")
+
+
+def folded_text(text: str) -> str:
+    return _SPACE.sub(" ", text.casefold()).strip()
+
+
+def split_groups(document_ids: pd.Series, texts: pd.Series) -> pd.Series:
+    """A group key per row: the smallest document id among documents linked through a shared (folded) text."""
+    parent: dict[str, str] = {}
+
+    def find(node: str) -> str:
+        root = node
+        while parent.setdefault(root, root) != root:
+            root = parent[root]
+        while parent[node] != root:  # path compression
+            parent[node], node = root, parent[node]
+        return root
+
+    def union(a: str, b: str) -> None:
+        root_a, root_b = find(a), find(b)
+        if root_a != root_b:
+            low, high = sorted((root_a, root_b))
+            parent[high] = low
+
+    for document, text in zip(document_ids, texts, strict=True):
+        union(f"doc:{document}", f"text:{folded_text(text)}")
+    groups = {}
+    for document in document_ids:
+        groups.setdefault(document, find(f"doc:{document}"))
+    # The root is the smallest node name of its component; report it as a document id when it is one.
+    return pd.Series([groups[document] for document in document_ids], index=document_ids.index, dtype=object)
+
+
+def assign_splits(reports: pd.DataFrame, plan: SplitPlan) -> pd.DataFrame:
+    """One row per report: its group and split; rows in the order given (the order of the feature matrix)."""
+    groups = split_groups(reports["document_id"], reports["text"])
+    cut_train, cut_calibration = plan.train, plan.train + plan.calibration
+
+    def side(group: str) -> str:
+        u = unit_interval(str(plan.seed), group)
+        return "train" if u < cut_train else "calibration" if u < cut_calibration else "test"
+
+    sides = {group: side(group) for group in groups.unique()}
+    return pd.DataFrame(
+        {
+            "row": range(len(reports)),
+            "report_id": reports["report_id"].astype(object).to_numpy(),
+            "document_id": reports["document_id"].astype(object).to_numpy(),
+            "split_group": groups.to_numpy(),
+            "split": [sides[group] for group in groups],
+            "label": reports["label"].to_numpy(),
+            "source": reports["source"].astype(object).to_numpy(),
+        }
+    )
+
+
+def leaks(splits: pd.DataFrame, key: pd.Series) -> pd.DataFrame:
+    """Values of ``key`` (aligned with ``splits``) that occur on more than one side, with the sides."""
+    sides = pd.DataFrame({"key": key.to_numpy(), "split": splits["split"].to_numpy()})
+    per_key = sides.groupby("key")["split"].agg(lambda values: sorted(set(values)))
+    return per_key[per_key.map(len) > 1].rename("splits").reset_index()

@@ -1,0 +1,201 @@
+"""Split an intake table into valid reports and quarantine rows; every record lands in exactly one of them.
+
+Checks run in a fixed order and a record is quarantined for the first one it fails, so its reason is stable.
+Record-level checks come first; the checks across records (duplicate ids, duplicate texts, conflicting labels)
+then run over the records that passed them, in intake order, so the first occurrence is the one kept.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+
+from gxp_assets.core.contracts import INTAKE_COLUMNS, REPORT_FIELDS, REQUIRED_FIELDS, Reason
+
+VALID_LABELS = {"0": 0, "1": 1, "0.0": 0, "1.0": 1}
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_FORMULA = re.compile(r"^[=@]|^[+\-]\s*[A-Za-z_][A-Za-z0-9_.]*\s*\(")
+QUARANTINE_COLUMNS: tuple[str, ...] = ("reason", "detail")
+
+
+@dataclass(frozen=True)
+class ValidationRules:
+    """What a valid report is; typed config in the Dagster layer fills this in."""
+
+    max_text_chars: int = 20_000
+    require_label: bool = True
+    require_received_at: bool = True
+    future_tolerance: timedelta = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    valid: pd.DataFrame
+    quarantined: pd.DataFrame
+
+
+def normalize_text(text: str) -> str:
+    """NFC, control characters removed (tab and newline kept as meaning), outer white space trimmed."""
+    text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
+    return _CONTROL.sub("", text).strip()
+
+
+def parse_received_at(value: str) -> datetime | Reason:
+    """ISO 8601 with a zone, as UTC; a time without a zone is ambiguous and is not guessed."""
+    try:
+        stamp = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return Reason.INVALID_TIMESTAMP
+    if stamp.tzinfo is None:
+        return Reason.TIMESTAMP_WITHOUT_ZONE
+    return stamp.astimezone(UTC)
+
+
+def _blank(value: object) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _check_record(row: dict[str, object], rules: ValidationRules, now: datetime) -> tuple[Reason, str] | dict:
+    """The record-level checks; returns the cleaned fields or the first failure."""
+    if row["parse_error"]:
+        return Reason.MALFORMED_RECORD, str(row["parse_error"])
+    if row["encoding_error"]:
+        return Reason.INVALID_ENCODING, f"{row['encoding_error']}; declare the file's encoding if it is not UTF-8"
+    for name in REQUIRED_FIELDS:
+        if name == "text":
+            continue
+        if _blank(row.get(name)):
+            return Reason.MISSING_FIELD, f"{name} is missing or empty"
+    if row.get("text") is None:
+        return Reason.MISSING_FIELD, "text is missing"
+    text = normalize_text(str(row["text"]))
+    if not text:
+        return Reason.EMPTY_TEXT, "text is empty after normalisation"
+    if len(text) > rules.max_text_chars:
+        return Reason.TEXT_TOO_LONG, f"text has {len(text):,} characters, the limit is {rules.max_text_chars:,}"
+    if _FORMULA.match(text):
+        return Reason.FORMULA_TEXT, f"text starts like a spreadsheet formula: {text[:40]!r}"
+    label: int | None = None
+    if _blank(row.get("label")):
+        if rules.require_label:
+            return Reason.MISSING_LABEL, "label is missing; an adjudicated corpus needs 0 or 1"
+    else:
+        raw_label = str(row["label"]).strip()
+        if raw_label not in VALID_LABELS:
+            return Reason.INVALID_LABEL, f"label {raw_label[:40]!r} is not 0 or 1"
+        label = VALID_LABELS[raw_label]
+    received_at: datetime | None = None
+    if _blank(row.get("received_at")):
+        if rules.require_received_at:
+            return Reason.MISSING_FIELD, "received_at is missing or empty"
+    else:
+        parsed = parse_received_at(str(row["received_at"]))
+        if isinstance(parsed, Reason):
+            return parsed, f"received_at {str(row['received_at'])[:40]!r} is not ISO 8601 with a time zone"
+        if parsed > now + rules.future_tolerance:
+            return Reason.TIMESTAMP_IN_FUTURE, f"received_at {parsed.isoformat()} is after the run ({now.isoformat()})"
+        received_at = parsed
+    return {
+        "report_id": str(row["report_id"]).strip(),
+        "document_id": str(row["document_id"]).strip(),
+        "source": str(row["source"]).strip().lower(),
+        "text": text,
+        "received_at": received_at,
+        "label": label,
+        "product": None if _blank(row.get("product")) else normalize_text(str(row["product"])),
+    }
+
+
+def validate_reports(intake: pd.DataFrame, rules: ValidationRules, now: datetime) -> ValidationResult:
+    """Valid reports typed per the contract, and quarantine rows holding the record as received plus a reason."""
+    extra = [name for name in intake.columns if name not in (*REPORT_FIELDS, *INTAKE_COLUMNS)]
+    cleaned: list[dict] = []
+    failures: dict[int, tuple[Reason, str]] = {}
+    for row in intake.to_dict("records"):
+        outcome = _check_record(row, rules, now)
+        if isinstance(outcome, tuple):
+            failures[row["intake_seq"]] = outcome
+        else:
+            outcome.update({name: row[name] for name in extra})
+            outcome["intake_seq"] = row["intake_seq"]
+            cleaned.append(outcome)
+    failures.update(_cross_record_failures(cleaned, intake))
+    valid_rows = [row for row in cleaned if row["intake_seq"] not in failures]
+    return ValidationResult(
+        valid=_valid_frame(valid_rows, extra),
+        quarantined=_quarantine_frame(intake, failures),
+    )
+
+
+def _cross_record_failures(cleaned: list[dict], intake: pd.DataFrame) -> dict[int, tuple[Reason, str]]:
+    """Duplicate ids, conflicting labels and duplicate texts, judged in intake order."""
+    where = {
+        seq: f"{file}:{line}"
+        for seq, file, line in zip(intake["intake_seq"], intake["source_file"], intake["source_line"], strict=True)
+    }
+    failures: dict[int, tuple[Reason, str]] = {}
+    first_by_id: dict[str, int] = {}
+    for row in cleaned:
+        first = first_by_id.setdefault(row["report_id"], row["intake_seq"])
+        if first != row["intake_seq"]:
+            failures[row["intake_seq"]] = (
+                Reason.DUPLICATE_REPORT_ID,
+                f"report_id {row['report_id']!r} was already received at {where[first]}",
+            )
+    labels_by_text: dict[str, set] = {}
+    for row in cleaned:
+        if row["intake_seq"] not in failures and row["label"] is not None:
+            labels_by_text.setdefault(row["text"], set()).add(row["label"])
+    first_by_text: dict[str, dict] = {}
+    for row in cleaned:
+        seq = row["intake_seq"]
+        if seq in failures:
+            continue
+        if len(labels_by_text.get(row["text"], ())) > 1:
+            failures[seq] = (Reason.CONFLICTING_LABELS, "the same text was received with labels 0 and 1")
+            continue
+        first = first_by_text.setdefault(row["text"], row)
+        if first is not row:
+            failures[seq] = (
+                Reason.DUPLICATE_TEXT,
+                f"same text as report {first['report_id']!r} ({where[first['intake_seq']]}), which is kept",
+            )
+    return failures
+
+
+def _valid_frame(rows: list[dict], extra: list[str]) -> pd.DataFrame:
+    columns = [*REPORT_FIELDS, *extra, "intake_seq"]
+    frame = pd.DataFrame(rows, columns=columns)
+    for name in ("report_id", "document_id", "source", "text", "product", *extra):
+        frame[name] = frame[name].astype(object)
+    frame["received_at"] = pd.to_datetime(frame["received_at"], utc=True).astype("datetime64[us, UTC]")
+    frame["label"] = frame["label"].astype("Int8")
+    frame["intake_seq"] = frame["intake_seq"].astype("int64")
+    return frame.reset_index(drop=True)
+
+
+def _quarantine_frame(intake: pd.DataFrame, failures: dict[int, tuple[Reason, str]]) -> pd.DataFrame:
+    frame = intake[intake["intake_seq"].isin(list(failures))].copy()
+    frame["reason"] = pd.Series([str(failures[seq][0]) for seq in frame["intake_seq"]], index=frame.index, dtype=object)
+    frame["detail"] = pd.Series([failures[seq][1] for seq in frame["intake_seq"]], index=frame.index, dtype=object)
+    return frame.reset_index(drop=True)
+
+
+def reconcile(intake: pd.DataFrame, valid: pd.DataFrame, quarantined: pd.DataFrame) -> list[str]:
+    """Problems with 'records in = valid + quarantined', by record, not only by count; empty when it holds."""
+    incoming = set(intake["intake_seq"])
+    kept, held = list(valid["intake_seq"]), list(quarantined["intake_seq"])
+    problems = []
+    if len(kept) + len(held) != len(intake):
+        problems.append(f"{len(intake)} records in, {len(kept)} valid + {len(held)} quarantined")
+    if lost := incoming - set(kept) - set(held):
+        problems.append(f"{len(lost)} records neither valid nor quarantined, e.g. intake_seq {sorted(lost)[:5]}")
+    if both := set(kept) & set(held):
+        problems.append(f"{len(both)} records both valid and quarantined, e.g. intake_seq {sorted(both)[:5]}")
+    if unknown := (set(kept) | set(held)) - incoming:
+        problems.append(f"{len(unknown)} records that never came in, e.g. intake_seq {sorted(unknown)[:5]}")
+    return problems

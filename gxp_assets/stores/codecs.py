@@ -1,0 +1,82 @@
+"""Open, deterministic file formats for artifacts: Parquet for tables, ``.npz`` for arrays, JSON for records.
+
+Equal values give equal bytes, so an artifact's SHA-256 is a stable data version. No pickle: anyone can open
+these files without our code, years from now.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+_FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+class UnsupportedArtifact(TypeError):
+    pass
+
+
+def encode(value: Any) -> tuple[bytes, str]:
+    """Bytes and file suffix for a DataFrame, a mapping of numpy arrays, or a JSON-compatible mapping."""
+    if isinstance(value, pd.DataFrame):
+        return _parquet_bytes(value), ".parquet"
+    if isinstance(value, Mapping) and value and all(isinstance(item, np.ndarray) for item in value.values()):
+        return _npz_bytes(value), ".npz"
+    if isinstance(value, Mapping | list):
+        text = json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False)
+        return (text + "\n").encode(), ".json"
+    raise UnsupportedArtifact(
+        f"cannot store a {type(value).__name__}: return a DataFrame, a dict of numpy arrays or a JSON dict"
+    )
+
+
+def decode(payload: bytes, suffix: str) -> Any:
+    if suffix == ".parquet":
+        return pq.read_table(pa.BufferReader(payload)).to_pandas()
+    if suffix == ".npz":
+        with np.load(io.BytesIO(payload), allow_pickle=False) as arrays:
+            return {name: arrays[name] for name in arrays.files}
+    if suffix == ".json":
+        return json.loads(payload)
+    raise UnsupportedArtifact(f"no decoder for {suffix!r}")
+
+
+def summary(value: Any) -> dict[str, Any]:
+    """A few numbers for the materialization's metadata."""
+    if isinstance(value, pd.DataFrame):
+        return {"rows": len(value), "columns": len(value.columns)}
+    if isinstance(value, Mapping) and "shape" in value and isinstance(value["shape"], np.ndarray):
+        return {"shape": "x".join(str(int(size)) for size in value["shape"])}
+    return {}
+
+
+def _parquet_bytes(frame: pd.DataFrame) -> bytes:
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd")
+    return sink.getvalue().to_pybytes()
+
+
+def _npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
+    """numpy's own ``.npz`` layout, but with fixed zip timestamps (``np.savez`` stamps the current time)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name in sorted(arrays):
+            array = np.asarray(arrays[name])
+            if array.dtype == object:
+                raise UnsupportedArtifact(f"array {name!r} has dtype object, which only pickle could store")
+            member = io.BytesIO()
+            np.lib.format.write_array(member, array, allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=_FIXED_ZIP_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, member.getvalue())
+    return buffer.getvalue()

@@ -1,0 +1,153 @@
+"""The embedded default: artifacts as read-only files under GXP_HOME, indexed in SQLite.
+
+A file's name is its SHA-256, so a version is never overwritten: writing equal bytes again finds the file already
+there (and checks it), writing other bytes makes another file. The index records every materialization in order,
+which is what ``latest`` and ``versions`` read.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import tempfile
+from contextlib import closing
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import quote
+
+from gxp_assets.core.hashing import sha256_hex
+from gxp_assets.stores.protocols import ArtifactNotFound, ArtifactRef, IntegrityError
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS artifacts (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    asset TEXT NOT NULL,
+    partition TEXT,
+    sha256 TEXT NOT NULL,
+    suffix TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    path TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS artifacts_by_asset ON artifacts (asset, partition, seq);
+"""
+
+
+def default_home() -> Path:
+    """GXP_HOME, or ``.gxp`` in the working directory (DESIGN.md conventions)."""
+    return Path(os.environ.get("GXP_HOME") or Path.cwd() / ".gxp").resolve()
+
+
+class LocalArtifactStore:
+    def __init__(self, home: Path | str | None = None) -> None:
+        self.home = Path(home).resolve() if home else default_home()
+        self.root = self.home / "artifacts"
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._index = self.home / "artifacts.sqlite"
+        with closing(self._connect()) as connection, connection:
+            connection.executescript(_SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(self._index, timeout=30)
+        connection.row_factory = sqlite3.Row
+        return connection
+
+    def _path(self, asset: str, partition: str | None, sha256: str, suffix: str) -> Path:
+        folder = self.root.joinpath(*(quote(part, safe="") for part in asset.split("/")))
+        if partition is not None:
+            folder = folder / quote(partition, safe="")
+        return folder / f"{sha256}{suffix}"
+
+    def put(self, asset: str, partition: str | None, payload: bytes, suffix: str, run_id: str) -> ArtifactRef:
+        sha256 = sha256_hex(payload)
+        path = self._path(asset, partition, sha256, suffix)
+        if path.exists():
+            self._verify(asset, path, sha256)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".incoming-", delete=False) as handle:
+                handle.write(payload)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(handle.name, 0o444)
+            os.replace(handle.name, path)
+        ref = ArtifactRef(
+            asset=asset,
+            partition=partition,
+            sha256=sha256,
+            suffix=suffix,
+            size=len(payload),
+            uri=path.as_uri(),
+            run_id=run_id,
+            created_at=datetime.now(UTC).isoformat(timespec="microseconds"),
+        )
+        with closing(self._connect()) as connection, connection:
+            connection.execute(
+                "INSERT INTO artifacts (asset, partition, sha256, suffix, size, path, run_id, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (asset, partition, sha256, suffix, ref.size, str(path), run_id, ref.created_at),
+            )
+        return ref
+
+    def _verify(self, asset: str, path: Path, expected: str) -> bytes:
+        payload = path.read_bytes()
+        actual = sha256_hex(payload)
+        if actual != expected:
+            raise IntegrityError(
+                f"artifact of asset '{asset}' at {path} was recorded with SHA-256 {expected} "
+                f"but its bytes hash to {actual}: it has been altered"
+            )
+        return payload
+
+    def read(self, ref: ArtifactRef) -> bytes:
+        path = self._path(ref.asset, ref.partition, ref.sha256, ref.suffix)
+        if not path.exists():
+            raise ArtifactNotFound(f"artifact of asset '{ref.asset}' with SHA-256 {ref.sha256} is missing at {path}")
+        return self._verify(ref.asset, path, ref.sha256)
+
+    def _ref(self, row: sqlite3.Row) -> ArtifactRef:
+        return ArtifactRef(
+            asset=row["asset"],
+            partition=row["partition"],
+            sha256=row["sha256"],
+            suffix=row["suffix"],
+            size=row["size"],
+            uri=Path(row["path"]).as_uri(),
+            run_id=row["run_id"],
+            created_at=row["created_at"],
+        )
+
+    def latest(self, asset: str, partition: str | None = None) -> ArtifactRef | None:
+        with closing(self._connect()) as connection:
+            row = connection.execute(
+                "SELECT * FROM artifacts WHERE asset = ? AND partition IS ? ORDER BY seq DESC LIMIT 1",
+                (asset, partition),
+            ).fetchone()
+        return self._ref(row) if row else None
+
+    def find(self, asset: str, sha256: str) -> ArtifactRef:
+        if len(sha256) < 8:
+            raise ValueError("give at least 8 hex digits of the data version")
+        with closing(self._connect()) as connection:
+            rows = connection.execute(
+                "SELECT * FROM artifacts WHERE asset = ? AND sha256 LIKE ? ORDER BY seq DESC",
+                (asset, f"{sha256.lower()}%"),
+            ).fetchall()
+        if len({row["sha256"] for row in rows}) > 1:
+            raise ValueError(f"data version {sha256} of asset '{asset}' is ambiguous: give more digits")
+        if not rows:
+            raise ArtifactNotFound(f"asset '{asset}' has no stored version {sha256}")
+        return self._ref(rows[0])
+
+    def versions(self, asset: str | None = None, partition: str | None = None) -> list[ArtifactRef]:
+        query, params = "SELECT * FROM artifacts", []
+        if asset is not None:
+            query += " WHERE asset = ?"
+            params.append(asset)
+            if partition is not None:
+                query += " AND partition = ?"
+                params.append(partition)
+        with closing(self._connect()) as connection:
+            rows = connection.execute(query + " ORDER BY seq", params).fetchall()
+        return [self._ref(row) for row in rows]

@@ -1,0 +1,39 @@
+"""Fixtures shared by the suite: isolated stores and instances, and the real corpus where it exists."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from dagster import DagsterInstance
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ADE_CORPUS = PROJECT_ROOT.parent / "shared" / "data" / "ade_corpus_v2"
+
+
+@pytest.fixture
+def gxp_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh GXP_HOME for one test, so no test sees another's artifacts."""
+    home = tmp_path / "gxp_home"
+    home.mkdir()
+    monkeypatch.setenv("GXP_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def dagster_instance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DagsterInstance]:
+    """A persistent SQLite instance in a temporary DAGSTER_HOME configured by the project's dagster.yaml."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text((PROJECT_ROOT / "dagster.yaml").read_text())
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    with DagsterInstance.get() as instance:
+        yield instance
+
+
+@pytest.fixture(scope="session")
+def ade_corpus() -> Path:
+    if not (ADE_CORPUS / "DRUG-AE.rel").is_file():
+        pytest.skip(f"ADE Corpus V2 not found at {ADE_CORPUS} (it lives in ../shared/data beside the project)")
+    return ADE_CORPUS

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from gxp_assets.core.features import DEFAULT_FEATURE_SPEC, FeatureMatrix, FeatureSpec, feature_names, featurize
+
+TEXTS = ["Severe rash after starting drugX", "no side effects so far", "rash"]
+
+
+def test_featurize_is_deterministic_and_row_independent() -> None:
+    batch = pd.DataFrame({"text": TEXTS})
+    whole = featurize(batch)
+    again = featurize(batch)
+    assert whole.shape == (3, DEFAULT_FEATURE_SPEC.n_features)
+    assert (whole != again).nnz == 0
+    alone = featurize(batch.iloc[[1]])  # a batch of one gives the same row as in a batch of three
+    assert (alone != whole[1]).nnz == 0
+
+
+def test_text_blocks_are_unit_length_and_case_insensitive() -> None:
+    matrix = featurize(pd.DataFrame({"text": ["Rash RASH", "rash rash"]}))
+    word_block = matrix[:, : DEFAULT_FEATURE_SPEC.word_buckets].toarray()
+    np.testing.assert_allclose(np.linalg.norm(word_block, axis=1), [1.0, 1.0], rtol=1e-6)
+    assert (matrix[0] != matrix[1]).nnz == 0
+
+
+def test_feature_names_map_columns_back_to_ngrams() -> None:
+    names = feature_names(TEXTS)
+    row = featurize(pd.DataFrame({"text": ["rash"]}))
+    readable = {names[column] for column in row.indices}
+    assert "word:rash" in readable and "char: ra" in readable
+    assert all(name.startswith(("word:", "char:")) for name in readable)
+
+
+def test_spec_hash_changes_with_the_spec_and_round_trips() -> None:
+    other = FeatureSpec(word_ngrams=(1, 1))
+    assert other.sha256 != DEFAULT_FEATURE_SPEC.sha256
+    assert FeatureSpec.from_dict(other.to_dict()) == other
+
+
+def test_tabular_columns_go_through_the_same_spec() -> None:
+    spec = FeatureSpec(text_column=None, numeric_columns=("age",), categorical_columns=("sex",), categorical_buckets=16)
+    batch = pd.DataFrame({"age": ["54", "not a number", None], "sex": ["F", "M", None]})
+    matrix = featurize(batch, spec).toarray()
+    assert matrix.shape == (3, 17)
+    assert matrix[0, 0] == 54 and np.isnan(matrix[1, 0]) and np.isnan(matrix[2, 0])
+    assert matrix[0, 1:].sum() == 1 and matrix[2, 1:].sum() == 0
+    assert not np.array_equal(matrix[0, 1:], matrix[1, 1:])
+    assert feature_names([], spec) == {0: "num:age"}
+
+
+def test_feature_matrix_round_trips_through_plain_arrays() -> None:
+    batch = pd.DataFrame({"text": TEXTS})
+    features = FeatureMatrix(np.array(["a", "b", "c"]), featurize(batch), DEFAULT_FEATURE_SPEC)
+    arrays = features.to_arrays()
+    assert all(array.dtype != object for array in arrays.values())
+    back = FeatureMatrix.from_arrays(arrays)
+    assert (back.matrix != features.matrix).nnz == 0
+    assert back.spec == DEFAULT_FEATURE_SPEC and list(back.report_ids) == ["a", "b", "c"]

@@ -1,0 +1,104 @@
+"""The data assets through Dagster for real: persistent SQLite instance, real artifact store, real checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from dagster import AssetKey, DagsterInstance, build_input_context
+
+from gxp_assets.core.features import DEFAULT_FEATURE_SPEC, FeatureMatrix
+from gxp_assets.definitions import defs
+from gxp_assets.defs.io_manager import PIN, ArtifactIOManager
+from gxp_assets.stores.local import LocalArtifactStore
+from gxp_assets.stores.protocols import IntegrityError
+
+DATA_ASSETS = ["labelled_reports", "validated_reports", "quarantined_reports", "report_features", "dataset_splits"]
+
+
+def run_data_job(instance: DagsterInstance, documents: int = 60, seed: int = 7, raise_on_error: bool = True):
+    config = {
+        "ops": {"labelled_reports": {"config": {"format": "demo", "demo_documents": documents, "demo_seed": seed}}}
+    }
+    return defs.get_job_def("prepare_training_data").execute_in_process(
+        instance=instance, run_config=config, raise_on_error=raise_on_error
+    )
+
+
+def materializations(result) -> dict[str, object]:
+    return {
+        event.materialization.asset_key.to_user_string(): event.materialization
+        for event in result.get_asset_materialization_events()
+    }
+
+
+def test_the_data_graph_materializes_with_hash_data_versions(gxp_home: Path, dagster_instance: DagsterInstance) -> None:
+    result = run_data_job(dagster_instance)
+    assert result.success
+    checks = {evaluation.check_name: evaluation.passed for evaluation in result.get_asset_check_evaluations()}
+    assert checks == {"records_reconciled": True, "no_document_on_two_sides": True, "no_text_on_two_sides": True}
+
+    store = LocalArtifactStore(gxp_home)
+    found = materializations(result)
+    assert sorted(found) == sorted(DATA_ASSETS)
+    for name, materialization in found.items():
+        sha = materialization.metadata["sha256"].value
+        assert materialization.tags["dagster/data_version"] == sha  # the stored bytes' hash is the data version
+        assert store.latest(name).sha256 == sha
+    assert found["report_features"].tags["dagster/code_version"] == DEFAULT_FEATURE_SPEC.sha256
+
+    labelled = found["labelled_reports"].metadata["records"].value
+    valid = found["validated_reports"].metadata["records"].value
+    quarantined = found["quarantined_reports"].metadata["records"].value
+    assert labelled == valid + quarantined and valid > 100
+    balance = found["validated_reports"].metadata["label_balance"].value
+    assert 0 < balance["AE (1)"] < valid
+    splits = found["dataset_splits"].metadata
+    assert sum(splits[f"{name}_records"].value for name in ("train", "calibration", "test")) == valid
+
+    # Lineage: the instance records which data version of each input a materialization used.
+    record = dagster_instance.get_latest_materialization_event(AssetKey("dataset_splits"))
+    input_version = record.asset_materialization.tags["dagster/input_data_version/validated_reports"]
+    assert input_version == found["validated_reports"].metadata["sha256"].value
+
+
+def test_run_history_survives_a_new_instance(gxp_home: Path, dagster_instance: DagsterInstance) -> None:
+    run_id = run_data_job(dagster_instance).run_id
+    with DagsterInstance.get() as reopened:
+        assert reopened.get_run_by_id(run_id).is_success
+        assert reopened.get_latest_materialization_event(AssetKey("dataset_splits")) is not None
+
+
+def test_a_new_materialization_keeps_the_old_one_loadable(gxp_home: Path, dagster_instance: DagsterInstance) -> None:
+    first = materializations(run_data_job(dagster_instance, seed=1))["labelled_reports"].metadata["sha256"].value
+    second = materializations(run_data_job(dagster_instance, seed=2))["labelled_reports"].metadata["sha256"].value
+    assert first != second
+    manager = ArtifactIOManager(home=str(gxp_home))
+    latest = manager.load_input(build_input_context(asset_key=AssetKey("labelled_reports")))
+    pinned = manager.load_input(
+        build_input_context(asset_key=AssetKey("labelled_reports"), definition_metadata={PIN: first[:12]})
+    )
+    assert not latest.equals(pinned)
+    assert pinned["raw"].iloc[0] != latest["raw"].iloc[0]
+    features = FeatureMatrix.from_arrays(manager.load_input(build_input_context(asset_key=AssetKey("report_features"))))
+    assert features.matrix.shape[1] == DEFAULT_FEATURE_SPEC.n_features
+
+
+def test_an_altered_artifact_stops_the_next_run(gxp_home: Path, dagster_instance: DagsterInstance) -> None:
+    run_data_job(dagster_instance)
+    ref = LocalArtifactStore(gxp_home).latest("validated_reports")
+    path = Path(ref.uri.removeprefix("file://"))
+    path.chmod(0o644)
+    payload = bytearray(path.read_bytes())
+    payload[len(payload) // 2] ^= 0x01  # one bit of one byte
+    path.write_bytes(bytes(payload))
+    job = defs.get_job_def("prepare_training_data")
+    result = job.execute_in_process(
+        instance=dagster_instance, asset_selection=[AssetKey("report_features")], raise_on_error=False
+    )
+    assert not result.success
+    failure = result.get_step_failure_events()[0].step_failure_data.error
+    message = str(failure.cause.message if failure.cause else failure.message)
+    assert "validated_reports" in message and ref.sha256 in message and "hash to" in message
+    with pytest.raises(IntegrityError):
+        ArtifactIOManager(home=str(gxp_home)).load_input(build_input_context(asset_key=AssetKey("validated_reports")))

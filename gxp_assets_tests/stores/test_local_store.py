@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from gxp_assets.core.hashing import sha256_hex
+from gxp_assets.stores import codecs
+from gxp_assets.stores.local import LocalArtifactStore
+from gxp_assets.stores.protocols import ArtifactNotFound, IntegrityError
+
+
+def test_put_is_content_addressed_and_never_overwrites(tmp_path: Path) -> None:
+    store = LocalArtifactStore(tmp_path)
+    first = store.put("reports", None, b"version one", ".json", run_id="run-1")
+    second = store.put("reports", None, b"version two", ".json", run_id="run-2")
+    assert first.sha256 == sha256_hex(b"version one")
+    assert Path(first.uri.removeprefix("file://")).name == f"{first.sha256}.json"
+    assert store.read(first) == b"version one" and store.read(second) == b"version two"
+    assert store.latest("reports") == second
+    assert [ref.sha256 for ref in store.versions("reports")] == [first.sha256, second.sha256]
+    assert store.find("reports", first.sha256[:10]).sha256 == first.sha256
+    mode = os.stat(first.uri.removeprefix("file://")).st_mode
+    assert not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)  # read-only on disk
+
+
+def test_partitions_are_kept_apart(tmp_path: Path) -> None:
+    store = LocalArtifactStore(tmp_path)
+    store.put("scored", "batch/1", b"a", ".json", "r")
+    store.put("scored", "batch 2", b"b", ".json", "r")
+    assert store.read(store.latest("scored", "batch/1")) == b"a"
+    assert store.latest("scored") is None
+
+
+def test_an_altered_artifact_fails_naming_the_asset_and_both_hashes(tmp_path: Path) -> None:
+    store = LocalArtifactStore(tmp_path)
+    ref = store.put("validated_reports", None, b"the original bytes", ".parquet", "run")
+    path = Path(ref.uri.removeprefix("file://"))
+    path.chmod(0o644)
+    path.write_bytes(b"the original byteZ")  # one byte changed
+    with pytest.raises(IntegrityError) as raised:
+        store.read(ref)
+    message = str(raised.value)
+    assert "validated_reports" in message and ref.sha256 in message and sha256_hex(b"the original byteZ") in message
+    with pytest.raises(IntegrityError):  # writing the same content again does not paper over the damage
+        store.put("validated_reports", None, b"the original bytes", ".parquet", "run-2")
+
+
+def test_missing_and_unknown_versions(tmp_path: Path) -> None:
+    store = LocalArtifactStore(tmp_path)
+    ref = store.put("a", None, b"x", ".json", "r")
+    with pytest.raises(ArtifactNotFound):
+        store.find("a", "0" * 64)
+    Path(ref.uri.removeprefix("file://")).unlink()
+    with pytest.raises(ArtifactNotFound):
+        store.read(ref)
+
+
+def test_the_index_survives_a_new_store_object(tmp_path: Path) -> None:
+    ref = LocalArtifactStore(tmp_path).put("a", None, b"x", ".json", "r")
+    assert LocalArtifactStore(tmp_path).latest("a") == ref
+
+
+def test_codecs_give_equal_bytes_for_equal_values_and_open_without_our_code(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"id": ["a", "b"], "n": [1, 2], "raw": [b"\x00\xff", b"x"]})
+    payload, suffix = codecs.encode(frame)
+    assert suffix == ".parquet" and payload == codecs.encode(frame.copy())[0]
+    pd.testing.assert_frame_equal(codecs.decode(payload, suffix), frame)
+
+    matrix = sp.random(20, 30, density=0.2, format="csr", random_state=0, dtype=np.float32)
+    arrays = {
+        "data": matrix.data,
+        "indices": matrix.indices,
+        "indptr": matrix.indptr,
+        "shape": np.array(matrix.shape),
+        "format": np.array("csr"),
+    }
+    payload, suffix = codecs.encode(arrays)
+    assert suffix == ".npz" and payload == codecs.encode(dict(arrays))[0]
+    (tmp_path / "m.npz").write_bytes(payload)
+    assert (sp.load_npz(tmp_path / "m.npz") != matrix).nnz == 0  # scipy opens it as its own format
+    with np.load(tmp_path / "m.npz", allow_pickle=False) as loaded:
+        assert set(loaded.files) == set(arrays)
+
+    payload, suffix = codecs.encode({"b": 1, "a": [1.5]})
+    assert suffix == ".json" and codecs.decode(payload, suffix) == {"a": [1.5], "b": 1}
+
+
+def test_codecs_refuse_what_only_pickle_could_store() -> None:
+    with pytest.raises(codecs.UnsupportedArtifact):
+        codecs.encode(object())
+    with pytest.raises(codecs.UnsupportedArtifact, match="dtype object"):
+        codecs.encode({"ids": np.array(["a", None], dtype=object)})

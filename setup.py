@@ -1,0 +1,28 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="gxp-assets",
+    version="0.1.0",
+    description="Dagster assets for machine learning in regulated life sciences (GxP), with the evidence built in.",
+    python_requires=">=3.11,<3.12",
+    packages=find_packages(exclude=["gxp_assets_tests*"]),
+    install_requires=[
+        "dagster==1.13.27",
+        "dagster-webserver==1.13.27",
+        "dagster-aws==0.29.27",
+        "pandas>=2.2",
+        "pyarrow>=15",
+        "numpy>=1.26",
+        "scipy>=1.11",
+        "scikit-learn>=1.4",
+        "lightgbm>=4.3",
+        "mapie>=1.0",
+        "boto3>=1.34",
+        "pydantic>=2",
+        "pyyaml>=6",
+    ],
+    extras_require={
+        "dev": ["pytest>=8", "ruff>=0.5", "playwright>=1.45", "moto[server]>=5"],
+    },
+    entry_points={"console_scripts": ["gxp = gxp_assets.cli:main"]},
+)
