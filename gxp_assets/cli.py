@@ -14,7 +14,8 @@ from pathlib import Path
 
 import yaml
 
-from gxp_assets.stores.local import LocalArtifactStore, default_home
+from gxp_assets.stores import artifact_store
+from gxp_assets.stores.local import default_home
 from gxp_assets.stores.protocols import ArtifactNotFound, IntegrityError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -67,7 +68,7 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
 
 
 def cmd_artifacts_list(args: argparse.Namespace) -> int:
-    store = LocalArtifactStore(args.home)
+    store = artifact_store(args.home)
     for ref in store.versions(args.asset):
         partition = f"[{ref.partition}]" if ref.partition else ""
         print(f"{ref.created_at}  {ref.asset}{partition:<10} {ref.sha256}  {ref.size:>12,}  run {ref.run_id[:8]}")
@@ -76,7 +77,7 @@ def cmd_artifacts_list(args: argparse.Namespace) -> int:
 
 def cmd_artifacts_verify(args: argparse.Namespace) -> int:
     """Re-hash every recorded artifact; any altered or missing file fails the verification."""
-    store = LocalArtifactStore(args.home)
+    store = artifact_store(args.home)
     refs = store.versions(args.asset)
     problems = []
     for ref in refs:
@@ -92,7 +93,7 @@ def cmd_artifacts_verify(args: argparse.Namespace) -> int:
 
 def cmd_artifacts_export(args: argparse.Namespace) -> int:
     """Write one stored version, verified, to a file a person can open (Parquet, .npz or JSON)."""
-    store = LocalArtifactStore(args.home)
+    store = artifact_store(args.home)
     try:
         ref = store.find(args.asset, args.version) if args.version else store.latest(args.asset)
         if ref is None:

@@ -6,8 +6,7 @@ from typing import Any
 
 from dagster import ConfigurableIOManager, DataVersion, InputContext, OutputContext
 
-from gxp_assets.stores import codecs
-from gxp_assets.stores.local import LocalArtifactStore
+from gxp_assets.stores import artifact_store, codecs
 from gxp_assets.stores.protocols import ArtifactNotFound, ArtifactRef, ArtifactStore
 
 #: Put this key in an input's metadata (``AssetIn(metadata={PIN: "..."})``) to load a past version.
@@ -24,7 +23,7 @@ class ArtifactIOManager(ConfigurableIOManager):
     home: str | None = None  # GXP_HOME when unset
 
     def store(self) -> ArtifactStore:
-        return LocalArtifactStore(self.home)
+        return artifact_store(self.home)
 
     def handle_output(self, context: OutputContext, obj: Any) -> None:
         payload, suffix = codecs.encode(obj)

@@ -1,0 +1,140 @@
+"""Wall time and peak memory of materializing the data assets, against a bare read of the same corpus.
+
+    python benchmarks/data_assets.py            # the ADE corpus from ../shared when present, else demo data
+    python benchmarks/data_assets.py --quick    # small demo corpus
+
+Each measurement runs in a fresh process (so peak memory is its own) on fresh, temporary GXP_HOME and DAGSTER_HOME.
+The reference is the least any pipeline must do: read the files with pandas and drop duplicate sentences.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ADE = ROOT.parent / "shared" / "data" / "ade_corpus_v2"
+
+
+def run_config(source: str, documents: int) -> dict:
+    if source == "ade":
+        return {
+            "ops": {
+                "labelled_reports": {"config": {"format": "ade_corpus_v2", "path": str(ADE)}},
+                "validated_reports": {"config": {"require_received_at": False}},
+            }
+        }
+    return {"ops": {"labelled_reports": {"config": {"format": "demo", "demo_documents": documents}}}}
+
+
+def child_pipeline(source: str, documents: int) -> dict:
+    from dagster import DagsterInstance
+
+    from gxp_assets.definitions import defs
+
+    with tempfile.TemporaryDirectory() as home:
+        os.environ["GXP_HOME"] = f"{home}/gxp"
+        os.environ["DAGSTER_HOME"] = f"{home}/dagster"
+        Path(os.environ["DAGSTER_HOME"]).mkdir()
+        (Path(os.environ["DAGSTER_HOME"]) / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
+        config = run_config(source, documents)
+        config["loggers"] = {"console": {"config": {"log_level": "WARNING"}}}
+        if source == "demo":  # generate the corpus outside the timed part, as the ADE files already exist
+            from gxp_assets.core.demo_data import write_demo_reports
+            from gxp_assets.defs.config import ReportSourceConfig
+            from gxp_assets.defs.data_assets import demo_corpus_path
+
+            write_demo_reports(demo_corpus_path(ReportSourceConfig(demo_documents=documents)), n_documents=documents)
+        with DagsterInstance.get() as instance:
+            start = time.perf_counter()
+            result = defs.get_job_def("prepare_training_data").execute_in_process(instance=instance, run_config=config)
+            seconds = time.perf_counter() - start
+        records = {
+            event.materialization.asset_key.to_user_string(): event.materialization.metadata["rows"].value
+            for event in result.get_asset_materialization_events()
+            if "rows" in event.materialization.metadata
+        }
+    return {"seconds": seconds, "records": records, "success": result.success}
+
+
+def child_reference(source: str, documents: int) -> dict:
+    import pandas as pd
+
+    with tempfile.TemporaryDirectory() as home:
+        if source == "demo":
+            from gxp_assets.core.demo_data import write_demo_reports
+
+            path = write_demo_reports(Path(home) / "demo.csv", n_documents=documents)
+        start = time.perf_counter()
+        if source == "ade":
+            positives = pd.read_csv(ADE / "DRUG-AE.rel", sep="|", header=None, quoting=3, usecols=[0, 1])
+            negatives = pd.read_csv(ADE / "ADE-NEG.txt", sep="\t", header=None, quoting=3)[0].str.split(" ", n=2)
+            texts = pd.concat([positives[1], negatives.str[2]])
+        else:
+            texts = pd.read_csv(path)["text"]
+        unique = texts.drop_duplicates()
+        seconds = time.perf_counter() - start
+    return {"seconds": seconds, "records": {"unique texts": len(unique)}, "success": True}
+
+
+def measure(kind: str, source: str, documents: int) -> dict:
+    output = subprocess.run(
+        [sys.executable, __file__, "--child", kind, "--source", source, "--documents", str(documents)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    ).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a small demo corpus")
+    parser.add_argument("--source", choices=["ade", "demo"], default=None)
+    parser.add_argument("--documents", type=int, default=None)
+    parser.add_argument("--child", choices=["pipeline", "reference"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    source = args.source or ("demo" if args.quick or not (ADE / "DRUG-AE.rel").is_file() else "ade")
+    documents = args.documents or (200 if args.quick else 2000)
+
+    if args.child:
+        outcome = (child_pipeline if args.child == "pipeline" else child_reference)(source, documents)
+        outcome["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps(outcome))
+        return
+
+    corpus = f"ADE Corpus V2 ({ADE})" if source == "ade" else f"synthetic demo, {documents} documents"
+    print(f"corpus: {corpus}", flush=True)
+    print("measuring the reference (pandas read + drop duplicate texts) ...", flush=True)
+    reference = measure("reference", source, documents)
+    print("measuring the pipeline (all data assets and their checks) ...", flush=True)
+    pipeline = measure("pipeline", source, documents)
+    if not pipeline["success"]:
+        raise SystemExit("the pipeline run failed")
+
+    print()
+    print(f"{'measurement':<34}{'wall s':>10}{'peak MB':>10}")
+    print(f"{'reference: read + dedupe':<34}{reference['seconds']:>10.2f}{reference['peak_mb']:>10.0f}")
+    print(f"{'pipeline: data assets + checks':<34}{pipeline['seconds']:>10.2f}{pipeline['peak_mb']:>10.0f}")
+    print()
+    for name, rows in sorted(pipeline["records"].items()):
+        print(f"  {name:<24}{rows:>10,} rows")
+    print(f"  {'reference unique texts':<24}{reference['records']['unique texts']:>10,}")
+    ratio = pipeline["seconds"] / reference["seconds"]
+    print(
+        f"RESULT source={source} pipeline_seconds={pipeline['seconds']:.4f} pipeline_peak_mb={pipeline['peak_mb']:.4f} "
+        f"reference_seconds={reference['seconds']:.4f} reference_peak_mb={reference['peak_mb']:.4f} "
+        f"time_ratio={ratio:.4f} validated={pipeline['records'].get('validated_reports', 0)}"
+    )
+
+
+if __name__ == "__main__":
+    main()
