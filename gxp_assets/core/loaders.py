@@ -8,6 +8,7 @@ quarantine row with a reason instead of an exception. Only a file that cannot be
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
 import re
@@ -48,7 +49,7 @@ def _undecodable(fields: dict[str, str | None]) -> str | None:
     """Describe bytes that were not valid in the file's encoding; they travel as surrogate escapes."""
     for name, value in fields.items():
         if value and _SURROGATE.search(value):
-            found = [f"0x{ord(char) - 0xDC00:02X}" for char in _SURROGATE.findall(value)[:3]]
+            found = [f"0x{ord(char) - 0xDC00:02X}" for char in dict.fromkeys(_SURROGATE.findall(value))][:3]
             return f"{name} holds bytes {', '.join(found)} that are not valid in the file's encoding"
     return None
 
@@ -73,6 +74,10 @@ def decode_file(data: bytes, path: str, declared_encoding: str | None = None) ->
                 problem = f"starts with a {encoding} byte-order mark but is not {encoding}"
                 raise ReportFileError(path, line, problem) from error
     if declared_encoding:
+        try:
+            codecs.lookup(declared_encoding)
+        except LookupError as error:
+            raise ReportFileError(path, None, f"declared encoding {declared_encoding!r} is unknown") from error
         return data.decode(declared_encoding, errors="surrogateescape"), declared_encoding
     nul = data.find(b"\x00")
     if nul >= 0:
@@ -144,17 +149,20 @@ def read_csv_records(data: bytes, path: str, declared_encoding: str | None = Non
     records: list[_Record] = []
     while True:
         try:
-            row = next(reader)
+            row: list[str] | None = next(reader)
         except StopIteration:
             break
-        except csv.Error as error:
-            raise ReportFileError(path, tracked.line_number, f"is not valid CSV: {error}") from error
+        except csv.Error as error:  # one broken record (a stray carriage return, say); the reader goes on after it
+            row, problem = None, f"not valid CSV: {error}"
         line, raw_text = tracked.take()
-        if not row:  # a blank line holds no record
+        if row == []:  # a blank line holds no record
             continue
         record = _Record(path, line, _raw_bytes(raw_text, encoding), encoding)
-        if len(row) != len(header):
-            record.parse_error = f"row has {len(row)} fields where the header has {len(header)}"
+        if row is not None and len(row) != len(header):
+            problem = f"row has {len(row)} fields where the header has {len(header)}"
+        if row is None or len(row) != len(header):
+            lines = raw_text.count("\n") + (not raw_text.endswith("\n"))
+            record.parse_error = problem + (f" (spans lines {line}-{line + lines - 1})" if lines > 1 else "")
         else:
             record.fields = {name: value for name, value in zip(header, row, strict=True)}
         records.append(record)

@@ -18,7 +18,8 @@ from gxp_assets.core.contracts import INTAKE_COLUMNS, REPORT_FIELDS, REQUIRED_FI
 
 VALID_LABELS = {"0": 0, "1": 1, "0.0": 0, "1.0": 1}
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-_FORMULA = re.compile(r"^[=@]|^[+\-]\s*[A-Za-z_][A-Za-z0-9_.]*\s*\(")
+# A leading = or @, or + / - followed by a function call or a DDE / sheet reference (``+cmd|' /C calc'!A0``).
+_FORMULA = re.compile(r"^[=@]|^[+\-]\s*[A-Za-z_][A-Za-z0-9_.]*\s*\(|^[+\-]\s*[\d.+\-*/^&]*[A-Za-z_][A-Za-z0-9_.]*[|!]")
 QUARANTINE_COLUMNS: tuple[str, ...] = ("reason", "detail")
 
 
@@ -56,21 +57,24 @@ def parse_received_at(value: str) -> datetime | Reason:
 
 
 def _blank(value: object) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
+    """None, NA, NaN or white space: a missing value in any of the spellings pandas may hand over."""
+    if isinstance(value, str):
+        return not value.strip()
+    return value is None or bool(pd.isna(value))
 
 
 def _check_record(row: dict[str, object], rules: ValidationRules, now: datetime) -> tuple[Reason, str] | dict:
     """The record-level checks; returns the cleaned fields or the first failure."""
-    if row["parse_error"]:
+    if not _blank(row["parse_error"]):
         return Reason.MALFORMED_RECORD, str(row["parse_error"])
-    if row["encoding_error"]:
+    if not _blank(row["encoding_error"]):
         return Reason.INVALID_ENCODING, f"{row['encoding_error']}; declare the file's encoding if it is not UTF-8"
     for name in REQUIRED_FIELDS:
         if name == "text":
             continue
         if _blank(row.get(name)):
             return Reason.MISSING_FIELD, f"{name} is missing or empty"
-    if row.get("text") is None:
+    if not isinstance(row.get("text"), str):
         return Reason.MISSING_FIELD, "text is missing"
     text = normalize_text(str(row["text"]))
     if not text:

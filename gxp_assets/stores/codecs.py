@@ -40,7 +40,7 @@ def encode(value: Any) -> tuple[bytes, str]:
 
 def decode(payload: bytes, suffix: str) -> Any:
     if suffix == ".parquet":
-        return pq.read_table(pa.BufferReader(payload)).to_pandas()
+        return _frame(pq.read_table(pa.BufferReader(payload)))
     if suffix == ".npz":
         with np.load(io.BytesIO(payload), allow_pickle=False) as arrays:
             return {name: arrays[name] for name in arrays.files}
@@ -56,6 +56,19 @@ def summary(value: Any) -> dict[str, Any]:
     if isinstance(value, Mapping) and "shape" in value and isinstance(value["shape"], np.ndarray):
         return {"shape": "x".join(str(int(size)) for size in value["shape"])}
     return {}
+
+
+def _frame(table: pa.Table) -> pd.DataFrame:
+    """String columns come back as object columns holding None, as they were written.
+
+    pandas >= 3 would make them its ``str`` dtype, whose missing value is NaN: a truthy float that code reading
+    the table would take for a value.
+    """
+    frame = table.to_pandas()
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            frame[name] = pd.Series(column.to_pylist(), dtype=object, index=frame.index)
+    return frame
 
 
 def _parquet_bytes(frame: pd.DataFrame) -> bytes:

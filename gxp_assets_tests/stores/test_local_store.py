@@ -67,7 +67,7 @@ def test_the_index_survives_a_new_store_object(tmp_path: Path) -> None:
 
 
 def test_codecs_give_equal_bytes_for_equal_values_and_open_without_our_code(tmp_path: Path) -> None:
-    frame = pd.DataFrame({"id": ["a", "b"], "n": [1, 2], "raw": [b"\x00\xff", b"x"]})
+    frame = pd.DataFrame({"id": pd.Series(["a", None], dtype=object), "n": [1, 2], "raw": [b"\x00\xff", b"x"]})
     payload, suffix = codecs.encode(frame)
     assert suffix == ".parquet" and payload == codecs.encode(frame.copy())[0]
     pd.testing.assert_frame_equal(codecs.decode(payload, suffix), frame)

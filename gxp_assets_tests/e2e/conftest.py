@@ -1,0 +1,201 @@
+"""Fixtures of the end-to-end tests: a throwaway Dagster instance, a real webserver on it, a real browser."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+# Offline machine: no background fetches, no first-run UI, no GPU.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SERVER_START_TIMEOUT_S = 120.0
+SERVER_STOP_TIMEOUT_S = 15.0
+POLL_INTERVAL_S = 0.5
+
+
+@dataclass(frozen=True)
+class GxpEnv:
+    dagster_home: Path
+    gxp_home: Path
+
+    def as_env(self) -> dict[str, str]:
+        return {"DAGSTER_HOME": str(self.dagster_home), "GXP_HOME": str(self.gxp_home)}
+
+
+@pytest.fixture
+def chromium_path() -> Path:
+    """Debian's chromium and the playwright package, or a skip (a failure on CI, which installs both)."""
+    missing = [
+        what
+        for what, present in (
+            (f"chromium at {CHROMIUM}", CHROMIUM.exists()),
+            ("the playwright package", importlib.util.find_spec("playwright") is not None),
+        )
+        if not present
+    ]
+    if missing:
+        reason = f"the web UI e2e test needs {' and '.join(missing)}: not installed"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}; CI must install it", pytrace=False)
+        pytest.skip(reason)
+    return CHROMIUM
+
+
+@pytest.fixture
+def gxp_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> GxpEnv:
+    """A fresh DAGSTER_HOME holding a copy of the project's dagster.yaml, and a fresh GXP_HOME."""
+    env = GxpEnv(dagster_home=tmp_path / "dagster_home", gxp_home=tmp_path / "gxp_home")
+    env.dagster_home.mkdir()
+    env.gxp_home.mkdir()
+    shutil.copy(PROJECT_ROOT / "dagster.yaml", env.dagster_home / "dagster.yaml")
+    for name, value in env.as_env().items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
+def _free_loopback_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _answers_200(url: str) -> bool:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never via a proxy
+    try:
+        with opener.open(url, timeout=2) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _tail(path: Path, chars: int = 6000) -> str:
+    text = path.read_text(errors="replace") if path.exists() else ""
+    return text[-chars:] or "(empty)"
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """Terminate the server's whole process group (it spawns a gRPC code server), then kill what lingers."""
+    if proc.poll() is not None:
+        return
+    for sig, wait_s in ((signal.SIGTERM, SERVER_STOP_TIMEOUT_S), (signal.SIGKILL, 5.0)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=wait_s)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+@pytest.fixture
+def webserver(gxp_env: GxpEnv, tmp_path: Path) -> Iterator[str]:
+    """``dagster-webserver`` on the project's workspace.yaml and the test's instance; yields its base URL."""
+    port = _free_loopback_port()
+    base_url = f"http://127.0.0.1:{port}"
+    command = [
+        sys.executable,
+        "-m",
+        "dagster_webserver",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "-w",
+        str(PROJECT_ROOT / "workspace.yaml"),
+    ]
+    env = {**os.environ, **gxp_env.as_env()}
+    stdout_path, stderr_path = tmp_path / "webserver.stdout", tmp_path / "webserver.stderr"
+    with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
+        proc = subprocess.Popen(
+            command,
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=stderr,
+            start_new_session=True,  # its own process group, so teardown reaches the code server too
+        )
+    try:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+        while not _answers_200(f"{base_url}/server_info"):
+            if proc.poll() is not None:
+                pytest.fail(
+                    f"dagster-webserver exited with {proc.returncode} before answering; stderr:\n{_tail(stderr_path)}",
+                    pytrace=False,
+                )
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"dagster-webserver did not answer {base_url}/server_info within {SERVER_START_TIMEOUT_S:.0f} s;"
+                    f" stderr:\n{_tail(stderr_path)}",
+                    pytrace=False,
+                )
+            time.sleep(POLL_INTERVAL_S)
+        yield base_url
+    finally:
+        _stop(proc)
+
+
+@pytest.fixture
+def browser_page(chromium_path: Path) -> Iterator[Page]:
+    """A Playwright page in Debian's headless chromium; Playwright never downloads a browser here."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(chromium_path), args=CHROMIUM_ARGS)
+        try:
+            # Large enough that the lineage graph draws full asset nodes, not the zoomed-out name-only ones.
+            page = browser.new_page(viewport={"width": 1920, "height": 1080})
+            yield page
+        finally:
+            browser.close()
+
+
+#: The five data assets of ``prepare_training_data``, as the lineage graph names them.
+DATA_ASSETS = ("labelled_reports", "validated_reports", "quarantined_reports", "report_features", "dataset_splits")
+#: A small demo corpus, so materializing takes seconds.
+SMALL_DEMO_RUN_CONFIG = {"ops": {"labelled_reports": {"config": {"format": "demo", "demo_documents": 60}}}}
+
+
+@pytest.fixture
+def materialized_run_id(gxp_env: GxpEnv) -> str:
+    """Materialize the data assets in this process into the test's instance; the id of that run."""
+    from dagster import DagsterInstance
+
+    from gxp_assets.definitions import defs
+
+    with DagsterInstance.get() as instance:
+        result = defs.get_job_def("prepare_training_data").execute_in_process(
+            instance=instance, run_config=SMALL_DEMO_RUN_CONFIG
+        )
+    assert result.success, "prepare_training_data failed on the small demo corpus"
+    materialized = {event.asset_key.to_user_string() for event in result.get_asset_materialization_events()}
+    assert materialized == set(DATA_ASSETS)
+    return result.run_id
