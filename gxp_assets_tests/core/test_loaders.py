@@ -107,3 +107,23 @@ def test_ade_relations_collapse_to_one_record_per_sentence(tmp_path: Path) -> No
 def test_ade_folder_without_its_files_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ReportFileError, match=r"DRUG-AE\.rel: is missing"):
         load_ade_corpus(tmp_path)
+
+
+def test_a_broken_csv_record_is_kept_and_the_file_goes_on(tmp_path: Path) -> None:
+    path = tmp_path / "reports.csv"
+    path.write_bytes(
+        (HEADER + 'r1,d,s,te\rxt,,0,\nr2,d,s,fine,,0,\nr3,d,s,"unterminated,,0,\nr4,d,s,ok,,0,\n').encode()
+    )
+    intake = load_contract_files(path)
+    assert intake.loc[0, "parse_error"].startswith("not valid CSV")
+    assert intake.loc[0, "raw"] == b"r1,d,s,te\rxt,,0,\n"
+    assert intake.loc[1, "report_id"] == "r2"
+    assert intake.loc[2, "parse_error"].endswith("(spans lines 4-5)")  # the quote swallowed r4; its bytes stay
+    assert intake.loc[2, "raw"].endswith(b"r4,d,s,ok,,0,\n")
+
+
+def test_an_unknown_declared_encoding_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "reports.csv"
+    path.write_text(HEADER)
+    with pytest.raises(ReportFileError, match=r"reports\.csv: declared encoding 'latin-9x' is unknown"):
+        load_contract_files(path, encoding="latin-9x")
