@@ -20,6 +20,7 @@ setup(
         "boto3>=1.34",
         "pydantic>=2",
         "pyyaml>=6",
+        "matplotlib>=3.8",
     ],
     extras_require={
         "dev": ["pytest>=8", "ruff>=0.5", "playwright>=1.45", "moto[server]>=5"],

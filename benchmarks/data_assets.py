@@ -54,7 +54,9 @@ def child_pipeline(source: str, documents: int) -> dict:
             write_demo_reports(demo_corpus_path(ReportSourceConfig(demo_documents=documents)), n_documents=documents)
         with DagsterInstance.get() as instance:
             start = time.perf_counter()
-            result = defs.get_job_def("prepare_training_data").execute_in_process(instance=instance, run_config=config)
+            result = defs.resolve_job_def("prepare_training_data").execute_in_process(
+                instance=instance, run_config=config
+            )
             seconds = time.perf_counter() - start
         records = {
             event.materialization.asset_key.to_user_string(): event.materialization.metadata["rows"].value

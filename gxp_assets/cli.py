@@ -38,7 +38,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     run_config = yaml.safe_load(Path(args.config).read_text()) if args.config else {}
     run_config.setdefault("loggers", {"console": {"config": {"log_level": args.log_level}}})
     instance = DagsterInstance.get()
-    job = defs.get_job_def(MAIN_JOB.name)
+    job = defs.resolve_job_def(MAIN_JOB.name)
     print(f"running job '{job.name}' (progress below; GXP_HOME={default_home()})", flush=True)
     result = job.execute_in_process(instance=instance, run_config=run_config, raise_on_error=False)
     print(f"\nrun {result.run_id}: {'SUCCESS' if result.success else 'FAILURE'}")

@@ -32,7 +32,7 @@ def test_data_assets_on_the_ade_corpus(ade_corpus: Path, gxp_home: Path, dagster
             "validated_reports": {"config": {"require_received_at": False}},
         }
     }
-    result = defs.get_job_def("prepare_training_data").execute_in_process(
+    result = defs.resolve_job_def("prepare_training_data").execute_in_process(
         instance=dagster_instance, run_config=run_config
     )
     assert result.success

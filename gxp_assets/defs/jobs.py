@@ -5,6 +5,7 @@ from __future__ import annotations
 from dagster import AssetSelection, define_asset_job
 
 from gxp_assets.defs.data_assets import DATA_GROUP
+from gxp_assets.defs.model_assets import MODEL_GROUP
 
 prepare_training_data = define_asset_job(
     "prepare_training_data",
@@ -12,6 +13,12 @@ prepare_training_data = define_asset_job(
     description="Load the adjudicated corpus, validate and quarantine, featurize and split.",
 )
 
+train_model = define_asset_job(
+    "train_model",
+    selection=AssetSelection.groups(DATA_GROUP, MODEL_GROUP),
+    description="Prepare the data, train the classifier, conformalize and calibrate it, evaluate it on the test split.",
+)
+
 #: What the README's main command runs.
-MAIN_JOB = prepare_training_data
-JOBS = [prepare_training_data]
+MAIN_JOB = train_model
+JOBS = [prepare_training_data, train_model]

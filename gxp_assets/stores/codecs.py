@@ -25,9 +25,11 @@ class UnsupportedArtifact(TypeError):
 
 
 def encode(value: Any) -> tuple[bytes, str]:
-    """Bytes and file suffix for a DataFrame, a mapping of numpy arrays, or a JSON-compatible mapping."""
+    """Bytes and file suffix for a DataFrame, a text, a mapping of numpy arrays, or a JSON-compatible mapping."""
     if isinstance(value, pd.DataFrame):
         return _parquet_bytes(value), ".parquet"
+    if isinstance(value, str):  # a text format of its own, such as a LightGBM model
+        return value.encode(), ".txt"
     if isinstance(value, Mapping) and value and all(isinstance(item, np.ndarray) for item in value.values()):
         return _npz_bytes(value), ".npz"
     if isinstance(value, Mapping | list):
@@ -46,6 +48,8 @@ def decode(payload: bytes, suffix: str) -> Any:
             return {name: arrays[name] for name in arrays.files}
     if suffix == ".json":
         return json.loads(payload)
+    if suffix == ".txt":
+        return payload.decode()
     raise UnsupportedArtifact(f"no decoder for {suffix!r}")
 
 

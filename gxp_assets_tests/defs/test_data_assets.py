@@ -20,7 +20,7 @@ def run_data_job(instance: DagsterInstance, documents: int = 60, seed: int = 7, 
     config = {
         "ops": {"labelled_reports": {"config": {"format": "demo", "demo_documents": documents, "demo_seed": seed}}}
     }
-    return defs.get_job_def("prepare_training_data").execute_in_process(
+    return defs.resolve_job_def("prepare_training_data").execute_in_process(
         instance=instance, run_config=config, raise_on_error=raise_on_error
     )
 
@@ -92,7 +92,7 @@ def test_an_altered_artifact_stops_the_next_run(gxp_home: Path, dagster_instance
     payload = bytearray(path.read_bytes())
     payload[len(payload) // 2] ^= 0x01  # one bit of one byte
     path.write_bytes(bytes(payload))
-    job = defs.get_job_def("prepare_training_data")
+    job = defs.resolve_job_def("prepare_training_data")
     result = job.execute_in_process(
         instance=dagster_instance, asset_selection=[AssetKey("report_features")], raise_on_error=False
     )

@@ -192,7 +192,7 @@ def materialized_run_id(gxp_env: GxpEnv) -> str:
     from gxp_assets.definitions import defs
 
     with DagsterInstance.get() as instance:
-        result = defs.get_job_def("prepare_training_data").execute_in_process(
+        result = defs.resolve_job_def("prepare_training_data").execute_in_process(
             instance=instance, run_config=SMALL_DEMO_RUN_CONFIG
         )
     assert result.success, "prepare_training_data failed on the small demo corpus"

@@ -1,0 +1,61 @@
+"""A trained model, its calibrator and its conformal record as one object that scores feature rows.
+
+Evaluation and batch scoring both use it, so what was validated is exactly what runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import lightgbm as lgb
+import numpy as np
+import scipy.sparse as sp
+
+from gxp_assets.core.calibration import Calibrator
+from gxp_assets.core.conformal import ConformalRecord, set_labels, triage
+from gxp_assets.core.explain import top_contributions
+from gxp_assets.core.hashing import sha256_hex
+from gxp_assets.core.model import load_booster, predict_scores
+
+
+@dataclass(frozen=True)
+class ScoredRows:
+    raw_scores: np.ndarray  # the model's own P(AE)
+    p_ae: np.ndarray  # calibrated
+    sets: np.ndarray  # boolean (n, 2)
+    triage: np.ndarray
+    explanations: list[list[dict]] | None
+
+    @property
+    def prediction_sets(self) -> list[str]:
+        return set_labels(self.sets)
+
+
+@dataclass(frozen=True)
+class TriageModel:
+    booster: lgb.Booster
+    model_sha256: str
+    conformal: ConformalRecord
+    calibrator: Calibrator
+    feature_names: dict[int, str]
+
+    @classmethod
+    def from_records(cls, model_text: str, record: dict) -> TriageModel:
+        """From the stored classifier text and the stored conformal record; refuses a record made for another model."""
+        model_sha256 = sha256_hex(model_text.encode())
+        if record["model_sha256"] != model_sha256:
+            raise ValueError(
+                f"conformal record was made for model {record['model_sha256']}, not for model {model_sha256}"
+            )
+        conformal = ConformalRecord.from_dict(record["conformal"])
+        calibrator = Calibrator.from_dict(
+            record["calibration"], conformal.calibration_scores, conformal.calibration_labels
+        )
+        names = {int(column): name for column, name in record["feature_names"].items()}
+        return cls(load_booster(model_text), model_sha256, conformal, calibrator, names)
+
+    def score(self, X: sp.csr_matrix, explain_top_k: int = 0) -> ScoredRows:
+        raw = predict_scores(self.booster, X)
+        sets = self.conformal.prediction_sets(raw)
+        explanations = top_contributions(self.booster, X, self.feature_names, explain_top_k) if explain_top_k else None
+        return ScoredRows(raw, self.calibrator(raw), sets, triage(sets), explanations)

@@ -1,0 +1,210 @@
+"""The model half of the asset graph: classifier -> conformal model -> evaluation on the test split."""
+
+import base64
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from dagster import AssetExecutionContext, Config, MetadataValue, Output, asset
+from pydantic import Field
+
+from gxp_assets.core.calibration import choose_calibrator
+from gxp_assets.core.conformal import fit_conformal, marginal_prediction_sets
+from gxp_assets.core.evaluation import evaluate
+from gxp_assets.core.explain import global_importance, used_columns
+from gxp_assets.core.features import FeatureMatrix, feature_names
+from gxp_assets.core.hashing import sha256_hex
+from gxp_assets.core.model import TrainingParams, load_booster, predict_scores, train_classifier
+from gxp_assets.core.model_card import model_card
+from gxp_assets.core.plots import coverage_plot, reliability_plot, roc_plot, triage_plot
+from gxp_assets.core.scoring import TriageModel
+from gxp_assets.defs.evidence import attach, current_data_version
+
+MODEL_GROUP = "model"
+_DEFAULTS = TrainingParams()
+
+
+class ClassifierConfig(Config):
+    """LightGBM hyperparameters; the defaults are the tuned configuration measured in benchmarks/quality.py."""
+
+    learning_rate: float = Field(default=_DEFAULTS.learning_rate, gt=0)
+    num_leaves: int = Field(default=_DEFAULTS.num_leaves, ge=2)
+    min_data_in_leaf: int = Field(default=_DEFAULTS.min_data_in_leaf, ge=1)
+    feature_fraction: float = Field(default=_DEFAULTS.feature_fraction, gt=0, le=1)
+    bagging_fraction: float = Field(default=_DEFAULTS.bagging_fraction, gt=0, le=1)
+    bagging_freq: int = Field(default=_DEFAULTS.bagging_freq, ge=0)
+    lambda_l2: float = Field(default=_DEFAULTS.lambda_l2, ge=0)
+    max_bin: int = Field(default=_DEFAULTS.max_bin, ge=2)
+    max_rounds: int = Field(default=_DEFAULTS.max_rounds, ge=1)
+    early_stopping_rounds: int = Field(default=_DEFAULTS.early_stopping_rounds, ge=1)
+    inner_validation_share: float = Field(default=_DEFAULTS.inner_validation_share, gt=0, lt=1)
+    seed: int = _DEFAULTS.seed
+    num_threads: int = Field(default=_DEFAULTS.num_threads, ge=1)
+
+    def params(self) -> TrainingParams:
+        return TrainingParams(**self.model_dump())
+
+
+class ConformalConfig(Config):
+    ae_confidence: float = Field(default=0.95, gt=0, lt=1, description="coverage of the AE class (AE recall)")
+    no_ae_confidence: float = Field(default=0.95, gt=0, lt=1, description="coverage of the no-AE class")
+    calibration_seed: int = 7
+
+
+def split_rows(features: FeatureMatrix, splits: pd.DataFrame, name: str) -> tuple:
+    """Feature rows, labels and split rows of one split only."""
+    part = splits[splits["split"] == name]
+    rows = part["row"].to_numpy()
+    return features.matrix[rows], part["label"].astype(int).to_numpy(), part
+
+
+@asset(group_name=MODEL_GROUP, description="LightGBM on the train split, stored in LightGBM's text format.")
+def ae_classifier(
+    context: AssetExecutionContext, config: ClassifierConfig, report_features: dict, dataset_splits: pd.DataFrame
+) -> Output[str]:
+    features = FeatureMatrix.from_arrays(report_features)
+    X, labels, part = split_rows(features, dataset_splits, "train")
+    params = config.params()
+    context.log.info(
+        f"training on {len(labels):,} train reports ({int(labels.sum()):,} AE), {params.num_threads} threads"
+    )
+    trained = train_classifier(X, labels, part["split_group"].to_numpy(), params, log=context.log.info)
+    return Output(
+        trained.model_text,
+        metadata={
+            "params": MetadataValue.json(params.to_dict()),
+            "best_iteration": trained.best_iteration,
+            "inner_validation_auroc": trained.inner_validation_auc,
+            "training_seconds": round(trained.seconds, 2),
+            "train_records": len(labels),
+            "train_ae": int(labels.sum()),
+            "feature_spec_sha256": features.spec.sha256,
+            "lightgbm_version": lgb.__version__,
+        },
+    )
+
+
+@asset(
+    group_name=MODEL_GROUP,
+    description="Class-conditional split conformal sets and calibrated probabilities, fitted on the calibration split.",
+)
+def conformal_model(
+    context: AssetExecutionContext,
+    config: ConformalConfig,
+    ae_classifier: str,
+    report_features: dict,
+    dataset_splits: pd.DataFrame,
+    validated_reports: pd.DataFrame,
+) -> Output[dict]:
+    features = FeatureMatrix.from_arrays(report_features)
+    booster = load_booster(ae_classifier)
+    X, labels, _ = split_rows(features, dataset_splits, "calibration")
+    scores = predict_scores(booster, X)
+    conformal = fit_conformal(scores, labels, config.ae_confidence, config.no_ae_confidence)
+    calibrator = choose_calibrator(scores, labels, seed=config.calibration_seed)
+    context.log.info(f"calibration: {calibrator.method} chosen by cross-fitted ECE {calibrator.cross_fitted_ece}")
+    train_rows = dataset_splits.loc[dataset_splits["split"] == "train", "row"].to_numpy()
+    used = set(used_columns(booster).tolist())
+    names = {
+        column: name
+        for column, name in feature_names(validated_reports["text"].iloc[train_rows], features.spec).items()
+        if column in used
+    }
+    record = {
+        "model_sha256": sha256_hex(ae_classifier.encode()),
+        "feature_spec": features.spec.to_dict(),
+        "conformal": conformal.to_dict(),
+        "calibration": calibrator.to_dict(),
+        "feature_names": {str(column): names[column] for column in sorted(names)},
+        "triage_policy": {"{0}": "AUTO_CLOSE", "{1}": "PRIORITY", "{0,1} or {}": "REVIEW"},
+    }
+    thresholds = record["conformal"]["thresholds"]
+    return Output(
+        record,
+        metadata={
+            "calibration_records": len(labels),
+            "calibration_ae": int(labels.sum()),
+            "ae_confidence": config.ae_confidence,
+            "no_ae_confidence": config.no_ae_confidence,
+            "auto_close_below_p": 1 - thresholds["1"],
+            "lac_thresholds": MetadataValue.json(thresholds),
+            "calibration_method": calibrator.method,
+            "cross_fitted_ece": MetadataValue.json(calibrator.cross_fitted_ece),
+            "named_features": len(names),
+        },
+    )
+
+
+def _embedded(name: str, png: bytes) -> MetadataValue:
+    return MetadataValue.md(f"![{name}](data:image/png;base64,{base64.b64encode(png).decode()})")
+
+
+@asset(
+    group_name=MODEL_GROUP,
+    description="Metrics, plots, explanations and the model card, on the test split only.",
+)
+def model_evaluation(
+    context: AssetExecutionContext,
+    ae_classifier: str,
+    conformal_model: dict,
+    report_features: dict,
+    dataset_splits: pd.DataFrame,
+) -> Output[dict]:
+    features = FeatureMatrix.from_arrays(report_features)
+    X, labels, part = split_rows(features, dataset_splits, "test")  # the test split, and nothing else
+    model = TriageModel.from_records(ae_classifier, conformal_model)
+    scored = model.score(X, explain_top_k=5)
+    metrics = evaluate(labels, scored.raw_scores, scored.p_ae, scored.sets, scored.triage, part["source"].to_numpy())
+    confidence = conformal_model["conformal"]["confidence"]
+    marginal_sets = marginal_prediction_sets(
+        model.conformal.calibration_scores, model.conformal.calibration_labels, scored.raw_scores, confidence["1"]
+    )
+    marginal = {str(k): float(marginal_sets[labels == k, k].mean()) for k in (0, 1)}
+    metrics["marginal_lac_coverage"] = marginal
+    metrics["global_importance"] = global_importance(model.booster, model.feature_names)
+    examples = np.argsort(-scored.p_ae)[:3].tolist() + np.argsort(scored.p_ae)[:2].tolist()
+    metrics["example_explanations"] = [
+        {"report_id": part["report_id"].iloc[i], "p_ae": float(scored.p_ae[i]), "top_features": scored.explanations[i]}
+        for i in examples
+    ]
+    training = {
+        "model_sha256": model.model_sha256,
+        "feature_spec_sha256": features.spec.sha256,
+        "data_versions": {name: current_data_version(name) for name in ("validated_reports", "dataset_splits")},
+        "split_seed": "recorded in dataset_splits",
+        "split_sizes": dataset_splits["split"].value_counts().to_dict(),
+    }
+    card = model_card(
+        metrics, training, {"confidence": confidence, "calibration_method": conformal_model["calibration"]["method"]}
+    )
+    plots = {
+        "roc": roc_plot(metrics),
+        "reliability": reliability_plot(metrics),
+        "coverage": coverage_plot(metrics, confidence, marginal),
+        "triage": triage_plot(metrics),
+    }
+    refs = {name: attach(context, f"plots/{name}", png, ".png") for name, png in plots.items()}
+    card_ref = attach(context, "model_card", card.encode(), ".md")
+    context.log.info(
+        f"test AUROC {metrics['auroc']:.4f}, AE recall {metrics['ae_recall']:.4f}, "
+        f"auto-close {metrics['auto_close_share']:.4f}"
+    )
+    return Output(
+        {"metrics": metrics, "model_card": card, "plots": {name: ref.sha256 for name, ref in refs.items()}},
+        metadata={
+            "auroc": metrics["auroc"],
+            "pr_auc": metrics["pr_auc"],
+            "best_f1": metrics["best_f1"],
+            "f1_at_operating_point": metrics["f1_at_operating_point"],
+            "brier": metrics["brier"],
+            "ece": metrics["ece"],
+            "ae_recall": metrics["ae_recall"],
+            "ae_target": confidence["1"],
+            "auto_close_share": metrics["auto_close_share"],
+            "review_share": metrics["review_share"],
+            "test_records": metrics["n"],
+            "model_card": MetadataValue.md(card),
+            "model_card_file": MetadataValue.path(card_ref.uri.removeprefix("file://")),
+            **{f"plot_{name}": _embedded(name, png) for name, png in plots.items()},
+        },
+    )
