@@ -33,6 +33,7 @@ class TrainingParams:
     max_rounds: int = 1000
     early_stopping_rounds: int = 50
     inner_validation_share: float = 0.15
+    min_column_count: int = 5  # columns with fewer non-zeros in the train split are left out of the model
     seed: int = 7
     num_threads: int = 2
 
@@ -72,6 +73,21 @@ def inner_validation_mask(groups: np.ndarray, share: float, seed: int) -> np.nda
     return np.array([unit_interval("inner", str(seed), str(group)) < share for group in groups])
 
 
+def model_columns(booster: lgb.Booster) -> np.ndarray:
+    """The feature-matrix columns a model was trained on, which its text records as feature names ``c<index>``."""
+    return np.array([int(name[1:]) for name in booster.feature_name()], dtype=np.int64)
+
+
+def model_inputs(booster: lgb.Booster, X: sp.csr_matrix) -> sp.csr_matrix:
+    return sp.csr_matrix(X)[:, model_columns(booster)]
+
+
+def frequent_columns(X: sp.csr_matrix, min_count: int) -> np.ndarray:
+    """Columns with at least ``min_count`` non-zeros: the others cannot support a split, and cost time."""
+    counts = np.bincount(sp.csr_matrix(X).indices, minlength=X.shape[1])
+    return np.flatnonzero(counts >= min_count)
+
+
 def train_classifier(
     X: sp.csr_matrix,
     labels: np.ndarray,
@@ -82,10 +98,14 @@ def train_classifier(
     """Fit on the rows given (the train split only) and return the model as LightGBM text."""
     start = time.perf_counter()
     labels = np.asarray(labels, dtype=int)
+    columns = frequent_columns(X, params.min_column_count)
+    log(f"{len(columns):,} of {X.shape[1]:,} columns have >= {params.min_column_count} non-zeros in the train split")
+    X = sp.csr_matrix(X)[:, columns]
+    names = [f"c{column}" for column in columns]
     inner = inner_validation_mask(np.asarray(groups), params.inner_validation_share, params.seed)
     lgb_params = params.lightgbm_params()
     fit_rows, stop_rows = np.flatnonzero(~inner), np.flatnonzero(inner)
-    fitting = lgb.Dataset(X[fit_rows], labels[fit_rows], free_raw_data=True)
+    fitting = lgb.Dataset(X[fit_rows], labels[fit_rows], feature_name=names, free_raw_data=True)
     stopping = lgb.Dataset(X[stop_rows], labels[stop_rows], reference=fitting, free_raw_data=True)
     probe = lgb.train(
         lgb_params,
@@ -103,7 +123,7 @@ def train_classifier(
     log(f"early stopping chose {best_iteration} rounds (inner-fold AUROC {inner_auc:.4f}); refitting on all train rows")
     final = lgb.train(
         lgb_params,
-        lgb.Dataset(X, labels, free_raw_data=True),
+        lgb.Dataset(X, labels, feature_name=names, free_raw_data=True),
         num_boost_round=best_iteration,
         callbacks=[_progress(log, every=50, total=best_iteration, what="final fit")],
     )
@@ -130,5 +150,5 @@ def load_booster(model_text: str) -> lgb.Booster:
 
 
 def predict_scores(booster: lgb.Booster, X: sp.csr_matrix) -> np.ndarray:
-    """The model's P(AE), before calibration."""
-    return np.asarray(booster.predict(X), dtype=float)
+    """The model's P(AE), before calibration, from full-width feature rows."""
+    return np.asarray(booster.predict(model_inputs(booster, X)), dtype=float)

@@ -7,10 +7,17 @@ import pytest
 from gxp_assets.core.demo_data import generate_demo_reports
 from gxp_assets.core.explain import global_importance, top_contributions, used_columns
 from gxp_assets.core.features import FeatureSpec, feature_names, featurize
-from gxp_assets.core.model import TrainingParams, inner_validation_mask, load_booster, predict_scores, train_classifier
+from gxp_assets.core.model import (
+    TrainingParams,
+    inner_validation_mask,
+    load_booster,
+    model_inputs,
+    predict_scores,
+    train_classifier,
+)
 
 SMALL_SPEC = FeatureSpec(word_buckets=2**12, char_buckets=2**12)
-FAST = TrainingParams(max_rounds=60, early_stopping_rounds=10, num_leaves=8, min_data_in_leaf=3)
+FAST = TrainingParams(max_rounds=60, early_stopping_rounds=10, num_leaves=8, min_data_in_leaf=3, num_threads=1)
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +60,9 @@ def test_explanations_name_the_ngrams_that_drive_a_prediction() -> None:
     labels = np.array([1] * 60 + [0] * 60)
     frame = pd.DataFrame({"text": texts})
     X = featurize(frame, SMALL_SPEC)
-    params = TrainingParams(max_rounds=30, early_stopping_rounds=30, min_data_in_leaf=2, feature_fraction=1.0)
+    params = TrainingParams(
+        max_rounds=30, early_stopping_rounds=30, min_data_in_leaf=2, feature_fraction=1.0, num_threads=1
+    )
     booster = load_booster(train_classifier(X, labels, np.arange(120), params).model_text)
     names = feature_names(texts, SMALL_SPEC)
     explanation = top_contributions(booster, X[:1], names, k=3)[0]
@@ -63,8 +72,9 @@ def test_explanations_name_the_ngrams_that_drive_a_prediction() -> None:
     assert any(part in top["feature"] for part in ("rash", "develop", "price", "asked", "about"))
     assert top["present"] == any(part in top["feature"] for part in ("rash", "develop", "after"))
     assert top["contribution"] > 0  # it pushes the rash report towards AE
-    contributions = booster.predict(X[:5], pred_contrib=True)
+    inputs = model_inputs(booster, X[:5])
+    contributions = booster.predict(inputs, pred_contrib=True)
     dense = contributions.toarray() if hasattr(contributions, "toarray") else contributions
-    np.testing.assert_allclose(dense.sum(axis=1), booster.predict(X[:5], raw_score=True), rtol=1e-6)
+    np.testing.assert_allclose(dense.sum(axis=1), booster.predict(inputs, raw_score=True), rtol=1e-6)
     assert set(used_columns(booster)) <= set(names)  # every column the model uses has a readable name
     assert global_importance(booster, names)[0]["gain"] > 0

@@ -15,7 +15,7 @@ from gxp_assets.definitions import defs
 from gxp_assets.stores import codecs
 from gxp_assets.stores.local import LocalArtifactStore
 
-FAST_MODEL = {"max_rounds": 80, "early_stopping_rounds": 15, "num_leaves": 15, "min_data_in_leaf": 3}
+FAST_MODEL = {"max_rounds": 80, "early_stopping_rounds": 15, "num_leaves": 15, "min_data_in_leaf": 3, "num_threads": 1}
 RUN_CONFIG = {
     "ops": {
         "labelled_reports": {"config": {"format": "demo", "demo_documents": 220}},
