@@ -28,8 +28,11 @@ class FeatureSpec:
     """Everything that decides a feature matrix; its hash versions the features and every model built on them."""
 
     name: str = "ae-text"
-    version: str = "1"
+    version: str = "2"
     text_column: str | None = "text"
+    # presence: 1 where an n-gram occurs (best for trees, measured in benchmarks/quality.py);
+    # log_count_l2: log(1 + count), unit length per block (for linear models)
+    text_weighting: str = "presence"
     word_ngrams: tuple[int, int] = (1, 2)
     char_ngrams: tuple[int, int] = (2, 5)
     word_buckets: int = 2**18
@@ -93,11 +96,15 @@ def _char_vectorizer(spec: FeatureSpec) -> HashingVectorizer:
     )
 
 
-def _text_block(vectorizer: HashingVectorizer, texts: list[str], dtype: str) -> sp.csr_matrix:
-    """Sublinear counts, unit length per row: long call-centre notes should not outweigh short posts."""
+def _text_block(vectorizer: HashingVectorizer, texts: list[str], spec: FeatureSpec) -> sp.csr_matrix:
     counts = vectorizer.transform(texts).tocsr()
-    counts.data = np.log1p(counts.data)
-    return normalize(counts, norm="l2").astype(dtype)
+    if spec.text_weighting == "presence":
+        counts.data[:] = 1.0
+        return counts.astype(spec.dtype)
+    if spec.text_weighting == "log_count_l2":  # long call-centre notes should not outweigh short posts
+        counts.data = np.log1p(counts.data)
+        return normalize(counts, norm="l2").astype(spec.dtype)
+    raise ValueError(f"unknown text_weighting {spec.text_weighting!r}: use 'presence' or 'log_count_l2'")
 
 
 def featurize(batch: pd.DataFrame, spec: FeatureSpec = DEFAULT_FEATURE_SPEC) -> sp.csr_matrix:
@@ -105,8 +112,8 @@ def featurize(batch: pd.DataFrame, spec: FeatureSpec = DEFAULT_FEATURE_SPEC) -> 
     parts: list[sp.csr_matrix] = []
     if spec.text_column:
         texts = batch[spec.text_column].fillna("").astype(str).tolist()
-        parts.append(_text_block(_word_vectorizer(spec), texts, spec.dtype))
-        parts.append(_text_block(_char_vectorizer(spec), texts, spec.dtype))
+        parts.append(_text_block(_word_vectorizer(spec), texts, spec))
+        parts.append(_text_block(_char_vectorizer(spec), texts, spec))
     for name in spec.numeric_columns:
         values = pd.to_numeric(batch[name], errors="coerce").to_numpy(dtype=np.float64)
         # NaN stays explicit so that the model sees "missing", not zero.

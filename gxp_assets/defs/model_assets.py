@@ -171,7 +171,6 @@ def model_evaluation(
         "model_sha256": model.model_sha256,
         "feature_spec_sha256": features.spec.sha256,
         "data_versions": {name: current_data_version(name) for name in ("validated_reports", "dataset_splits")},
-        "split_seed": "recorded in dataset_splits",
         "split_sizes": dataset_splits["split"].value_counts().to_dict(),
     }
     card = model_card(

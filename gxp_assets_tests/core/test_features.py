@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from gxp_assets.core.features import DEFAULT_FEATURE_SPEC, FeatureMatrix, FeatureSpec, feature_names, featurize
 
@@ -18,11 +19,17 @@ def test_featurize_is_deterministic_and_row_independent() -> None:
     assert (alone != whole[1]).nnz == 0
 
 
-def test_text_blocks_are_unit_length_and_case_insensitive() -> None:
-    matrix = featurize(pd.DataFrame({"text": ["Rash RASH", "rash rash"]}))
-    word_block = matrix[:, : DEFAULT_FEATURE_SPEC.word_buckets].toarray()
-    np.testing.assert_allclose(np.linalg.norm(word_block, axis=1), [1.0, 1.0], rtol=1e-6)
-    assert (matrix[0] != matrix[1]).nnz == 0
+def test_text_weightings_presence_and_unit_length_log_counts() -> None:
+    batch = pd.DataFrame({"text": ["Rash RASH", "rash rash", "rash"]})
+    presence = featurize(batch)
+    assert set(presence.data) == {1.0}
+    assert (presence[0] != presence[1]).nnz == 0  # case is ignored
+    assert presence[1].nnz > presence[2].nnz  # "rash rash" holds the bigram and the space-spanning char n-grams
+    logged = featurize(batch, FeatureSpec(text_weighting="log_count_l2"))
+    word_block = logged[:, : DEFAULT_FEATURE_SPEC.word_buckets].toarray()
+    np.testing.assert_allclose(np.linalg.norm(word_block, axis=1), [1.0, 1.0, 1.0], rtol=1e-6)
+    with pytest.raises(ValueError, match="unknown text_weighting"):
+        featurize(batch, FeatureSpec(text_weighting="tfidf"))
 
 
 def test_feature_names_map_columns_back_to_ngrams() -> None:

@@ -69,7 +69,7 @@ def test_explanations_name_the_ngrams_that_drive_a_prediction() -> None:
     top = explanation[0]
     assert top["feature"].startswith(("word:", "char:"))
     # The n-grams that separate the two templates, present (rash) or absent (price question) in this report.
-    assert any(part in top["feature"] for part in ("rash", "develop", "price", "asked", "about"))
+    assert any(part in top["feature"] for part in ("rash", "develop", "after", "price", "asked", "about"))
     assert top["present"] == any(part in top["feature"] for part in ("rash", "develop", "after"))
     assert top["contribution"] > 0  # it pushes the rash report towards AE
     inputs = model_inputs(booster, X[:5])
