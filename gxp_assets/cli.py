@@ -42,13 +42,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"running job '{job.name}' (progress below; GXP_HOME={default_home()})", flush=True)
     result = job.execute_in_process(instance=instance, run_config=run_config, raise_on_error=False)
     print(f"\nrun {result.run_id}: {'SUCCESS' if result.success else 'FAILURE'}")
+    evaluation: dict = {}
     for event in result.get_asset_materialization_events():
         materialization = event.materialization
         metadata = {key: value.value for key, value in materialization.metadata.items()}
-        size = metadata.get("records", metadata.get("rows", metadata.get("shape", "")))
+        size = metadata.get("records", metadata.get("rows", metadata.get("shape", metadata.get("bytes", ""))))
         print(f"  {materialization.asset_key.to_user_string():<22} {size!s:>10}  {metadata.get('artifact', '')}")
-    for evaluation in result.get_asset_check_evaluations():
-        print(f"  check {evaluation.check_name:<30} {'passed' if evaluation.passed else 'FAILED'}")
+        if materialization.asset_key.to_user_string() == "model_evaluation":
+            evaluation = metadata
+    for check in result.get_asset_check_evaluations():
+        print(f"  check {check.check_name:<30} {'passed' if check.passed else 'FAILED'}")
+    if evaluation:
+        print(
+            f"\nModel on the test split: AUROC {evaluation['auroc']:.3f}, best F1 {evaluation['best_f1']:.3f}, "
+            f"realized AE recall {evaluation['ae_recall']:.3f} (target {evaluation['ae_target']:.2f}), "
+            f"auto-closed {evaluation['auto_close_share']:.1%}, review {evaluation['review_share']:.1%}. "
+            f"Model card: {evaluation['model_card_file']}"
+        )
     print(
         f"\nResults: artifacts under {default_home() / 'artifacts'} (`gxp artifacts list`), run history in "
         f"{os.environ['DAGSTER_HOME']}.\nOpen the UI: `source scripts/env.sh && dagster dev`, then "
@@ -111,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gxp", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
-    run = commands.add_parser("run", help="run the main job (all data assets) in the DAGSTER_HOME instance")
+    run = commands.add_parser("run", help="run the main job (the whole asset graph) in the DAGSTER_HOME instance")
     run.add_argument("--config", help="YAML run config, e.g. to read your own data (see README)")
     run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     run.set_defaults(handler=cmd_run)
