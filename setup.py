@@ -20,6 +20,7 @@ setup(
         "boto3>=1.34",
         "pydantic>=2",
         "pyyaml>=6",
+        "cryptography>=42",
         "matplotlib>=3.8",
     ],
     extras_require={

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from gxp_assets.cli_governance import add_commands as add_governance_commands
 from gxp_assets.stores import artifact_store
 from gxp_assets.stores.local import default_home
 from gxp_assets.stores.protocols import ArtifactNotFound, IntegrityError
@@ -31,7 +32,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from dagster import DagsterInstance
 
     from gxp_assets.definitions import defs
+    from gxp_assets.defs.io_manager import LAUNCHED_BY_TAG
     from gxp_assets.defs.jobs import MAIN_JOB
+    from gxp_assets.defs.provenance import current_user
 
     if not os.environ.get("DAGSTER_HOME"):
         return _fail("DAGSTER_HOME is not set: run through scripts/demo.sh, or `source scripts/env.sh` first")
@@ -40,9 +43,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     instance = DagsterInstance.get()
     job = defs.resolve_job_def(MAIN_JOB.name)
     print(f"running job '{job.name}' (progress below; GXP_HOME={default_home()})", flush=True)
-    result = job.execute_in_process(instance=instance, run_config=run_config, raise_on_error=False)
+    result = job.execute_in_process(
+        instance=instance, run_config=run_config, raise_on_error=False, tags={LAUNCHED_BY_TAG: current_user()}
+    )
     print(f"\nrun {result.run_id}: {'SUCCESS' if result.success else 'FAILURE'}")
     evaluation: dict = {}
+    candidate: dict = {}
     for event in result.get_asset_materialization_events():
         materialization = event.materialization
         metadata = {key: value.value for key, value in materialization.metadata.items()}
@@ -50,6 +56,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"  {materialization.asset_key.to_user_string():<22} {size!s:>10}  {metadata.get('artifact', '')}")
         if materialization.asset_key.to_user_string() == "model_evaluation":
             evaluation = metadata
+        if materialization.asset_key.to_user_string() == "model_candidate":
+            candidate = metadata
     for check in result.get_asset_check_evaluations():
         print(f"  check {check.check_name:<30} {'passed' if check.passed else 'FAILED'}")
     if evaluation:
@@ -58,6 +66,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"realized AE recall {evaluation['ae_recall']:.3f} (target {evaluation['ae_target']:.2f}), "
             f"auto-closed {evaluation['auto_close_share']:.1%}, review {evaluation['review_share']:.1%}. "
             f"Model card: {evaluation['model_card_file']}"
+        )
+    if candidate:
+        print(
+            f"Registered as model {candidate['version']}: {candidate['state']} under the change control plan "
+            f"(`gxp registry show {candidate['version']}`; approvals: `gxp approve {candidate['version']} ...`)."
         )
     print(
         f"\nResults: artifacts under {default_home() / 'artifacts'} (`gxp artifacts list`), run history in "
@@ -128,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo-data", help="write the synthetic demo corpus as CSV in the report contract")
     demo.add_argument("--out", required=True, help="CSV file to write")
-    demo.add_argument("--documents", type=int, default=600)
+    demo.add_argument("--documents", type=int, default=1000)
     demo.add_argument("--seed", type=int, default=7)
     demo.set_defaults(handler=cmd_demo_data)
 
@@ -146,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--version", help="data version (SHA-256, at least 8 leading hex digits)")
     export.add_argument("--out", help="file to write")
     export.set_defaults(handler=cmd_artifacts_export)
+    add_governance_commands(commands)
     return parser
 
 

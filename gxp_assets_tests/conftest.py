@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from dagster import DagsterInstance
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -37,3 +38,13 @@ def ade_corpus() -> Path:
     if not (ADE_CORPUS / "DRUG-AE.rel").is_file():
         pytest.skip(f"ADE Corpus V2 not found at {ADE_CORPUS} (it lives in ../shared/data beside the project)")
     return ADE_CORPUS
+
+
+def relaxed_plan(path: Path) -> Path:
+    """The repository's plan with limits a small demo model can meet; everything else as in the real plan."""
+    plan = yaml.safe_load((PROJECT_ROOT / "change_control_plan.yaml").read_text())
+    plan["data_requirements"].update({"min_records": 100, "min_ae": 20})
+    plan["acceptance_criteria"].update({"auroc_min": 0.6, "auto_close_min": 0.0, "subgroup_ae_recall_min": 0.5})
+    plan["acceptance_criteria"]["ae_recall_tolerance"] = 0.2
+    path.write_text(yaml.safe_dump(plan, sort_keys=False))
+    return path

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from gxp_assets.stores.local import LocalArtifactStore
+from gxp_assets_tests.conftest import relaxed_plan
 
 
 def gxp(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -24,18 +25,35 @@ def env(tmp_path: Path) -> dict[str, str]:
     dagster_home = tmp_path / "dagster_home"
     dagster_home.mkdir()
     (dagster_home / "dagster.yaml").write_text((Path(__file__).parents[1] / "dagster.yaml").read_text())
-    return {**os.environ, "GXP_HOME": str(tmp_path / "gxp_home"), "DAGSTER_HOME": str(dagster_home)}
+    return {
+        **os.environ,
+        "GXP_HOME": str(tmp_path / "gxp_home"),
+        "DAGSTER_HOME": str(dagster_home),
+        "GXP_PLAN": str(relaxed_plan(tmp_path / "plan.yaml")),  # a small demo model, small limits
+    }
 
 
 def test_run_then_verify_then_detect_tampering(tmp_path: Path, env: dict[str, str]) -> None:
     config = tmp_path / "run.yaml"
-    config.write_text(yaml.safe_dump({"ops": {"labelled_reports": {"config": {"demo_documents": 40}}}}))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "ops": {
+                    "labelled_reports": {"config": {"demo_documents": 250}},
+                    "ae_classifier": {"config": {"max_rounds": 60, "num_threads": 1}},
+                }
+            }
+        )
+    )
     run = gxp("run", "--config", str(config), env=env)
     assert run.returncode == 0, run.stderr
     assert "SUCCESS" in run.stdout and "check records_reconciled" in run.stdout and "dagster dev" in run.stdout
+    assert "Model on the test split: AUROC" in run.stdout
 
     verified = gxp("artifacts", "verify", env=env)
-    assert verified.returncode == 0 and "5 of 5 recorded artifacts verified" in verified.stdout
+    recorded = len(LocalArtifactStore(env["GXP_HOME"]).versions())
+    assert recorded >= 9  # eight assets and the evaluation's plots and model card
+    assert verified.returncode == 0 and f"{recorded} of {recorded} recorded artifacts verified" in verified.stdout
 
     ref = LocalArtifactStore(env["GXP_HOME"]).latest("dataset_splits")
     path = Path(ref.uri.removeprefix("file://"))

@@ -101,7 +101,7 @@ class _Random:
         return items[-1][0]
 
 
-def generate_demo_reports(n_documents: int = 600, seed: int = 7, label_noise: float = 0.03) -> pd.DataFrame:
+def generate_demo_reports(n_documents: int = 1000, seed: int = 7, label_noise: float = 0.01) -> pd.DataFrame:
     """Synthetic labelled reports, one row per record; the same arguments always give the same frame."""
     for argument, value in (("n_documents", n_documents), ("seed", seed)):
         if isinstance(value, bool) or not isinstance(value, int):
@@ -123,7 +123,7 @@ def generate_demo_reports(n_documents: int = 600, seed: int = 7, label_noise: fl
     return pd.DataFrame(rows, columns=list(_COLUMNS)).astype(object)
 
 
-def write_demo_reports(path: Path, n_documents: int = 600, seed: int = 7, label_noise: float = 0.03) -> Path:
+def write_demo_reports(path: Path, n_documents: int = 1000, seed: int = 7, label_noise: float = 0.01) -> Path:
     """Write the demo reports as CSV atomically, so that a reader never sees half a file."""
     path = Path(path)
     frame = generate_demo_reports(n_documents=n_documents, seed=seed, label_noise=label_noise)

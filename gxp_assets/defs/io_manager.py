@@ -6,11 +6,20 @@ from typing import Any
 
 from dagster import ConfigurableIOManager, DataVersion, InputContext, OutputContext
 
-from gxp_assets.stores import artifact_store, codecs
+from gxp_assets.defs.provenance import current_user
+from gxp_assets.stores import artifact_store, audit_trail, codecs
 from gxp_assets.stores.protocols import ArtifactNotFound, ArtifactRef, ArtifactStore
 
 #: Put this key in an input's metadata (``AssetIn(metadata={PIN: "..."})``) to load a past version.
 PIN = "data_version"
+
+
+LAUNCHED_BY_TAG = "gxp/launched_by"
+
+
+def launched_by(context: OutputContext) -> str:
+    """The user id the run was launched as (tagged by `gxp run`), else the account running it."""
+    return context.step_context.get_tag(LAUNCHED_BY_TAG) or current_user()
 
 
 def asset_name(context: InputContext | OutputContext) -> str:
@@ -33,6 +42,19 @@ class ArtifactIOManager(ConfigurableIOManager):
         context.step_context.set_data_version(context.asset_key, DataVersion(ref.sha256))
         context.add_output_metadata({"sha256": ref.sha256, "artifact": ref.uri, "bytes": ref.size})
         context.add_output_metadata(codecs.summary(obj))
+        # Every materialization passes here, so this is the one place that audits them.
+        audit_trail(self.home).append(
+            launched_by(context),
+            "materialization",
+            ref.asset,
+            {
+                "partition": partition,
+                "run_id": context.run_id,
+                "data_version": ref.sha256,
+                "code_version": context.asset_spec.code_version,
+                "artifact": ref.uri,
+            },
+        )
 
     def load_input(self, context: InputContext) -> Any:
         return codecs.decode(*self.load_ref(context))

@@ -15,10 +15,17 @@ prepare_training_data = define_asset_job(
 
 train_model = define_asset_job(
     "train_model",
-    selection=AssetSelection.groups(DATA_GROUP, MODEL_GROUP),
-    description="Prepare the data, train the classifier, conformalize and calibrate it, evaluate it on the test split.",
+    selection=AssetSelection.groups(DATA_GROUP, MODEL_GROUP) | AssetSelection.assets("model_candidate"),
+    description="Prepare the data, train, conformalize, evaluate, and register the model as a candidate under the "
+    "change control plan.",
+)
+
+promote_model = define_asset_job(
+    "promote_model",
+    selection=AssetSelection.assets("active_model"),
+    description="Promote an APPROVED model version to ACTIVE after verifying its signed approvals again.",
 )
 
 #: What the README's main command runs.
 MAIN_JOB = train_model
-JOBS = [prepare_training_data, train_model]
+JOBS = [prepare_training_data, train_model, promote_model]

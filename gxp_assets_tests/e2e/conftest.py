@@ -178,8 +178,12 @@ def browser_page(chromium_path: Path) -> Iterator[Page]:
             browser.close()
 
 
-#: The five data assets of ``prepare_training_data``, as the lineage graph names them.
+#: The asset group ``prepare_training_data`` materializes, and its five assets as the lineage graph names them.
+DATA_GROUP = "data"
 DATA_ASSETS = ("labelled_reports", "validated_reports", "quarantined_reports", "report_features", "dataset_splits")
+#: The other asset group, which the e2e test leaves unmaterialized (training a model would slow it down).
+MODEL_GROUP = "model"
+MODEL_ASSETS = ("ae_classifier", "conformal_model", "model_evaluation")
 #: A small demo corpus, so materializing takes seconds.
 SMALL_DEMO_RUN_CONFIG = {"ops": {"labelled_reports": {"config": {"format": "demo", "demo_documents": 60}}}}
 

@@ -6,20 +6,56 @@ import contextlib
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 import pytest
 
-from gxp_assets_tests.e2e.conftest import DATA_ASSETS
+from gxp_assets_tests.e2e.conftest import DATA_ASSETS, DATA_GROUP, MODEL_ASSETS, MODEL_GROUP
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page
+    from playwright.sync_api import Locator, Page
 
-#: Dagster 1.13's "Global asset lineage" page (``/assets?view=lineage`` is the catalog table, no graph).
+#: Dagster 1.13's "Global asset lineage" page (``/assets?view=lineage`` is the catalog table, no graph). With more than
+#: one asset group it draws every group as one collapsed node and none of the assets in it, so the test opens it
+#: filtered to one group, as the catalog's group links do (``/asset-groups~group:"data"/<asset>``): then it draws
+#: that group's assets as full nodes, in a graph small enough to fit the page at a readable zoom.
 LINEAGE_PATH = "/asset-groups"
 UI_TIMEOUT_MS = 60_000
-#: For a human to look at; the copy under tmp_path is the test's.
-HUMAN_SCREENSHOT = Path("/tmp/webui_lineage.png")
+#: For a human to look at; the copies under tmp_path are the test's.
+HUMAN_SCREENSHOTS = {DATA_GROUP: Path("/tmp/webui_lineage.png"), MODEL_GROUP: Path("/tmp/webui_lineage_model.png")}
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def group_lineage_path(group: str) -> str:
+    """The global asset lineage filtered to the asset selection ``group:"<group>"``."""
+    selection = f'group:"{group}"'
+    return f"{LINEAGE_PATH}~{quote(selection, safe='')}"
+
+
+def open_group_lineage(page: Page, base_url: str, group: str) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(f"{base_url}{group_lineage_path(group)}", timeout=UI_TIMEOUT_MS)
+    expect(page.get_by_text("Global asset lineage", exact=True)).to_be_visible(timeout=UI_TIMEOUT_MS)
+
+
+def expect_asset_node(page: Page, name: str) -> Locator:
+    """The one visible graph node of asset ``name``."""
+    from playwright.sync_api import expect
+
+    # Graph nodes are HTML inside the SVG's foreignObjects; the sidebar lists the same names outside it.
+    node = page.locator("svg foreignObject").filter(has=page.get_by_text(name, exact=True))
+    expect(node, f"one graph node for {name}").to_have_count(1, timeout=UI_TIMEOUT_MS)
+    expect(node, f"graph node for {name}").to_be_visible(timeout=UI_TIMEOUT_MS)
+    return node
+
+
+def save_screenshot(page: Page, group: str, tmp_path: Path) -> None:
+    screenshot = tmp_path / f"webui_lineage_{group}.png"
+    page.screenshot(path=str(screenshot))
+    assert screenshot.read_bytes().startswith(PNG_SIGNATURE)
+    with contextlib.suppress(OSError):
+        shutil.copyfile(screenshot, HUMAN_SCREENSHOTS[group])
 
 
 @pytest.mark.e2e
@@ -35,15 +71,12 @@ def test_lineage_page_draws_every_data_asset_as_materialized(
     page = browser_page
     page_errors: list[str] = []
     page.on("pageerror", lambda error: page_errors.append(str(error)))
-    page.goto(f"{webserver}{LINEAGE_PATH}", timeout=UI_TIMEOUT_MS)
+    group = DATA_GROUP
 
     try:
-        expect(page.get_by_text("Global asset lineage", exact=True)).to_be_visible(timeout=UI_TIMEOUT_MS)
+        open_group_lineage(page, webserver, group)
         for name in DATA_ASSETS:
-            # Graph nodes are HTML inside the SVG's foreignObjects; the sidebar lists the same names outside it.
-            node = page.locator("svg foreignObject").filter(has=page.get_by_text(name, exact=True))
-            expect(node, f"one graph node for {name}").to_have_count(1, timeout=UI_TIMEOUT_MS)
-            expect(node, f"graph node for {name}").to_be_visible(timeout=UI_TIMEOUT_MS)
+            node = expect_asset_node(page, name)
             # The status row reads "Materialized" (not "Never materialized") and links to the run that did it.
             expect(node.get_by_text("Materialized", exact=True), f"{name} shown as materialized").to_be_visible(
                 timeout=UI_TIMEOUT_MS
@@ -52,14 +85,19 @@ def test_lineage_page_draws_every_data_asset_as_materialized(
                 node.locator(f'a[href^="/runs/{materialized_run_id}"]').first,
                 f"{name} linked to run {materialized_run_id}",
             ).to_be_visible(timeout=UI_TIMEOUT_MS)
+        save_screenshot(page, group, tmp_path)
+
+        # prepare_training_data leaves the model group alone: its assets are drawn, never materialized.
+        group = MODEL_GROUP
+        open_group_lineage(page, webserver, group)
+        for name in MODEL_ASSETS:
+            node = expect_asset_node(page, name)
+            expect(
+                node.get_by_text("Never materialized", exact=True), f"{name} shown as never materialized"
+            ).to_be_visible(timeout=UI_TIMEOUT_MS)
+        save_screenshot(page, group, tmp_path)
     except AssertionError as error:
         with contextlib.suppress(Exception):
-            page.screenshot(path=str(tmp_path / "webui_lineage_failure.png"))
-        error.add_note(f"page: {page.url}; uncaught page errors: {page_errors or 'none'}")
+            page.screenshot(path=str(tmp_path / f"webui_lineage_{group}_failure.png"))
+        error.add_note(f"group {group!r}; page: {page.url}; uncaught page errors: {page_errors or 'none'}")
         raise
-
-    screenshot = tmp_path / "webui_lineage.png"
-    page.screenshot(path=str(screenshot))
-    assert screenshot.read_bytes().startswith(PNG_SIGNATURE)
-    with contextlib.suppress(OSError):
-        shutil.copyfile(screenshot, HUMAN_SCREENSHOT)

@@ -1,0 +1,175 @@
+"""The governance half of the graph: the evaluated model as a registry candidate, and the ACTIVE model."""
+
+import pandas as pd
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    Config,
+    MetadataValue,
+    Output,
+    asset,
+)
+
+from gxp_assets.core.hashing import canonical_json, sha256_hex
+from gxp_assets.defs.io_manager import LAUNCHED_BY_TAG
+from gxp_assets.defs.provenance import current_user, git_commit, library_versions
+from gxp_assets.governance.plan import data_requirements_met, evaluate_acceptance, within_plan
+from gxp_assets.governance.registry import State, version_id
+from gxp_assets.stores import open_governance
+
+GOVERNANCE_GROUP = "governance"
+LINEAGE_ASSETS = (
+    "labelled_reports",
+    "validated_reports",
+    "quarantined_reports",
+    "report_features",
+    "dataset_splits",
+    "ae_classifier",
+    "conformal_model",
+    "model_evaluation",
+)
+CRITERIA = ("auroc_min", "ae_recall_min", "auto_close_min", "max_auroc_drop_vs_active", "subgroup_ae_recall_min")
+METRICS_KEPT = ("auroc", "pr_auc", "best_f1", "ae_recall", "auto_close_share", "review_share", "brier", "ece")
+
+
+def _lineage(context: AssetExecutionContext) -> dict:
+    """Data version, run and run config of every upstream materialization, from Dagster's own records."""
+    assets, configs = {}, {}
+    for name in LINEAGE_ASSETS:
+        event = context.instance.get_latest_materialization_event(AssetKey(name))
+        if event is None:
+            continue
+        materialization = event.asset_materialization
+        assets[name] = {
+            "data_version": materialization.tags.get("dagster/data_version"),
+            "code_version": materialization.tags.get("dagster/code_version"),
+            "run_id": event.run_id,
+        }
+        if event.run_id not in configs:
+            run = context.instance.get_run_by_id(event.run_id)
+            configs[event.run_id] = {"run_config": run.run_config, "launched_by": run.tags.get(LAUNCHED_BY_TAG)}
+    trainer_run = assets.get("ae_classifier", {}).get("run_id")
+    trained_by = (configs.get(trainer_run) or {}).get("launched_by") or current_user()
+    return {"assets": assets, "runs": configs, "trained_by": trained_by}
+
+
+@asset(
+    group_name=GOVERNANCE_GROUP,
+    check_specs=[
+        *(AssetCheckSpec(name, asset="model_candidate", blocking=True) for name in CRITERIA),
+        AssetCheckSpec("inside_change_control_plan", asset="model_candidate", blocking=True),
+    ],
+    description="The evaluated model registered under the change control plan, with its lineage and verdict.",
+)
+def model_candidate(
+    context: AssetExecutionContext,
+    ae_classifier: str,
+    conformal_model: dict,
+    model_evaluation: dict,
+    dataset_splits: pd.DataFrame,
+):
+    governance = open_governance()
+    plan = governance.plan.plan
+    metrics = model_evaluation["metrics"]
+    active = governance.registry.active(plan.intended_use.id)
+    results = evaluate_acceptance(plan, metrics, active.record["metrics"] if active else None)
+    model_sha256 = sha256_hex(ae_classifier.encode())
+    conformal_sha256 = sha256_hex(canonical_json(conformal_model))
+    outside = within_plan(
+        plan,
+        {
+            "feature_spec_sha256": sha256_hex(canonical_json(conformal_model["feature_spec"])),
+            "model_family": "lightgbm",
+            "intended_use_id": plan.intended_use.id,
+            "modification": "retrain_on_new_adjudicated_data",
+        },
+    )
+    data_problems = data_requirements_met(
+        plan, len(dataset_splits), int((dataset_splits["label"] == 1).sum()), newest_record_age_days=None
+    )
+    version = version_id(plan.intended_use.id, model_sha256, conformal_sha256)
+    head = governance.audit_head()
+    record = {
+        "version": version,
+        "use_case": plan.intended_use.id,
+        "model_family": "lightgbm",
+        "model_sha256": model_sha256,
+        "conformal_sha256": conformal_sha256,
+        "feature_spec_sha256": sha256_hex(canonical_json(conformal_model["feature_spec"])),
+        "metrics": {key: metrics[key] for key in METRICS_KEPT} | {"subgroups": metrics["subgroups"]},
+        "plan": {"plan_id": plan.plan_id, "version": plan.version, "sha256": governance.plan.sha256},
+        "acceptance": [result.model_dump() for result in results],
+        "outside_plan": outside,
+        "data_requirements": data_problems,
+        "lineage": {**_lineage(context), "code": git_commit(), "libraries": library_versions()},
+        "audit_head": head.to_dict() if head else None,
+    }
+    failures = (
+        [f"{r.name}: {r.detail}" for r in results if not r.passed]
+        + [f"outside plan: {o}" for o in outside]
+        + [f"data requirement: {problem}" for problem in data_problems]
+    )
+    registered = governance.register_candidate(version, record, record["lineage"]["trained_by"], failures)
+    context.log.info(f"model {version} registered: {registered.state}")
+    for name in CRITERIA:
+        matching = [r for r in results if r.name == name or r.name.startswith(f"{name}[")]
+        yield AssetCheckResult(
+            check_name=name,
+            passed=all(r.passed for r in matching),
+            severity=AssetCheckSeverity.ERROR,
+            metadata={
+                "results": MetadataValue.json([r.model_dump() for r in matching]),
+                **({"measured": matching[0].measured, "limit": matching[0].limit} if len(matching) == 1 else {}),
+            },
+        )
+    yield AssetCheckResult(
+        check_name="inside_change_control_plan",
+        passed=not outside,
+        severity=AssetCheckSeverity.ERROR,
+        metadata={"reasons": "; ".join(outside) or "none", "plan_sha256": governance.plan.sha256},
+    )
+    stored = governance.registry.get(version)
+    yield Output(
+        {"version": version, "record": stored.record, "record_hash": stored.record_hash},
+        metadata={
+            "version": version,
+            "state": str(stored.state),
+            "record_hash": stored.record_hash,
+            "plan_sha256": governance.plan.sha256,
+            "trained_by": stored.record["lineage"]["trained_by"],
+            "git_commit": str(stored.record["lineage"]["code"]["commit"]),
+            "failures": "; ".join(failures) or "none",
+        },
+    )
+
+
+class PromotionConfig(Config):
+    version: str | None = None  # the registered version to promote; default: the latest model_candidate
+
+
+@asset(
+    group_name=GOVERNANCE_GROUP,
+    description="The model version in production: promoted to ACTIVE once the plan's signed approvals are valid.",
+)
+def active_model(context: AssetExecutionContext, config: PromotionConfig, model_candidate: dict) -> Output[dict]:
+    governance = open_governance()
+    version = config.version or model_candidate["version"]
+    model = governance.registry.get(version)
+    if model.state == State.APPROVED:
+        governance.promote(version, current_user())
+    model = governance.registry.get(version)
+    if model.state != State.ACTIVE:
+        raise ValueError(f"model {version} is {model.state}: it needs the plan's approvals before it can be ACTIVE")
+    status = governance.approval_status(version)
+    manifestations = [signature.manifestation() for signature in status.valid]
+    return Output(
+        {"version": version, "record_hash": model.record_hash, "signatures": [s.to_dict() for s in status.valid]},
+        metadata={
+            "version": version,
+            "state": str(model.state),
+            "approvals": MetadataValue.md("\n".join(f"- {line}" for line in manifestations)),
+        },
+    )

@@ -1,0 +1,303 @@
+"""The predetermined change control plan (FDA PCCP): its schema, and the checks that gate a candidate model.
+
+The plan is a reviewed YAML file in the repository. Loading it validates every field, so a typo cannot silently
+loosen a criterion, and records the SHA-256 of its bytes for the lineage of every model built under it. The checks
+fail closed: a metric that was not measured fails its criterion rather than being skipped.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
+
+from gxp_assets.core.hashing import sha256_hex
+
+DEFAULT_PLAN_PATH = Path(__file__).resolve().parents[2] / "change_control_plan.yaml"
+
+Modification = Literal["retrain_on_new_adjudicated_data", "recalibrate"]
+SignatureMeaning = Literal["review", "approval", "responsibility"]
+Fraction = Annotated[float, Field(ge=0, le=1)]
+Confidence = Annotated[float, Field(gt=0, lt=1)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+# Limits are written as decimals (0.02, 0.88) that binary floats cannot hold exactly; without this slack a measured
+# value equal to its limit could fail (0.90 - 0.88 > 0.02 in floating point).
+_SLACK = 1e-9
+_CRON_FIELD = re.compile(r"^[\d*/,\-A-Za-z?LW#]+$")
+
+
+class PlanError(ValueError):
+    """The plan file is missing, unreadable or invalid; nothing may be trained or promoted against it."""
+
+
+class _Strict(BaseModel):
+    """No unknown keys (a misspelt criterion must not be ignored) and no silent type coercion."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class IntendedUse(_Strict):
+    id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]*$")]
+    text: Text
+
+
+class FixedElements(_Strict):
+    feature_spec_sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+    model_family: Text
+
+
+class DataRequirements(_Strict):
+    min_records: int = Field(ge=1)
+    min_ae: int = Field(ge=1)
+    max_age_days: int | None = Field(default=None, ge=0, description="age of the newest adjudicated record")
+
+    @model_validator(mode="after")
+    def _ae_within_records(self) -> DataRequirements:
+        if self.min_ae > self.min_records:
+            raise ValueError(f"min_ae ({self.min_ae}) cannot exceed min_records ({self.min_records})")
+        return self
+
+
+class AcceptanceCriteria(_Strict):
+    auroc_min: Fraction
+    ae_recall_tolerance: Annotated[float, Field(ge=0, lt=1)]
+    auto_close_min: Fraction
+    max_auroc_drop_vs_active: Fraction
+    subgroup_ae_recall_min: Fraction
+    subgroup_min_ae: int = Field(ge=1)
+
+
+class ConformalLevels(_Strict):
+    ae_confidence: Confidence
+    no_ae_confidence: Confidence
+
+
+class DriftThresholds(_Strict):
+    score_psi_max: float = Field(ge=0)
+    unseen_ngram_share_max: Fraction
+    review_share_max: Fraction
+
+
+class RetrainingTriggers(_Strict):
+    drift: DriftThresholds
+    realized_ae_recall_min: Fraction
+    schedule: str | None = Field(default=None, description="cron expression in UTC; None = no routine retraining")
+    false_alarm_tolerance: Annotated[float, Field(ge=0, lt=1)]
+
+    @field_validator("schedule")
+    @classmethod
+    def _five_field_cron(cls, value: str | None) -> str | None:
+        if value is not None:
+            fields = value.split()
+            if len(fields) != 5 or not all(_CRON_FIELD.match(field) for field in fields):
+                raise ValueError(f"schedule must be a five-field cron expression or null, got {value!r}")
+        return value
+
+
+class RequiredSignature(_Strict):
+    role: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
+    meaning: SignatureMeaning
+
+
+class Approvals(_Strict):
+    required: list[RequiredSignature] = Field(min_length=1)
+    min_signatures: int = Field(ge=1)
+    separation_of_duties: bool
+
+    @model_validator(mode="after")
+    def _enough_signatures(self) -> Approvals:
+        roles = [signature.role for signature in self.required]
+        if len(set(roles)) != len(roles):
+            raise ValueError(f"required roles must be distinct, got {roles}")
+        if self.min_signatures < len(roles):
+            raise ValueError(f"min_signatures ({self.min_signatures}) is below the {len(roles)} required roles")
+        return self
+
+
+class ChangeControlPlan(_Strict):
+    """What may change without a new plan, on what data, judged by which criteria, and approved by whom."""
+
+    plan_id: Text
+    version: Text
+    intended_use: IntendedUse
+    allowed_modifications: list[Modification] = Field(min_length=1)
+    fixed_elements: FixedElements
+    data_requirements: DataRequirements
+    acceptance_criteria: AcceptanceCriteria
+    conformal: ConformalLevels
+    retraining_triggers: RetrainingTriggers
+    approvals: Approvals
+
+    @field_validator("allowed_modifications")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"allowed_modifications lists a modification twice: {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _recall_floor_positive(self) -> ChangeControlPlan:
+        if self.acceptance_criteria.ae_recall_tolerance >= self.conformal.ae_confidence:
+            raise ValueError("acceptance_criteria.ae_recall_tolerance must be below conformal.ae_confidence")
+        return self
+
+    @property
+    def ae_recall_min(self) -> float:
+        """The measured AE recall a candidate must reach: the guaranteed level less the sampling tolerance."""
+        return round(self.conformal.ae_confidence - self.acceptance_criteria.ae_recall_tolerance, 12)
+
+
+@dataclass(frozen=True)
+class LoadedPlan:
+    """A validated plan and the hash of the exact bytes it came from, which goes into every model's lineage."""
+
+    plan: ChangeControlPlan
+    sha256: str
+    path: Path
+
+
+def load_plan(path: Path | str = DEFAULT_PLAN_PATH) -> LoadedPlan:
+    """Read and validate a plan file; raise PlanError naming the file and every invalid field."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise PlanError(f"{path}: cannot read change control plan: {error}") from error
+    try:
+        values = yaml.safe_load(data)
+    except yaml.YAMLError as error:
+        raise PlanError(f"{path}: change control plan is not valid YAML: {error}") from error
+    if not isinstance(values, dict):
+        raise PlanError(f"{path}: change control plan must be a mapping of fields, got {type(values).__name__}")
+    try:
+        plan = ChangeControlPlan.model_validate(values)
+    except ValidationError as error:
+        problems = "; ".join(_describe(problem) for problem in error.errors())
+        raise PlanError(f"{path}: invalid change control plan: {problems}") from error
+    return LoadedPlan(plan=plan, sha256=sha256_hex(data), path=path)
+
+
+def _describe(problem: Any) -> str:
+    location = ".".join(str(part) for part in problem["loc"]) or "(plan)"
+    if problem["type"] == "extra_forbidden":
+        return f"{location}: unknown field (not part of the plan schema)"
+    if problem["type"] == "missing":
+        return f"{location}: required field is missing"
+    return f"{location}: {problem['msg']} (got {problem.get('input')!r})"
+
+
+class CriterionResult(BaseModel):
+    """One acceptance criterion as judged: what was measured, against which limit, and the verdict."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    measured: float | None
+    limit: float
+    passed: bool
+    detail: str
+
+
+def _at_least(name: str, measured: Any, limit: float, what: str) -> CriterionResult:
+    if measured is None:
+        return CriterionResult(name=name, measured=None, limit=limit, passed=False, detail=f"{what} was not measured")
+    value = float(measured)
+    passed = value >= limit - _SLACK
+    verdict = "meets" if passed else "is below"
+    return CriterionResult(
+        name=name, measured=value, limit=limit, passed=passed, detail=f"{what} {value:.4f} {verdict} {limit:.4f}"
+    )
+
+
+def _auroc_drop(plan: ChangeControlPlan, metrics: dict, active_metrics: dict | None) -> CriterionResult:
+    name, limit = "max_auroc_drop_vs_active", plan.acceptance_criteria.max_auroc_drop_vs_active
+    if active_metrics is None:
+        return CriterionResult(name=name, measured=None, limit=limit, passed=True, detail="no active model")
+    candidate, active = metrics.get("auroc"), active_metrics.get("auroc")
+    if candidate is None or active is None:
+        missing = "candidate" if candidate is None else "active model"
+        return CriterionResult(
+            name=name, measured=None, limit=limit, passed=False, detail=f"AUROC of the {missing} was not measured"
+        )
+    drop = float(active) - float(candidate)
+    passed = drop <= limit + _SLACK
+    return CriterionResult(
+        name=name,
+        measured=drop,
+        limit=limit,
+        passed=passed,
+        detail=f"AUROC {float(candidate):.4f} vs active {float(active):.4f}: drop {drop:.4f} "
+        f"{'within' if passed else 'exceeds'} {limit:.4f}",
+    )
+
+
+def evaluate_acceptance(
+    plan: ChangeControlPlan, metrics: dict, active_metrics: dict | None = None
+) -> list[CriterionResult]:
+    """Judge a candidate's test metrics against every acceptance criterion; it may be promoted only if all pass."""
+    criteria = plan.acceptance_criteria
+    results = [
+        _at_least("auroc_min", metrics.get("auroc"), criteria.auroc_min, "AUROC"),
+        _at_least("ae_recall_min", metrics.get("ae_recall"), plan.ae_recall_min, "AE recall"),
+        _at_least("auto_close_min", metrics.get("auto_close_share"), criteria.auto_close_min, "auto-close share"),
+        _auroc_drop(plan, metrics, active_metrics),
+    ]
+    for row in metrics.get("subgroups") or []:
+        if int(row.get("ae") or 0) >= criteria.subgroup_min_ae:  # smaller subgroups are reported, not judged
+            source = row.get("source")
+            results.append(
+                _at_least(
+                    f"subgroup_ae_recall_min[{source}]",
+                    row.get("ae_recall"),
+                    criteria.subgroup_ae_recall_min,
+                    f"AE recall in {source} ({row['ae']} AE)",
+                )
+            )
+    return results
+
+
+def within_plan(plan: ChangeControlPlan, facts: dict) -> list[str]:
+    """Why a candidate lies OUTSIDE the plan (empty = inside); missing facts count against it."""
+    expected = {
+        "feature_spec_sha256": plan.fixed_elements.feature_spec_sha256,
+        "model_family": plan.fixed_elements.model_family,
+        "intended_use_id": plan.intended_use.id,
+    }
+    reasons = []
+    for key, value in expected.items():
+        if key not in facts or facts[key] is None:
+            reasons.append(f"{key} is not stated for the candidate")
+        elif facts[key] != value:
+            reasons.append(f"{key} {facts[key]!r} differs from the plan's {value!r}")
+    modification = facts.get("modification")
+    if modification is None:
+        reasons.append("modification is not stated for the candidate")
+    elif modification not in plan.allowed_modifications:
+        reasons.append(f"modification {modification!r} is not allowed (allowed: {plan.allowed_modifications})")
+    return reasons
+
+
+def data_requirements_met(
+    plan: ChangeControlPlan, n_records: int, n_ae: int, newest_record_age_days: float | None
+) -> list[str]:
+    """Why the training data falls short of the plan (empty = sufficient)."""
+    required = plan.data_requirements
+    reasons = []
+    if n_records < required.min_records:
+        reasons.append(f"{n_records} adjudicated records, the plan requires at least {required.min_records}")
+    if n_ae < required.min_ae:
+        reasons.append(f"{n_ae} confirmed AE, the plan requires at least {required.min_ae}")
+    if required.max_age_days is not None:
+        if newest_record_age_days is None:
+            reasons.append("the age of the newest adjudicated record is unknown")
+        elif newest_record_age_days > required.max_age_days:
+            reasons.append(
+                f"newest adjudicated record is {newest_record_age_days:g} days old, "
+                f"the plan allows at most {required.max_age_days}"
+            )
+    return reasons
