@@ -13,6 +13,7 @@ import os
 import sys
 from pathlib import Path
 
+from gxp_assets.core.hashing import sha256_hex
 from gxp_assets.governance.audit_export import export_csv, export_html
 from gxp_assets.governance.registry import State
 from gxp_assets.governance.service import ActionRefused, Governance
@@ -236,3 +237,65 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     export.add_argument("--format", choices=["csv", "html"], default="html")
     export.add_argument("--out", required=True)
     export.set_defaults(handler=cmd_audit_export)
+    add_reproduce_command(commands)
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    """Retrain from the recorded data versions and parameters; the model text must hash to the recorded SHA-256."""
+    from gxp_assets.core.features import FeatureMatrix
+    from gxp_assets.core.model import TrainingParams, train_classifier
+    from gxp_assets.core.splits import split_rows
+    from gxp_assets.defs.provenance import library_versions
+    from gxp_assets.stores import artifact_store, codecs
+    from gxp_assets.stores.protocols import ArtifactNotFound, IntegrityError
+
+    governance = open_governance()
+    model = governance.registry.get(args.version)
+    if model is None:
+        return _fail(f"no model version {args.version} in the registry")
+    lineage, store = model.record["lineage"], artifact_store()
+
+    def recorded(asset: str):
+        ref = store.find(asset, lineage["assets"][asset]["data_version"])
+        return codecs.decode(store.read(ref), ref.suffix)  # hash-verified
+
+    try:
+        features = FeatureMatrix.from_arrays(recorded("report_features"))
+        X, labels, part = split_rows(features, recorded("dataset_splits"), "train")
+    except (IntegrityError, ArtifactNotFound) as error:
+        return _fail(f"cannot reproduce {args.version}: {error}")
+    run = lineage["runs"][lineage["assets"]["ae_classifier"]["run_id"]]
+    config = (run["run_config"].get("ops", {}).get("ae_classifier") or {}).get("config", {})
+    params = TrainingParams(**{**TrainingParams().to_dict(), **config})
+    changed = {name: (old, new) for name, new in library_versions().items()
+               if (old := lineage["libraries"].get(name)) != new and name != "gxp-assets"}  # fmt: skip
+    for name, (old, new) in changed.items():
+        print(f"note: {name} was {old} when the model was built, is {new} now")
+    print(f"retraining {args.version} on {len(labels):,} train reports with {params.to_dict()}", flush=True)
+    rebuilt = train_classifier(X, labels, part["split_group"].to_numpy(), params, log=print)
+    rebuilt_sha = sha256_hex(rebuilt.model_text.encode())
+    governance.audit.append(
+        args.user or "system",
+        "reproduction",
+        args.version,
+        {
+            "recorded": model.record["model_sha256"],
+            "rebuilt": rebuilt_sha,
+            "match": rebuilt_sha == model.record["model_sha256"],
+        },
+    )
+    if rebuilt_sha != model.record["model_sha256"]:
+        return _fail(
+            f"NOT reproduced: rebuilt model {rebuilt_sha} differs from recorded {model.record['model_sha256']}"
+        )
+    print(f"reproduced: the rebuilt model matches {rebuilt_sha} bit for bit")
+    return EXIT_OK
+
+
+def add_reproduce_command(commands: argparse._SubParsersAction) -> None:
+    reproduce = commands.add_parser(
+        "reproduce", help="rebuild a model version from its recorded inputs, compare hashes"
+    )
+    reproduce.add_argument("version")
+    reproduce.add_argument("--user", help="who asks (for the audit trail)")
+    reproduce.set_defaults(handler=cmd_reproduce)

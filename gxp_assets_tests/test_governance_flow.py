@@ -166,6 +166,16 @@ def test_two_approvals_then_the_sensor_promotes_to_active(world: dict) -> None:
     assert "ACTIVE" in shown.stdout and "Signed by Quinn Quality (quinn)" in shown.stdout
 
 
+def test_reproduce_rebuilds_the_model_bit_for_bit(world: dict) -> None:
+    done = gxp(world["env"], "reproduce", world["version"], "--user", "quinn")
+    assert done.returncode == 0, done.stderr
+    assert "matches" in done.stdout and "bit for bit" in done.stdout
+    recorded = open_governance().registry.get(world["version"]).record["model_sha256"]
+    assert recorded in done.stdout
+    entry = [e for e in audit_trail().entries() if e.action == "reproduction"][-1]
+    assert entry.details["match"] is True and entry.details["rebuilt"] == recorded
+
+
 def test_audit_trail_verifies_and_detects_tampering(world: dict) -> None:
     env = world["env"]
     verified = gxp(env, "audit", "verify")

@@ -10,8 +10,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
+from gxp_assets.core.features import FeatureMatrix
 from gxp_assets.core.hashing import unit_interval
 
 SPLITS: tuple[str, ...] = ("train", "calibration", "test")
@@ -83,6 +86,14 @@ def assign_splits(reports: pd.DataFrame, plan: SplitPlan) -> pd.DataFrame:
             "source": reports["source"].astype(object).to_numpy(),
         }
     )
+
+
+def split_rows(
+    features: FeatureMatrix, splits: pd.DataFrame, name: str
+) -> tuple[sp.csr_matrix, np.ndarray, pd.DataFrame]:
+    """Feature rows, labels and split rows of one split only: the way every stage takes its share of the data."""
+    part = splits[splits["split"] == name]
+    return features.matrix[part["row"].to_numpy()], part["label"].astype(int).to_numpy(), part
 
 
 def leaks(splits: pd.DataFrame, key: pd.Series) -> pd.DataFrame:

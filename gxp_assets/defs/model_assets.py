@@ -18,6 +18,7 @@ from gxp_assets.core.model import TrainingParams, load_booster, predict_scores, 
 from gxp_assets.core.model_card import model_card
 from gxp_assets.core.plots import coverage_plot, reliability_plot, roc_plot, triage_plot
 from gxp_assets.core.scoring import TriageModel
+from gxp_assets.core.splits import split_rows
 from gxp_assets.defs.evidence import attach, current_data_version
 
 MODEL_GROUP = "model"
@@ -49,13 +50,6 @@ class ConformalConfig(Config):
     ae_confidence: float = Field(default=0.95, gt=0, lt=1, description="coverage of the AE class (AE recall)")
     no_ae_confidence: float = Field(default=0.95, gt=0, lt=1, description="coverage of the no-AE class")
     calibration_seed: int = 7
-
-
-def split_rows(features: FeatureMatrix, splits: pd.DataFrame, name: str) -> tuple:
-    """Feature rows, labels and split rows of one split only."""
-    part = splits[splits["split"] == name]
-    rows = part["row"].to_numpy()
-    return features.matrix[rows], part["label"].astype(int).to_numpy(), part
 
 
 @asset(group_name=MODEL_GROUP, description="LightGBM on the train split, stored in LightGBM's text format.")

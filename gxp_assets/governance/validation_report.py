@@ -1,0 +1,348 @@
+"""The validation report: one printable, self-contained HTML page that is the human-readable copy of a model record.
+
+21 CFR Part 11 §11.10(b) asks for accurate and complete copies of records in human-readable form, and §11.50 for the
+signature manifestation (printed name, time, meaning) wherever a signed record is displayed or printed. The page has
+no scripts and no external resources, so it renders the same on an inspector's machine years later; every stored
+text is escaped, and a missing field shows as "n/a" rather than breaking the page.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from html import escape
+from typing import Any
+
+from gxp_assets.governance.registry import record_hash as compute_record_hash
+
+NA = "n/a"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+TOP_FEATURES = 15
+
+PLOTS: tuple[tuple[str, str], ...] = (
+    (
+        "coverage",
+        "Realized coverage per class on the test split against the confidence level, for the class-conditional "
+        "conformal sets used for triage and for marginal (LAC) sets at the same level.",
+    ),
+    ("roc", "ROC curve of the AE score on the test split."),
+    ("reliability", "Reliability diagram: calibrated p_ae against the observed AE frequency."),
+    ("triage", "Share of test reports per triage outcome (AUTO_CLOSE, REVIEW, PRIORITY)."),
+)
+
+_STYLE = """
+@page { size: A4; margin: 15mm 12mm; }
+body { font-family: system-ui, sans-serif; font-size: 10.5pt; line-height: 1.4; color: #111; margin: 2em; }
+@media print { body { margin: 0; } }
+h1 { font-size: 1.6em; margin-bottom: 0.2em; }
+h2 { font-size: 1.3em; border-bottom: 2px solid #333; padding-bottom: 0.15em; margin-top: 1.2em; }
+h3 { font-size: 1.1em; } h4, h5, h6 { font-size: 1em; }
+section.major { break-before: page; page-break-before: always; }
+section.first { break-before: auto; page-break-before: auto; }
+h2, h3, h4 { break-after: avoid; page-break-after: avoid; }
+table { border-collapse: collapse; width: 100%; margin: 0.5em 0 1em; font-size: 0.92em; }
+tr, figure, .signature { break-inside: avoid; page-break-inside: avoid; }
+thead { display: table-header-group; }
+th, td { border: 1px solid #bbb; padding: 0.25em 0.45em; text-align: left; vertical-align: top; }
+th { background: #f0f0f0; }
+table.facts th { width: 28%; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.mono, code { font-family: ui-monospace, monospace; font-size: 0.95em; }
+.mono { word-break: break-all; }
+.banner { padding: 0.7em 1em; border-radius: 4px; font-weight: 700; font-size: 1.15em; margin: 0.8em 0; }
+.banner ul { font-weight: 400; font-size: 0.85em; margin: 0.4em 0 0; }
+.pass-banner { background: #e6f4ea; border: 2px solid #1e7e34; }
+.fail-banner { background: #fdecea; border: 2px solid #b00020; }
+.pass { color: #1e7e34; font-weight: 700; }
+.fail { color: #b00020; font-weight: 700; }
+.warning { color: #b00020; font-weight: 700; }
+figure { margin: 1em 0; text-align: center; }
+figure img { max-width: 100%; max-height: 120mm; }
+figcaption { font-size: 0.9em; color: #333; margin-top: 0.3em; }
+.signature { border: 1px solid #999; padding: 0.5em 0.8em; margin: 0.8em 0; }
+.manifestation { font-weight: 600; }
+.card { border-left: 3px solid #ccc; padding-left: 1em; }
+"""
+
+_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+
+
+# Tolerant access: a record from an older or damaged store must still print, showing what is missing. -------------
+
+
+def _dict(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list:
+    return value if isinstance(value, list) else []
+
+
+def _text(value: Any) -> str:
+    """Escaped text of any stored value; None is "n/a", booleans read as words."""
+    if value is None:
+        return NA
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return escape(str(value))
+
+
+def _number(value: Any, digits: int = 4) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return _text(value)
+    return f"{value:,}" if isinstance(value, int) else f"{value:.{digits}f}"
+
+
+def _pct(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return _text(value)
+    return f"{100 * value:.1f} %"
+
+
+def _utc(value: Any) -> str:
+    """An ISO 8601 time as "YYYY-MM-DD HH:MM:SS UTC"; a time without a zone is shown as given, flagged, never guessed."""
+    if not isinstance(value, str):
+        return _text(value)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return f"{escape(value)} (not an ISO 8601 time)"
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        return f"{escape(value)} (no time zone recorded)"
+    return parsed.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _verdict(passed: Any) -> str:
+    """PASS only for an explicit True: an unknown verdict fails closed."""
+    return '<span class="pass">PASS</span>' if passed is True else '<span class="fail">FAIL</span>'
+
+
+def _table(headers: Iterable[str], rows: Iterable[Iterable[str]], empty: str = NA, css: str = "") -> str:
+    """A table of already-escaped cells; ``empty`` (escaped here) when there are no rows."""
+    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>\n" for row in rows)
+    if not body:
+        return f"<p>{escape(empty)}</p>\n"
+    head = "".join(f"<th>{escape(header)}</th>" for header in headers)
+    klass = f' class="{css}"' if css else ""
+    return f"<table{klass}><thead><tr>{head}</tr></thead>\n<tbody>\n{body}</tbody></table>\n"
+
+
+def _facts(pairs: Iterable[tuple[str, str]]) -> str:
+    """A two-column table of label and already-escaped value."""
+    rows = "".join(f"<tr><th>{escape(label)}</th><td>{value}</td></tr>\n" for label, value in pairs)
+    return f'<table class="facts"><tbody>\n{rows}</tbody></table>\n'
+
+
+def _section(anchor: str, title: str, body: str, first: bool = False) -> str:
+    klass = "major first" if first else "major"
+    return f'<section class="{klass}" id="{anchor}">\n<h2>{escape(title)}</h2>\n{body}</section>\n'
+
+
+# A tiny Markdown renderer for the model card: headings, paragraphs, "- " lists, pipe tables, `code`. --------------
+
+_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+_LIST_ITEM = re.compile(r"^\s*[-*]\s+(.*)$")
+_TABLE_RULE = re.compile(r"^\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$")
+
+
+def _inline(text: str) -> str:
+    """Escape first, then turn backtick spans into <code>: the content of a span is escaped like any other text."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", escape(text))
+
+
+def _table_cells(line: str) -> list[str]:
+    stripped = line.strip()
+    stripped = stripped[1:] if stripped.startswith("|") else stripped
+    stripped = stripped[:-1] if stripped.endswith("|") else stripped
+    return [cell.strip() for cell in stripped.split("|")]
+
+
+def _markdown_table(lines: list[str]) -> str:
+    if len(lines) >= 2 and _TABLE_RULE.match(lines[1]):
+        header, body = _table_cells(lines[0]), lines[2:]
+    else:
+        header, body = [], lines
+    head = "<thead><tr>" + "".join(f"<th>{_inline(cell)}</th>" for cell in header) + "</tr></thead>" if header else ""
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{_inline(cell)}</td>" for cell in _table_cells(line)) + "</tr>\n" for line in body
+    )
+    return f"<table>{head}\n<tbody>\n{rows}</tbody></table>\n"
+
+
+def render_markdown(text: str, heading_offset: int = 0) -> str:
+    """Simple Markdown as escaped HTML; ``heading_offset`` demotes headings so a card's "#" nests under a section."""
+    out: list[str] = []
+    paragraph: list[str] = []
+    items: list[str] = []
+    table: list[str] = []
+
+    def flush() -> None:
+        if paragraph:
+            out.append(f"<p>{_inline(' '.join(paragraph))}</p>\n")
+            paragraph.clear()
+        if items:
+            out.append("<ul>\n" + "".join(f"<li>{_inline(item)}</li>\n" for item in items) + "</ul>\n")
+            items.clear()
+        if table:
+            out.append(_markdown_table(table))
+            table.clear()
+
+    for raw in text.splitlines():
+        line = raw.rstrip()
+        if not line.strip():
+            flush()
+        elif heading := _HEADING.match(line):
+            flush()
+            level = min(6, len(heading.group(1)) + heading_offset)
+            out.append(f"<h{level}>{_inline(heading.group(2))}</h{level}>\n")
+        elif line.lstrip().startswith("|"):
+            if not table:
+                flush()
+            table.append(line)
+        elif item := _LIST_ITEM.match(line):
+            if not items:
+                flush()
+            items.append(item.group(1))
+        elif items and raw[:1].isspace():
+            items[-1] += " " + line.strip()  # a wrapped list item
+        else:
+            if not paragraph:
+                flush()
+            paragraph.append(line.strip())
+    flush()
+    return "".join(out)
+
+
+# What the model card says that the record does not: the split sizes and the confidence level. ---------------------
+
+_SPLITS_LINE = re.compile(r"^\s*-\s*Splits\b[^:]*?\):\s*(.+)$", re.MULTILINE)
+_SPLIT_ENTRY = re.compile(r"^(.+?)\s+([\d,]+)$")
+_CONFIDENCE = re.compile(r"covered at an? ([\d.]+) ?% confidence level")
+
+
+def split_sizes(evaluation: dict) -> dict[str, int]:
+    """Split name to size, from ``evaluation["split_sizes"]`` when given, else from the model card's data section."""
+    given = evaluation.get("split_sizes")
+    if isinstance(given, dict) and given:
+        return {str(name): count for name, count in given.items()}
+    card = evaluation.get("model_card")
+    found = _SPLITS_LINE.search(card) if isinstance(card, str) else None
+    if found is None:
+        return {}
+    sizes = {}
+    for part in found.group(1).split(", "):
+        entry = _SPLIT_ENTRY.match(part.strip())
+        if entry:
+            sizes[entry.group(1)] = int(entry.group(2).replace(",", ""))
+    return sizes
+
+
+def ae_confidence(evaluation: dict) -> float | None:
+    """The AE class's confidence level, from ``evaluation["confidence"]["1"]`` or else the model card's text."""
+    given = _dict(evaluation.get("confidence")).get("1")
+    if isinstance(given, int | float) and not isinstance(given, bool):
+        return float(given)
+    card = evaluation.get("model_card")
+    found = _CONFIDENCE.search(card) if isinstance(card, str) else None
+    return float(found.group(1)) / 100 if found else None
+
+
+# Sections ----------------------------------------------------------------------------------------------------------
+
+
+def acceptance_failures(record: dict) -> list[str]:
+    """Why the record does not meet the plan; empty means PASS. No recorded criteria is a failure (fail closed)."""
+    acceptance = record.get("acceptance")
+    failures = []
+    if not isinstance(acceptance, list) or not acceptance:
+        failures.append("no acceptance criteria were recorded")
+    for result in _list(acceptance):
+        result = _dict(result)
+        if result.get("passed") is not True:
+            failures.append(f"{result.get('name', NA)}: {result.get('detail', NA)}")
+    for name in ("outside_plan", "data_requirements"):
+        value = record.get(name)
+        if value is not None and not isinstance(value, list):
+            failures.append(f"{name} is not a list: {value!r}")
+    failures += [f"outside plan: {item}" for item in _list(record.get("outside_plan"))]
+    failures += [f"data requirement: {item}" for item in _list(record.get("data_requirements"))]
+    return failures
+
+
+def _hash_check(record: dict, record_hash: str) -> str:
+    """Recompute the record's hash, so a page printed from an altered record says so."""
+    try:
+        recomputed = compute_record_hash(record)
+    except (TypeError, ValueError) as error:
+        return f'<span class="warning">could not be recomputed ({escape(str(error))})</span>'
+    if recomputed == record_hash:
+        return '<span class="pass">matches the record shown</span>'
+    return (
+        '<span class="warning">DOES NOT MATCH the record shown: the record was altered or the hash belongs to '
+        f'another record</span> (recomputed <span class="mono">{escape(recomputed)}</span>)'
+    )
+
+
+def _header(record: dict, record_hash: str, state: str, generated_at: datetime) -> str:
+    plan = _dict(record.get("plan"))
+    failures = acceptance_failures(record)
+    if failures:
+        items = "".join(f"<li>{escape(failure)}</li>" for failure in failures)
+        banner = f'<div class="banner fail-banner">Acceptance: FAIL<ul>{items}</ul></div>\n'
+    else:
+        count = len(_list(record.get("acceptance")))
+        banner = (
+            '<div class="banner pass-banner">Acceptance: PASS'
+            f"<ul><li>all {count} acceptance criteria met, inside the change control plan, "
+            "data requirements met</li></ul></div>\n"
+        )
+    facts = _facts(
+        [
+            ("Model version", _text(record.get("version"))),
+            ("Use case", _text(record.get("use_case"))),
+            ("Registry state", _text(state)),
+            ("Record hash (SHA-256)", f'<span class="mono">{_text(record_hash)}</span>'),
+            ("Record hash check", _hash_check(record, record_hash)),
+            ("Change control plan", f"{_text(plan.get('plan_id'))}, version {_text(plan.get('version'))}"),
+            ("Plan SHA-256", f'<span class="mono">{_text(plan.get("sha256"))}</span>'),
+            ("Model SHA-256", f'<span class="mono">{_text(record.get("model_sha256"))}</span>'),
+            ("Generated at", _text(generated_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"))),
+        ]
+    )
+    title = f"Validation report: model {_text(record.get('version'))}"
+    return f'<header>\n<h1>{title}</h1>\n{banner}{facts}</header>\n'
+
+
+def _intended_use(evaluation: dict) -> str:
+    card = evaluation.get("model_card")
+    if not isinstance(card, str) or not card.strip():
+        return f"<p>Model card: {NA}</p>\n"
+    return (
+        "<p>The model card as written at evaluation time, reproduced in full.</p>\n"
+        f'<div class="card">\n{render_markdown(card, heading_offset=2)}</div>\n'
+    )
+
+
+def _data(record: dict, evaluation: dict) -> str:
+    assets = _dict(_dict(record.get("lineage")).get("assets"))
+    asset_rows = [
+        (
+            _text(name),
+            f'<span class="mono">{_text(_dict(info).get("data_version"))}</span>',
+            f'<span class="mono">{_text(_dict(info).get("run_id"))}</span>',
+        )
+        for name, info in assets.items()
+    ]
+    sizes = split_sizes(evaluation)
+    total = sum(count for count in sizes.values() if isinstance(count, int))
+    size_rows = [(_text(name), f'<td class="num">{_number(count)}'.removeprefix('<td class="num">')) for name, count in sizes.items()]
+    return (
+        "<h3>Input assets</h3>\n"
+        + _table(("Asset", "Data version", "Run id"), asset_rows)
+        + "<h3>Splits (by document group)</h3>\n"
+        + _table(("Split", "Reports"), [*size_rows, ("total", _number(total))] if size_rows else [])
+    )
