@@ -121,14 +121,21 @@ def _verdict(passed: Any) -> str:
     return '<span class="pass">PASS</span>' if passed is True else '<span class="fail">FAIL</span>'
 
 
-def _table(headers: Iterable[str], rows: Iterable[Iterable[str]], empty: str = NA, css: str = "") -> str:
-    """A table of already-escaped cells; ``empty`` (escaped here) when there are no rows."""
-    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>\n" for row in rows)
+def _table(
+    headers: Iterable[str], rows: Iterable[Iterable[str]], empty: str = NA, numeric: Iterable[int] = ()
+) -> str:
+    """A table of already-escaped cells (``numeric`` columns right-aligned); ``empty`` when there are no rows."""
+    right = set(numeric)
+    body = "".join(
+        "<tr>"
+        + "".join(f'<td class="num">{cell}</td>' if i in right else f"<td>{cell}</td>" for i, cell in enumerate(row))
+        + "</tr>\n"
+        for row in rows
+    )
     if not body:
         return f"<p>{escape(empty)}</p>\n"
     head = "".join(f"<th>{escape(header)}</th>" for header in headers)
-    klass = f' class="{css}"' if css else ""
-    return f"<table{klass}><thead><tr>{head}</tr></thead>\n<tbody>\n{body}</tbody></table>\n"
+    return f"<table><thead><tr>{head}</tr></thead>\n<tbody>\n{body}</tbody></table>\n"
 
 
 def _facts(pairs: Iterable[tuple[str, str]]) -> str:
@@ -339,10 +346,10 @@ def _data(record: dict, evaluation: dict) -> str:
     ]
     sizes = split_sizes(evaluation)
     total = sum(count for count in sizes.values() if isinstance(count, int))
-    size_rows = [(_text(name), f'<td class="num">{_number(count)}'.removeprefix('<td class="num">')) for name, count in sizes.items()]
+    size_rows = [(_text(name), _number(count)) for name, count in sizes.items()]
     return (
         "<h3>Input assets</h3>\n"
         + _table(("Asset", "Data version", "Run id"), asset_rows)
         + "<h3>Splits (by document group)</h3>\n"
-        + _table(("Split", "Reports"), [*size_rows, ("total", _number(total))] if size_rows else [])
+        + _table(("Split", "Reports"), [*size_rows, ("total", _number(total))] if size_rows else [], numeric=(1,))
     )
