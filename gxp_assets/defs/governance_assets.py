@@ -87,6 +87,12 @@ def model_candidate(
             "modification": "retrain_on_new_adjudicated_data",
         },
     )
+    recorded = conformal_model["conformal"]["confidence"]
+    if (float(recorded["1"]), float(recorded["0"])) != (plan.conformal.ae_confidence, plan.conformal.no_ae_confidence):
+        outside.append(
+            f"conformal confidence (AE {recorded['1']}, no AE {recorded['0']}) is not the plan's "
+            f"(AE {plan.conformal.ae_confidence}, no AE {plan.conformal.no_ae_confidence})"
+        )
     data_problems = data_requirements_met(
         plan, len(dataset_splits), int((dataset_splits["label"] == 1).sum()), newest_record_age_days=None
     )

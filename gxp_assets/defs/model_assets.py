@@ -20,6 +20,7 @@ from gxp_assets.core.plots import coverage_plot, reliability_plot, roc_plot, tri
 from gxp_assets.core.scoring import TriageModel
 from gxp_assets.core.splits import split_rows
 from gxp_assets.defs.evidence import attach, current_data_version
+from gxp_assets.stores import current_plan
 
 MODEL_GROUP = "model"
 _DEFAULTS = TrainingParams()
@@ -47,8 +48,10 @@ class ClassifierConfig(Config):
 
 
 class ConformalConfig(Config):
-    ae_confidence: float = Field(default=0.95, gt=0, lt=1, description="coverage of the AE class (AE recall)")
-    no_ae_confidence: float = Field(default=0.95, gt=0, lt=1, description="coverage of the no-AE class")
+    """Confidence levels default to the change control plan's; another level makes the candidate outside the plan."""
+
+    ae_confidence: float | None = Field(default=None, gt=0, lt=1, description="coverage of the AE class (AE recall)")
+    no_ae_confidence: float | None = Field(default=None, gt=0, lt=1, description="coverage of the no-AE class")
     calibration_seed: int = 7
 
 
@@ -94,7 +97,10 @@ def conformal_model(
     booster = load_booster(ae_classifier)
     X, labels, _ = split_rows(features, dataset_splits, "calibration")
     scores = predict_scores(booster, X)
-    conformal = fit_conformal(scores, labels, config.ae_confidence, config.no_ae_confidence)
+    levels = current_plan().plan.conformal
+    ae_confidence = config.ae_confidence or levels.ae_confidence
+    no_ae_confidence = config.no_ae_confidence or levels.no_ae_confidence
+    conformal = fit_conformal(scores, labels, ae_confidence, no_ae_confidence)
     calibrator = choose_calibrator(scores, labels, seed=config.calibration_seed)
     context.log.info(f"calibration: {calibrator.method} chosen by cross-fitted ECE {calibrator.cross_fitted_ece}")
     train_rows = dataset_splits.loc[dataset_splits["split"] == "train", "row"].to_numpy()
@@ -118,8 +124,8 @@ def conformal_model(
         metadata={
             "calibration_records": len(labels),
             "calibration_ae": int(labels.sum()),
-            "ae_confidence": config.ae_confidence,
-            "no_ae_confidence": config.no_ae_confidence,
+            "ae_confidence": ae_confidence,
+            "no_ae_confidence": no_ae_confidence,
             "auto_close_below_p": 1 - thresholds["1"],
             "lac_thresholds": MetadataValue.json(thresholds),
             "calibration_method": calibrator.method,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from gxp_assets.governance.plan import DEFAULT_PLAN_PATH, load_plan
+from gxp_assets.governance.plan import DEFAULT_PLAN_PATH, LoadedPlan, load_plan
 from gxp_assets.governance.roles import load_roles
 from gxp_assets.governance.service import Governance
 from gxp_assets.stores.audit_local import LocalAuditTrail
@@ -36,9 +36,14 @@ def audit_trail(home: Path | str | None = None) -> AuditTrail:
     return LocalAuditTrail(home)
 
 
+def current_plan() -> LoadedPlan:
+    """The change control plan in force: GXP_PLAN, else the repository's change_control_plan.yaml."""
+    return load_plan(os.environ.get("GXP_PLAN") or DEFAULT_PLAN_PATH)
+
+
 def open_governance(home: Path | str | None = None) -> Governance:
     """Registry and audit trail of the environment, with the plan (GXP_PLAN) and roles file (GXP_ROLES)."""
     _environment()
-    plan = load_plan(os.environ.get("GXP_PLAN") or DEFAULT_PLAN_PATH)
+    plan = current_plan()
     roles = load_roles(os.environ.get("GXP_ROLES") or DEFAULT_ROLES_PATH)
     return Governance(LocalRegistry(home), LocalAuditTrail(home), plan, roles)
