@@ -238,6 +238,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     export.add_argument("--out", required=True)
     export.set_defaults(handler=cmd_audit_export)
     add_reproduce_command(commands)
+    add_trace_command(commands)
+    add_report_command(commands)
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
@@ -299,3 +301,90 @@ def add_reproduce_command(commands: argparse._SubParsersAction) -> None:
     reproduce.add_argument("version")
     reproduce.add_argument("--user", help="who asks (for the audit trail)")
     reproduce.set_defaults(handler=cmd_reproduce)
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    """Where a report went: quarantine, or the split it served in for each registered model version."""
+    from gxp_assets.stores import artifact_store, codecs
+
+    governance, store = open_governance(), artifact_store()
+    found = False
+    quarantine = store.latest("quarantined_reports")
+    if quarantine is not None:
+        held = codecs.decode(store.read(quarantine), quarantine.suffix)
+        for row in held[held["report_id"] == args.report_id].to_dict("records"):
+            found = True
+            print(f"{args.report_id}: quarantined ({row['reason']}: {row['detail']}) from {row['source_file']}:"
+                  f"{row['source_line']}, quarantine version {quarantine.sha256[:12]}")  # fmt: skip
+    for model in governance.registry.versions():
+        lineage = model.record.get("lineage", {})
+        splits_version = lineage.get("assets", {}).get("dataset_splits", {}).get("data_version")
+        if splits_version is None:  # a record without data lineage cannot have served any report
+            continue
+        ref = store.find("dataset_splits", splits_version)
+        splits = codecs.decode(store.read(ref), ref.suffix)
+        rows = splits[splits["report_id"] == args.report_id]
+        if rows.empty:
+            continue
+        found = True
+        print(f"{args.report_id}: {rows['split'].iloc[0]} split of model {model.version} ({model.state})")
+        print(f"  data versions: validated_reports {lineage['assets']['validated_reports']['data_version'][:12]}, "
+              f"dataset_splits {splits_version[:12]}; code commit {lineage['code']['commit']}; "
+              f"plan {model.record['plan']['version']} ({model.record['plan']['sha256'][:12]}); "
+              f"trained by {lineage['trained_by']}")  # fmt: skip
+        for stored in governance.registry.signatures(model.version):
+            print(f"  {Signature.from_dict(stored).manifestation()}")
+    if not found:
+        return _fail(f"report {args.report_id} is in no quarantine and in no registered model's data")
+    return EXIT_OK
+
+
+def add_trace_command(commands: argparse._SubParsersAction) -> None:
+    trace = commands.add_parser("trace", help="which model versions a report served, with approvals and lineage")
+    trace.add_argument("report_id")
+    trace.set_defaults(handler=cmd_trace)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """The validation report of a model version: one self-contained HTML page, for reviewers and inspectors."""
+    from datetime import UTC, datetime
+
+    from gxp_assets.governance.validation_report import render_validation_report
+    from gxp_assets.stores import artifact_store, codecs
+
+    governance, store = open_governance(), artifact_store()
+    model = governance.registry.get(args.version)
+    if model is None:
+        return _fail(f"no model version {args.version} in the registry")
+    evaluation_ref = store.find(
+        "model_evaluation", model.record["lineage"]["assets"]["model_evaluation"]["data_version"]
+    )
+    evaluation = codecs.decode(store.read(evaluation_ref), evaluation_ref.suffix)
+    plots = {
+        name: store.read(store.find(f"model_evaluation/plots/{name}", sha256))
+        for name, sha256 in evaluation.get("plots", {}).items()
+    }
+    history = [
+        {"from_state": t.from_state, "to_state": t.to_state, "actor": t.actor, "reason": t.reason, "at": t.at}
+        for t in governance.registry.history(args.version)
+    ]
+    page = render_validation_report(
+        model.record,
+        model.record_hash,
+        str(model.state),
+        history,
+        governance.registry.signatures(args.version),
+        evaluation,
+        plots,
+        datetime.now(UTC),
+    )
+    Path(args.out).write_text(page, encoding="utf-8")
+    print(f"validation report of {args.version} ({model.state}) written to {args.out}")
+    return EXIT_OK
+
+
+def add_report_command(commands: argparse._SubParsersAction) -> None:
+    report = commands.add_parser("report", help="write a model version's validation report (self-contained HTML)")
+    report.add_argument("version")
+    report.add_argument("--out", required=True)
+    report.set_defaults(handler=cmd_report)

@@ -18,7 +18,8 @@ from gxp_assets.definitions import defs
 from gxp_assets.defs.io_manager import LAUNCHED_BY_TAG
 from gxp_assets.defs.sensors import approved_models
 from gxp_assets.governance.plan import DEFAULT_PLAN_PATH
-from gxp_assets.stores import audit_trail, open_governance
+from gxp_assets.stores import audit_trail, codecs, open_governance
+from gxp_assets.stores.local import LocalArtifactStore
 from gxp_assets_tests.conftest import relaxed_plan
 
 PASSPHRASE = "correct horse battery staple"
@@ -174,6 +175,27 @@ def test_reproduce_rebuilds_the_model_bit_for_bit(world: dict) -> None:
     assert recorded in done.stdout
     entry = [e for e in audit_trail().entries() if e.action == "reproduction"][-1]
     assert entry.details["match"] is True and entry.details["rebuilt"] == recorded
+
+
+def test_validation_report_shows_criteria_plots_and_signatures(world: dict) -> None:
+    out = world["root"] / "report.html"
+    done = gxp(world["env"], "report", world["version"], "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    page = out.read_text()
+    assert world["version"] in page and page.count("data:image/png;base64,") == 4
+    assert "auroc_min" in page and "Petra Physician" in page and "Quinn Quality" in page
+
+
+def test_trace_names_the_split_version_and_approvals(world: dict) -> None:
+    store = LocalArtifactStore(world["env"]["GXP_HOME"])
+    ref = store.latest("dataset_splits")
+    splits = codecs.decode(store.read(ref), ref.suffix)
+    report_id = splits.loc[splits["split"] == "test", "report_id"].iloc[0]
+    done = gxp(world["env"], "trace", report_id)
+    assert done.returncode == 0, done.stderr
+    assert f"{report_id}: test split of model {world['version']}" in done.stdout
+    assert "Signed by Petra Physician (petra)" in done.stdout
+    assert gxp(world["env"], "trace", "no-such-report").returncode == 1
 
 
 def test_audit_trail_verifies_and_detects_tampering(world: dict) -> None:

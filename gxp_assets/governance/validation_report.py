@@ -104,7 +104,7 @@ def _pct(value: Any) -> str:
 
 
 def _utc(value: Any) -> str:
-    """An ISO 8601 time as "YYYY-MM-DD HH:MM:SS UTC"; a time without a zone is shown as given, flagged, never guessed."""
+    """An ISO 8601 time as "YYYY-MM-DD HH:MM:SS UTC"; a time without a zone is shown as given and flagged."""
     if not isinstance(value, str):
         return _text(value)
     try:
@@ -121,9 +121,7 @@ def _verdict(passed: Any) -> str:
     return '<span class="pass">PASS</span>' if passed is True else '<span class="fail">FAIL</span>'
 
 
-def _table(
-    headers: Iterable[str], rows: Iterable[Iterable[str]], empty: str = NA, numeric: Iterable[int] = ()
-) -> str:
+def _table(headers: Iterable[str], rows: Iterable[Iterable[str]], empty: str = NA, numeric: Iterable[int] = ()) -> str:
     """A table of already-escaped cells (``numeric`` columns right-aligned); ``empty`` when there are no rows."""
     right = set(numeric)
     body = "".join(
@@ -321,7 +319,7 @@ def _header(record: dict, record_hash: str, state: str, generated_at: datetime) 
         ]
     )
     title = f"Validation report: model {_text(record.get('version'))}"
-    return f'<header>\n<h1>{title}</h1>\n{banner}{facts}</header>\n'
+    return f"<header>\n<h1>{title}</h1>\n{banner}{facts}</header>\n"
 
 
 def _intended_use(evaluation: dict) -> str:
@@ -352,4 +350,290 @@ def _data(record: dict, evaluation: dict) -> str:
         + _table(("Asset", "Data version", "Run id"), asset_rows)
         + "<h3>Splits (by document group)</h3>\n"
         + _table(("Split", "Reports"), [*size_rows, ("total", _number(total))] if size_rows else [], numeric=(1,))
+    )
+
+
+def _string_list(value: Any, none_text: str) -> str:
+    """A recorded list of problems; an empty list is the good case and says so."""
+    if value is None:
+        return f"<p>{NA}</p>\n"
+    if not isinstance(value, list):
+        return f'<p class="warning">Not a list, so not checked (fails acceptance): {_text(value)}</p>\n'
+    items = value
+    if not items:
+        return f'<p><span class="pass">{escape(none_text)}</span></p>\n'
+    return '<ul class="fail">\n' + "".join(f"<li>{_text(item)}</li>\n" for item in items) + "</ul>\n"
+
+
+def _acceptance(record: dict) -> str:
+    rows = [
+        (
+            _text(result.get("name")),
+            _number(result.get("measured")),
+            _number(result.get("limit")),
+            _verdict(result.get("passed")),
+            _text(result.get("detail")),
+        )
+        for result in map(_dict, _list(record.get("acceptance")))
+    ]
+    metrics = _dict(record.get("metrics"))
+    headline = [
+        (label, _number(metrics.get(key)))
+        for key, label in (
+            ("auroc", "AUROC"),
+            ("pr_auc", "PR-AUC"),
+            ("best_f1", "best F1"),
+            ("ae_recall", "AE recall"),
+            ("auto_close_share", "AUTO_CLOSE share"),
+            ("review_share", "REVIEW share"),
+            ("brier", "Brier score"),
+            ("ece", "ECE"),
+        )
+    ]
+    return (
+        "<h3>Acceptance criteria of the change control plan</h3>\n"
+        + _table(
+            ("Criterion", "Measured", "Limit", "Result", "Detail"),
+            rows,
+            empty="No acceptance results were recorded (this fails acceptance).",
+            numeric=(1, 2),
+        )
+        + "<h3>Inside the change control plan</h3>\n"
+        + _string_list(record.get("outside_plan"), "Yes: the modification is one the plan allows.")
+        + "<h3>Data requirements</h3>\n"
+        + _string_list(record.get("data_requirements"), "Met: no data requirement failed.")
+        + "<h3>Headline metrics (test split)</h3>\n"
+        + _table(("Metric", "Value"), headline, numeric=(1,))
+    )
+
+
+def _image(name: str, caption: str, plots: dict[str, bytes]) -> str:
+    """A plot embedded as a data: URI; anything that is not a PNG is not embedded under a PNG's name."""
+    png = plots.get(name)
+    if not isinstance(png, bytes | bytearray) or not bytes(png).startswith(PNG_SIGNATURE):
+        return f"<figure><p>Plot {escape(name)}: {NA}</p><figcaption>{escape(caption)}</figcaption></figure>\n"
+    data = base64.b64encode(bytes(png)).decode("ascii")
+    return (
+        f'<figure><img src="data:image/png;base64,{data}" alt="{escape(name)} plot">'
+        f"<figcaption>{escape(caption)}</figcaption></figure>\n"
+    )
+
+
+def _conformal(evaluation: dict, plots: dict[str, bytes]) -> str:
+    metrics = _dict(evaluation.get("metrics"))
+    level = ae_confidence(evaluation)
+    level_text = _pct(level)
+    miss_text = _pct(1 - level) if level is not None else NA
+    explanation = (
+        "<p><strong>What is guaranteed.</strong> Each report gets a class-conditional (Mondrian) split-conformal "
+        "prediction set. For the adverse-event class the guarantee is: a new report that describes an AE has a set "
+        f"containing AE with probability at least {level_text}, so at most {miss_text} of AEs are auto-closed. "
+        "It holds when new reports are exchangeable with the calibration split (drawn the same way, no drift in "
+        "sources or language), and it holds on average over the draw of the calibration set: one calibration set "
+        "can fall somewhat short, and the realized coverage below is a sample estimate with its own noise. It is "
+        "not a guarantee per source or subgroup, nor for a single report, nor about the precision of PRIORITY. "
+        "A marginal (LAC) set at the same level is shown for comparison: it covers all reports on average and can "
+        "let the rare AE class fall below its target.</p>\n"
+    )
+    coverage = _dict(metrics.get("coverage"))
+    marginal = _dict(metrics.get("marginal_lac_coverage"))
+    confidence = _dict(evaluation.get("confidence"))
+    targets = {"0": confidence.get("0"), "1": level}
+    coverage_rows = [
+        (label, _pct(targets[key]), _pct(coverage.get(key)), _pct(marginal.get(key)))
+        for key, label in (("1", "AE (1)"), ("0", "no AE (0)"))
+    ]
+    shares = _dict(metrics.get("set_size_shares"))
+    triage_rows = [
+        ("AE recall (AEs whose set contains AE)", _pct(metrics.get("ae_recall"))),
+        ("AUTO_CLOSE share", _pct(metrics.get("auto_close_share"))),
+        ("REVIEW share", _pct(metrics.get("review_share"))),
+        ("PRIORITY share", _pct(metrics.get("priority_share"))),
+        *((f"sets of size {size}", _pct(shares.get(size))) for size in ("0", "1", "2")),
+    ]
+    subgroup_rows = [
+        (
+            _text(row.get("source")),
+            _number(row.get("n")),
+            _number(row.get("ae")),
+            _number(row.get("auroc"), 3),
+            _pct(row.get("ae_recall")),
+            _pct(row.get("auto_close_share")),
+        )
+        for row in map(_dict, _list(metrics.get("subgroups")))
+    ]
+    figures = "".join(_image(name, caption, plots) for name, caption in PLOTS)
+    return (
+        explanation
+        + "<h3>Coverage per class (test split)</h3>\n"
+        + _table(
+            ("Class", "Target", "Realized, class-conditional", "Realized, marginal LAC"),
+            coverage_rows,
+            numeric=(1, 2, 3),
+        )
+        + "<h3>Triage and set sizes (test split)</h3>\n"
+        + _table(("Quantity", "Value"), triage_rows, numeric=(1,))
+        + figures
+        + "<h3>Performance by source</h3>\n"
+        + _table(
+            ("Source", "n", "AE", "AUROC", "AE recall", "AUTO_CLOSE share"), subgroup_rows, numeric=(1, 2, 3, 4, 5)
+        )
+    )
+
+
+def _explanations(evaluation: dict) -> str:
+    metrics = _dict(evaluation.get("metrics"))
+    importance = [
+        (str(rank), f"<code>{_text(row.get('feature'))}</code>", _number(row.get("gain"), 1))
+        for rank, row in enumerate(map(_dict, _list(metrics.get("global_importance"))[:TOP_FEATURES]), start=1)
+    ]
+    examples = []
+    for example in map(_dict, _list(metrics.get("example_explanations"))):
+        rows = [
+            (
+                f"<code>{_text(feature.get('feature'))}</code>",
+                _text(feature.get("present")),
+                _number(feature.get("contribution")),
+            )
+            for feature in map(_dict, _list(example.get("top_features")))
+        ]
+        examples.append(
+            f"<h4>Report {_text(example.get('report_id'))}: p_ae {_number(example.get('p_ae'), 3)}</h4>\n"
+            + _table(("Feature", "Present in the report", "Contribution (log-odds)"), rows, numeric=(2,))
+        )
+    return (
+        f"<h3>Global importance (top {TOP_FEATURES} by total gain)</h3>\n"
+        + _table(("Rank", "Feature", "Gain"), importance, numeric=(0, 2))
+        + "<h3>Example explanations</h3>\n"
+        + "<p>The reports with the highest and the lowest p_ae on the test split, with the features that moved "
+        "their score most.</p>\n" + ("".join(examples) or f"<p>{NA}</p>\n")
+    )
+
+
+def signature_manifestation(signature: dict) -> str:
+    """The §11.50 line, as escaped HTML; the same words as ``Signature.manifestation`` for a complete signature."""
+    return (
+        f"Signed by {_text(signature.get('printed_name'))} ({_text(signature.get('user_id'))}) on "
+        f"{_utc(signature.get('signed_at'))} — meaning: {_text(signature.get('meaning'))} — "
+        f"reason: {_text(signature.get('reason'))}"
+    )
+
+
+def _approvals(signatures: list[dict], record_hash: str) -> str:
+    if not signatures:
+        return "<p>No signatures.</p>\n"
+    blocks = []
+    for signature in map(_dict, signatures):
+        signed_hash = signature.get("record_hash")
+        if signed_hash == record_hash:
+            binding = '<span class="pass">yes: signs this record</span>'
+        else:
+            binding = '<span class="warning">NO: this signature was made for another record</span>'
+        head = signature.get("audit_head")
+        head_text = (
+            f'seq {_text(head.get("seq"))}, hash <span class="mono">{_text(head.get("hash"))}</span>'
+            if isinstance(head, dict)
+            else NA
+        )
+        facts = _facts(
+            [
+                ("Printed name", _text(signature.get("printed_name"))),
+                ("User id", _text(signature.get("user_id"))),
+                ("Signed at", _utc(signature.get("signed_at"))),
+                ("Meaning", _text(signature.get("meaning"))),
+                ("Reason", _text(signature.get("reason"))),
+                ("Signed record hash", f'<span class="mono">{_text(signed_hash)}</span>'),
+                ("Matches this record's hash", binding),
+                ("Audit trail head at signing", head_text),
+                ("Key fingerprint", f'<span class="mono">{_text(signature.get("key_fingerprint"))}</span>'),
+                ("Signature id", f'<span class="mono">{_text(signature.get("signature_id"))}</span>'),
+            ]
+        )
+        blocks.append(
+            f'<div class="signature">\n<p class="manifestation">{signature_manifestation(signature)}</p>\n'
+            f"{facts}</div>\n"
+        )
+    return (
+        "<p>Each manifestation below is printed from the stored signature. A signature counts for this record only "
+        "if it signs this record's hash; the cryptographic check is made by the registry, not by this page.</p>\n"
+        + "".join(blocks)
+    )
+
+
+def _lineage(record: dict) -> str:
+    lineage = _dict(record.get("lineage"))
+    code = _dict(lineage.get("code"))
+    head = record.get("audit_head")
+    libraries = [(_text(name), _text(version)) for name, version in _dict(lineage.get("libraries")).items()]
+    facts = _facts(
+        [
+            ("Trained by", _text(lineage.get("trained_by"))),
+            ("Git commit", f'<span class="mono">{_text(code.get("commit"))}</span>'),
+            ("Uncommitted changes (dirty tree)", _text(code.get("dirty"))),
+            ("Plan SHA-256", f'<span class="mono">{_text(_dict(record.get("plan")).get("sha256"))}</span>'),
+            ("Feature spec SHA-256", f'<span class="mono">{_text(record.get("feature_spec_sha256"))}</span>'),
+            ("Conformal record SHA-256", f'<span class="mono">{_text(record.get("conformal_sha256"))}</span>'),
+            ("Audit trail head at registration, seq", _text(_dict(head).get("seq") if head else None)),
+            ("Audit trail head at registration, hash", f'<span class="mono">{_text(_dict(head).get("hash"))}</span>'),
+        ]
+    )
+    dirty = (
+        '<p class="warning">The code had uncommitted changes: this model cannot be rebuilt from the commit.</p>\n'
+        if code.get("dirty") is True
+        else ""
+    )
+    return facts + dirty + "<h3>Library versions</h3>\n" + _table(("Library", "Version"), libraries)
+
+
+def _history(history: list[dict]) -> str:
+    rows = [
+        (
+            _utc(entry.get("at")),
+            _text(entry.get("from_state")),
+            _text(entry.get("to_state")),
+            _text(entry.get("actor")),
+            _text(entry.get("reason")),
+        )
+        for entry in map(_dict, history)
+    ]
+    return _table(("At (UTC)", "From", "To", "Actor", "Reason"), rows, empty="No transitions recorded.")
+
+
+def render_validation_report(
+    record: dict,
+    record_hash: str,
+    state: str,
+    history: list[dict],
+    signatures: list[dict],
+    evaluation: dict,
+    plots: dict[str, bytes],
+    generated_at: datetime,
+) -> str:
+    """The whole report as one HTML page: inline CSS, plots as data: URIs, no scripts, every stored text escaped.
+
+    ``generated_at`` must be timezone-aware (a naive time's zone would be a guess). Missing keys show as "n/a".
+    """
+    if generated_at.tzinfo is None or generated_at.utcoffset() is None:
+        raise ValueError("generated_at must be timezone-aware; the report states its time in UTC")
+    record, evaluation, plots = _dict(record), _dict(evaluation), _dict(plots)
+    history, signatures = _list(history), _list(signatures)
+    sections = [
+        _section("intended-use", "1. Intended use and model card", _intended_use(evaluation), first=True),
+        _section("data", "2. Data and splits", _data(record, evaluation)),
+        _section("acceptance", "3. Metrics against the acceptance criteria", _acceptance(record)),
+        _section("conformal", "4. The conformal guarantee", _conformal(evaluation, plots)),
+        _section("explanations", "5. Explanations", _explanations(evaluation)),
+        _section("approvals", "6. Approvals (electronic signatures)", _approvals(signatures, record_hash)),
+        _section("lineage", "7. Lineage", _lineage(record)),
+        _section("history", "8. Registry history", _history(history)),
+    ]
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">'
+        f"<title>Validation report: model {_text(record.get('version'))}</title>"
+        f"<style>{_STYLE}</style></head><body>\n"
+        + _header(record, record_hash, state, generated_at)
+        + "".join(sections)
+        + "</body></html>\n"
     )
