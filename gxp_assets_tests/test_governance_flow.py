@@ -177,6 +177,31 @@ def test_reproduce_rebuilds_the_model_bit_for_bit(world: dict) -> None:
     assert entry.details["match"] is True and entry.details["rebuilt"] == recorded
 
 
+def test_a_newer_version_retires_the_active_one_and_a_signed_rollback_restores_it(world: dict) -> None:
+    governance = open_governance()
+    first = world["version"]
+    newer = governance.registry.register(
+        "ae-triage-v1-newer", "ae-triage-v1", {"use_case": "ae-triage-v1", "lineage": {"trained_by": "dana"}}, "dana"
+    )
+    governance.register_candidate(newer.version, newer.record, "dana", failures=[])
+    for user in ("quinn", "petra"):
+        done = gxp(world["env"], "approve", newer.version, "--user", user, "--reason", "ok",
+                   "--passphrase-env", "GXP_TEST_PASSPHRASE")  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    governance.promote(newer.version, "system")
+    assert governance.registry.get(first).state == "RETIRED"
+    assert governance.registry.get(newer.version).state == "ACTIVE"
+
+    refused = gxp(world["env"], "rollback", first, "--user", "dana", "--reason", "newer one misbehaves",
+                  "--passphrase-env", "GXP_TEST_PASSPHRASE")  # fmt: skip
+    assert refused.returncode == 1 and "refused (missing_role)" in refused.stderr
+    done = gxp(world["env"], "rollback", first, "--user", "quinn", "--reason", "newer one misbehaves",
+               "--passphrase-env", "GXP_TEST_PASSPHRASE")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "Signed by Quinn Quality (quinn)" in done.stdout and f"model {first} is now ACTIVE" in done.stdout
+    assert governance.registry.get(newer.version).state == "RETIRED"
+
+
 def test_validation_report_shows_criteria_plots_and_signatures(world: dict) -> None:
     out = world["root"] / "report.html"
     done = gxp(world["env"], "report", world["version"], "--out", str(out))

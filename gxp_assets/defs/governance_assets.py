@@ -148,6 +148,16 @@ def model_candidate(
             "trained_by": stored.record["lineage"]["trained_by"],
             "git_commit": str(stored.record["lineage"]["code"]["commit"]),
             "failures": "; ".join(failures) or "none",
+            "lineage": MetadataValue.json(
+                {
+                    "data_versions": {
+                        name: facts["data_version"] for name, facts in record["lineage"]["assets"].items()
+                    },
+                    "code": record["lineage"]["code"],
+                    "libraries": record["lineage"]["libraries"],
+                    "audit_head": record["audit_head"],
+                }
+            ),
         },
     )
 
