@@ -72,23 +72,13 @@ class FeatureSpec:
 DEFAULT_FEATURE_SPEC = FeatureSpec()
 
 
-def _word_vectorizer(spec: FeatureSpec) -> HashingVectorizer:
+def _vectorizer(spec: FeatureSpec, block: str) -> HashingVectorizer:
+    """The stateless hasher of the "word" or "char" block; ``feature_names`` re-uses it to name columns."""
+    word = block == "word"
     return HashingVectorizer(
-        n_features=spec.word_buckets,
-        ngram_range=spec.word_ngrams,
-        analyzer="word",
-        lowercase=True,
-        alternate_sign=False,
-        norm=None,
-        dtype=np.float64,
-    )
-
-
-def _char_vectorizer(spec: FeatureSpec) -> HashingVectorizer:
-    return HashingVectorizer(
-        n_features=spec.char_buckets,
-        ngram_range=spec.char_ngrams,
-        analyzer="char_wb",
+        n_features=spec.word_buckets if word else spec.char_buckets,
+        ngram_range=spec.word_ngrams if word else spec.char_ngrams,
+        analyzer="word" if word else "char_wb",
         lowercase=True,
         alternate_sign=False,
         norm=None,
@@ -112,8 +102,8 @@ def featurize(batch: pd.DataFrame, spec: FeatureSpec = DEFAULT_FEATURE_SPEC) -> 
     parts: list[sp.csr_matrix] = []
     if spec.text_column:
         texts = batch[spec.text_column].fillna("").astype(str).tolist()
-        parts.append(_text_block(_word_vectorizer(spec), texts, spec))
-        parts.append(_text_block(_char_vectorizer(spec), texts, spec))
+        parts.append(_text_block(_vectorizer(spec, "word"), texts, spec))
+        parts.append(_text_block(_vectorizer(spec, "char"), texts, spec))
     for name in spec.numeric_columns:
         values = pd.to_numeric(batch[name], errors="coerce").to_numpy(dtype=np.float64)
         # NaN stays explicit so that the model sees "missing", not zero.
@@ -140,7 +130,7 @@ def feature_names(texts: Iterable[str], spec: FeatureSpec = DEFAULT_FEATURE_SPEC
     texts = list(texts)
     for block, width in spec.blocks():
         if block in ("word", "char"):
-            vectorizer = _word_vectorizer(spec) if block == "word" else _char_vectorizer(spec)
+            vectorizer = _vectorizer(spec, block)
             analyzer = vectorizer.build_analyzer()
             seen: Counter[str] = Counter()
             for text in texts:

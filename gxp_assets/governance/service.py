@@ -120,6 +120,15 @@ class Governance:
             used_signature_ids=used,
         )
 
+    def _verify_or_refuse(self, model: ModelVersion, signature: Signature) -> None:
+        """Verify a newly presented signature (no signature id may be used twice); audit and re-raise a refusal."""
+        used = {stored["signature_id"] for stored in self.registry.signatures()}
+        try:
+            self._verify(model, signature, used)
+        except SignatureRefused as refusal:
+            self.refuse(signature.user_id, model.version, str(refusal.code), str(refusal), signature.signature_id)
+            raise
+
     def submit_signature(self, version: str, signature: Signature) -> ModelVersion:
         """Verify and record a signature, then make the transition it completes (approval or rejection)."""
         model = self._require(version)
@@ -129,12 +138,7 @@ class Governance:
             message = f"model {version} is {model.state}; a {signature.meaning} signature needs it {wanted_state}"
             self.refuse(signature.user_id, version, "wrong_state", message, signature.signature_id)
             raise ActionRefused("wrong_state", message)
-        used = {stored["signature_id"] for stored in self.registry.signatures()}
-        try:
-            self._verify(model, signature, used)
-        except SignatureRefused as refusal:
-            self.refuse(signature.user_id, version, str(refusal.code), str(refusal), signature.signature_id)
-            raise
+        self._verify_or_refuse(model, signature)
         self.registry.add_signature(version, signature.to_dict())
         self.audit.append(
             signature.user_id,
@@ -210,12 +214,7 @@ class Governance:
             message = f"model {version} is {model.state}; a rollback returns to a RETIRED (once approved) version"
             self.refuse(signature.user_id, version, "wrong_state", message, signature.signature_id)
             raise ActionRefused("wrong_state", message)
-        used = {stored["signature_id"] for stored in self.registry.signatures()}
-        try:
-            self._verify(model, signature, used)
-        except SignatureRefused as refusal:
-            self.refuse(signature.user_id, version, str(refusal.code), str(refusal), signature.signature_id)
-            raise
+        self._verify_or_refuse(model, signature)
         if signature.meaning != Meaning.APPROVAL:
             message = f"a rollback needs an approval signature, not {signature.meaning.value}"
             self.refuse(signature.user_id, version, "wrong_meaning", message, signature.signature_id)
