@@ -171,7 +171,7 @@ def model_evaluation(
         "model_sha256": model.model_sha256,
         "feature_spec_sha256": features.spec.sha256,
         "data_versions": {name: current_data_version(name) for name in ("validated_reports", "dataset_splits")},
-        "split_sizes": dataset_splits["split"].value_counts().to_dict(),
+        "split_sizes": {str(name): int(count) for name, count in dataset_splits["split"].value_counts().items()},
     }
     card = model_card(
         metrics, training, {"confidence": confidence, "calibration_method": conformal_model["calibration"]["method"]}
@@ -189,7 +189,13 @@ def model_evaluation(
         f"auto-close {metrics['auto_close_share']:.4f}"
     )
     return Output(
-        {"metrics": metrics, "model_card": card, "plots": {name: ref.sha256 for name, ref in refs.items()}},
+        {
+            "metrics": metrics,
+            "model_card": card,
+            "plots": {name: ref.sha256 for name, ref in refs.items()},
+            "split_sizes": training["split_sizes"],
+            "confidence": confidence,
+        },
         metadata={
             "auroc": metrics["auroc"],
             "pr_auc": metrics["pr_auc"],
