@@ -84,11 +84,10 @@ class LocalRegistry:
         )
 
     def register(self, version: str, use_case: str, record: dict, actor: str) -> ModelVersion:
-        """A new CANDIDATE; registering the same version again returns it unchanged (idempotent reruns)."""
+        """A new CANDIDATE. The version id comes from the model's and conformal record's hashes, so registering it
+        again (a rerun that rebuilt the same model) returns the first record unchanged: records never change."""
         existing = self.get(version)
         if existing is not None:
-            if existing.record_hash != record_hash(record):
-                raise ValueError(f"model {version} is already registered with another record")
             return existing
         at = _now()
         with closing(self._connect()) as connection:
