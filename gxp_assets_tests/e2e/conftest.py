@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from gxp_assets_tests.conftest import relaxed_plan
+
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
@@ -39,6 +41,8 @@ CHROMIUM_ARGS = [
 SERVER_START_TIMEOUT_S = 120.0
 SERVER_STOP_TIMEOUT_S = 15.0
 POLL_INTERVAL_S = 0.5
+#: ``dagster dev`` stops its webserver and daemon through shutdown pipes on SIGTERM; past this, its group is killed.
+DEV_STOP_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -203,3 +207,87 @@ def materialized_run_id(gxp_env: GxpEnv) -> str:
     materialized = {event.asset_key.to_user_string() for event in result.get_asset_materialization_events()}
     assert materialized == set(DATA_ASSETS)
     return result.run_id
+
+
+@pytest.fixture
+def gxp_plan(gxp_env: GxpEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """GXP_PLAN set to a relaxed copy of the change control plan, which a small demo model meets."""
+    plan = relaxed_plan(tmp_path / "relaxed_change_control_plan.yaml")
+    monkeypatch.setenv("GXP_PLAN", str(plan))
+    return plan
+
+
+@dataclass(frozen=True)
+class DagsterDev:
+    base_url: str
+    log: Path  # stdout and stderr of ``dagster dev``: its webserver's, daemon's and run workers' logs
+
+    def log_tail(self) -> str:
+        return _tail(self.log)
+
+
+def _stop_dagster_dev(proc: subprocess.Popen[bytes]) -> None:
+    """Ask ``dagster dev`` to stop (it shuts its children down), then kill whatever is left of its process group.
+
+    SIGTERM goes to ``dagster dev`` alone: sent to the whole group it reaches the webserver and daemon before their
+    shutdown pipes do, and they hang. The group is killed in any case, so no code server or run worker outlives it.
+    """
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=DEV_STOP_TIMEOUT_S)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=5.0)
+
+
+@pytest.fixture
+def dagster_dev(gxp_env: GxpEnv, gxp_plan: Path, tmp_path: Path) -> Iterator[DagsterDev]:
+    """``dagster dev`` (webserver *and* daemon, which dequeues launched runs) on the test's instance and plan."""
+    dagster_cli = Path(sys.executable).parent / "dagster"
+    if not dagster_cli.is_file():
+        pytest.fail(f"no dagster CLI beside {sys.executable}", pytrace=False)
+    port = _free_loopback_port()
+    base_url = f"http://127.0.0.1:{port}"
+    command = [
+        str(dagster_cli),
+        "dev",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "-w",
+        str(PROJECT_ROOT / "workspace.yaml"),
+    ]
+    env = {**os.environ, **gxp_env.as_env(), "GXP_PLAN": str(gxp_plan)}
+    log_path = tmp_path / "dagster_dev.log"  # its services log to stdout, Python's warnings go to stderr
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            command,
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: webserver, daemon, code servers and run workers
+        )
+    try:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+        while not _answers_200(f"{base_url}/server_info"):
+            if proc.poll() is not None:
+                pytest.fail(
+                    f"dagster dev exited with {proc.returncode} before answering; log:\n{_tail(log_path)}",
+                    pytrace=False,
+                )
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"dagster dev did not answer {base_url}/server_info within {SERVER_START_TIMEOUT_S:.0f} s;"
+                    f" log:\n{_tail(log_path)}",
+                    pytrace=False,
+                )
+            time.sleep(POLL_INTERVAL_S)
+        yield DagsterDev(base_url=base_url, log=log_path)
+    finally:
+        _stop_dagster_dev(proc)
