@@ -148,20 +148,7 @@ def webserver(gxp_env: GxpEnv, tmp_path: Path) -> Iterator[str]:
             start_new_session=True,  # its own process group, so teardown reaches the code server too
         )
     try:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-        while not _answers_200(f"{base_url}/server_info"):
-            if proc.poll() is not None:
-                pytest.fail(
-                    f"dagster-webserver exited with {proc.returncode} before answering; stderr:\n{_tail(stderr_path)}",
-                    pytrace=False,
-                )
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"dagster-webserver did not answer {base_url}/server_info within {SERVER_START_TIMEOUT_S:.0f} s;"
-                    f" stderr:\n{_tail(stderr_path)}",
-                    pytrace=False,
-                )
-            time.sleep(POLL_INTERVAL_S)
+        _wait_until_serving(proc, base_url, "dagster-webserver", stderr_path)
         yield base_url
     finally:
         _stop(proc)
@@ -274,20 +261,24 @@ def dagster_dev(gxp_env: GxpEnv, gxp_plan: Path, tmp_path: Path) -> Iterator[Dag
             start_new_session=True,  # its own process group: webserver, daemon, code servers and run workers
         )
     try:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-        while not _answers_200(f"{base_url}/server_info"):
-            if proc.poll() is not None:
-                pytest.fail(
-                    f"dagster dev exited with {proc.returncode} before answering; log:\n{_tail(log_path)}",
-                    pytrace=False,
-                )
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"dagster dev did not answer {base_url}/server_info within {SERVER_START_TIMEOUT_S:.0f} s;"
-                    f" log:\n{_tail(log_path)}",
-                    pytrace=False,
-                )
-            time.sleep(POLL_INTERVAL_S)
+        _wait_until_serving(proc, base_url, "dagster dev", log_path)
         yield DagsterDev(base_url=base_url, log=log_path)
     finally:
         _stop_dagster_dev(proc)
+
+
+def _wait_until_serving(proc: subprocess.Popen, base_url: str, what: str, log_path: Path) -> None:
+    """Bounded wait for /server_info; fails with the end of the server's log if it exits or never answers."""
+    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+    while not _answers_200(f"{base_url}/server_info"):
+        if proc.poll() is not None:
+            pytest.fail(
+                f"{what} exited with {proc.returncode} before answering; log:\n{_tail(log_path)}", pytrace=False
+            )
+        if time.monotonic() > deadline:
+            pytest.fail(
+                f"{what} did not answer {base_url}/server_info within {SERVER_START_TIMEOUT_S:.0f} s;"
+                f" log:\n{_tail(log_path)}",
+                pytrace=False,
+            )
+        time.sleep(POLL_INTERVAL_S)
