@@ -78,10 +78,11 @@ def model_candidate(
     results = evaluate_acceptance(plan, metrics, active.record["metrics"] if active else None)
     model_sha256 = sha256_hex(ae_classifier.encode())
     conformal_sha256 = sha256_hex(canonical_json(conformal_model))
+    feature_spec_sha256 = sha256_hex(canonical_json(conformal_model["feature_spec"]))
     outside = within_plan(
         plan,
         {
-            "feature_spec_sha256": sha256_hex(canonical_json(conformal_model["feature_spec"])),
+            "feature_spec_sha256": feature_spec_sha256,
             "model_family": "lightgbm",
             "intended_use_id": plan.intended_use.id,
             "modification": "retrain_on_new_adjudicated_data",
@@ -104,7 +105,7 @@ def model_candidate(
         "model_family": "lightgbm",
         "model_sha256": model_sha256,
         "conformal_sha256": conformal_sha256,
-        "feature_spec_sha256": sha256_hex(canonical_json(conformal_model["feature_spec"])),
+        "feature_spec_sha256": feature_spec_sha256,
         "metrics": {key: metrics[key] for key in METRICS_KEPT} | {"subgroups": metrics["subgroups"]},
         "plan": {"plan_id": plan.plan_id, "version": plan.version, "sha256": governance.plan.sha256},
         "acceptance": [result.model_dump() for result in results],
@@ -137,7 +138,8 @@ def model_candidate(
         severity=AssetCheckSeverity.ERROR,
         metadata={"reasons": "; ".join(outside) or "none", "plan_sha256": governance.plan.sha256},
     )
-    stored = governance.registry.get(version)
+    # A rerun that rebuilt the same model keeps the first registration: report what the registry holds.
+    stored, lineage = registered, registered.record["lineage"]
     yield Output(
         {"version": version, "record": stored.record, "record_hash": stored.record_hash},
         metadata={
@@ -145,17 +147,15 @@ def model_candidate(
             "state": str(stored.state),
             "record_hash": stored.record_hash,
             "plan_sha256": governance.plan.sha256,
-            "trained_by": stored.record["lineage"]["trained_by"],
-            "git_commit": str(stored.record["lineage"]["code"]["commit"]),
+            "trained_by": lineage["trained_by"],
+            "git_commit": str(lineage["code"]["commit"]),
             "failures": "; ".join(failures) or "none",
             "lineage": MetadataValue.json(
                 {
-                    "data_versions": {
-                        name: facts["data_version"] for name, facts in record["lineage"]["assets"].items()
-                    },
-                    "code": record["lineage"]["code"],
-                    "libraries": record["lineage"]["libraries"],
-                    "audit_head": record["audit_head"],
+                    "data_versions": {name: facts["data_version"] for name, facts in lineage["assets"].items()},
+                    "code": lineage["code"],
+                    "libraries": lineage["libraries"],
+                    "audit_head": stored.record["audit_head"],
                 }
             ),
         },

@@ -104,11 +104,10 @@ class Governance:
 
     def _verify(self, model: ModelVersion, signature: Signature, used: set[str]) -> None:
         """Raises SignatureRefused; checks key, integrity, record, replay, role and separation of duties."""
-        user = self.roles.user(signature.user_id)
         required_role = None
         if signature.meaning in (Meaning.APPROVAL, Meaning.REJECTION):
             approvers = self._approver_roles()
-            held = [role for role in approvers if user is not None and user.has_role(role)]
+            held = [role for role in approvers if self._holds(signature.user_id, role)]
             required_role = held[0] if held else approvers[0]
         trainer = model.record.get("lineage", {}).get("trained_by")
         verify_signature(
@@ -157,6 +156,10 @@ class Governance:
             self._transition(version, State.APPROVED, signature.user_id, "required signatures present and valid")
         return self._require(version)
 
+    def _holds(self, user_id: str, role: str) -> bool:
+        user = self.roles.user(user_id)
+        return user is not None and user.has_role(role)
+
     def approval_status(self, version: str) -> ApprovalStatus:
         """Re-verify every stored approval of ``version`` and compare them with what the plan requires."""
         model = self._require(version)
@@ -178,7 +181,7 @@ class Governance:
                 for s in valid
                 if s.meaning.value == required.meaning
                 and s.user_id not in signers
-                and (self.roles.user(s.user_id) and self.roles.user(s.user_id).has_role(required.role))
+                and self._holds(s.user_id, required.role)
             ]
             if match:
                 signers.add(match[0].user_id)
