@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from gxp_assets.cli_governance import add_commands as add_governance_commands
+from gxp_assets.cli_inference import add_commands as add_inference_commands
 from gxp_assets.stores import artifact_store
 from gxp_assets.stores.local import default_home
 from gxp_assets.stores.protocols import ArtifactNotFound, IntegrityError
@@ -29,37 +30,17 @@ def _fail(message: str) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the main job in the instance at DAGSTER_HOME, so its history shows in `dagster dev` afterwards."""
-    from dagster import DagsterInstance
-
-    from gxp_assets.definitions import defs
-    from gxp_assets.defs.io_manager import LAUNCHED_BY_TAG
+    from gxp_assets.cli_runs import NoInstance, materializations, run_job
     from gxp_assets.defs.jobs import MAIN_JOB
-    from gxp_assets.defs.provenance import current_user
 
-    if not os.environ.get("DAGSTER_HOME"):
-        return _fail("DAGSTER_HOME is not set: run through scripts/demo.sh, or `source scripts/env.sh` first")
     run_config = yaml.safe_load(Path(args.config).read_text()) if args.config else {}
-    run_config.setdefault("loggers", {"console": {"config": {"log_level": args.log_level}}})
-    instance = DagsterInstance.get()
-    job = defs.resolve_job_def(MAIN_JOB.name)
-    print(f"running job '{job.name}' (progress below; GXP_HOME={default_home()})", flush=True)
-    result = job.execute_in_process(
-        instance=instance, run_config=run_config, raise_on_error=False, tags={LAUNCHED_BY_TAG: current_user()}
-    )
+    try:
+        result = run_job(MAIN_JOB.name, run_config, log_level=args.log_level)
+    except NoInstance as error:
+        return _fail(str(error))
     print(f"\nrun {result.run_id}: {'SUCCESS' if result.success else 'FAILURE'}")
-    evaluation: dict = {}
-    candidate: dict = {}
-    for event in result.get_asset_materialization_events():
-        materialization = event.materialization
-        metadata = {key: value.value for key, value in materialization.metadata.items()}
-        size = metadata.get("records", metadata.get("rows", metadata.get("shape", metadata.get("bytes", ""))))
-        print(f"  {materialization.asset_key.to_user_string():<22} {size!s:>10}  {metadata.get('artifact', '')}")
-        if materialization.asset_key.to_user_string() == "model_evaluation":
-            evaluation = metadata
-        if materialization.asset_key.to_user_string() == "model_candidate":
-            candidate = metadata
-    for check in result.get_asset_check_evaluations():
-        print(f"  check {check.check_name:<30} {'passed' if check.passed else 'FAILED'}")
+    found = materializations(result)
+    evaluation, candidate = found.get("model_evaluation", {}), found.get("model_candidate", {})
     if evaluation:
         print(
             f"\nModel on the test split: AUROC {evaluation['auroc']:.3f}, best F1 {evaluation['best_f1']:.3f}, "
@@ -160,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", help="file to write")
     export.set_defaults(handler=cmd_artifacts_export)
     add_governance_commands(commands)
+    add_inference_commands(commands)
     return parser
 
 

@@ -304,7 +304,7 @@ def add_reproduce_command(commands: argparse._SubParsersAction) -> None:
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
-    """Where a report went: quarantine, or the split it served in for each registered model version."""
+    """Where a report went: quarantine, the split it served in for each model version, and who scored it."""
     from gxp_assets.stores import artifact_store, codecs
 
     governance, store = open_governance(), artifact_store()
@@ -334,9 +334,23 @@ def cmd_trace(args: argparse.Namespace) -> int:
               f"trained by {lineage['trained_by']}")  # fmt: skip
         for stored in governance.registry.signatures(model.version):
             print(f"  {Signature.from_dict(stored).manifestation()}")
+    found = print_scorings(args.report_id) or found
     if not found:
-        return _fail(f"report {args.report_id} is in no quarantine and in no registered model's data")
+        return _fail(f"report {args.report_id} is in no quarantine, no registered model's data and no scored batch")
     return EXIT_OK
+
+
+def print_scorings(report_id: str) -> bool:
+    """Each time the report was scored: batch, model and plan version, run, triage, and its adjudication."""
+    from gxp_assets.stores import results_store
+
+    scorings = results_store().find_report(report_id)
+    for row in scorings.itertuples():
+        print(f"{report_id}: scored in batch {row.batch} by model {row.model_version} (plan {row.plan_version}) "
+              f"in run {row.run_id[:8]} at {row.scored_at:%Y-%m-%d %H:%M:%S} UTC: {row.triage}, set "
+              f"{row.prediction_set}, p(AE) {row.p_ae:.3f}; input SHA-256 {row.input_sha256[:12]} "
+              f"({row.source_file}:{row.source_line})")  # fmt: skip
+    return not scorings.empty
 
 
 def add_trace_command(commands: argparse._SubParsersAction) -> None:

@@ -45,6 +45,7 @@ class Reason(StrEnum):
     DUPLICATE_REPORT_ID = "duplicate_report_id"
     DUPLICATE_TEXT = "duplicate_text"
     CONFLICTING_LABELS = "conflicting_labels"
+    UNKNOWN_REPORT = "unknown_report"  # an adjudication for a report that was never scored
 
 
 class ReportFileError(ValueError):
@@ -56,3 +57,34 @@ class ReportFileError(ValueError):
         self.path = path
         self.line = line
         self.problem = problem
+
+
+#: Fields of a prediction, in the order of DESIGN.md.
+PREDICTION_FIELDS: tuple[str, ...] = (
+    "report_id",
+    "input_sha256",  # SHA-256 of the record's bytes as received: proves which input was scored
+    "p_ae",  # calibrated probability of an adverse event
+    "prediction_set",  # conformal set: "{0}", "{1}", "{0,1}" or "{}"
+    "triage",  # AUTO_CLOSE, REVIEW or PRIORITY
+    "explanation",  # JSON list of the top contributing features
+    "model_version",
+    "plan_version",  # "<plan_id> <version>"
+    "run_id",
+    "scored_at",  # UTC
+)
+
+#: What the results store keeps per scored record: the prediction, the report it was made for, and its origin.
+SCORED_COLUMNS: tuple[str, ...] = (
+    "batch",
+    *PREDICTION_FIELDS,
+    "raw_score",  # the model's own score, before calibration (what drift and conformal sets use)
+    "document_id",
+    "source",
+    "text",
+    "product",
+    "received_at",  # UTC; may be missing where validation allows it
+    "due_at",  # received_at + the regulatory clock: when an expedited report would be due
+    "source_file",
+    "source_line",
+    "intake_seq",
+)

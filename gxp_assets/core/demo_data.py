@@ -142,6 +142,29 @@ def write_demo_reports(path: Path, n_documents: int = 1000, seed: int = 7, label
     return path
 
 
+def demo_batch(
+    n_documents: int,
+    seed: int,
+    *,
+    channels: tuple[str, ...] = DEMO_CHANNELS,
+    received_until: datetime | None = None,
+    received_over: timedelta = timedelta(days=1),
+    with_labels: bool = False,
+) -> pd.DataFrame:
+    """An incoming batch as a channel would deliver it: fresh report ids, reception times spread over
+    ``received_over`` up to ``received_until`` (UTC), and no label unless asked (labels then serve as adjudications)."""
+    frame = generate_demo_reports(n_documents=n_documents, seed=seed)
+    frame = frame[frame["source"].isin(channels)].reset_index(drop=True)
+    prefix = f"batch{seed}"
+    frame["report_id"] = prefix + "-" + frame["report_id"].astype(str)
+    frame["document_id"] = prefix + "-" + frame["document_id"].astype(str)
+    if received_until is not None:
+        position = (pd.to_datetime(frame["received_at"], utc=True) - _WINDOW_START) / timedelta(minutes=_WINDOW_MINUTES)
+        received = received_until.astimezone(UTC) - (1 - position) * received_over
+        frame["received_at"] = received.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return frame if with_labels else frame.drop(columns=["label"])
+
+
 def _document(rng: _Random, number: int, seen: set[str]) -> list[dict[str, str]]:
     """The records of one document: a thread, a case or an abstract about one main drug."""
     channel = rng.weighted(_CHANNEL_WEIGHTS)

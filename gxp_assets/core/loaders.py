@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import codecs
 import csv
+import itertools
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,11 @@ _BOMS = (
     (b"\xff\xfe", "utf-16-le"),
     (b"\xfe\xff", "utf-16-be"),
 )
+_BOM_PREFIX_BYTES = 4  # enough of a file's start to tell its byte-order marks apart
+#: Bytes read and decoded at a time when streaming: memory holds a block and the current line, never the file.
+BLOCK_BYTES = 1 << 20
+#: Parquet rows converted at a time; a file's row groups are read one by one.
+PARQUET_BATCH_ROWS = 65_536
 
 
 @dataclass
@@ -59,45 +65,112 @@ def _storable(value: str | None) -> str | None:
     return _SURROGATE.sub("\ufffd", value) if value else value
 
 
-def decode_file(data: bytes, path: str, declared_encoding: str | None = None) -> tuple[str, str]:
-    """Decode without guessing: a BOM or the declared encoding wins, else UTF-8.
+@dataclass(frozen=True)
+class _Decoding:
+    """How a text file's bytes become text, decided from its first bytes."""
 
-    Bytes that are not valid UTF-8 are kept as surrogate escapes, so each record can be re-encoded to exactly its
-    original bytes and the records that hold them are quarantined, not the whole file.
-    """
+    encoding: str
+    bom_bytes: int = 0  # a byte-order mark to skip
+    strict: bool = False  # a file with a BOM must be what it claims, so bytes invalid in it reject the file
+    nul_is_error: bool = False  # an undeclared file is taken as UTF-8 text, so a NUL byte means it is not text
+
+    @property
+    def can_reject(self) -> bool:
+        """Whether a problem found anywhere in the file refuses the file as a whole."""
+        return self.strict or self.nul_is_error
+
+
+def _decoding(head: bytes, path: str, declared_encoding: str | None) -> _Decoding:
+    """No guessing: a BOM or the declared encoding wins, else UTF-8."""
     for bom, encoding in _BOMS:
-        if data.startswith(bom):
-            try:
-                return data[len(bom) :].decode(encoding), encoding
-            except UnicodeDecodeError as error:
-                line = data[: error.start].count(b"\n") + 1
-                problem = f"starts with a {encoding} byte-order mark but is not {encoding}"
-                raise ReportFileError(path, line, problem) from error
+        if head.startswith(bom):
+            return _Decoding(encoding, len(bom), strict=True)
     if declared_encoding:
         try:
             codecs.lookup(declared_encoding)
         except LookupError as error:
             raise ReportFileError(path, None, f"declared encoding {declared_encoding!r} is unknown") from error
-        return data.decode(declared_encoding, errors="surrogateescape"), declared_encoding
-    nul = data.find(b"\x00")
-    if nul >= 0:
-        line = data[:nul].count(b"\n") + 1
-        raise ReportFileError(
-            path, line, "contains NUL bytes: not a text file (declare its encoding if it is UTF-16 without a BOM)"
-        )
-    return data.decode("utf-8", errors="surrogateescape"), "utf-8"
+        return _Decoding(declared_encoding)
+    return _Decoding("utf-8", nul_is_error=True)
+
+
+def _decode_blocks(
+    blocks: Iterable[bytes], path: str, declared_encoding: str | None
+) -> tuple[_Decoding, Iterator[str]]:
+    """The decoding, and the text block by block: one implementation of the rules for whole files and streams.
+
+    Bytes that are not valid in a file's encoding are kept as surrogate escapes, so each record can be re-encoded to
+    exactly its original bytes and the records that hold them are quarantined, not the whole file. The incremental
+    decoder carries a character split between blocks over to the next one.
+    """
+    blocks = iter(blocks)
+    head = b""
+    while len(head) < _BOM_PREFIX_BYTES and (block := next(blocks, None)) is not None:
+        head = head + block if head else block
+    decoding = _decoding(head, path, declared_encoding)
+    return decoding, _decoded(itertools.chain((head[decoding.bom_bytes :],), blocks), path, decoding)
+
+
+def _decoded(blocks: Iterable[bytes], path: str, decoding: _Decoding) -> Iterator[str]:
+    decoder = codecs.getincrementaldecoder(decoding.encoding)("strict" if decoding.strict else "surrogateescape")
+    newlines = 0  # LF bytes before the current block, for the line number of a problem
+    for block, final in itertools.chain(((block, False) for block in blocks), ((b"", True),)):
+        if decoding.nul_is_error and (nul := block.find(b"\x00")) >= 0:
+            raise ReportFileError(
+                path,
+                newlines + block.count(b"\n", 0, nul) + 1,
+                "contains NUL bytes: not a text file (declare its encoding if it is UTF-16 without a BOM)",
+            )
+        pending = decoder.getstate()[0] if decoding.strict else b""  # bytes of a character begun in the last block
+        try:
+            text = decoder.decode(block, final)
+        except UnicodeDecodeError as error:
+            if not decoding.strict:
+                raise
+            line = newlines - pending.count(b"\n") + (pending + block).count(b"\n", 0, error.start) + 1
+            problem = f"starts with a {decoding.encoding} byte-order mark but is not {decoding.encoding}"
+            raise ReportFileError(path, line, problem) from error
+        newlines += block.count(b"\n")
+        if text:
+            yield text
+
+
+def decode_file(data: bytes, path: str, declared_encoding: str | None = None) -> tuple[str, str]:
+    """A whole file's text and encoding, by the rules of :func:`_decode_blocks` with the file as one block."""
+    decoding, texts = _decode_blocks((data,), path, declared_encoding)
+    return "".join(texts), decoding.encoding
+
+
+def _file_blocks(path: Path, block_bytes: int) -> Iterator[bytes]:
+    with path.open("rb") as handle:
+        while block := handle.read(block_bytes):
+            yield block
+
+
+def _split_lines(blocks: Iterable[str]) -> Iterator[str]:
+    """Lines of text arriving in blocks; a line may span blocks, so a CRLF split between two stays one line end.
+
+    Split on newline only: ``str.splitlines`` would also split on carriage returns, form feeds and Unicode separators.
+    """
+    partial: list[str] = []  # the start of a line whose end is in a later block
+    for block in blocks:
+        start = 0
+        while (end := block.find("\n", start)) >= 0:
+            if partial:
+                partial.append(block[start : end + 1])
+                yield "".join(partial)
+                partial = []
+            else:
+                yield block[start : end + 1]
+            start = end + 1
+        if start < len(block):
+            partial.append(block[start:])
+    if partial:
+        yield "".join(partial)
 
 
 def _lines(text: str) -> Iterator[str]:
-    """Split on newline only: ``str.splitlines`` would also split on form feeds and Unicode separators."""
-    start = 0
-    while start < len(text):
-        end = text.find("\n", start)
-        if end < 0:
-            yield text[start:]
-            return
-        yield text[start : end + 1]
-        start = end + 1
+    return _split_lines((text,))
 
 
 class _TrackedLines:
@@ -129,11 +202,13 @@ def _raw_bytes(text: str, encoding: str) -> bytes:
     return text.encode(encoding, errors="surrogateescape")
 
 
-def read_csv_records(data: bytes, path: str, declared_encoding: str | None = None) -> list[_Record]:
-    """RFC 4180 CSV with a header row; quoted fields may hold commas, quotes and newlines."""
-    text, encoding = decode_file(data, path, declared_encoding)
+def _csv_records(lines: Iterable[str], path: str, encoding: str) -> Iterator[_Record]:
+    """RFC 4180 CSV with a header row; quoted fields may hold commas, quotes and newlines.
+
+    A malformed row still names the header's columns (empty), so every record of a file gives the same columns.
+    """
     csv.field_size_limit(2**31 - 1)  # oversized texts are a validation matter, not a parse failure
-    tracked = _TrackedLines(_lines(text))
+    tracked = _TrackedLines(lines)
     reader = csv.reader(tracked)
     try:
         header_row = next(reader, None)
@@ -146,12 +221,11 @@ def read_csv_records(data: bytes, path: str, declared_encoding: str | None = Non
     duplicated = sorted({name for name in header if header.count(name) > 1})
     if duplicated or not any(header):
         raise ReportFileError(path, 1, f"has an unusable header (duplicated or empty column names: {duplicated})")
-    records: list[_Record] = []
     while True:
         try:
             row: list[str] | None = next(reader)
         except StopIteration:
-            break
+            return
         except csv.Error as error:  # one broken record (a stray carriage return, say); the reader goes on after it
             row, problem = None, f"not valid CSV: {error}"
         line, raw_text = tracked.take()
@@ -161,12 +235,19 @@ def read_csv_records(data: bytes, path: str, declared_encoding: str | None = Non
         if row is not None and len(row) != len(header):
             problem = f"row has {len(row)} fields where the header has {len(header)}"
         if row is None or len(row) != len(header):
-            lines = raw_text.count("\n") + (not raw_text.endswith("\n"))
-            record.parse_error = problem + (f" (spans lines {line}-{line + lines - 1})" if lines > 1 else "")
+            lines_spanned = raw_text.count("\n") + (not raw_text.endswith("\n"))
+            span = f" (spans lines {line}-{line + lines_spanned - 1})" if lines_spanned > 1 else ""
+            record.parse_error = problem + span
+            record.fields = dict.fromkeys(header)
         else:
             record.fields = {name: value for name, value in zip(header, row, strict=True)}
-        records.append(record)
-    return records
+        yield record
+
+
+def read_csv_records(data: bytes, path: str, declared_encoding: str | None = None) -> list[_Record]:
+    """A whole CSV file's records."""
+    text, encoding = decode_file(data, path, declared_encoding)
+    return list(_csv_records(_lines(text), path, encoding))
 
 
 def _as_text(value: Any) -> str | None:
@@ -182,11 +263,9 @@ def _as_text(value: Any) -> str | None:
     return json.dumps(value, default=str, sort_keys=True)
 
 
-def read_jsonl_records(data: bytes, path: str, declared_encoding: str | None = None) -> list[_Record]:
+def _jsonl_records(lines: Iterable[str], path: str, encoding: str) -> Iterator[_Record]:
     """One JSON object per line; a line that is not one becomes a malformed record, the rest still load."""
-    text, encoding = decode_file(data, path, declared_encoding)
-    records: list[_Record] = []
-    for line_number, line in enumerate(_lines(text), start=1):
+    for line_number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         record = _Record(path, line_number, _raw_bytes(line, encoding), encoding)
@@ -199,26 +278,61 @@ def read_jsonl_records(data: bytes, path: str, declared_encoding: str | None = N
                 record.fields = {str(key).strip().lower(): _as_text(item) for key, item in value.items()}
             else:
                 record.parse_error = f"a JSON {type(value).__name__}, not an object"
-        records.append(record)
-    return records
+        yield record
+
+
+def read_jsonl_records(data: bytes, path: str, declared_encoding: str | None = None) -> list[_Record]:
+    """A whole JSON Lines file's records."""
+    text, encoding = decode_file(data, path, declared_encoding)
+    return list(_jsonl_records(_lines(text), path, encoding))
+
+
+def _not_parquet(path: str, error: Exception) -> ReportFileError:
+    return ReportFileError(path, None, f"is not a readable Parquet file: {error}")
+
+
+def _parquet_batches(source: pa.NativeFile, path: str) -> Iterator[pa.RecordBatch]:
+    """Row groups as they are read; pyarrow raises several types for a corrupt file, on opening it or at any batch."""
+    try:
+        batches = pq.ParquetFile(source).iter_batches(batch_size=PARQUET_BATCH_ROWS)
+    except Exception as error:
+        raise _not_parquet(path, error) from error
+    while True:
+        try:
+            batch = next(batches, None)
+        except Exception as error:
+            raise _not_parquet(path, error) from error
+        if batch is None:
+            return
+        yield batch
+
+
+def _parquet_records(batches: Iterable[pa.RecordBatch], path: str) -> Iterator[_Record]:
+    """A Parquet row's bytes as received are its canonical JSON, so quarantine rows stay readable."""
+    row_number = 0
+    for batch in batches:
+        for row in batch.to_pylist():
+            row_number += 1
+            fields = {str(key).strip().lower(): _as_text(value) for key, value in row.items()}
+            raw = canonical_json({key: _as_text(value) for key, value in row.items()})
+            yield _Record(path, row_number, raw, "utf-8", fields)
 
 
 def read_parquet_records(data: bytes, path: str, declared_encoding: str | None = None) -> list[_Record]:
-    """A Parquet row's bytes as received are its canonical JSON, so quarantine rows stay readable."""
-    del declared_encoding  # Parquet strings are UTF-8 by specification
-    try:
-        table = pq.read_table(pa.BufferReader(data))
-    except Exception as error:  # pyarrow raises several types for a corrupt file
-        raise ReportFileError(path, None, f"is not a readable Parquet file: {error}") from error
-    records: list[_Record] = []
-    for row_number, row in enumerate(table.to_pylist(), start=1):
-        fields = {str(key).strip().lower(): _as_text(value) for key, value in row.items()}
-        raw = canonical_json({key: _as_text(value) for key, value in row.items()})
-        records.append(_Record(path, row_number, raw, "utf-8", fields))
-    return records
+    """A whole Parquet file's records; its strings are UTF-8 by specification, so no encoding is declared."""
+    del declared_encoding
+    return list(_parquet_records(_parquet_batches(pa.BufferReader(data), path), path))
 
 
 _READERS = {"csv": read_csv_records, "jsonl": read_jsonl_records, "parquet": read_parquet_records}
+_TEXT_PARSERS = {"csv": _csv_records, "jsonl": _jsonl_records}
+
+
+def _contract_kind(file: Path) -> str:
+    kind = CONTRACT_SUFFIXES.get(file.suffix.lower())
+    if kind is None:
+        raise ReportFileError(str(file), None, f"has an unsupported type; expected one of {sorted(CONTRACT_SUFFIXES)}")
+    return kind
 
 
 def contract_files(path: Path) -> list[Path]:
@@ -237,13 +351,59 @@ def load_contract_files(path: Path, encoding: str | None = None) -> pd.DataFrame
     """Reports in the generic contract of DESIGN.md: CSV, JSON Lines or Parquet, one file or a folder of them."""
     records: list[_Record] = []
     for file in contract_files(path):
-        kind = CONTRACT_SUFFIXES.get(file.suffix.lower())
-        if kind is None:
-            raise ReportFileError(
-                str(file), None, f"has an unsupported type; expected one of {sorted(CONTRACT_SUFFIXES)}"
-            )
-        records.extend(_READERS[kind](file.read_bytes(), str(file), encoding))
+        records.extend(_READERS[_contract_kind(file)](file.read_bytes(), str(file), encoding))
     return intake_table(records)
+
+
+def iter_intake_chunks(
+    path: Path, encoding: str | None = None, chunk_records: int = 50_000, *, block_bytes: int = BLOCK_BYTES
+) -> Iterator[pd.DataFrame]:
+    """One contract file as intake tables of at most ``chunk_records`` rows, so memory stays flat for any file size.
+
+    The file is read ``block_bytes`` at a time through the same decoding rules and record parsers as
+    :func:`load_contract_files`, and ``intake_seq`` runs on across chunks, so the chunks concatenated are what it
+    gives for the file. A CSV or Parquet file's chunks all have its columns. A JSON Lines file's keys are only known
+    at its end, so a chunk has the extra columns of the chunks before it and of its own records: a key that first
+    appears in a later chunk is missing from the earlier ones. A file without records gives one empty table, so a
+    consumer always sees the columns.
+
+    A text file that its decoding can refuse (UTF-8 that may hold NUL bytes, a BOM that may lie) is read twice: a
+    first pass over its bytes applies those rules, so that it is refused before any chunk is yielded, with the same
+    error as when read whole. A Parquet row group that is corrupt is only found when it is reached.
+    """
+    if chunk_records < 1 or block_bytes < 1:
+        raise ValueError(f"chunk_records and block_bytes must be positive, not {chunk_records} and {block_bytes}")
+    if not path.is_file():
+        problem = "is a folder: stream its contract_files one at a time" if path.is_dir() else "does not exist"
+        raise ReportFileError(str(path), None, problem)
+    return _intake_chunks(_streamed_records(path, _contract_kind(path), encoding, block_bytes), chunk_records)
+
+
+def _streamed_records(file: Path, kind: str, encoding: str | None, block_bytes: int) -> Iterator[_Record]:
+    path = str(file)
+    if kind == "parquet":
+        with pa.OSFile(path) as source:
+            yield from _parquet_records(_parquet_batches(source, path), path)
+        return
+    decoding, texts = _decode_blocks(_file_blocks(file, block_bytes), path, encoding)
+    if decoding.can_reject:  # a first pass, so that a file is refused before any of its records, as when read whole
+        for _ in texts:
+            pass
+        decoding, texts = _decode_blocks(_file_blocks(file, block_bytes), path, encoding)
+    yield from _TEXT_PARSERS[kind](_split_lines(texts), path, decoding.encoding)
+
+
+def _intake_chunks(records: Iterator[_Record], chunk_records: int) -> Iterator[pd.DataFrame]:
+    first_seq, extra_columns = 0, ()
+    while chunk := list(itertools.islice(records, chunk_records)):
+        table = intake_table(chunk, first_seq, extra_columns)
+        extra_columns = tuple(name for name in table.columns if name not in (*REPORT_FIELDS, *INTAKE_COLUMNS))
+        first_seq += len(chunk)
+        del chunk  # the records, while the consumer works on their table
+        yield table
+        del table  # before the next chunk is read
+    if first_seq == 0:
+        yield intake_table([])
 
 
 def load_ade_corpus(folder: Path) -> pd.DataFrame:
@@ -313,11 +473,16 @@ def _ade_fields(report_id: str, pmid: str, sentence: str, label: str, drug: str 
     }
 
 
-def intake_table(records: list[_Record]) -> pd.DataFrame:
-    """Contract fields first, then intake columns, then any extra columns (a tabular use case's features)."""
-    extra = sorted({name for record in records for name in record.fields} - set(REPORT_FIELDS))
+def intake_table(records: Sequence[_Record], first_seq: int = 0, extra_columns: Iterable[str] = ()) -> pd.DataFrame:
+    """Contract fields first, then any extra columns (a tabular use case's features), then the intake columns.
+
+    ``first_seq`` is the ``intake_seq`` of the first record and ``extra_columns`` are present even if no record has
+    them, so that the chunks of a stream number their records and keep their columns as one intake would. The index
+    is ``intake_seq`` too.
+    """
+    extra = sorted({name for record in records for name in record.fields}.union(extra_columns) - set(REPORT_FIELDS))
     columns: dict[str, list[Any]] = {name: [] for name in (*REPORT_FIELDS, *extra, *INTAKE_COLUMNS)}
-    for seq, record in enumerate(records):
+    for seq, record in enumerate(records, start=first_seq):
         for name in (*REPORT_FIELDS, *extra):
             columns[name].append(_storable(record.fields.get(name)))
         columns["encoding_error"].append(_undecodable(record.fields))
@@ -327,7 +492,8 @@ def intake_table(records: list[_Record]) -> pd.DataFrame:
         columns["raw"].append(record.raw)
         columns["encoding"].append(record.encoding)
         columns["parse_error"].append(record.parse_error)
-    frame = pd.DataFrame({name: pd.Series(values, dtype=object) for name, values in columns.items()})
+    index = pd.RangeIndex(first_seq, first_seq + len(records))
+    frame = pd.DataFrame({name: pd.Series(values, index=index, dtype=object) for name, values in columns.items()})
     frame["intake_seq"] = frame["intake_seq"].astype("int64")
     frame["source_line"] = frame["source_line"].astype("int64")
     return frame

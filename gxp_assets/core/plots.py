@@ -1,4 +1,4 @@
-"""The evaluation's plots as PNG bytes: ROC, reliability diagram, coverage per class, triage shares.
+"""The evaluation's plots as PNG bytes: ROC, reliability diagram, coverage per class, triage shares; and drift.
 
 PNG metadata is stripped of the software version so the same numbers give the same bytes.
 """
@@ -6,6 +6,7 @@ PNG metadata is stripped of the software version so the same numbers give the sa
 from __future__ import annotations
 
 import io
+from itertools import pairwise
 
 import matplotlib
 
@@ -87,4 +88,81 @@ def triage_plot(metrics: dict) -> bytes:
     axis.set(xlim=(0, 1), xlabel="share of reports", title="Triage shares on the test split")
     axis.invert_yaxis()
     axis.legend(loc="lower right", fontsize="small")
+    return _png(figure)
+
+
+def _bin_labels(edges: list[float], fmt: str) -> list[str]:
+    """Readable bins for open outer edges: '<e0', 'e0–e1', ..., '≥e_last'."""
+    if not edges:
+        return ["all"]
+    inner = [f"{low:{fmt}}–{high:{fmt}}" for low, high in pairwise(edges)]
+    return [f"<{edges[0]:{fmt}}", *inner, f"≥{edges[-1]:{fmt}}"]
+
+
+def _shown(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _reference_vs_batch(axis: plt.Axes, labels: list[str], reference: list[float], batch: list[float]) -> None:
+    positions = range(len(labels))
+    axis.bar([p - 0.2 for p in positions], reference, 0.4, label="reference", color="#8c8c8c")
+    axis.bar([p + 0.2 for p in positions], batch, 0.4, label="batch", color="#3b6ea5")
+    axis.set_xticks(list(positions), labels, rotation=45, ha="right", fontsize="small")
+    axis.legend(loc="upper right", fontsize="small")
+
+
+def drift_plot(measurement: dict, reference: dict) -> bytes:
+    """One batch against the reference (both as ``to_dict()`` gives them): score and text-length distributions per
+    reference bin, the three monitored metrics against the plan's limits (alarms in red), and the source mix."""
+    figure, axes = plt.subplots(2, 2, figsize=(11, 8))
+    n = measurement["n_reports"]
+
+    def shares(counts: list[int]) -> list[float]:
+        return [count / n if n else 0.0 for count in counts]
+
+    score_axis, length_axis, metric_axis, source_axis = axes.ravel()
+    _reference_vs_batch(
+        score_axis,
+        _bin_labels(reference["score_edges"], ".3g"),
+        reference["score_shares"],
+        shares(measurement["score_counts"]),
+    )
+    score_axis.set(xlabel="model score (raw P(AE))", ylabel="share of reports")
+    score_axis.set_title(f"Scores (PSI {_shown(measurement['score_psi'])})")
+    _reference_vs_batch(
+        length_axis,
+        _bin_labels(reference["length_edges"], ".0f"),
+        reference["length_shares"],
+        shares(measurement["length_counts"]),
+    )
+    length_axis.set(xlabel="text length (characters)", ylabel="share of reports")
+    length_axis.set_title(f"Text length (PSI {_shown(measurement['length_psi'])}, not judged)")
+
+    limits = measurement["limits"]
+    monitored = [
+        ("score_psi", "score PSI", limits["score_psi_max"]),
+        ("unseen_ngram_share", "unseen n-gram share", limits["unseen_ngram_share_max"]),
+        ("review_share", "REVIEW share", limits["review_share_max"]),
+    ]
+    alarmed = {alarm.split()[0] for alarm in measurement["alarms"]}
+    for position, (key, _, limit) in enumerate(monitored):
+        value = measurement[key]
+        height = 0.0 if value is None else value
+        metric_axis.bar(position, height, 0.6, color="#c4473a" if key in alarmed else "#4c9a5b")
+        metric_axis.hlines(limit, position - 0.4, position + 0.4, colors="black", linestyles="--")
+    labels = [f"{label}\n{_shown(measurement[key])} (limit {limit:g})" for key, label, limit in monitored]
+    metric_axis.set_xticks(range(len(monitored)), labels)
+    top = max([limit for _, _, limit in monitored] + [measurement[key] or 0.0 for key, _, _ in monitored])
+    metric_axis.set(ylim=(0, top * 1.2 or 1.0), ylabel="value")
+    metric_axis.set_title("Monitored metrics vs limit (dashed; red = alarm)")
+
+    batch_mix = measurement["source_shares"]
+    sources = sorted(set(reference["source_shares"]) | set(batch_mix))
+    reference_mix = [reference["source_shares"].get(source, 0.0) for source in sources]
+    _reference_vs_batch(source_axis, sources, reference_mix, [batch_mix.get(source, 0.0) for source in sources])
+    source_axis.set(ylabel="share of reports", ylim=(0, 1))
+    source_axis.set_title(f"Source mix (total variation {_shown(measurement['source_shift'])}, not judged)")
+    verdict = "DRIFT: " + "; ".join(measurement["alarms"]) if measurement["alarms"] else "no alarm"
+    verdict = verdict if n else "empty batch, nothing judged"
+    figure.suptitle(f"Drift of a batch of {n:,} reports against the reference: {verdict}")
     return _png(figure)

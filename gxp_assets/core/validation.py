@@ -3,10 +3,12 @@
 Checks run in a fixed order and a record is quarantined for the first one it fails, so its reason is stable.
 Record-level checks come first; the checks across records (duplicate ids, duplicate texts, conflicting labels)
 then run over the records that passed them, in intake order, so the first occurrence is the one kept.
+:class:`BatchValidator` does this chunk by chunk for a streamed intake; :func:`validate_reports` is one call of it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -114,61 +116,117 @@ def _check_record(row: dict[str, object], rules: ValidationRules, now: datetime)
     }
 
 
+_BOTH_LABELS = 0b11  # label bits of a text: bit 0 for label 0, bit 1 for label 1
+
+
+def _digest(value: str) -> bytes:
+    """A 16-byte key, so that what is remembered across chunks does not grow with the length of texts and ids."""
+    return hashlib.blake2b(value.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+@dataclass(slots=True)
+class _TextSeen:
+    """What later records with the same text are judged against."""
+
+    labels: int  # label bits of its records that passed the record checks with a report_id not seen before
+    kept_id: str | None = None  # the record passed as valid, and where it was received;
+    kept_at: tuple[str, int] | None = None  # both None while the labels conflict
+
+
+def _at(where: tuple[str, int]) -> str:
+    return f"{where[0]}:{where[1]}"
+
+
+class BatchValidator:
+    """Validates an intake chunk by chunk, remembering across chunks what the checks across records need.
+
+    That is the first location of each report_id, and per normalised text its labels and the record kept, keyed by a
+    16-byte digest: memory grows with the number of distinct records (some 400 bytes each), not with their size.
+
+    One outcome depends on the chunking. When a text arrives with labels 0 and 1, a whole intake quarantines every
+    record of it as ``conflicting_labels``. When an earlier chunk already passed one of them as valid (and perhaps
+    quarantined later copies with its label as ``duplicate_text``), those outcomes are out; the records of the text
+    in later chunks are quarantined as ``conflicting_labels``, their detail naming the record passed as valid.
+    Within one chunk, the outcome is that of a whole intake.
+    """
+
+    def __init__(self, rules: ValidationRules, now: datetime) -> None:
+        self.rules = rules
+        self.now = now
+        self._first_by_id: dict[bytes, tuple[str, int]] = {}
+        self._by_text: dict[bytes, _TextSeen] = {}
+
+    def validate(self, chunk: pd.DataFrame) -> ValidationResult:
+        """Valid reports typed per the contract, and quarantine rows holding the record as received plus a reason."""
+        extra = [name for name in chunk.columns if name not in (*REPORT_FIELDS, *INTAKE_COLUMNS)]
+        cleaned: list[dict] = []
+        failures: dict[int, tuple[Reason, str]] = {}
+        columns = list(chunk.columns)
+        for values in chunk.itertuples(index=False, name=None):  # a row at a time: a chunk's rows as dicts are big
+            row = dict(zip(columns, values, strict=True))
+            outcome = _check_record(row, self.rules, self.now)
+            if isinstance(outcome, tuple):
+                failures[row["intake_seq"]] = outcome
+            else:
+                outcome.update({name: row[name] for name in extra})
+                outcome["intake_seq"] = row["intake_seq"]
+                cleaned.append(outcome)
+        failures.update(self._cross_record_failures(cleaned, chunk))
+        valid_rows = [row for row in cleaned if row["intake_seq"] not in failures]
+        return ValidationResult(
+            valid=_valid_frame(valid_rows, extra),
+            quarantined=_quarantine_frame(chunk, failures),
+        )
+
+    def _cross_record_failures(self, cleaned: list[dict], chunk: pd.DataFrame) -> dict[int, tuple[Reason, str]]:
+        """Duplicate ids, conflicting labels and duplicate texts, judged in intake order."""
+        where = {
+            seq: (file, line)
+            for seq, file, line in zip(chunk["intake_seq"], chunk["source_file"], chunk["source_line"], strict=True)
+        }
+        failures: dict[int, tuple[Reason, str]] = {}
+        for row in cleaned:
+            key, seq = _digest(row["report_id"]), row["intake_seq"]
+            if (first := self._first_by_id.get(key)) is None:
+                self._first_by_id[key] = where[seq]
+            else:
+                failures[seq] = (
+                    Reason.DUPLICATE_REPORT_ID,
+                    f"report_id {row['report_id']!r} was already received at {_at(first)}",
+                )
+        texts = [(row, _digest(row["text"])) for row in cleaned if row["intake_seq"] not in failures]
+        chunk_labels: dict[bytes, int] = {}
+        for row, key in texts:
+            if row["label"] is not None:
+                chunk_labels[key] = chunk_labels.get(key, 0) | 1 << row["label"]
+        for row, key in texts:
+            seq = row["intake_seq"]
+            if (seen := self._by_text.get(key)) is None:
+                seen = self._by_text[key] = _TextSeen(0)
+            seen.labels |= chunk_labels.get(key, 0)
+            if seen.labels == _BOTH_LABELS:
+                failures[seq] = (Reason.CONFLICTING_LABELS, _conflict_detail(seen))
+            elif seen.kept_at is None:
+                seen.kept_id, seen.kept_at = row["report_id"], where[seq]
+            else:
+                failures[seq] = (
+                    Reason.DUPLICATE_TEXT,
+                    f"same text as report {seen.kept_id!r} ({_at(seen.kept_at)}), which is kept",
+                )
+        return failures
+
+
+def _conflict_detail(seen: _TextSeen) -> str:
+    detail = "the same text was received with labels 0 and 1"
+    if seen.kept_at is None:
+        return detail
+    # Only a text without conflicting labels up to an earlier chunk has a record kept.
+    return f"{detail}; report {seen.kept_id!r} ({_at(seen.kept_at)}) with it was passed as valid in an earlier chunk"
+
+
 def validate_reports(intake: pd.DataFrame, rules: ValidationRules, now: datetime) -> ValidationResult:
     """Valid reports typed per the contract, and quarantine rows holding the record as received plus a reason."""
-    extra = [name for name in intake.columns if name not in (*REPORT_FIELDS, *INTAKE_COLUMNS)]
-    cleaned: list[dict] = []
-    failures: dict[int, tuple[Reason, str]] = {}
-    for row in intake.to_dict("records"):
-        outcome = _check_record(row, rules, now)
-        if isinstance(outcome, tuple):
-            failures[row["intake_seq"]] = outcome
-        else:
-            outcome.update({name: row[name] for name in extra})
-            outcome["intake_seq"] = row["intake_seq"]
-            cleaned.append(outcome)
-    failures.update(_cross_record_failures(cleaned, intake))
-    valid_rows = [row for row in cleaned if row["intake_seq"] not in failures]
-    return ValidationResult(
-        valid=_valid_frame(valid_rows, extra),
-        quarantined=_quarantine_frame(intake, failures),
-    )
-
-
-def _cross_record_failures(cleaned: list[dict], intake: pd.DataFrame) -> dict[int, tuple[Reason, str]]:
-    """Duplicate ids, conflicting labels and duplicate texts, judged in intake order."""
-    where = {
-        seq: f"{file}:{line}"
-        for seq, file, line in zip(intake["intake_seq"], intake["source_file"], intake["source_line"], strict=True)
-    }
-    failures: dict[int, tuple[Reason, str]] = {}
-    first_by_id: dict[str, int] = {}
-    for row in cleaned:
-        first = first_by_id.setdefault(row["report_id"], row["intake_seq"])
-        if first != row["intake_seq"]:
-            failures[row["intake_seq"]] = (
-                Reason.DUPLICATE_REPORT_ID,
-                f"report_id {row['report_id']!r} was already received at {where[first]}",
-            )
-    labels_by_text: dict[str, set] = {}
-    for row in cleaned:
-        if row["intake_seq"] not in failures and row["label"] is not None:
-            labels_by_text.setdefault(row["text"], set()).add(row["label"])
-    first_by_text: dict[str, dict] = {}
-    for row in cleaned:
-        seq = row["intake_seq"]
-        if seq in failures:
-            continue
-        if len(labels_by_text.get(row["text"], ())) > 1:
-            failures[seq] = (Reason.CONFLICTING_LABELS, "the same text was received with labels 0 and 1")
-            continue
-        first = first_by_text.setdefault(row["text"], row)
-        if first is not row:
-            failures[seq] = (
-                Reason.DUPLICATE_TEXT,
-                f"same text as report {first['report_id']!r} ({where[first['intake_seq']]}), which is kept",
-            )
-    return failures
+    return BatchValidator(rules, now).validate(intake)
 
 
 def _valid_frame(rows: list[dict], extra: list[str]) -> pd.DataFrame:

@@ -24,6 +24,10 @@ class ReportSourceConfig(Config):
     encoding: str | None = Field(default=None, description="the files' encoding when not UTF-8 and without a BOM")
     demo_documents: int = Field(default=1000, gt=0)
     demo_seed: int = 7
+    include_adjudicated: bool = Field(
+        default=False,
+        description="add the scored reports that people have adjudicated since (retraining runs set this)",
+    )
 
 
 class ValidationConfig(Config):

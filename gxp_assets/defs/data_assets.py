@@ -1,5 +1,6 @@
 """The data half of the asset graph: corpus -> validated reports + quarantine -> features -> splits."""
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,7 +14,9 @@ from gxp_assets.core.splits import SPLITS, assign_splits
 from gxp_assets.core.validation import validate_reports
 from gxp_assets.defs.config import ReportSourceConfig, SplitConfig, ValidationConfig
 from gxp_assets.defs.metadata import count_table, label_balance
+from gxp_assets.stores import results_store
 from gxp_assets.stores.local import default_home
+from gxp_assets.stores.results_protocol import ResultsStore
 
 DATA_GROUP = "data"
 
@@ -23,7 +26,19 @@ def demo_corpus_path(config: ReportSourceConfig) -> Path:
 
 
 def read_source(config: ReportSourceConfig) -> tuple[pd.DataFrame, str]:
-    """The intake table of the configured source, and where it was read from."""
+    """The intake table of the configured source (plus adjudicated scored reports when asked), and its origin."""
+    intake, location = _read_corpus(config)
+    if not config.include_adjudicated:
+        return intake, location
+    path = export_adjudicated_reports(results_store(), default_home() / "adjudicated" / "adjudicated_reports.jsonl")
+    if path is None:
+        return intake, location
+    extra = load_contract_files(path)
+    extra["intake_seq"] += len(intake)
+    return pd.concat([intake, extra], ignore_index=True), f"{location} + {path}"
+
+
+def _read_corpus(config: ReportSourceConfig) -> tuple[pd.DataFrame, str]:
     if config.format == "demo":
         path = demo_corpus_path(config)
         if not path.exists():  # deterministic by seed: regenerating gives the same bytes
@@ -35,6 +50,30 @@ def read_source(config: ReportSourceConfig) -> tuple[pd.DataFrame, str]:
     if config.format == "ade_corpus_v2":
         return load_ade_corpus(path), str(path)
     return load_contract_files(path, config.encoding), str(path)
+
+
+def export_adjudicated_reports(results: ResultsStore, path: Path) -> Path | None:
+    """Adjudicated scored reports in the report contract (JSON Lines, sorted by id), so a retraining reads them like
+    any corpus file and keeps their bytes; None when nobody has adjudicated anything yet."""
+    adjudicated = results.adjudicated()
+    if adjudicated.empty:
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for row in adjudicated.sort_values("report_id").itertuples():
+        received = None if pd.isna(row.received_at) else row.received_at.isoformat()
+        record = {
+            "report_id": row.report_id,
+            "document_id": row.document_id,
+            "source": row.source,
+            "text": row.text,
+            "received_at": received,
+            "label": int(row.label),
+            "product": row.product,
+        }
+        lines.append(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
+    path.write_text("".join(lines), encoding="utf-8")
+    return path
 
 
 @asset(group_name=DATA_GROUP, description="The adjudicated corpus as received: every record, its bytes and origin.")

@@ -30,6 +30,7 @@ LINEAGE_ASSETS = (
     "ae_classifier",
     "conformal_model",
     "model_evaluation",
+    "drift_reference",
 )
 CRITERIA = ("auroc_min", "ae_recall_min", "auto_close_min", "max_auroc_drop_vs_active", "subgroup_ae_recall_min")
 METRICS_KEPT = ("auroc", "pr_auc", "best_f1", "ae_recall", "auto_close_share", "review_share", "brier", "ece")
@@ -70,6 +71,7 @@ def model_candidate(
     conformal_model: dict,
     model_evaluation: dict,
     dataset_splits: pd.DataFrame,
+    drift_reference: dict,
 ):
     governance = open_governance()
     plan = governance.plan.plan
@@ -106,6 +108,7 @@ def model_candidate(
         "model_sha256": model_sha256,
         "conformal_sha256": conformal_sha256,
         "feature_spec_sha256": feature_spec_sha256,
+        "drift_reference_sha256": sha256_hex(canonical_json(drift_reference)),
         "metrics": {key: metrics[key] for key in METRICS_KEPT} | {"subgroups": metrics["subgroups"]},
         "plan": {"plan_id": plan.plan_id, "version": plan.version, "sha256": governance.plan.sha256},
         "acceptance": [result.model_dump() for result in results],

@@ -1,10 +1,11 @@
-"""One job per stage, named for what it produces."""
+"""One job per stage, named for what it does; the UI lists them under these names."""
 
 from __future__ import annotations
 
 from dagster import AssetSelection, define_asset_job
 
 from gxp_assets.defs.data_assets import DATA_GROUP
+from gxp_assets.defs.inference_assets import batches
 from gxp_assets.defs.model_assets import MODEL_GROUP
 
 prepare_training_data = define_asset_job(
@@ -17,7 +18,7 @@ train_model = define_asset_job(
     "train_model",
     selection=AssetSelection.groups(DATA_GROUP, MODEL_GROUP) | AssetSelection.assets("model_candidate"),
     description="Prepare the data, train, conformalize, evaluate, and register the model as a candidate under the "
-    "change control plan.",
+    "change control plan. Retraining (drift sensor, routine schedule) runs this job too.",
 )
 
 promote_model = define_asset_job(
@@ -26,6 +27,21 @@ promote_model = define_asset_job(
     description="Promote an APPROVED model version to ACTIVE after verifying its signed approvals again.",
 )
 
-#: What the README's main command runs.
+score_batch = define_asset_job(
+    "score_batch",
+    selection=AssetSelection.assets("incoming_reports", "scored_reports", "drift_report"),
+    partitions_def=batches,
+    description="Score one landed batch with the ACTIVE model (every record scored or quarantined), notify PRIORITY "
+    "reports, and measure the batch's drift against the model's reference.",
+)
+
+monitor_performance = define_asset_job(
+    "monitor_performance",
+    selection=AssetSelection.assets("adjudications", "realized_performance"),
+    description="Take adjudicated labels from the landing zone and measure realized AE recall and PRIORITY "
+    "precision against the change control plan.",
+)
+
+#: What `gxp run` runs.
 MAIN_JOB = train_model
-JOBS = [prepare_training_data, train_model, promote_model]
+JOBS = [prepare_training_data, train_model, promote_model, score_batch, monitor_performance]

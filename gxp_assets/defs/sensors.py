@@ -1,12 +1,15 @@
-"""Sensors: promotion starts when a model version has collected its approvals (nothing promotes itself)."""
+"""Sensors: promotion once approvals are complete (nothing promotes itself), and the landing zone."""
 
 import json
 
-from dagster import RunRequest, SensorEvaluationContext, SkipReason, sensor
+from dagster import RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
 
-from gxp_assets.defs.jobs import promote_model
+from gxp_assets.core.hashing import sha256_file
+from gxp_assets.defs.inference_assets import batches
+from gxp_assets.defs.jobs import monitor_performance, promote_model, score_batch
 from gxp_assets.governance.registry import State
-from gxp_assets.stores import open_governance
+from gxp_assets.stores import landing_zone, open_governance
+from gxp_assets.stores.landing import ADJUDICATIONS, REPORTS, LandedFile, batch_key
 
 
 @sensor(job=promote_model, minimum_interval_seconds=30, description="Promotes APPROVED model versions to ACTIVE.")
@@ -26,3 +29,69 @@ def approved_models(context: SensorEvaluationContext):
         )
         for version in new
     ]
+
+
+def _new_content(cursor: dict, kind: str, files: list[LandedFile]) -> list[tuple[LandedFile, str]]:
+    """Files with content not taken before, each with its SHA-256; a file is hashed once per (size, mtime)."""
+    stats, taken = cursor.setdefault(f"{kind}_files", {}), cursor.setdefault(f"{kind}_hashes", {})
+    new = []
+    for file in files:
+        known = stats.get(str(file.path))
+        if known and known[:2] == [file.size, file.mtime_ns]:
+            continue
+        sha256 = sha256_file(file.path)
+        stats[str(file.path)] = [file.size, file.mtime_ns, sha256]
+        if sha256 in taken:
+            continue  # the same content again, under this or another name: taken once
+        taken[sha256] = file.name
+        new.append((file, sha256))
+    return new
+
+
+@sensor(
+    jobs=[score_batch, monitor_performance],
+    minimum_interval_seconds=30,
+    description="Registers each settled batch file in the landing zone as a partition and scores it once (run key = "
+    "the file's SHA-256); new adjudication files start the realized-performance check.",
+)
+def landing_files(context: SensorEvaluationContext):
+    zone = landing_zone()
+    cursor = json.loads(context.cursor) if context.cursor else {}
+    reports, waiting = zone.scan(REPORTS)
+    labels, waiting_labels = zone.scan(ADJUDICATIONS)
+    for name, why in {**waiting, **waiting_labels}.items():
+        context.log.info(f"not taken yet: {name}: {why}")
+    requests, keys = [], []
+    for file, sha256 in _new_content(cursor, REPORTS, reports):
+        key = batch_key(file.name, sha256)
+        if context.instance.has_dynamic_partition(batches.name, key):
+            context.log.info(f"{file.name}: batch {key} is registered already (scored by `gxp score` or earlier)")
+            continue
+        keys.append(key)
+        requests.append(
+            RunRequest(
+                run_key=sha256,
+                partition_key=key,
+                job_name=score_batch.name,
+                tags={"gxp/batch_file": file.name, "gxp/batch_sha256": sha256},
+            )
+        )
+    new_labels = _new_content(cursor, ADJUDICATIONS, labels)
+    if new_labels:
+        names = ", ".join(file.name for file, _ in new_labels)
+        requests.append(
+            RunRequest(
+                run_key="adjudications-" + "-".join(sha256[:12] for _, sha256 in new_labels),
+                job_name=monitor_performance.name,
+                tags={"gxp/adjudication_files": names[:1000]},
+            )
+        )
+    if not requests:
+        return SensorResult(
+            skip_reason=f"no new file ({len(waiting) + len(waiting_labels)} waiting)", cursor=json.dumps(cursor)
+        )
+    return SensorResult(
+        run_requests=requests,
+        dynamic_partitions_requests=[batches.build_add_request(keys)] if keys else [],
+        cursor=json.dumps(cursor),
+    )

@@ -86,6 +86,9 @@ class DriftThresholds(_Strict):
 class RetrainingTriggers(_Strict):
     drift: DriftThresholds
     realized_ae_recall_min: Fraction
+    realized_priority_precision_min: Fraction = 0.0
+    realized_window_days: int = Field(default=30, ge=1)
+    realized_min_count: int = Field(default=20, ge=1)
     schedule: str | None = Field(default=None, description="cron expression in UTC; None = no routine retraining")
     false_alarm_tolerance: Annotated[float, Field(ge=0, lt=1)]
 

@@ -10,9 +10,13 @@ from gxp_assets.governance.roles import load_roles
 from gxp_assets.governance.service import Governance
 from gxp_assets.stores.audit_local import LocalAuditTrail
 from gxp_assets.stores.audit_protocol import AuditTrail
+from gxp_assets.stores.landing import DEFAULT_SETTLE_SECONDS, LocalLandingZone
 from gxp_assets.stores.local import LocalArtifactStore
+from gxp_assets.stores.notifier import LocalOutboxNotifier, Notifier
 from gxp_assets.stores.protocols import ArtifactStore
 from gxp_assets.stores.registry_local import LocalRegistry
+from gxp_assets.stores.results_local import LocalResultsStore
+from gxp_assets.stores.results_protocol import ResultsStore
 
 BACKENDS = ("local",)
 DEFAULT_ROLES_PATH = DEFAULT_PLAN_PATH.parent / "roles.yaml"
@@ -34,6 +38,25 @@ def artifact_store(home: Path | str | None = None) -> ArtifactStore:
 def audit_trail(home: Path | str | None = None) -> AuditTrail:
     _environment()
     return LocalAuditTrail(home)
+
+
+def results_store(home: Path | str | None = None) -> ResultsStore:
+    """Scored batches, quarantine, adjudications and monitoring events (local: SQLite + Parquet per batch)."""
+    _environment()
+    return LocalResultsStore(home)
+
+
+def notifier(home: Path | str | None = None) -> Notifier:
+    """Where people are told about PRIORITY reports and retraining (local: an outbox folder of JSON messages)."""
+    _environment()
+    return LocalOutboxNotifier(home)
+
+
+def landing_zone() -> LocalLandingZone:
+    """GXP_LANDING, else GXP_HOME/landing; GXP_LANDING_SETTLE_SECONDS overrides how long a file must be still."""
+    _environment()
+    settle = float(os.environ.get("GXP_LANDING_SETTLE_SECONDS") or DEFAULT_SETTLE_SECONDS)
+    return LocalLandingZone(os.environ.get("GXP_LANDING") or None, settle_seconds=settle)
 
 
 def current_plan() -> LoadedPlan:

@@ -8,14 +8,17 @@ which is what ``latest`` and ``versions`` read.
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import tempfile
+from collections.abc import Callable
 from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO
 from urllib.parse import quote
 
-from gxp_assets.core.hashing import sha256_hex
+from gxp_assets.core.hashing import sha256_file, sha256_hex
 from gxp_assets.stores.protocols import ArtifactNotFound, ArtifactRef, IntegrityError
 
 _SCHEMA = """
@@ -65,19 +68,52 @@ class LocalArtifactStore:
         if path.exists():
             self._verify(asset, path, sha256)
         else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".incoming-", delete=False) as handle:
-                handle.write(payload)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(handle.name, 0o444)
-            os.replace(handle.name, path)
+            self._write_once(path, lambda handle: handle.write(payload))
+        return self._index_ref(asset, partition, sha256, suffix, len(payload), path, run_id)
+
+    def put_file(self, asset: str, partition: str | None, source: Path, suffix: str, run_id: str) -> ArtifactRef:
+        """Keep a copy of a file of any size, copied and hashed in blocks (a batch file can be gigabytes)."""
+        sha256 = sha256_file(source)
+        path = self._path(asset, partition, sha256, suffix)
+        if path.exists():
+            self._verify_file(asset, path, sha256)
+        else:
+
+            def copy(handle: IO[bytes]) -> None:
+                with open(source, "rb") as original:
+                    shutil.copyfileobj(original, handle, 1 << 20)
+
+            self._write_once(path, copy)
+            self._verify_file(asset, path, sha256)  # the source may have changed while it was copied
+        return self._index_ref(asset, partition, sha256, suffix, path.stat().st_size, path, run_id)
+
+    def local_path(self, ref: ArtifactRef) -> Path:
+        """The verified local file of an artifact, for readers that stream it instead of loading it whole."""
+        path = self._path(ref.asset, ref.partition, ref.sha256, ref.suffix)
+        if not path.exists():
+            raise ArtifactNotFound(f"artifact of asset '{ref.asset}' with SHA-256 {ref.sha256} is missing at {path}")
+        self._verify_file(ref.asset, path, ref.sha256)
+        return path
+
+    @staticmethod
+    def _write_once(path: Path, write: Callable[[IO[bytes]], object]) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".incoming-", delete=False) as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(handle.name, 0o444)
+        os.replace(handle.name, path)
+
+    def _index_ref(
+        self, asset: str, partition: str | None, sha256: str, suffix: str, size: int, path: Path, run_id: str
+    ) -> ArtifactRef:
         ref = ArtifactRef(
             asset=asset,
             partition=partition,
             sha256=sha256,
             suffix=suffix,
-            size=len(payload),
+            size=size,
             uri=path.as_uri(),
             run_id=run_id,
             created_at=datetime.now(UTC).isoformat(timespec="microseconds"),
@@ -90,14 +126,23 @@ class LocalArtifactStore:
             )
         return ref
 
+    @staticmethod
+    def _mismatch(asset: str, path: Path, expected: str, actual: str) -> IntegrityError:
+        return IntegrityError(
+            f"artifact of asset '{asset}' at {path} was recorded with SHA-256 {expected} "
+            f"but its bytes hash to {actual}: it has been altered"
+        )
+
+    def _verify_file(self, asset: str, path: Path, expected: str) -> None:
+        actual = sha256_file(path)
+        if actual != expected:
+            raise self._mismatch(asset, path, expected, actual)
+
     def _verify(self, asset: str, path: Path, expected: str) -> bytes:
         payload = path.read_bytes()
         actual = sha256_hex(payload)
         if actual != expected:
-            raise IntegrityError(
-                f"artifact of asset '{asset}' at {path} was recorded with SHA-256 {expected} "
-                f"but its bytes hash to {actual}: it has been altered"
-            )
+            raise self._mismatch(asset, path, expected, actual)
         return payload
 
     def read(self, ref: ArtifactRef) -> bytes:

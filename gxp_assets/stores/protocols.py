@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 
@@ -32,6 +33,14 @@ class ArtifactStore(Protocol):
     """Immutable, content-addressed artifacts: written once, verified on every read, never overwritten."""
 
     def put(self, asset: str, partition: str | None, payload: bytes, suffix: str, run_id: str) -> ArtifactRef: ...
+
+    def put_file(self, asset: str, partition: str | None, source: Path, suffix: str, run_id: str) -> ArtifactRef:
+        """Keep a copy of a file of any size, hashed and copied in blocks."""
+        ...
+
+    def local_path(self, ref: ArtifactRef) -> Path:
+        """A verified local file holding the artifact's bytes, for readers that stream it."""
+        ...
 
     def read(self, ref: ArtifactRef) -> bytes:
         """The artifact's bytes; raises IntegrityError naming the asset and both hashes on a mismatch."""

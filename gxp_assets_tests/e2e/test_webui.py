@@ -101,3 +101,25 @@ def test_lineage_page_draws_every_data_asset_as_materialized(
             page.screenshot(path=str(tmp_path / f"webui_lineage_{group}_failure.png"))
         error.add_note(f"group {group!r}; page: {page.url}; uncaught page errors: {page_errors or 'none'}")
         raise
+
+
+#: The stages a person looks for in the UI, one job each, and what starts them.
+JOBS = ("train_model", "promote_model", "score_batch", "monitor_performance")
+AUTOMATIONS = ("approved_models", "landing_files", "retraining_triggers", "routine_retraining")
+
+
+@pytest.mark.e2e
+def test_jobs_and_automations_are_listed_by_name(chromium_path: Path, webserver: str, browser_page: Page) -> None:
+    from playwright.sync_api import expect
+
+    page = browser_page
+    page.goto(f"{webserver}/jobs", timeout=UI_TIMEOUT_MS)
+    for name in JOBS:
+        expect(page.get_by_text(name, exact=True).first, f"job {name} listed").to_be_visible(
+            timeout=UI_TIMEOUT_MS
+        )
+    page.goto(f"{webserver}/automation", timeout=UI_TIMEOUT_MS)
+    for name in AUTOMATIONS:
+        expect(page.get_by_text(name, exact=True).first, f"{name} listed").to_be_visible(
+            timeout=UI_TIMEOUT_MS
+        )

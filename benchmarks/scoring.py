@@ -1,0 +1,180 @@
+"""Batch scoring end to end against bare featurize + LightGBM predict, at two batch sizes.
+
+    python benchmarks/scoring.py            # 100,000 and 1,000,000 records
+    python benchmarks/scoring.py --quick    # 10,000 and 50,000 records
+
+Setup (not timed): a model is trained on the demo corpus through the real `train_model` job, approved with two
+DEMO-ONLY signatures and promoted, in temporary GXP_HOME and DAGSTER_HOME; synthetic batches (fresh report ids,
+unique texts) are written as CSV. Each measurement then runs in a fresh process, so its peak memory is its own:
+
+- end to end: `score_file`, what the `scored_reports` asset runs: read the file in chunks, validate (with the
+  duplicate checks across chunks), featurize, predict, calibrate, conformal sets, triage, explanations (top 3),
+  and write Parquet + SQLite through the results store.
+- reference: the same file read with pandas' C parser in the same chunks, featurized, and scored by the booster;
+  nothing validated, explained or written. Both load the same ACTIVE model before the clock starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHUNK = 50_000
+RECORDS_PER_DOCUMENT = 3.44  # measured on the demo generator
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def setup(home: Path) -> None:
+    """Train, approve (demo keys) and promote a model in ``home``; nothing here is timed."""
+    from dagster import DagsterInstance
+
+    from gxp_assets.cli import main as gxp
+    from gxp_assets.cli_inference import DEMO_PASSPHRASE_ENV, ensure_demo_signers
+    from gxp_assets.definitions import defs
+    from gxp_assets.defs.io_manager import LAUNCHED_BY_TAG
+    from gxp_assets.stores import open_governance
+
+    os.environ["GXP_ROLES"] = str(ensure_demo_signers())
+    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    with DagsterInstance.get() as instance:
+        trained = defs.resolve_job_def("train_model").execute_in_process(
+            instance=instance, run_config=quiet, tags={LAUNCHED_BY_TAG: "alice"}
+        )
+        assert trained.success, "training failed"
+        version = open_governance().registry.versions()[-1].version
+        for user in ("quinn", "petra"):
+            key = home / "gxp" / "demo-only" / "keys" / f"{user}.pem"
+            signed = gxp(["approve", version, "--user", user, "--reason", "benchmark", "--key", str(key),
+                          "--passphrase-env", DEMO_PASSPHRASE_ENV])  # fmt: skip
+            assert signed == 0, "approval failed"
+        promoted = defs.resolve_job_def("promote_model").execute_in_process(
+            instance=instance, run_config={"ops": {"active_model": {"config": {"version": version}}}, **quiet}
+        )
+        assert promoted.success, "promotion failed"
+
+
+def write_batch(path: Path, records: int, seed: int) -> int:
+    from gxp_assets.core.demo_data import demo_batch
+
+    frame = demo_batch(int(records / RECORDS_PER_DOCUMENT) + 10, seed, received_until=datetime.now(UTC))
+    frame = frame.head(records)
+    frame.to_csv(path, index=False, lineterminator="\n")
+    return len(frame)
+
+
+def child_end_to_end(path: Path) -> dict:
+    from gxp_assets.core.batch_scoring import ScoringStamp, score_file
+    from gxp_assets.defs.deployed import deployed_model
+    from gxp_assets.defs.inference_assets import ScoringConfig
+    from gxp_assets.stores import artifact_store, open_governance, results_store
+
+    deployed = deployed_model(open_governance(), artifact_store())
+    results = results_store()
+    stamp = ScoringStamp(path.stem, deployed.version, deployed.plan_version, "benchmark", datetime.now(UTC),
+                         timedelta(days=15))  # fmt: skip
+    start = time.perf_counter()
+
+    def progress(tally) -> None:
+        print(f"    end to end: {tally.received:,} records, {time.perf_counter() - start:.1f} s", file=sys.stderr)
+
+    with results.writer(path.stem, "benchmark") as writer:
+        tally = score_file(path, deployed.model, deployed.spec, ScoringConfig().rules(), stamp, writer,
+                           chunk_records=CHUNK, progress=progress)  # fmt: skip
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "peak_mb": _peak_mb(), "records": tally.received, "scored": tally.scored,
+            "quarantined": tally.quarantined}  # fmt: skip
+
+
+def child_reference(path: Path) -> dict:
+    import pandas as pd
+
+    from gxp_assets.core.features import featurize
+    from gxp_assets.core.model import predict_scores
+    from gxp_assets.defs.deployed import deployed_model
+    from gxp_assets.stores import artifact_store, open_governance
+
+    deployed = deployed_model(open_governance(), artifact_store())
+    start = time.perf_counter()
+    records = 0
+    for chunk in pd.read_csv(path, chunksize=CHUNK, dtype=str, keep_default_na=False):
+        predict_scores(deployed.model.booster, featurize(chunk, deployed.spec))
+        records += len(chunk)
+        print(f"    reference: {records:,} records, {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    return {"seconds": time.perf_counter() - start, "peak_mb": _peak_mb(), "records": records}
+
+
+def measure(kind: str, path: Path) -> dict:
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", kind, "--path", str(path)], capture_output=False, stdout=subprocess.PIPE,
+        text=True, check=True, env=os.environ,
+    )  # fmt: skip
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="10,000 and 50,000 records")
+    parser.add_argument("--child", choices=["end_to_end", "reference"], help=argparse.SUPPRESS)
+    parser.add_argument("--path", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child = child_end_to_end if args.child == "end_to_end" else child_reference
+        print(json.dumps(child(Path(args.path))))
+        return
+    sizes = (10_000, 50_000) if args.quick else (100_000, 1_000_000)
+    with tempfile.TemporaryDirectory() as temporary:
+        home = Path(temporary)
+        os.environ.update({"GXP_HOME": str(home / "gxp"), "DAGSTER_HOME": str(home / "dagster")})
+        (home / "dagster").mkdir()
+        (home / "dagster" / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
+        print("setup: training, two demo-key approvals and promotion (not timed) ...", flush=True)
+        setup(home)
+        rows = []
+        for size in sizes:
+            path = home / f"batch-{size}.csv"
+            print(f"setup: writing a {size:,}-record batch (not timed) ...", flush=True)
+            records = write_batch(path, size, seed=1000 + size % 997)
+            print(f"measuring {records:,} records ({path.stat().st_size / 1e6:.0f} MB) ...", flush=True)
+            rows.append((records, measure("end_to_end", path), measure("reference", path)))
+    print(f"\n{'records':>10} {'measurement':<12} {'wall s':>9} {'records/s':>11} {'peak MB':>9}")
+    for records, ours, reference in rows:
+        for name, values in (("end to end", ours), ("reference", reference)):
+            rate = values["records"] / values["seconds"]
+            print(f"{records:>10,} {name:<12} {values['seconds']:>9.1f} {rate:>11,.0f} {values['peak_mb']:>9.0f}")
+        ratio = reference["seconds"] / ours["seconds"]
+        print(f"{'':>10} scored {ours['scored']:,}, quarantined {ours['quarantined']:,}; "
+              f"ratio (end to end / reference records per second) {ratio:.3f}")  # fmt: skip
+    (small, small_ours, small_ref), (large, large_ours, large_ref) = rows
+    growth = (large_ours["seconds"] / large) / (small_ours["seconds"] / small)
+    print(f"time per record at {large:,} / at {small:,}: {growth:.3f} (1.0 = linear)")
+    result = {
+        "records_small": small,
+        "records_large": large,
+        "e2e_rps_small": small / small_ours["seconds"],
+        "e2e_rps_large": large / large_ours["seconds"],
+        "reference_rps_small": small / small_ref["seconds"],
+        "reference_rps_large": large / large_ref["seconds"],
+        "ratio_small": small_ref["seconds"] / small_ours["seconds"],
+        "ratio_large": large_ref["seconds"] / large_ours["seconds"],
+        "e2e_peak_mb_large": large_ours["peak_mb"],
+        "reference_peak_mb_large": large_ref["peak_mb"],
+        "per_record_growth": growth,
+    }
+    print("RESULT " + " ".join(f"{key}={value:.4f}" if isinstance(value, float) else f"{key}={value}"
+                               for key, value in result.items()))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

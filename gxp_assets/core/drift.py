@@ -1,0 +1,353 @@
+"""Label-free drift of one scored batch against the training reference.
+
+Adjudicated labels arrive weeks after scoring, so the change control plan watches what is known at once: the
+distribution of the model's raw scores (PSI), the share of word n-grams never seen in training, and the share of
+reports sent to human review. Text length and the source mix are measured too, for the reader, but not judged.
+
+A batch of a million records arrives in chunks; ``DriftAccumulator`` keeps counts only, so memory does not grow with
+the batch, and ``measure_drift`` is the same accumulator fed one chunk.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from gxp_assets.core.conformal import Triage
+from gxp_assets.core.features import FeatureSpec, featurize
+from gxp_assets.core.hashing import canonical_json, sha256_hex
+
+SHARE_FLOOR = 1e-4  # shares below this count as this in PSI, so an empty bin gives a large but finite term
+MISSING_SOURCE = "(missing)"
+# Limits are written as decimals that binary floats cannot hold exactly; a value equal to its limit is no alarm.
+_SLACK = 1e-9
+_BINNED = ("score_edges", "score_shares", "length_edges", "length_shares")
+
+
+def psi(actual: Sequence[float], expected: Sequence[float], floor: float = SHARE_FLOOR) -> float:
+    """Population stability index of batch shares ``actual`` against reference shares ``expected``, bin by bin:
+
+    PSI = sum_i (a_i - e_i) * ln(a_i / e_i),  with a_i = max(actual_i, floor) and e_i = max(expected_i, floor).
+
+    0 for identical distributions; by the usual rule of thumb < 0.1 is stable and > 0.25 a major shift.
+    """
+    a = np.maximum(np.asarray(actual, dtype=float), floor)
+    e = np.maximum(np.asarray(expected, dtype=float), floor)
+    if a.shape != e.shape:
+        raise ValueError(f"PSI needs the same bins on both sides, got {a.shape} and {e.shape}")
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def word_block(X: sp.csr_matrix, spec: FeatureSpec) -> sp.csr_matrix:
+    """The word n-gram columns of a full feature matrix, one stored entry per present (report, bucket) pair.
+
+    A spec without text has no word block: the result then has no columns.
+    """
+    if X.shape[1] != spec.n_features:
+        raise ValueError(f"the features have {X.shape[1]} columns, the feature spec {spec.n_features}: another spec")
+    start = 0
+    for name, width in spec.blocks():
+        if name == "word":
+            block = sp.csr_matrix(X[:, start : start + width], copy=True)
+            block.sum_duplicates()
+            block.eliminate_zeros()
+            return block
+        start += width
+    return sp.csr_matrix((X.shape[0], 0), dtype=np.float32)
+
+
+def _quantile_edges(values: np.ndarray, bins: int) -> tuple[float, ...]:
+    """Inner bin edges at the reference quantiles, each one a reference value; repeated quantiles (ties) collapse
+    and an edge at the minimum is dropped, so no bin is empty on the reference side."""
+    inner = np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1], method="inverted_cdf")
+    return tuple(float(edge) for edge in np.unique(inner) if edge > values.min())
+
+
+def _bin_counts(values: np.ndarray, edges: Sequence[float]) -> np.ndarray:
+    """Counts in the bins (-inf, e0), [e0, e1), ..., [e_last, inf): the outer edges are open, every value lands."""
+    index = np.searchsorted(np.asarray(edges, dtype=float), values, side="right")
+    return np.bincount(index, minlength=len(edges) + 1).astype(np.int64)
+
+
+def _finite_scores(scores: Iterable[float]) -> np.ndarray:
+    values = np.asarray(scores, dtype=float).ravel()
+    if not np.isfinite(values).all():
+        raise ValueError("scores must be finite numbers")
+    return values
+
+
+def _strings(values: Iterable[object]) -> pd.Series:
+    """Missing values as ``MISSING_SOURCE``, everything else as its ``str`` (a ``Triage`` member gives its value)."""
+    return pd.Series(list(values), dtype=object).fillna(MISSING_SOURCE).astype(str)
+
+
+def _text_lengths(texts: Iterable[object]) -> np.ndarray:
+    """Characters per text, a missing text counting as empty, as ``featurize`` treats it."""
+    return pd.Series(list(texts), dtype=object).fillna("").astype(str).str.len().to_numpy(dtype=np.int64)
+
+
+def _check_rows(n: int, **others: int) -> None:
+    wrong = {name: count for name, count in others.items() if count != n}
+    if wrong:
+        raise ValueError(f"{n} scores but {wrong}: every input must hold one row per report")
+
+
+def _shares(counts: Mapping[str, int]) -> dict[str, float]:
+    total = sum(counts.values())
+    return {key: counts[key] / total for key in sorted(counts)} if total else {}
+
+
+@dataclass(frozen=True)
+class DriftLimits:
+    """The plan's drift triggers (``DriftThresholds``), filled in by the Dagster layer so core needs no plan."""
+
+    score_psi_max: float
+    unseen_ngram_share_max: float
+    review_share_max: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: numpy arrays have no single truth value; compare ``to_dict()``
+class DriftReference:
+    """What a batch is compared with: the held-out split's score, length, triage and source distributions, and
+    the word n-gram buckets the training split filled, for the feature spec the model was trained on."""
+
+    feature_spec: FeatureSpec
+    n_reports: int
+    score_edges: tuple[float, ...]  # inner edges; bins (-inf, e0), [e0, e1), ..., [e_last, inf)
+    score_shares: tuple[float, ...]
+    length_edges: tuple[float, ...]  # text length in characters, binned the same way
+    length_shares: tuple[float, ...]
+    seen_word_buckets: np.ndarray  # bool per word-block column: present in at least one training report
+    review_share: float
+    source_shares: dict[str, float]
+
+    @property
+    def feature_spec_sha256(self) -> str:
+        return self.feature_spec.sha256
+
+    @property
+    def sha256(self) -> str:
+        return sha256_hex(canonical_json(self.to_dict()))
+
+    def to_dict(self) -> dict:
+        seen = np.asarray(self.seen_word_buckets, dtype=bool)
+        return {
+            "feature_spec": self.feature_spec.to_dict(),
+            "feature_spec_sha256": self.feature_spec_sha256,
+            "n_reports": self.n_reports,
+            **{name: list(getattr(self, name)) for name in _BINNED},
+            "seen_word_buckets": {
+                "length": len(seen),
+                "count": int(seen.sum()),
+                "packbits_base64": base64.b64encode(np.packbits(seen)).decode("ascii"),
+            },
+            "review_share": self.review_share,
+            "source_shares": dict(self.source_shares),
+        }
+
+    @classmethod
+    def from_dict(cls, values: dict) -> DriftReference:
+        spec = FeatureSpec.from_dict(values["feature_spec"])
+        if spec.sha256 != values["feature_spec_sha256"]:
+            raise ValueError(f"feature spec hashes to {spec.sha256}, the record says {values['feature_spec_sha256']}")
+        packed = values["seen_word_buckets"]
+        bits = np.frombuffer(base64.b64decode(packed["packbits_base64"], validate=True), dtype=np.uint8)
+        seen = np.unpackbits(bits, count=int(packed["length"])).astype(bool)
+        if len(seen) != int(packed["length"]) or int(seen.sum()) != int(packed["count"]):
+            raise ValueError("the seen word buckets do not match their recorded length and count")
+        return cls(
+            feature_spec=spec,
+            n_reports=int(values["n_reports"]),
+            **{name: tuple(float(value) for value in values[name]) for name in _BINNED},
+            seen_word_buckets=seen,
+            review_share=float(values["review_share"]),
+            source_shares={str(key): float(share) for key, share in values["source_shares"].items()},
+        )
+
+
+def build_reference(
+    train_features: sp.csr_matrix,
+    spec: FeatureSpec,
+    reference_texts: Iterable[object],
+    reference_scores: Iterable[float],
+    reference_triage: Iterable[object],
+    reference_sources: Iterable[object],
+    bins: int = 10,
+) -> DriftReference:
+    """Seen buckets from the train split's features; everything else from a held-out split (pass the test split:
+    its scores are out of sample, as a new batch's are)."""
+    if bins < 1:
+        raise ValueError(f"bins must be at least 1, got {bins}")
+    scores = _finite_scores(reference_scores)
+    lengths, triage, sources = _text_lengths(reference_texts), _strings(reference_triage), _strings(reference_sources)
+    _check_rows(len(scores), texts=len(lengths), triage=len(triage), sources=len(sources))
+    if len(scores) == 0:
+        raise ValueError("the reference split holds no report: there is nothing to compare a batch with")
+    words = word_block(train_features, spec)
+    score_edges, length_edges = _quantile_edges(scores, bins), _quantile_edges(lengths, bins)
+    return DriftReference(
+        feature_spec=spec,
+        n_reports=len(scores),
+        score_edges=score_edges,
+        score_shares=tuple(float(c) / len(scores) for c in _bin_counts(scores, score_edges)),
+        length_edges=length_edges,
+        length_shares=tuple(float(c) / len(scores) for c in _bin_counts(lengths, length_edges)),
+        seen_word_buckets=np.bincount(words.indices, minlength=words.shape[1]) > 0,
+        review_share=float((triage == Triage.REVIEW.value).mean()),
+        source_shares=_shares(Counter(sources)),
+    )
+
+
+@dataclass(frozen=True)
+class DriftMeasurement:
+    """One batch against the reference. A metric is None where the batch gives it no meaning (no reports, no words).
+
+    ``unseen_ngram_share`` = present (report, word n-gram bucket) pairs whose bucket no training report filled,
+    divided by all present word pairs. Hashing puts different n-grams into one bucket, so a new n-gram can land in
+    a seen bucket and go uncounted: the share is a lower bound of the true unseen n-gram share.
+    """
+
+    n_reports: int
+    score_psi: float | None
+    length_psi: float | None
+    unseen_ngram_share: float | None
+    review_share: float | None
+    source_shares: dict[str, float]
+    source_shift: float | None  # total variation distance to the reference source mix, in [0, 1]
+    score_counts: tuple[int, ...]  # per reference score bin, for the plot
+    length_counts: tuple[int, ...]
+    word_pairs: int
+    unseen_word_pairs: int
+    limits: DriftLimits
+    alarms: list[str]
+    notes: list[str]
+    reference_sha256: str
+
+    @property
+    def drifted(self) -> bool:
+        return bool(self.alarms)
+
+    def to_dict(self) -> dict:
+        values = asdict(self)
+        values["drifted"] = self.drifted
+        return values
+
+
+class DriftAccumulator:
+    """Counts of one batch, fed chunk by chunk: memory is the reference plus a few counters, whatever the batch."""
+
+    def __init__(self, reference: DriftReference) -> None:
+        self.reference = reference
+        self._score_counts = np.zeros(len(reference.score_shares), dtype=np.int64)
+        self._length_counts = np.zeros(len(reference.length_shares), dtype=np.int64)
+        self._n_reports = 0
+        self._review = 0
+        self._sources: Counter[str] = Counter()
+        self._word_pairs = 0
+        self._unseen_word_pairs = 0
+
+    def add(
+        self,
+        features: sp.csr_matrix,
+        texts: Iterable[object],
+        scores: Iterable[float],
+        triage: Iterable[object],
+        sources: Iterable[object],
+    ) -> None:
+        """Count one chunk; the rows of every argument are the same reports in the same order."""
+        values = _finite_scores(scores)
+        lengths, triage_values, source_values = _text_lengths(texts), _strings(triage), _strings(sources)
+        rows = {"features": features.shape[0], "texts": len(lengths), "triage": len(triage_values)}
+        _check_rows(len(values), **rows, sources=len(source_values))
+        buckets = word_block(features, self.reference.feature_spec).indices
+        self._score_counts += _bin_counts(values, self.reference.score_edges)
+        self._length_counts += _bin_counts(lengths, self.reference.length_edges)
+        self._n_reports += len(values)
+        self._review += int((triage_values == Triage.REVIEW.value).sum())
+        self._sources.update(source_values)
+        self._word_pairs += len(buckets)
+        self._unseen_word_pairs += int(np.count_nonzero(~self.reference.seen_word_buckets[buckets]))
+
+    def add_predictions(self, predictions: pd.DataFrame) -> None:
+        """Count scored reports as the results store keeps them (text, source, raw_score, triage columns)."""
+        if predictions.empty:
+            return  # featurizing no rows is undefined, and there is nothing to count
+        self.add(
+            featurize(predictions, self.reference.feature_spec),
+            predictions["text"].tolist(),
+            predictions["raw_score"].to_numpy(),
+            predictions["triage"].to_numpy(),
+            predictions["source"].tolist(),
+        )
+
+    def result(self, limits: DriftLimits) -> DriftMeasurement:
+        """The measurement so far, judged against ``limits``; each crossed limit is one alarm."""
+        reference, n = self.reference, self._n_reports
+        notes: list[str] = []
+        score_psi = length_psi = review_share = source_shift = unseen_share = None
+        if n == 0:
+            notes.append("empty batch: no report to measure, so no drift is judged")
+        else:
+            score_psi = psi(self._score_counts / n, reference.score_shares)
+            length_psi = psi(self._length_counts / n, reference.length_shares)
+            review_share = self._review / n
+            batch_mix = _shares(self._sources)
+            keys = sorted(set(batch_mix) | set(reference.source_shares))  # sorted: the same sum on every run
+            source_shift = 0.5 * sum(abs(batch_mix.get(k, 0.0) - reference.source_shares.get(k, 0.0)) for k in keys)
+            if n < 10 * len(reference.score_shares):
+                notes.append(f"{n} reports for {len(reference.score_shares)} score bins: PSI is noisy at this size")
+            if self._word_pairs:
+                unseen_share = self._unseen_word_pairs / self._word_pairs
+            else:
+                notes.append("no word n-gram in the batch: the unseen n-gram share is undefined")
+        monitored = (
+            ("score_psi", score_psi, limits.score_psi_max),
+            ("unseen_ngram_share", unseen_share, limits.unseen_ngram_share_max),
+            ("review_share", review_share, limits.review_share_max),
+        )
+        alarms = [
+            f"{name} {value:.4g} > {limit:g}"
+            for name, value, limit in monitored
+            if value is not None and value > limit + _SLACK
+        ]
+        return DriftMeasurement(
+            n_reports=n,
+            score_psi=score_psi,
+            length_psi=length_psi,
+            unseen_ngram_share=unseen_share,
+            review_share=review_share,
+            source_shares=_shares(self._sources),
+            source_shift=source_shift,
+            score_counts=tuple(int(c) for c in self._score_counts),
+            length_counts=tuple(int(c) for c in self._length_counts),
+            word_pairs=self._word_pairs,
+            unseen_word_pairs=self._unseen_word_pairs,
+            limits=limits,
+            alarms=alarms,
+            notes=notes,
+            reference_sha256=reference.sha256,
+        )
+
+
+def measure_drift(
+    reference: DriftReference,
+    features: sp.csr_matrix,
+    texts: Iterable[object],
+    scores: Iterable[float],
+    triage: Iterable[object],
+    sources: Iterable[object],
+    limits: DriftLimits,
+) -> DriftMeasurement:
+    """One batch in one piece: the accumulator fed a single chunk, so both paths are one implementation."""
+    accumulator = DriftAccumulator(reference)
+    accumulator.add(features, texts, scores, triage, sources)
+    return accumulator.result(limits)

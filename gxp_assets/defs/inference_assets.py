@@ -1,0 +1,218 @@
+"""Inference: each batch file that lands becomes a partition, is scored by the ACTIVE model and reconciled."""
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    Config,
+    DynamicPartitionsDefinition,
+    MetadataValue,
+    Output,
+    asset,
+)
+from pydantic import Field
+
+from gxp_assets.core.batch_scoring import DEFAULT_CHUNK_RECORDS, BatchTally, ScoringStamp, score_file
+from gxp_assets.core.validation import ValidationRules
+from gxp_assets.defs.deployed import deployed_model
+from gxp_assets.defs.metadata import count_table
+from gxp_assets.stores import artifact_store, landing_zone, notifier, open_governance, results_store
+from gxp_assets.stores.notifier import Notification
+
+INFERENCE_GROUP = "inference"
+BATCH_FILES = "incoming_reports/files"
+batches = DynamicPartitionsDefinition(name="batches")
+#: ICH E2D / 21 CFR 314.80: a serious, unexpected adverse event is reported within 15 calendar days of receipt.
+EXPEDITED_REPORTING_DAYS = 15
+PRIORITY_LISTED = 100
+PRIORITY_COLUMNS = ["report_id", "p_ae", "due_at", "source", "text"]
+
+
+@asset(
+    group_name=INFERENCE_GROUP,
+    partitions_def=batches,
+    description="A batch file from the landing zone, kept byte for byte: the evidence of what was received.",
+)
+def incoming_reports(context: AssetExecutionContext) -> Output[dict]:
+    batch = context.partition_key
+    path = landing_zone().locate(batch)
+    ref = artifact_store().put_file(BATCH_FILES, batch, path, path.suffix.lower(), context.run_id)
+    context.log.info(f"batch {batch}: kept {path.name} ({ref.size:,} bytes, SHA-256 {ref.sha256[:12]})")
+    manifest = {
+        "batch": batch,
+        "file_name": path.name,
+        "landing_path": str(path),
+        "sha256": ref.sha256,
+        "bytes": ref.size,
+        "suffix": ref.suffix,
+        "taken_at": datetime.now(UTC).isoformat(),
+    }
+    return Output(
+        manifest,
+        metadata={"file": MetadataValue.path(str(path)), "file_sha256": ref.sha256, "file_bytes": ref.size},
+    )
+
+
+class ScoringConfig(Config):
+    chunk_records: int = Field(default=DEFAULT_CHUNK_RECORDS, gt=0, description="records read and scored at once")
+    explain_top_k: int = Field(default=3, ge=0, description="top contributing features kept per report")
+    encoding: str | None = Field(default=None, description="the batch files' encoding when not UTF-8 and no BOM")
+    max_text_chars: int = Field(default=20_000, gt=0)
+    future_tolerance_seconds: int = Field(default=300, ge=0)
+    regulatory_clock_days: int = Field(default=EXPEDITED_REPORTING_DAYS, gt=0)
+
+    def rules(self) -> ValidationRules:
+        """Training's rules, except that incoming reports carry no label yet and must carry their receipt time."""
+        return ValidationRules(
+            max_text_chars=self.max_text_chars,
+            require_label=False,
+            require_received_at=True,
+            future_tolerance=timedelta(seconds=self.future_tolerance_seconds),
+        )
+
+
+def _priority_table(queue: pd.DataFrame) -> str:
+    if queue.empty:
+        return "no PRIORITY reports"
+    rows = [
+        f"| {row.report_id} | {row.due_at:%Y-%m-%d %H:%M} UTC | {row.p_ae:.3f} | {row.source} | "
+        f"{str(row.text)[:80].replace('|', '/')} |"
+        for row in queue.head(20).itertuples()
+    ]
+    return "| report | due | p(AE) | source | text |\n|---|---|---|---|---|\n" + "\n".join(rows)
+
+
+def _notify_priority(context: AssetExecutionContext, batch: str, priority: pd.DataFrame) -> str | None:
+    """Tell people PRIORITY reports arrived, with the earliest regulatory due date first."""
+    if priority.empty:
+        return None
+    priority = priority.sort_values(["due_at", "p_ae"], ascending=[True, False], na_position="last")
+    first_due = priority["due_at"].iloc[0]
+    subject = f"{len(priority)} PRIORITY report(s) in batch {batch}; first due {first_due:%Y-%m-%d %H:%M} UTC"
+    listed = priority.head(PRIORITY_LISTED)
+    message = Notification(
+        kind="priority_reports",
+        subject=subject,
+        body=f"{subject}. Open the queue with `gxp queue`.",
+        payload={
+            "batch": batch,
+            "priority_reports": len(priority),
+            "reports": [
+                {"report_id": row.report_id, "due_at": row.due_at.isoformat(), "p_ae": round(float(row.p_ae), 4)}
+                for row in listed.itertuples()
+            ],
+        },
+        created_at=datetime.now(UTC),
+    )
+    where = notifier().send(message)
+    context.log.warning(f"{subject} (notified: {where})")
+    return where
+
+
+@asset(
+    group_name=INFERENCE_GROUP,
+    partitions_def=batches,
+    deps=["active_model"],  # lineage as drawn in DESIGN.md; the version used is read from the registry at run time
+    check_specs=[AssetCheckSpec("batch_reconciled", asset="scored_reports", blocking=True)],
+    description="Every record of the batch scored by the ACTIVE model (p_ae, conformal set, triage, explanation) "
+    "or quarantined with a reason; results in the results store, replacing any earlier run of the batch.",
+)
+def scored_reports(context: AssetExecutionContext, config: ScoringConfig, incoming_reports: dict):
+    batch = incoming_reports["batch"]
+    store = artifact_store()
+    deployed = deployed_model(open_governance(), store)
+    path = store.local_path(store.find(BATCH_FILES, incoming_reports["sha256"]))
+    stamp = ScoringStamp(
+        batch=batch,
+        model_version=deployed.version,
+        plan_version=deployed.plan_version,
+        run_id=context.run_id,
+        scored_at=datetime.now(UTC),
+        regulatory_clock=timedelta(days=config.regulatory_clock_days),
+    )
+    context.log.info(f"scoring batch {batch} with ACTIVE model {deployed.version} ({deployed.plan_version})")
+
+    def progress(tally: BatchTally) -> None:
+        context.log.info(f"  {tally.received:,} read: {tally.scored:,} scored, {tally.quarantined:,} quarantined")
+
+    results = results_store()
+    with results.writer(batch, context.run_id) as writer:
+        tally = score_file(
+            path,
+            deployed.model,
+            deployed.spec,
+            config.rules(),
+            stamp,
+            writer,
+            encoding=config.encoding,
+            chunk_records=config.chunk_records,
+            explain_top_k=config.explain_top_k,
+            progress=progress,
+        )
+    summary = results.batch_summary(batch)
+    problems = _reconciliation_problems(tally, summary)
+    yield AssetCheckResult(
+        check_name="batch_reconciled",
+        passed=not problems,
+        metadata={
+            "received": tally.received,
+            "scored": summary.scored,
+            "quarantined": summary.quarantined,
+            "problems": "; ".join(problems) or "none",
+        },
+    )
+    priority = pq.read_table(
+        summary.predictions_path, columns=PRIORITY_COLUMNS, filters=[("triage", "=", "PRIORITY")]
+    ).to_pandas()
+    notified = _notify_priority(context, batch, priority)
+    yield Output(
+        {
+            "batch": batch,
+            "file_sha256": incoming_reports["sha256"],
+            "model_version": deployed.version,
+            "plan_version": deployed.plan_version,
+            "run_id": context.run_id,
+            "scored_at": stamp.scored_at.isoformat(),
+            "tally": tally.to_dict(),
+            "predictions_sha256": summary.predictions_sha256,
+            "quarantine_sha256": summary.quarantine_sha256,
+            "notification": notified,
+        },
+        metadata={
+            "model_version": deployed.version,
+            "plan_version": deployed.plan_version,
+            "received": tally.received,
+            "scored": tally.scored,
+            "quarantined": tally.quarantined,
+            "triage": MetadataValue.json(tally.to_dict()["triage"]),
+            "quarantine_reasons": count_table(pd.Series(list(tally.reasons.elements()), dtype=object), "reason"),
+            "priority_queue": MetadataValue.md(
+                _priority_table(priority.sort_values(["due_at", "p_ae"], ascending=[True, False]))
+            ),
+            "predictions_file": MetadataValue.path(str(summary.predictions_path)),
+        },
+    )
+
+
+def _reconciliation_problems(tally: BatchTally, summary) -> list[str]:
+    """Received = scored + quarantined, by record: every intake position exactly once across the stored files."""
+    scored = pq.read_table(summary.predictions_path, columns=["intake_seq"])["intake_seq"].to_numpy()
+    held = pq.read_table(summary.quarantine_path, columns=["intake_seq"])["intake_seq"].to_numpy()
+    problems = []
+    if len(scored) + len(held) != tally.received:
+        problems.append(f"{tally.received} records in, {len(scored)} scored + {len(held)} quarantined")
+    if (summary.scored, summary.quarantined) != (len(scored), len(held)):
+        problems.append(
+            f"the results index counts {summary.scored} + {summary.quarantined}, the files {len(scored)} + {len(held)}"
+        )
+    seen = np.sort(np.concatenate([scored, held]))
+    if (duplicated := int((np.diff(seen) == 0).sum())) > 0:
+        problems.append(f"{duplicated} records both scored and quarantined, or stored twice")
+    if missing := np.setdiff1d(np.arange(tally.received), seen)[:5].tolist():
+        problems.append(f"records neither scored nor quarantined, e.g. intake positions {missing}")
+    return problems

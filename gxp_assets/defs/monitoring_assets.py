@@ -1,0 +1,186 @@
+"""Monitoring: the reference a model is watched against, drift per scored batch, and realized performance.
+
+Each check of a batch or of the adjudications is also recorded in the results store as a monitoring event; the
+``retraining_triggers`` sensor reads those events with a cursor and asks for retraining within the plan.
+"""
+
+import base64
+from datetime import UTC, datetime
+
+import pandas as pd
+import pyarrow.parquet as pq
+from dagster import AssetExecutionContext, MetadataValue, Output, asset
+
+from gxp_assets.core.adjudications import validate_adjudications
+from gxp_assets.core.drift import DriftAccumulator, DriftLimits, build_reference
+from gxp_assets.core.features import FeatureMatrix
+from gxp_assets.core.loaders import load_contract_files
+from gxp_assets.core.plots import drift_plot
+from gxp_assets.core.realized import RealizedLimits
+from gxp_assets.core.realized import realized_performance as measure_realized
+from gxp_assets.core.scoring import TriageModel
+from gxp_assets.core.splits import split_rows
+from gxp_assets.defs.deployed import deployed_model
+from gxp_assets.defs.evidence import attach
+from gxp_assets.defs.inference_assets import batches
+from gxp_assets.defs.model_assets import MODEL_GROUP
+from gxp_assets.stores import artifact_store, current_plan, landing_zone, open_governance, results_store
+from gxp_assets.stores.landing import ADJUDICATIONS
+
+MONITORING_GROUP = "monitoring"
+DRIFT_COLUMNS = ["report_id", "text", "source", "raw_score", "triage", "product", "received_at"]
+
+
+def embedded_png(name: str, png: bytes) -> MetadataValue:
+    return MetadataValue.md(f"![{name}](data:image/png;base64,{base64.b64encode(png).decode()})")
+
+
+@asset(
+    group_name=MODEL_GROUP,
+    description="What the model was validated on, kept with it: score and text-length distributions, REVIEW share "
+    "and source mix on the test split, and the word n-grams seen in training. Drift is measured against it.",
+)
+def drift_reference(
+    context: AssetExecutionContext,
+    ae_classifier: str,
+    conformal_model: dict,
+    report_features: dict,
+    dataset_splits: pd.DataFrame,
+    validated_reports: pd.DataFrame,
+) -> Output[dict]:
+    features = FeatureMatrix.from_arrays(report_features)
+    X_train, _, _ = split_rows(features, dataset_splits, "train")
+    X_test, _, test = split_rows(features, dataset_splits, "test")
+    scored = TriageModel.from_records(ae_classifier, conformal_model).score(X_test)
+    reports = validated_reports.iloc[test["row"].to_numpy()]
+    reference = build_reference(
+        X_train,
+        features.spec,
+        reports["text"].tolist(),
+        scored.raw_scores,
+        scored.triage,
+        reports["source"].tolist(),
+    )
+    context.log.info(f"drift reference from {len(test):,} test reports and {X_train.shape[0]:,} training reports")
+    values = reference.to_dict()
+    return Output(
+        values,
+        metadata={
+            "reference_reports": len(test),
+            "review_share": reference.review_share,
+            "source_mix": MetadataValue.json(reference.source_shares),
+        },
+    )
+
+
+def drift_limits() -> DriftLimits:
+    drift = current_plan().plan.retraining_triggers.drift
+    return DriftLimits(
+        score_psi_max=drift.score_psi_max,
+        unseen_ngram_share_max=drift.unseen_ngram_share_max,
+        review_share_max=drift.review_share_max,
+    )
+
+
+@asset(
+    group_name=MONITORING_GROUP,
+    partitions_def=batches,
+    description="Label-free drift of the batch against the scoring model's reference: score PSI, text length, "
+    "unseen n-grams, REVIEW share, source mix; thresholds from the change control plan.",
+)
+def drift_report(context: AssetExecutionContext, scored_reports: dict) -> Output[dict]:
+    batch, version = scored_reports["batch"], scored_reports["model_version"]
+    deployed = deployed_model(open_governance(), artifact_store(), version)
+    if deployed.reference is None:
+        raise ValueError(f"model {version} has no drift reference: retrain it with this version of gxp-assets")
+    accumulator = DriftAccumulator(deployed.reference)
+    summary = results_store().batch_summary(batch)
+    for chunk in pq.ParquetFile(summary.predictions_path).iter_batches(batch_size=50_000, columns=DRIFT_COLUMNS):
+        accumulator.add_predictions(chunk.to_pandas())
+    limits = drift_limits()
+    measurement = accumulator.result(limits)
+    report = measurement.to_dict() | {"batch": batch, "model_version": version}
+    png = drift_plot(measurement.to_dict(), deployed.reference.to_dict())
+    plot = attach(context, "plot", png, ".png")
+    event = results_store().record_monitoring(
+        "drift", batch, version, measurement.alarms, report | {"plot_sha256": plot.sha256, "run_id": context.run_id}
+    )
+    if measurement.alarms:
+        context.log.warning(f"drift in batch {batch}: {'; '.join(measurement.alarms)}")
+    return Output(
+        report | {"monitoring_event": event, "plot_sha256": plot.sha256},
+        metadata={
+            "drifted": bool(measurement.alarms),
+            "alarms": "; ".join(measurement.alarms) or "none",
+            "score_psi": measurement.score_psi,
+            "length_psi": measurement.length_psi,
+            "unseen_ngram_share": measurement.unseen_ngram_share,
+            "review_share": measurement.review_share,
+            "source_shift": measurement.source_shift,
+            "reports": measurement.n_reports,
+            "plot_drift": embedded_png("drift", png),
+        },
+    )
+
+
+@asset(
+    group_name=MONITORING_GROUP,
+    description="Adjudicated labels from the landing zone for scored reports, checked; bad rows quarantined.",
+)
+def adjudications(context: AssetExecutionContext) -> Output[pd.DataFrame]:
+    files, waiting = landing_zone().scan(ADJUDICATIONS)
+    for name, why in waiting.items():
+        context.log.info(f"not taken yet: {name}: {why}")
+    intake = pd.concat([load_contract_files(file.path) for file in files], ignore_index=True) if files else None
+    results = results_store()
+    now = datetime.now(UTC)
+    valid, quarantined = validate_adjudications(
+        intake, lambda ids: set(results.predictions(report_ids=ids)["report_id"]), now
+    )
+    added = results.record_adjudications(valid) if len(valid) else 0
+    context.log.info(f"{len(valid):,} adjudications ({added:,} new), {len(quarantined):,} quarantined")
+    held = quarantined.reindex(columns=["report_id", "source_file", "source_line", "reason", "detail"])
+    table = pd.concat(
+        [valid.assign(status="accepted").astype({"label": "Int8"}), held.assign(status="quarantined")],
+        ignore_index=True,
+    )
+    return Output(
+        table,
+        metadata={
+            "files": len(files),
+            "accepted": len(valid),
+            "new": added,
+            "quarantined": len(quarantined),
+            "quarantine_reasons": MetadataValue.json(quarantined["reason"].value_counts().to_dict()),
+        },
+    )
+
+
+@asset(
+    group_name=MONITORING_GROUP,
+    description="Realized AE recall of AUTO_CLOSE and precision of PRIORITY on adjudicated reports over the plan's "
+    "rolling window, against the plan's limits.",
+)
+def realized_performance(context: AssetExecutionContext, adjudications: pd.DataFrame) -> Output[dict]:
+    triggers = current_plan().plan.retraining_triggers
+    limits = RealizedLimits(
+        ae_recall_min=triggers.realized_ae_recall_min,
+        priority_precision_min=triggers.realized_priority_precision_min,
+        window_days=triggers.realized_window_days,
+        min_count=triggers.realized_min_count,
+    )
+    performance = measure_realized(results_store().adjudicated(), datetime.now(UTC), limits)
+    event = results_store().record_monitoring("performance", None, None, performance.alarms, performance.to_dict())
+    for alarm in performance.alarms:
+        context.log.warning(f"realized performance below the plan: {alarm}")
+    return Output(
+        performance.to_dict() | {"monitoring_event": event, "adjudication_rows": len(adjudications)},
+        metadata={
+            "adjudicated_in_window": performance.adjudicated,
+            "realized_ae_recall": performance.ae_recall,
+            "realized_priority_precision": performance.priority_precision,
+            "alarms": "; ".join(performance.alarms) or "none",
+            "notes": "; ".join(performance.notes) or "none",
+            "model_versions": MetadataValue.json(performance.model_versions),
+        },
+    )

@@ -1,0 +1,137 @@
+"""Retraining within the change control plan: on a crossed trigger (drift sensor) or on the plan's schedule.
+
+A retraining run is the ``train_model`` job on the ACTIVE model's own data configuration plus the adjudications
+collected since. It ends at a new CANDIDATE: the plan's signed approvals are still needed to promote it.
+"""
+
+import copy
+import json
+from datetime import UTC, datetime
+
+from dagster import (
+    RunRequest,
+    ScheduleDefinition,
+    ScheduleEvaluationContext,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    schedule,
+    sensor,
+)
+
+from gxp_assets.defs.io_manager import LAUNCHED_BY_TAG
+from gxp_assets.defs.jobs import train_model
+from gxp_assets.governance.service import Governance
+from gxp_assets.stores import current_plan, notifier, open_governance, results_store
+from gxp_assets.stores.notifier import Notification
+
+SENSOR_ACTOR = "sensor:retraining_triggers"
+SCHEDULE_ACTOR = "schedule:routine_retraining"
+TRIGGER_TAG, EVIDENCE_TAG = "gxp/trigger", "gxp/trigger_evidence"
+MAX_TAG_CHARS = 4000
+
+
+def retraining_run_config(governance: Governance) -> dict | None:
+    """The ACTIVE model's data configuration, now including the adjudicated reports; None without an ACTIVE model."""
+    active = governance.registry.active(governance.plan.plan.intended_use.id)
+    if active is None:
+        return None
+    lineage = active.record["lineage"]
+    run_id = (lineage["assets"].get("labelled_reports") or {}).get("run_id")
+    run_config = copy.deepcopy((lineage["runs"].get(run_id) or {}).get("run_config") or {})
+    run_config.pop("loggers", None)
+    ops = run_config.setdefault("ops", {})
+    source = ops.setdefault("labelled_reports", {}).setdefault("config", {})
+    source["include_adjudicated"] = True
+    return run_config
+
+
+@sensor(
+    job=train_model,
+    minimum_interval_seconds=60,
+    description="Requests a retraining run (within the change control plan) when a drift report or the realized "
+    "performance crosses a trigger of the plan; audits and notifies. The new candidate still needs approvals.",
+)
+def retraining_triggers(context: SensorEvaluationContext):
+    after = int(context.cursor or 0)
+    events = results_store().monitoring_since(after)
+    if not events:
+        return SkipReason("no new monitoring event")
+    cursor = str(events[-1].id)
+    crossed = [event for event in events if event.alarms]
+    if not crossed:
+        return SensorResult(skip_reason=f"{len(events)} monitoring event(s), no trigger crossed", cursor=cursor)
+    governance = open_governance()
+    run_config = retraining_run_config(governance)
+    if run_config is None:
+        return SensorResult(skip_reason="a trigger was crossed but no model is ACTIVE to retrain", cursor=cursor)
+    triggers = sorted({event.kind for event in crossed})
+    evidence = [
+        {"event": e.id, "kind": e.kind, "batch": e.batch, "model_version": e.model_version, "alarms": e.alarms}
+        for e in crossed
+    ]
+    details = {"triggers": triggers, "evidence": evidence, "plan_sha256": governance.plan.sha256}
+    governance.audit.append(SENSOR_ACTOR, "retraining_requested", governance.plan.plan.intended_use.id, details)
+    subject = f"Retraining requested: {', '.join(triggers)} trigger(s) of the change control plan crossed"
+    lines = [
+        f"- {e['kind']} {e['batch'] or ''} (model {e['model_version'] or '-'}): {'; '.join(e['alarms'])}"
+        for e in evidence
+    ]
+    notifier().send(
+        Notification(
+            kind="retraining_requested",
+            subject=subject,
+            body=subject + ".\n" + "\n".join(lines) + "\nThe new candidate will need the plan's signed approvals.",
+            payload=details,
+            created_at=datetime.now(UTC),
+        )
+    )
+    context.log.warning(subject)
+    return SensorResult(
+        run_requests=[
+            RunRequest(
+                run_key=f"retrain-after-event-{crossed[-1].id}",
+                run_config=run_config,
+                tags={
+                    TRIGGER_TAG: ",".join(triggers),
+                    EVIDENCE_TAG: json.dumps(evidence)[:MAX_TAG_CHARS],
+                    LAUNCHED_BY_TAG: SENSOR_ACTOR,
+                },
+            )
+        ],
+        cursor=cursor,
+    )
+
+
+def routine_retraining_schedules() -> list[ScheduleDefinition]:
+    """The plan's routine retraining, when it asks for one (cron in UTC)."""
+    cron = current_plan().plan.retraining_triggers.schedule
+    if cron is None:
+        return []
+
+    @schedule(
+        name="routine_retraining",
+        cron_schedule=cron,
+        job=train_model,
+        execution_timezone="UTC",
+        description="Routine retraining on the change control plan's schedule; the candidate still needs approvals.",
+    )
+    def routine_retraining(context: ScheduleEvaluationContext):
+        governance = open_governance()
+        run_config = retraining_run_config(governance)
+        if run_config is None:
+            return SkipReason("no ACTIVE model to retrain")
+        when = context.scheduled_execution_time.isoformat()
+        governance.audit.append(
+            SCHEDULE_ACTOR,
+            "retraining_requested",
+            governance.plan.plan.intended_use.id,
+            {"triggers": ["schedule"], "scheduled_at": when, "plan_sha256": governance.plan.sha256},
+        )
+        return RunRequest(
+            run_key=f"routine-{when}",
+            run_config=run_config,
+            tags={TRIGGER_TAG: "schedule", EVIDENCE_TAG: f"cron {cron} at {when}", LAUNCHED_BY_TAG: SCHEDULE_ACTOR},
+        )
+
+    return [routine_retraining]

@@ -1,0 +1,381 @@
+"""The embedded results store: SQLite to query scored rows, one pair of Parquet files per batch as its record.
+
+``<home>/results/results.sqlite`` holds every scored row (queue, trace and monitoring read it), one row per batch
+with counts and the SHA-256 of its files, adjudications and monitoring events (both append-only);
+``<home>/results/batches/<quoted batch>/`` holds ``predictions.parquet`` and ``quarantine.parquet``.
+
+A writer streams each chunk into temporary Parquet files and a staging SQLite file in the batch folder, so memory
+stays bounded and nobody is locked out while a batch is scored. On exit, under one ``BEGIN IMMEDIATE``, the batch's
+rows are swapped in and the files renamed over the old ones (the old ones kept as hard links until COMMIT), so
+readers see the old results or the new ones, never a mix. Quarantine columns beyond intake + reason/detail are
+folded into a JSON object in ``extra``; ``raw`` keeps every record's original bytes in any case.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import uuid
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import closing, contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import quote
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from gxp_assets.core.contracts import SCORED_COLUMNS
+from gxp_assets.core.hashing import canonical_json, sha256_hex
+from gxp_assets.stores.local import default_home
+from gxp_assets.stores.protocols import IntegrityError
+from gxp_assets.stores.results_frames import (
+    PREDICTION_SCHEMA,
+    QUARANTINE_SCHEMA,
+    adjudication_rows,
+    arrow_pandas,
+    arrow_table,
+    quarantine_frame,
+    read_frame,
+    scored_frame,
+    sql_rows,
+    utc_text,
+)
+from gxp_assets.stores.results_protocol import TRIAGE_LEVELS, BatchSummary, MonitoringEvent
+
+
+def _sql_type(field: pa.Field) -> str:
+    kind = "REAL" if pa.types.is_floating(field.type) else "INTEGER" if pa.types.is_integer(field.type) else "TEXT"
+    return kind if field.nullable else f"{kind} NOT NULL"
+
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS predictions ({", ".join(f"{f.name} {_sql_type(f)}" for f in PREDICTION_SCHEMA)});
+CREATE INDEX IF NOT EXISTS predictions_by_batch ON predictions (batch);
+CREATE INDEX IF NOT EXISTS predictions_by_report ON predictions (report_id);
+CREATE INDEX IF NOT EXISTS predictions_by_triage_due ON predictions (triage, due_at);
+CREATE TABLE IF NOT EXISTS batches (
+    batch TEXT PRIMARY KEY, run_id TEXT NOT NULL, scored INTEGER NOT NULL, quarantined INTEGER NOT NULL,
+    triage_counts TEXT NOT NULL, predictions_sha256 TEXT NOT NULL, quarantine_sha256 TEXT NOT NULL,
+    predictions_path TEXT NOT NULL, quarantine_path TEXT NOT NULL, written_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS adjudications (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, report_id TEXT NOT NULL, label INTEGER NOT NULL CHECK (label IN (0, 1)),
+    adjudicated_at TEXT NOT NULL, adjudicator TEXT NOT NULL, source_file TEXT NOT NULL, recorded_at TEXT NOT NULL,
+    UNIQUE (report_id, label, adjudicated_at, source_file)
+);
+CREATE INDEX IF NOT EXISTS adjudications_by_report ON adjudications (report_id, adjudicated_at);
+CREATE TABLE IF NOT EXISTS monitoring (
+    event_id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, batch TEXT, model_version TEXT,
+    alarms TEXT NOT NULL, evidence TEXT NOT NULL, created_at TEXT NOT NULL
+);
+""" + "".join(
+    f"CREATE TRIGGER IF NOT EXISTS {table}_append_only_{op[0]} BEFORE {op} ON {table}"
+    f" BEGIN SELECT RAISE(ABORT, '{table} are append-only'); END;\n"
+    for table in ("adjudications", "monitoring")
+    for op in ("UPDATE", "DELETE")
+)
+
+_LAST_OBJECT = "monitoring_append_only_D"  # created last: when it exists, the whole schema does
+_P_COLUMNS = ", ".join(f"p.{name}" for name in SCORED_COLUMNS)
+# The latest scoring of a report wins when it was scored in more than one batch.
+_LATEST_P = (
+    "NOT EXISTS (SELECT 1 FROM predictions AS q WHERE q.report_id = p.report_id"
+    " AND (q.scored_at > p.scored_at OR (q.scored_at = p.scored_at AND q.rowid > p.rowid)))"
+)
+_LATEST_A = (
+    "NOT EXISTS (SELECT 1 FROM adjudications AS b WHERE b.report_id = a.report_id"
+    " AND (b.adjudicated_at > a.adjudicated_at OR (b.adjudicated_at = a.adjudicated_at AND b.seq > a.seq)))"
+)
+_FILES = ("predictions", "quarantine")
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def _folder_name(batch: str) -> str:
+    """One folder per batch, whatever its name: quoted, and never '.' or '..'."""
+    if not batch:
+        raise ValueError("a batch needs a non-empty name")
+    name = quote(batch, safe="")
+    return "%2E" + name[1:] if name.startswith(".") else name
+
+
+def _event(row: tuple) -> MonitoringEvent:
+    event_id, kind, batch, model_version, alarms, evidence, created_at = row
+    return MonitoringEvent(
+        event_id, kind, batch, model_version, tuple(json.loads(alarms)), json.loads(evidence),
+        datetime.fromisoformat(created_at),
+    )  # fmt: skip
+
+
+def _fsync_and_hash(path: Path) -> str:
+    with path.open("rb") as handle:
+        os.fsync(handle.fileno())
+        return hashlib.file_digest(handle, "sha256").hexdigest()  # streamed: the file may be large
+
+
+class _LocalBatchWriter:
+    """Streams chunks to temporary Parquet files and a staging table; nothing is visible until the store commits."""
+
+    def __init__(self, batch: str, connection: sqlite3.Connection, temps: dict[str, Path]) -> None:
+        self.batch = batch
+        self._connection = connection
+        self._parquet = {
+            "predictions": pq.ParquetWriter(temps["predictions"], PREDICTION_SCHEMA, compression="zstd"),
+            "quarantine": pq.ParquetWriter(temps["quarantine"], QUARANTINE_SCHEMA, compression="zstd"),
+        }
+        self.scored = 0
+        self.quarantined = 0
+        self.triage: Counter[str] = Counter()
+        self.broken = False  # a chunk failed half written: SQLite and Parquet may disagree, so never commit
+
+    def add(self, predictions: pd.DataFrame, quarantined: pd.DataFrame) -> None:
+        # Both frames are checked before anything is written, so a refused chunk leaves no half of itself behind.
+        scored = scored_frame(predictions, self.batch) if len(predictions) else None
+        held = quarantine_frame(quarantined) if len(quarantined) else None
+        tables = {
+            "predictions": arrow_table(scored, PREDICTION_SCHEMA) if scored is not None else None,
+            "quarantine": arrow_table(held, QUARANTINE_SCHEMA) if held is not None else None,
+        }
+        self.broken = True
+        if scored is not None:
+            marks = ", ".join("?" * len(SCORED_COLUMNS))
+            self._connection.execute("BEGIN")
+            self._connection.executemany(f"INSERT INTO staging.rows VALUES ({marks})", sql_rows(scored))
+            self._connection.execute("COMMIT")
+            self.scored += len(scored)
+            self.triage.update(scored["triage"].value_counts().to_dict())
+        if held is not None:
+            self.quarantined += len(held)
+        for name, table in tables.items():
+            if table is not None:
+                self._parquet[name].write_table(table)
+        self.broken = False
+
+    def close(self) -> None:
+        """Finish both files; with no chunk at all they are still valid, empty Parquet files with the schema."""
+        for writer in self._parquet.values():
+            writer.close()
+
+
+class LocalResultsStore:
+    """``ResultsStore`` under ``<home>/results``."""
+
+    def __init__(self, home: Path | str | None = None) -> None:
+        self.home = Path(home).resolve() if home else default_home()
+        self.root = self.home / "results"
+        (self.root / "batches").mkdir(parents=True, exist_ok=True)
+        self._path = self.root / "results.sqlite"
+        with closing(self._connect()) as connection:
+            # Only a new file is set up, so opening the store never waits for a batch being committed.
+            if not connection.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (_LAST_OBJECT,)).fetchone():
+                connection.execute("PRAGMA journal_mode=WAL")  # sensors and dashboards read while a batch commits
+                connection.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}COMMIT;")
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self._path, timeout=30, isolation_level=None)
+
+    # -- writing batches ------------------------------------------------------------------------------------------
+
+    @contextmanager
+    def writer(self, batch: str, run_id: str) -> Iterator[_LocalBatchWriter]:
+        folder = self.root / "batches" / _folder_name(batch)
+        folder.mkdir(parents=True, exist_ok=True)
+        token = uuid.uuid4().hex
+        temps = {name: folder / f".{name}.{token}.tmp" for name in (*_FILES, "staging")}
+        connection = self._connect()
+        try:
+            connection.execute("ATTACH DATABASE ? AS staging", (str(temps["staging"]),))
+            connection.executescript(
+                "PRAGMA staging.journal_mode=OFF; PRAGMA staging.synchronous=OFF;"
+                "CREATE TABLE staging.rows AS SELECT * FROM main.predictions WHERE 0;"
+            )
+            writer = _LocalBatchWriter(batch, connection, temps)
+            try:
+                yield writer
+            finally:
+                writer.close()
+            if writer.broken:
+                raise RuntimeError(f"a chunk of batch {batch!r} failed half written; the attempt is not committed")
+            self._commit(connection, writer, run_id, temps, folder)
+        finally:
+            connection.close()
+            for path in temps.values():
+                path.unlink(missing_ok=True)
+
+    def _commit(
+        self, connection: sqlite3.Connection, writer: _LocalBatchWriter, run_id: str, temps: dict[str, Path],
+        folder: Path,
+    ) -> None:  # fmt: skip
+        finals = {name: folder / f"{name}.parquet" for name in _FILES}
+        hashes = {name: _fsync_and_hash(temps[name]) for name in _FILES}
+        counts = {level: int(writer.triage.get(level, 0)) for level in TRIAGE_LEVELS}
+        backups: dict[str, Path] = {}
+        replaced: list[str] = []
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            connection.execute("DELETE FROM main.predictions WHERE batch = ?", (writer.batch,))
+            connection.execute("INSERT INTO main.predictions SELECT * FROM staging.rows")
+            connection.execute("DELETE FROM batches WHERE batch = ?", (writer.batch,))
+            connection.execute(
+                "INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (writer.batch, run_id, writer.scored, writer.quarantined, json.dumps(counts),
+                 hashes["predictions"], hashes["quarantine"], str(finals["predictions"].relative_to(self.root)),
+                 str(finals["quarantine"].relative_to(self.root)), _now()),
+            )  # fmt: skip
+            for name, final in finals.items():  # renamed under the write lock, so commits of a batch queue up
+                if final.exists():
+                    backups[name] = temps[name].with_suffix(".old")
+                    os.link(final, backups[name])
+                os.replace(temps[name], final)
+                replaced.append(name)
+            directory = os.open(folder, os.O_RDONLY)
+            try:
+                os.fsync(directory)
+            finally:
+                os.close(directory)
+            connection.execute("COMMIT")
+        except BaseException:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            for name in replaced:
+                if name in backups:
+                    os.replace(backups.pop(name), finals[name])
+                else:
+                    finals[name].unlink(missing_ok=True)
+            raise
+        finally:
+            for backup in backups.values():
+                backup.unlink(missing_ok=True)
+
+    # -- reading batches ------------------------------------------------------------------------------------------
+
+    def _summary(self, row: tuple) -> BatchSummary:
+        return BatchSummary(
+            batch=row[0], run_id=row[1], scored=row[2], quarantined=row[3], triage_counts=json.loads(row[4]),
+            predictions_sha256=row[5], quarantine_sha256=row[6], predictions_path=self.root / row[7],
+            quarantine_path=self.root / row[8], written_at=datetime.fromisoformat(row[9]),
+        )  # fmt: skip
+
+    def batch_summary(self, batch: str) -> BatchSummary | None:
+        with closing(self._connect()) as connection:
+            row = connection.execute("SELECT * FROM batches WHERE batch = ?", (batch,)).fetchone()
+        return self._summary(row) if row else None
+
+    def batches(self) -> list[BatchSummary]:
+        with closing(self._connect()) as connection:
+            return [self._summary(row) for row in connection.execute("SELECT * FROM batches ORDER BY batch")]
+
+    def predictions(self, batch: str | None = None, report_ids: Sequence[str] | None = None) -> pd.DataFrame:
+        """A whole batch comes from its Parquet file (checked), much faster than a million SQLite rows; the rest
+        from SQLite. Rows in batch, then intake order."""
+        if isinstance(report_ids, str):
+            raise TypeError("report_ids is a sequence of ids, not one id")
+        if batch is not None and report_ids is None:
+            frame = self._read_file(batch, "predictions")
+            return frame if frame["intake_seq"].is_monotonic_increasing else frame.sort_values(
+                "intake_seq", kind="stable", ignore_index=True)  # fmt: skip
+        query, params = f"SELECT {_P_COLUMNS} FROM predictions AS p", []
+        with closing(self._connect()) as connection:
+            if report_ids is not None:  # a temporary table, so any number of ids makes one query
+                connection.execute("CREATE TEMP TABLE wanted (report_id TEXT PRIMARY KEY)")
+                connection.executemany("INSERT OR IGNORE INTO wanted VALUES (?)", ((str(r),) for r in report_ids))
+                query += " JOIN temp.wanted AS w ON w.report_id = p.report_id"
+            if batch is not None:
+                query, params = query + " WHERE p.batch = ?", [batch]
+            return read_frame(connection.execute(query + " ORDER BY p.batch, p.intake_seq", params), SCORED_COLUMNS)
+
+    def find_report(self, report_id: str) -> pd.DataFrame:
+        with closing(self._connect()) as connection:
+            cursor = connection.execute(
+                f"SELECT {_P_COLUMNS} FROM predictions AS p WHERE p.report_id = ? ORDER BY p.scored_at, p.rowid",
+                (report_id,),
+            )
+            return read_frame(cursor, SCORED_COLUMNS)
+
+    def quarantined(self, batch: str) -> pd.DataFrame:
+        return self._read_file(batch, "quarantine")
+
+    def _read_file(self, batch: str, name: str) -> pd.DataFrame:
+        """One of the batch's Parquet files, refused when its bytes no longer hash to what the batch row records."""
+        schema = PREDICTION_SCHEMA if name == "predictions" else QUARANTINE_SCHEMA
+        summary = self.batch_summary(batch)
+        if summary is None:
+            return arrow_pandas(schema.empty_table())
+        path, expected = getattr(summary, f"{name}_path"), getattr(summary, f"{name}_sha256")
+        payload = path.read_bytes()
+        if (actual := sha256_hex(payload)) != expected:
+            raise IntegrityError(
+                f"{name} of batch '{batch}' at {path} was recorded with SHA-256 {expected} "
+                f"but its bytes hash to {actual}: it has been altered"
+            )
+        return arrow_pandas(pq.read_table(pa.BufferReader(payload), schema=schema))
+
+    def priority_queue(self, now: datetime) -> pd.DataFrame:
+        """Latest scorings that are PRIORITY and have no adjudication; due first (missing last), then surest."""
+        if now.tzinfo is None:
+            raise ValueError("now must carry a time zone (UTC)")
+        with closing(self._connect()) as connection:
+            cursor = connection.execute(
+                f"SELECT {_P_COLUMNS} FROM predictions AS p WHERE p.triage = 'PRIORITY'"
+                " AND NOT EXISTS (SELECT 1 FROM adjudications AS a WHERE a.report_id = p.report_id)"
+                f" AND {_LATEST_P} ORDER BY p.due_at IS NULL, p.due_at, p.p_ae DESC, p.report_id"
+            )
+            frame = read_frame(cursor, SCORED_COLUMNS)
+        frame["hours_left"] = (frame["due_at"] - pd.Timestamp(now).tz_convert("UTC")).dt.total_seconds() / 3600.0
+        frame["hours_left"] = frame["hours_left"].astype("float64")
+        return frame
+
+    # -- feedback and monitoring ----------------------------------------------------------------------------------
+
+    def record_adjudications(self, frame: pd.DataFrame) -> int:
+        if frame.empty:
+            return 0
+        rows = [(*row, _now()) for row in adjudication_rows(frame)]
+        with closing(self._connect()) as connection:
+            connection.execute("BEGIN IMMEDIATE")
+            before = connection.total_changes
+            connection.executemany(
+                "INSERT OR IGNORE INTO adjudications (report_id, label, adjudicated_at, adjudicator, source_file,"
+                " recorded_at) VALUES (?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            added = connection.total_changes - before
+            connection.execute("COMMIT")
+        return added
+
+    def adjudicated(self, since: datetime | None = None) -> pd.DataFrame:
+        query = (
+            f"SELECT {_P_COLUMNS}, a.label, a.adjudicated_at, a.adjudicator FROM adjudications AS a"
+            f" JOIN predictions AS p ON p.report_id = a.report_id WHERE {_LATEST_A} AND {_LATEST_P}"
+        )
+        params: list[str] = []
+        if since is not None:
+            query, params = query + " AND a.adjudicated_at >= ?", [utc_text(since, "since")]
+        with closing(self._connect()) as connection:
+            cursor = connection.execute(query + " ORDER BY a.adjudicated_at, a.report_id", params)
+            return read_frame(cursor, (*SCORED_COLUMNS, "label", "adjudicated_at", "adjudicator"))
+
+    def record_monitoring(
+        self, kind: str, batch: str | None, model_version: str | None, alarms: list[str], evidence: dict
+    ) -> int:
+        with closing(self._connect()) as connection:
+            cursor = connection.execute(
+                "INSERT INTO monitoring (kind, batch, model_version, alarms, evidence, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (kind, batch, model_version, json.dumps(list(alarms)), canonical_json(evidence).decode(), _now()),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def monitoring_since(self, after_id: int) -> list[MonitoringEvent]:
+        with closing(self._connect()) as connection:
+            rows = connection.execute(
+                "SELECT * FROM monitoring WHERE event_id > ? ORDER BY event_id", (after_id,)
+            ).fetchall()
+        return [_event(row) for row in rows]

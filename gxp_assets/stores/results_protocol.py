@@ -1,0 +1,103 @@
+"""The results store protocol: scored batches, quarantine, adjudications and monitoring events.
+
+Assets, sensors and the ``gxp`` command see only this, so the embedded SQLite + Parquet store and a cloud one are
+interchangeable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import pandas as pd
+
+TRIAGE_LEVELS: tuple[str, ...] = ("AUTO_CLOSE", "REVIEW", "PRIORITY")
+
+#: Columns of an adjudication (a label a person gave to a scored report).
+ADJUDICATION_COLUMNS: tuple[str, ...] = ("report_id", "label", "adjudicated_at", "adjudicator", "source_file")
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    """What the store holds for one batch: counts and the SHA-256 of each Parquet file, which readers verify."""
+
+    batch: str
+    run_id: str
+    scored: int
+    quarantined: int
+    triage_counts: dict[str, int] = field(hash=False)  # every level of TRIAGE_LEVELS, zeros included
+    predictions_sha256: str
+    quarantine_sha256: str
+    predictions_path: Path
+    quarantine_path: Path
+    written_at: datetime  # UTC
+
+
+@dataclass(frozen=True)
+class MonitoringEvent:
+    """One monitoring result (drift, performance); ``id`` grows, so a sensor keeps it as its cursor."""
+
+    id: int
+    kind: str
+    batch: str | None
+    model_version: str | None
+    alarms: tuple[str, ...]
+    evidence: dict[str, Any] = field(hash=False)
+    created_at: datetime  # UTC
+
+
+class BatchWriter(Protocol):
+    def add(self, predictions: pd.DataFrame, quarantined: pd.DataFrame) -> None:
+        """Add one chunk: scored rows (``SCORED_COLUMNS``) and quarantined rows (intake columns + reason, detail).
+
+        An empty frame (even one without columns) adds nothing.
+        """
+        ...
+
+
+class ResultsStore(Protocol):
+    """Scored results per batch, replaced as a whole when a batch is scored again, plus the feedback around them."""
+
+    def writer(self, batch: str, run_id: str) -> AbstractContextManager[BatchWriter]:
+        """Chunks added inside the ``with`` become the batch's results on normal exit, all at once; on an exception
+        nothing of the attempt remains and the previous results stay as they were."""
+        ...
+
+    def batch_summary(self, batch: str) -> BatchSummary | None: ...
+
+    def batches(self) -> list[BatchSummary]: ...
+
+    def predictions(self, batch: str | None = None, report_ids: Sequence[str] | None = None) -> pd.DataFrame:
+        """Scored rows (a DataFrame of ``SCORED_COLUMNS``), optionally of one batch and/or some report ids."""
+        ...
+
+    def quarantined(self, batch: str) -> pd.DataFrame:
+        """The batch's quarantined rows, from its Parquet file after checking the file's SHA-256."""
+        ...
+
+    def find_report(self, report_id: str) -> pd.DataFrame:
+        """Every scoring of one report id across batches, oldest first (what ``gxp trace`` shows)."""
+        ...
+
+    def priority_queue(self, now: datetime) -> pd.DataFrame:
+        """PRIORITY reports nobody has adjudicated yet, most urgent first, with ``hours_left`` until due."""
+        ...
+
+    def record_adjudications(self, frame: pd.DataFrame) -> int:
+        """Append labels (``ADJUDICATION_COLUMNS``); an identical row recorded again is ignored. Returns rows added."""
+        ...
+
+    def adjudicated(self, since: datetime | None = None) -> pd.DataFrame:
+        """The latest prediction of each adjudicated report joined with its latest adjudication (adjudicated at or
+        after ``since`` when given): ``SCORED_COLUMNS`` + label, adjudicated_at, adjudicator."""
+        ...
+
+    def record_monitoring(
+        self, kind: str, batch: str | None, model_version: str | None, alarms: list[str], evidence: dict
+    ) -> int: ...
+
+    def monitoring_since(self, after_id: int) -> list[MonitoringEvent]: ...

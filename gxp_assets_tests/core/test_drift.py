@@ -1,0 +1,244 @@
+from __future__ import annotations
+
+import json
+import math
+from itertools import pairwise
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from gxp_assets.core.conformal import Triage, fit_conformal, triage
+from gxp_assets.core.demo_data import generate_demo_reports
+from gxp_assets.core.drift import (
+    DriftAccumulator,
+    DriftLimits,
+    DriftMeasurement,
+    DriftReference,
+    build_reference,
+    measure_drift,
+    psi,
+    word_block,
+)
+from gxp_assets.core.features import DEFAULT_FEATURE_SPEC, FeatureSpec, featurize
+from gxp_assets.core.model import TrainingParams, load_booster, predict_scores, train_classifier
+from gxp_assets.core.plots import drift_plot
+from gxp_assets.core.splits import SplitPlan, assign_splits
+
+PLAN_LIMITS = DriftLimits(score_psi_max=0.2, unseen_ngram_share_max=0.35, review_share_max=0.5)
+SMALL_SPEC = FeatureSpec(word_buckets=2**12, char_buckets=2**10)
+FAST = TrainingParams(
+    learning_rate=0.2, max_rounds=30, early_stopping_rounds=30, num_leaves=8, min_data_in_leaf=5, num_threads=1
+)
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def toy_score(texts: pd.Series) -> np.ndarray:
+    """A fixed, monotone stand-in for a model: more AE words, higher score; no training needed."""
+    cues = ("after", "since", "developed", "started", "rash", "nausea")
+    hits = texts.str.lower().map(lambda text: sum(cue in text for cue in cues)).to_numpy(dtype=float)
+    return 1 / (1 + np.exp(-(hits - 1.5)))
+
+
+def toy_triage(scores: np.ndarray) -> np.ndarray:
+    return np.where(scores < 0.3, Triage.AUTO_CLOSE, np.where(scores > 0.7, Triage.PRIORITY, Triage.REVIEW))
+
+
+def toy_inputs(reports: pd.DataFrame, spec: FeatureSpec = SMALL_SPEC) -> tuple:
+    """features, texts, scores, triage, sources of a frame of reports."""
+    scores = toy_score(reports["text"])
+    return featurize(reports, spec), reports["text"], scores, toy_triage(scores), reports["source"]
+
+
+@pytest.fixture(scope="module")
+def toy_reference() -> DriftReference:
+    reports = generate_demo_reports(n_documents=120, seed=1)
+    features, texts, scores, triaged, sources = toy_inputs(reports)
+    return build_reference(features, SMALL_SPEC, texts, scores, triaged, sources)
+
+
+def test_psi_is_the_formula_with_a_floor_on_empty_bins() -> None:
+    expected = 0.25 * math.log(0.5 / 0.25) + (-0.25) * math.log(0.5 / 0.75)
+    assert psi([0.5, 0.5], [0.25, 0.75]) == pytest.approx(expected, rel=1e-12)
+    assert psi([0.5, 0.5], [0.25, 0.75]) == pytest.approx(0.274653, abs=1e-6)
+    empty_bin = (1e-4 - 0.5) * math.log(1e-4 / 0.5) + 0.5 * math.log(1 / 0.5)
+    assert psi([0.0, 1.0], [0.5, 0.5]) == pytest.approx(empty_bin, rel=1e-12)  # finite, and large
+    assert psi([0.2, 0.3, 0.5], [0.2, 0.3, 0.5]) == 0.0
+    with pytest.raises(ValueError, match="same bins"):
+        psi([0.5, 0.5], [1.0])
+
+
+def test_unseen_ngram_share_counts_present_word_pairs_exactly() -> None:
+    spec = FeatureSpec(word_buckets=8, char_buckets=4)  # columns 0-7 word, 8-11 char
+    train = sp.csr_matrix(
+        (np.ones(5), ([0, 0, 1, 1, 1], [0, 1, 1, 2, 8])), shape=(2, spec.n_features)
+    )  # word buckets 0, 1, 2 seen; char column 8 must not count as a word
+    reference = build_reference(train, spec, ["a", "bb"], [0.1, 0.9], ["REVIEW", "AUTO_CLOSE"], ["x", "y"])
+    assert reference.seen_word_buckets.tolist() == [True, True, True, False, False, False, False, False]
+    # Row 0: word buckets 0 (seen) and 3 (unseen, stored twice: one pair), char 9 and 11 (ignored).
+    # Row 1: word 2 (seen), 5 and 6 (unseen), an explicit zero at 7 (absent). Row 2: no word at all.
+    batch = sp.csr_matrix(
+        (
+            np.array([1, 1, 1, 1, 1, 1, 1, 1, 0], dtype=np.float32),
+            np.array([0, 3, 3, 9, 11, 2, 5, 6, 7]),
+            np.array([0, 5, 9, 9]),
+        ),
+        shape=(3, spec.n_features),
+    )
+    assert word_block(batch, spec).nnz == 5
+    measured = measure_drift(reference, batch, ["", "", ""], [0.5] * 3, ["REVIEW"] * 3, ["x"] * 3, PLAN_LIMITS)
+    assert (measured.word_pairs, measured.unseen_word_pairs) == (5, 3)
+    assert measured.unseen_ngram_share == pytest.approx(3 / 5)
+    assert "unseen_ngram_share 0.6 > 0.35" in measured.alarms
+    with pytest.raises(ValueError, match="another spec"):
+        word_block(sp.csr_matrix((1, 5)), spec)
+
+
+def test_identical_distributions_give_zero_psi_and_no_alarm(toy_reference: DriftReference) -> None:
+    reports = generate_demo_reports(n_documents=120, seed=1)
+    measured = measure_drift(toy_reference, *toy_inputs(reports), PLAN_LIMITS)
+    assert measured.score_psi == pytest.approx(0.0, abs=1e-12)
+    assert measured.length_psi == pytest.approx(0.0, abs=1e-12)
+    assert measured.source_shift == pytest.approx(0.0, abs=1e-12)
+    assert measured.review_share == pytest.approx(toy_reference.review_share)
+    assert measured.unseen_ngram_share == 0.0  # the same texts filled the reference's buckets
+    assert measured.alarms == [] and not measured.drifted
+    assert sum(measured.score_counts) == measured.n_reports == toy_reference.n_reports
+
+
+def test_quantile_bins_survive_ties_and_values_outside_the_reference() -> None:
+    spec = FeatureSpec(word_buckets=8, char_buckets=4)
+    scores = np.array([0.0] * 60 + [0.2] * 20 + list(np.linspace(0.3, 0.9, 20)))  # 60 % tied at the minimum
+    n = len(scores)
+    reference = build_reference(
+        sp.csr_matrix((1, spec.n_features)), spec, ["text"] * n, scores, ["AUTO_CLOSE"] * n, ["x"] * n, bins=10
+    )
+    assert list(reference.score_edges) == sorted(set(reference.score_edges))  # no repeated edge
+    assert all(share > 0 for share in reference.score_shares)  # no bin empty on the reference side
+    assert sum(reference.score_shares) == pytest.approx(1.0)
+    assert len(reference.length_shares) == 1  # every text has the same length: one bin
+    outside = measure_drift(
+        reference, sp.csr_matrix((2, spec.n_features)), ["", "t"], [-5.0, 7.0], ["REVIEW"] * 2, ["x", "x"], PLAN_LIMITS
+    )
+    assert outside.score_counts[0] == 1 and outside.score_counts[-1] == 1
+    with pytest.raises(ValueError, match="finite"):
+        measure_drift(reference, sp.csr_matrix((1, spec.n_features)), ["t"], [np.nan], ["REVIEW"], ["x"], PLAN_LIMITS)
+    with pytest.raises(ValueError, match="one row per report"):
+        measure_drift(reference, sp.csr_matrix((2, spec.n_features)), ["t"], [0.1], ["REVIEW"], ["x"], PLAN_LIMITS)
+
+
+@pytest.mark.parametrize("cuts", [[1], [7, 8, 50], [0, 0, 100], list(range(0, 400, 37)), [13, 13, 200, 201]])
+def test_chunked_accumulation_equals_one_shot(toy_reference: DriftReference, cuts: list[int]) -> None:
+    reports = generate_demo_reports(n_documents=70, seed=2)
+    features, texts, scores, triaged, sources = toy_inputs(reports)
+    whole = measure_drift(toy_reference, features, texts, scores, triaged, sources, PLAN_LIMITS)
+    accumulator = DriftAccumulator(toy_reference)
+    bounds = [0, *[min(cut, len(reports)) for cut in cuts], len(reports)]
+    for start, stop in pairwise(bounds):  # includes empty chunks
+        accumulator.add(
+            features[start:stop], texts[start:stop], scores[start:stop], triaged[start:stop], sources[start:stop]
+        )
+    assert accumulator.result(PLAN_LIMITS).to_dict() == whole.to_dict()
+
+
+def test_reference_round_trips_through_json(toy_reference: DriftReference) -> None:
+    stored = json.loads(json.dumps(toy_reference.to_dict(), allow_nan=False))
+    again = DriftReference.from_dict(stored)
+    assert again.to_dict() == toy_reference.to_dict() and again.sha256 == toy_reference.sha256
+    assert again.seen_word_buckets.dtype == bool
+    np.testing.assert_array_equal(again.seen_word_buckets, toy_reference.seen_word_buckets)
+    assert again.score_edges == toy_reference.score_edges and again.feature_spec == SMALL_SPEC
+    batch = toy_inputs(generate_demo_reports(n_documents=30, seed=5))
+    original, restored = measure_drift(toy_reference, *batch, PLAN_LIMITS), measure_drift(again, *batch, PLAN_LIMITS)
+    assert original.to_dict() == restored.to_dict()
+    tampered = json.loads(json.dumps(stored))
+    tampered["seen_word_buckets"]["count"] += 1
+    with pytest.raises(ValueError, match="do not match"):
+        DriftReference.from_dict(tampered)
+    tampered = {**stored, "feature_spec": {**stored["feature_spec"], "word_buckets": 2**11}}
+    with pytest.raises(ValueError, match="feature spec hashes"):
+        DriftReference.from_dict(tampered)
+
+
+def test_an_empty_batch_gives_a_note_not_an_alarm(toy_reference: DriftReference) -> None:
+    empty = sp.csr_matrix((0, SMALL_SPEC.n_features), dtype=np.float32)
+    measured = measure_drift(toy_reference, empty, [], np.array([]), [], [], PLAN_LIMITS)
+    assert measured.n_reports == 0 and measured.alarms == [] and not measured.drifted
+    assert measured.score_psi is None and measured.unseen_ngram_share is None and measured.review_share is None
+    assert any("empty batch" in note for note in measured.notes)
+    record = json.loads(json.dumps(measured.to_dict(), allow_nan=False))
+    assert record["drifted"] is False and record["limits"] == PLAN_LIMITS.to_dict()
+    assert drift_plot(record, toy_reference.to_dict()).startswith(PNG)
+
+
+def test_each_crossed_limit_is_named_and_a_value_at_its_limit_is_not(toy_reference: DriftReference) -> None:
+    reports = generate_demo_reports(n_documents=40, seed=3)
+    features, texts, scores, _, sources = toy_inputs(reports)
+    all_review = np.array([Triage.REVIEW] * len(reports))
+    measured = measure_drift(toy_reference, features, texts, scores, all_review, sources, PLAN_LIMITS)
+    assert measured.review_share == 1.0 and "review_share 1 > 0.5" in measured.alarms and measured.drifted
+    at_limit = DriftLimits(score_psi_max=1e6, unseen_ngram_share_max=1.0, review_share_max=1.0)
+    assert measure_drift(toy_reference, features, texts, scores, all_review, sources, at_limit).alarms == []
+
+
+@pytest.fixture(scope="module")
+def literature_model() -> tuple:
+    """A small LightGBM with conformal sets, trained on literature only, and its drift reference from the test split."""
+    reports = generate_demo_reports(n_documents=1200, seed=7)
+    reports = reports[reports["source"] == "literature"].reset_index(drop=True)
+    X = featurize(reports, DEFAULT_FEATURE_SPEC)
+    split = assign_splits(reports, SplitPlan())["split"].to_numpy()
+    labels = reports["label"].astype(int).to_numpy()
+    train, calibration, test = (np.flatnonzero(split == name) for name in ("train", "calibration", "test"))
+    booster = load_booster(
+        train_classifier(X[train], labels[train], reports["document_id"].to_numpy()[train], FAST).model_text
+    )
+    conformal = fit_conformal(predict_scores(booster, X[calibration]), labels[calibration], 0.9, 0.9)
+    scores = predict_scores(booster, X[test])
+    reference = build_reference(
+        X[train],
+        DEFAULT_FEATURE_SPEC,
+        reports["text"].iloc[test],
+        scores,
+        triage(conformal.prediction_sets(scores)),
+        reports["source"].iloc[test],
+    )
+    return booster, conformal, reference
+
+
+def measure_batch(model: tuple, batch: pd.DataFrame) -> DriftMeasurement:
+    booster, conformal, reference = model
+    X = featurize(batch, DEFAULT_FEATURE_SPEC)
+    scores = predict_scores(booster, X)
+    return measure_drift(
+        reference, X, batch["text"], scores, triage(conformal.prediction_sets(scores)), batch["source"], PLAN_LIMITS
+    )
+
+
+def test_demo_literature_against_a_literature_reference_raises_no_alarm(literature_model: tuple) -> None:
+    reference = literature_model[2]
+    assert len(reference.score_shares) == 10 and reference.source_shares == {"literature": 1.0}
+    pool = generate_demo_reports(n_documents=600, seed=11)
+    literature = pool[pool["source"] == "literature"].reset_index(drop=True)
+    for start in (0, 300):
+        measured = measure_batch(literature_model, literature.iloc[start : start + 300])
+        assert measured.alarms == [], measured.to_dict()
+        assert measured.unseen_ngram_share < PLAN_LIMITS.unseen_ngram_share_max / 2
+        assert measured.source_shift == 0.0
+
+
+def test_demo_social_media_against_a_literature_reference_drifts(literature_model: tuple) -> None:
+    pool = generate_demo_reports(n_documents=600, seed=11)
+    social = pool[pool["source"] == "social_media"].reset_index(drop=True)
+    literature = pool[pool["source"] == "literature"].reset_index(drop=True).iloc[:300]
+    in_distribution = measure_batch(literature_model, literature)
+    for start in (0, 300):
+        measured = measure_batch(literature_model, social.iloc[start : start + 300])
+        assert measured.drifted
+        assert any(alarm.startswith("unseen_ngram_share") for alarm in measured.alarms)
+        assert measured.unseen_ngram_share > 3 * in_distribution.unseen_ngram_share
+        assert measured.score_psi > in_distribution.score_psi
+        assert measured.source_shift == 1.0 and measured.source_shares == {"social_media": 1.0}
+    png = drift_plot(measured.to_dict(), literature_model[2].to_dict())
+    assert png.startswith(PNG) and png == drift_plot(measured.to_dict(), literature_model[2].to_dict())

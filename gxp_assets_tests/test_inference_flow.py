@@ -1,0 +1,266 @@
+"""Landing zone -> sensor -> scored batch -> drift -> retraining request, against a real ACTIVE model.
+
+The model is trained on literature reports only (synthetic demo data), approved with two signatures and promoted,
+so that social-media batches are genuinely out of its distribution and literature batches genuinely inside it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+from dagster import DagsterInstance, build_sensor_context
+
+from gxp_assets.cli import main as gxp
+from gxp_assets.cli_inference import DEMO_PASSPHRASE_ENV, ensure_demo_signers
+from gxp_assets.core.batch_scoring import ScoringStamp, score_file
+from gxp_assets.core.demo_data import demo_batch, generate_demo_reports
+from gxp_assets.core.drift import DriftAccumulator
+from gxp_assets.core.hashing import sha256_file
+from gxp_assets.definitions import defs
+from gxp_assets.defs.deployed import deployed_model
+from gxp_assets.defs.inference_assets import ScoringConfig, batches
+from gxp_assets.defs.io_manager import LAUNCHED_BY_TAG
+from gxp_assets.defs.monitoring_assets import drift_limits
+from gxp_assets.defs.retraining import EVIDENCE_TAG, TRIGGER_TAG, retraining_triggers
+from gxp_assets.defs.sensors import landing_files
+from gxp_assets.governance.plan import DEFAULT_PLAN_PATH
+from gxp_assets.governance.registry import State
+from gxp_assets.stores import artifact_store, audit_trail, current_plan, landing_zone, open_governance, results_store
+from gxp_assets.stores.landing import ADJUDICATIONS, REPORTS, batch_key
+from gxp_assets.stores.notifier import outbox
+from gxp_assets_tests.conftest import relaxed_plan
+
+TRAINING = {"ae_classifier": {"config": {"max_rounds": 80, "early_stopping_rounds": 15, "num_threads": 1}}}
+IN_DISTRIBUTION_BATCHES = 20
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("inference")
+    (root / "dagster").mkdir()
+    (root / "dagster" / "dagster.yaml").write_text((DEFAULT_PLAN_PATH.parent / "dagster.yaml").read_text())
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setenv("GXP_HOME", str(root / "gxp"))
+    monkeypatch.setenv("DAGSTER_HOME", str(root / "dagster"))
+    monkeypatch.setenv("GXP_PLAN", str(relaxed_plan(root / "plan.yaml")))
+    monkeypatch.setenv("GXP_LANDING_SETTLE_SECONDS", "5")
+    corpus = generate_demo_reports(n_documents=1500, seed=7)
+    corpus[corpus["source"] == "literature"].to_csv(root / "literature.csv", index=False)
+    monkeypatch.setenv("GXP_ROLES", str(ensure_demo_signers()))
+    source = {"format": "contract", "path": str(root / "literature.csv")}
+    run_config = {"ops": {"labelled_reports": {"config": source}, **TRAINING}}
+    with DagsterInstance.get() as instance:
+        trained = defs.resolve_job_def("train_model").execute_in_process(
+            instance=instance, run_config=run_config, tags={LAUNCHED_BY_TAG: "alice"}
+        )
+        assert trained.success
+        version = open_governance().registry.versions()[-1].version
+        for user in ("quinn", "petra"):
+            key = root / "gxp" / "demo-only" / "keys" / f"{user}.pem"
+            signed = gxp(["approve", version, "--user", user, "--reason", "test approval", "--key", str(key),
+                          "--passphrase-env", DEMO_PASSPHRASE_ENV])  # fmt: skip
+            assert signed == 0
+        promoted = defs.resolve_job_def("promote_model").execute_in_process(
+            instance=instance, run_config={"ops": {"active_model": {"config": {"version": version}}}}
+        )
+        assert promoted.success
+        yield {"instance": instance, "version": version, "root": root}
+    monkeypatch.undo()
+
+
+def land(frame: pd.DataFrame, name: str, age_seconds: float = 60.0) -> Path:
+    """Drop a batch file in the landing zone, written long enough ago to have settled (unless age is 0)."""
+    path = landing_zone().folder(REPORTS) / name
+    frame.to_csv(path, index=False, lineterminator="\n")
+    past = time.time() - age_seconds
+    os.utime(path, (past, past))
+    return path
+
+
+def tick(instance: DagsterInstance, cursor: str | None = None):
+    """One evaluation of the landing sensor; registers the partitions it asks for, as the daemon does."""
+    context = build_sensor_context(instance=instance, cursor=cursor)
+    result = landing_files(context)
+    for request in result.dynamic_partitions_requests or []:
+        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+    return result, result.cursor
+
+
+def score(instance: DagsterInstance, key: str):
+    return defs.resolve_job_def("score_batch").execute_in_process(instance=instance, partition_key=key)
+
+
+def hostile_rows(received: str, duplicate_id: str) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "report_id": ["bad-formula", "bad-no-time", duplicate_id],
+            "document_id": ["d1", "d2", "d3"],
+            "source": ["literature"] * 3,
+            "text": ['=HYPERLINK("http://x")', "Patient developed a rash after the first dose.", "duplicate id"],
+            "received_at": [received, "", received],
+            "product": ["", "", ""],
+        }
+    )
+
+
+def test_a_landed_batch_is_scored_once_by_the_active_model(world: dict) -> None:
+    instance, version = world["instance"], world["version"]
+    now = datetime.now(UTC)
+    good = demo_batch(40, 21, channels=("literature",), received_until=now)
+    hostile = hostile_rows(now.strftime("%Y-%m-%dT%H:%M:%SZ"), good["report_id"].iloc[0])
+    frame = pd.concat([good, hostile], ignore_index=True)
+    path = land(frame, "lit-21.csv")
+    land(frame.head(3), "still-being-written.csv", age_seconds=0)
+
+    result, cursor = tick(instance)
+    key = batch_key(path.name, sha256_file(path))
+    assert [(r.run_key, r.partition_key, r.job_name) for r in result.run_requests] == [
+        (sha256_file(path), key, "score_batch")
+    ]
+    assert instance.has_dynamic_partition(batches.name, key)
+
+    run = score(instance, key)
+    assert run.success
+    checks = {check.check_name: check.passed for check in run.get_asset_check_evaluations()}
+    assert checks == {"batch_reconciled": True}
+    results = results_store()
+    predictions, quarantined = results.predictions(key), results.quarantined(key)
+    assert len(predictions) + len(quarantined) == len(frame)
+    assert set(predictions["model_version"]) == {version}
+    assert set(predictions["plan_version"]) == {f"{current_plan().plan.plan_id} {current_plan().plan.version}"}
+    assert set(predictions["triage"]) <= {"AUTO_CLOSE", "REVIEW", "PRIORITY"}
+    assert predictions["p_ae"].between(0, 1).all() and predictions["input_sha256"].str.len().eq(64).all()
+    assert all(isinstance(json.loads(text), list) for text in predictions["explanation"])
+    assert (predictions["due_at"] - predictions["received_at"] == timedelta(days=15)).all()
+    assert dict(zip(quarantined["report_id"], quarantined["reason"], strict=True)) == {
+        "bad-formula": "formula_text",
+        "bad-no-time": "missing_field",
+        good["report_id"].iloc[0]: "duplicate_report_id",
+    }
+    row = predictions.iloc[0]
+    raw = quarantined["raw"].iloc[0]
+    assert isinstance(raw, bytes) and raw in path.read_bytes()
+    assert row["input_sha256"] != ""
+
+    priority = predictions[predictions["triage"] == "PRIORITY"]
+    assert len(priority) > 0  # the literature batch holds AE reports the model was trained on
+    messages = [m for m in outbox() if m["kind"] == "priority_reports" and m["payload"]["batch"] == key]
+    assert len(messages) == 1 and messages[0]["payload"]["priority_reports"] == len(priority)
+    first_due = min(priority["due_at"]).strftime("%Y-%m-%d %H:%M")
+    assert first_due in messages[0]["subject"]
+
+    # The same content again, under another name or touched: nothing new is requested.
+    shutil.copy(path, path.with_name("lit-21-again.csv"))
+    os.utime(path.with_name("lit-21-again.csv"), (time.time() - 60, time.time() - 60))
+    again, cursor = tick(instance, cursor)
+    assert not again.run_requests
+    # The file still being written is taken once it has settled.
+    settled = path.with_name("still-being-written.csv")
+    os.utime(settled, (time.time() - 60, time.time() - 60))
+    later, _ = tick(instance, cursor)
+    assert [r.partition_key for r in later.run_requests] == [batch_key(settled.name, sha256_file(settled))]
+
+    # Re-running the partition replaces its results, never duplicates them.
+    rerun = score(instance, key)
+    assert rerun.success
+    replaced = results.predictions(key)
+    assert len(replaced) == len(predictions) and set(replaced["run_id"]) == {rerun.run_id}
+    assert results.batch_summary(key).run_id == rerun.run_id
+
+
+def test_social_media_batches_drift_and_the_sensor_requests_retraining(world: dict, capsys) -> None:
+    instance = world["instance"]
+    cursor = str(max([event.id for event in results_store().monitoring_since(0)], default=0))
+    path = land(demo_batch(150, 31, channels=("social_media",), received_until=datetime.now(UTC)), "social-31.csv")
+    key = batch_key(path.name, sha256_file(path))
+    instance.add_dynamic_partitions(batches.name, [key])
+    run = score(instance, key)
+    assert run.success
+    drift = run.output_for_node("drift_report")
+    assert drift["alarms"], drift
+    assert drift["unseen_ngram_share"] > drift_limits().unseen_ngram_share_max or drift["score_psi"] > 0.2
+
+    context = build_sensor_context(instance=instance, cursor=cursor)
+    result = retraining_triggers(context)
+    [request] = result.run_requests
+    assert request.tags[TRIGGER_TAG] == "drift"
+    evidence = json.loads(request.tags[EVIDENCE_TAG])
+    assert evidence[-1]["batch"] == key and evidence[-1]["alarms"] == drift["alarms"]
+    assert request.run_config["ops"]["labelled_reports"]["config"]["include_adjudicated"] is True
+    entries = [entry for entry in audit_trail().entries() if entry.action == "retraining_requested"]
+    assert entries and entries[-1].details["evidence"][-1]["batch"] == key
+    assert any(m["kind"] == "retraining_requested" for m in outbox())
+    again = retraining_triggers(build_sensor_context(instance=instance, cursor=result.cursor))
+    assert not getattr(again, "run_requests", None)  # the cursor moved past the event: asked once
+
+
+def test_false_alarm_rate_over_in_distribution_batches_is_below_the_plans_tolerance(world: dict, tmp_path) -> None:
+    deployed = deployed_model(open_governance(), artifact_store())
+    limits, tolerance = drift_limits(), current_plan().plan.retraining_triggers.false_alarm_tolerance
+    config = ScoringConfig()
+    alarms = []
+    for seed in range(100, 100 + IN_DISTRIBUTION_BATCHES):
+        path = tmp_path / f"batch-{seed}.csv"
+        demo_batch(40, seed, channels=("literature",), received_until=datetime.now(UTC)).to_csv(path, index=False)
+        stamp = ScoringStamp(f"b{seed}", deployed.version, deployed.plan_version, "test", datetime.now(UTC),
+                             timedelta(days=15))  # fmt: skip
+        accumulator = DriftAccumulator(deployed.reference)
+
+        accumulator = DriftAccumulator(deployed.reference)
+        sink = SimpleNamespace(
+            add=lambda predictions, quarantined, counted=accumulator: counted.add_predictions(predictions)
+        )
+        score_file(path, deployed.model, deployed.spec, config.rules(), stamp, sink)
+        alarms.append(accumulator.result(limits).alarms)
+    rate = sum(bool(found) for found in alarms) / len(alarms)
+    print(f"false-alarm rate over {len(alarms)} in-distribution batches: {rate:.4f} (tolerance {tolerance})")
+    assert rate < tolerance, alarms
+
+
+def test_adjudications_measure_realized_performance_and_retraining_includes_them(world: dict) -> None:
+    instance, version = world["instance"], world["version"]
+    now = datetime.now(UTC)
+    labelled = demo_batch(40, 21, channels=("literature",), received_until=now, with_labels=True)
+    adjudications = pd.DataFrame(
+        {
+            "report_id": labelled["report_id"],
+            "label": labelled["label"],
+            "adjudicated_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "adjudicator": "petra",
+        }
+    )
+    folder = landing_zone().folder(ADJUDICATIONS)
+    adjudications.to_csv(folder / "adjudicated-21.csv", index=False)
+    os.utime(folder / "adjudicated-21.csv", (time.time() - 60, time.time() - 60))
+    result, _ = tick(instance)
+    [request] = [r for r in result.run_requests if r.job_name == "monitor_performance"]
+    run = defs.resolve_job_def("monitor_performance").execute_in_process(instance=instance, tags=request.tags)
+    assert run.success
+    performance = run.output_for_node("realized_performance")
+    assert performance["adjudicated"] == len(labelled)
+    assert performance["adjudicated_ae"] == int((labelled["label"] == "1").sum())
+    assert 0 < performance["ae_recall"] <= 1
+
+    retraining = {
+        "ops": {
+            "labelled_reports": {"config": {"format": "contract", "path": str(world["root"] / "literature.csv"),
+                                            "include_adjudicated": True}},
+            **TRAINING,
+        }
+    }  # fmt: skip
+    retrained = defs.resolve_job_def("train_model").execute_in_process(instance=instance, run_config=retraining)
+    assert retrained.success
+    received = retrained.output_for_node("labelled_reports")
+    assert set(labelled["report_id"]) <= set(received["report_id"])
+    registry = open_governance().registry
+    newest = registry.versions()[-1]
+    assert newest.version != version and newest.state in (State.CANDIDATE, State.PENDING_APPROVAL)
+    assert registry.get(version).state == State.ACTIVE  # nothing promotes itself
