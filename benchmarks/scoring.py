@@ -68,7 +68,7 @@ def setup(home: Path) -> None:
 def write_batch(path: Path, records: int, seed: int) -> int:
     from gxp_assets.core.demo_data import demo_batch
 
-    frame = demo_batch(int(records / RECORDS_PER_DOCUMENT) + 10, seed, received_until=datetime.now(UTC))
+    frame = demo_batch(int(records / RECORDS_PER_DOCUMENT * 1.1) + 10, seed, received_until=datetime.now(UTC))
     frame = frame.head(records)
     frame.to_csv(path, index=False, lineterminator="\n")
     return len(frame)

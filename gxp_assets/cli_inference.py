@@ -78,7 +78,8 @@ def _print_batch(result: object) -> None:
     if drift:
         print(f"Drift report: {'DRIFT: ' + drift['alarms'] if drift['drifted'] else 'no drift'} (score PSI "
               f"{drift['score_psi']:.3f}, unseen n-grams {drift['unseen_ngram_share']:.1%}, REVIEW share "
-              f"{drift['review_share']:.1%}, source shift {drift['source_shift']:.3f})")  # fmt: skip
+              f"{drift['review_share']:.1%}, source shift {drift['source_shift']:.3f})\n"
+              f"Drift plot: {drift['plot_file']}")  # fmt: skip
 
 
 def cmd_queue(args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ import scipy.sparse as sp
 
 from gxp_assets.core.calibration import Calibrator
 from gxp_assets.core.conformal import ConformalRecord, set_labels, triage
-from gxp_assets.core.explain import top_contributions
+from gxp_assets.core.explain import PathAttribution, top_contributions
 from gxp_assets.core.hashing import sha256_hex
 from gxp_assets.core.model import load_booster, predict_scores
 
@@ -38,6 +38,7 @@ class TriageModel:
     conformal: ConformalRecord
     calibrator: Calibrator
     feature_names: dict[int, str]
+    attribution: PathAttribution
 
     @classmethod
     def from_records(cls, model_text: str, record: dict) -> TriageModel:
@@ -52,10 +53,15 @@ class TriageModel:
             record["calibration"], conformal.calibration_scores, conformal.calibration_labels
         )
         names = {int(column): name for column, name in record["feature_names"].items()}
-        return cls(load_booster(model_text), model_sha256, conformal, calibrator, names)
+        booster = load_booster(model_text)
+        return cls(booster, model_sha256, conformal, calibrator, names, PathAttribution.from_booster(booster))
 
     def score(self, X: sp.csr_matrix, explain_top_k: int = 0) -> ScoredRows:
         raw = predict_scores(self.booster, X)
         sets = self.conformal.prediction_sets(raw)
-        explanations = top_contributions(self.booster, X, self.feature_names, explain_top_k) if explain_top_k else None
+        explanations = (
+            top_contributions(self.booster, X, self.feature_names, explain_top_k, self.attribution)
+            if explain_top_k
+            else None
+        )
         return ScoredRows(raw, self.calibrator(raw), sets, triage(sets), explanations)

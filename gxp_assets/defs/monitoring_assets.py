@@ -119,6 +119,7 @@ def drift_report(context: AssetExecutionContext, scored_reports: dict) -> Output
             "source_shift": measurement.source_shift,
             "reports": measurement.n_reports,
             "plot_drift": embedded_png("drift", png),
+            "plot_file": MetadataValue.path(plot.uri.removeprefix("file://")),
         },
     )
 

@@ -3,9 +3,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 from gxp_assets.core.demo_data import generate_demo_reports
-from gxp_assets.core.explain import global_importance, top_contributions, used_columns
+from gxp_assets.core.explain import PathAttribution, global_importance, top_contributions, used_columns
 from gxp_assets.core.features import FeatureSpec, feature_names, featurize
 from gxp_assets.core.model import (
     TrainingParams,
@@ -72,9 +73,33 @@ def test_explanations_name_the_ngrams_that_drive_a_prediction() -> None:
     assert any(part in top["feature"] for part in ("rash", "develop", "after", "price", "asked", "about"))
     assert top["present"] == any(part in top["feature"] for part in ("rash", "develop", "after"))
     assert top["contribution"] > 0  # it pushes the rash report towards AE
-    inputs = model_inputs(booster, X[:5])
-    contributions = booster.predict(inputs, pred_contrib=True)
-    dense = contributions.toarray() if hasattr(contributions, "toarray") else contributions
-    np.testing.assert_allclose(dense.sum(axis=1), booster.predict(inputs, raw_score=True), rtol=1e-6)
+    inputs = model_inputs(booster, X)
+    attribution = PathAttribution.from_booster(booster)
+    contributions = attribution.contributions(booster, inputs).toarray()
+    np.testing.assert_allclose(
+        contributions.sum(axis=1) + attribution.bias, booster.predict(inputs, raw_score=True), rtol=1e-9, atol=1e-9
+    )
+    # Same features, same direction as TreeSHAP where it matters most: the top feature of each row agrees in sign.
+    shap = booster.predict(inputs, pred_contrib=True)
+    shap = (shap.toarray() if hasattr(shap, "toarray") else shap)[:, :-1]
+    strongest = np.abs(shap).argmax(axis=1)
+    rows = np.arange(len(strongest))
+    assert (np.sign(contributions[rows, strongest]) == np.sign(shap[rows, strongest])).mean() > 0.9
     assert set(used_columns(booster)) <= set(names)  # every column the model uses has a readable name
     assert global_importance(booster, names)[0]["gain"] > 0
+
+
+def test_largest_per_row_matches_a_plain_sort_with_ties_and_short_rows() -> None:
+    from gxp_assets.core.explain import _largest_per_row
+
+    rng = np.random.default_rng(3)
+    dense = rng.choice([0.0, 0.0, 0.0, 1.0, -1.0, 2.0, -0.5, 0.25], size=(300, 12))
+    dense[7] = 0.0  # an empty row
+    matrix = sp.csr_matrix(dense)
+    for k in (1, 3, 5):
+        rows, columns, values = _largest_per_row(matrix, k)
+        expected = []
+        for row in range(dense.shape[0]):
+            entries = [(-abs(value), column, value) for column, value in enumerate(dense[row]) if value != 0]
+            expected += [(row, column, value) for _, column, value in sorted(entries)[:k]]
+        assert list(zip(rows.tolist(), columns.tolist(), values.tolist(), strict=True)) == expected
