@@ -33,15 +33,18 @@ RECORDS_PER_DOCUMENT = 3.44  # measured on the demo generator
 
 
 def _peak_mb() -> float:
+    """This process's peak resident memory. Not ru_maxrss: Linux carries that over exec from the parent."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def setup(home: Path) -> None:
-    """Train, approve (demo keys) and promote a model in ``home``; nothing here is timed."""
+def setup() -> None:
+    """Train, approve (DEMO-ONLY keys) and promote a model in GXP_HOME; nothing here is timed."""
     from dagster import DagsterInstance
 
-    from gxp_assets.cli import main as gxp
-    from gxp_assets.cli_inference import DEMO_PASSPHRASE_ENV, ensure_demo_signers
+    from gxp_assets.cli_inference import ensure_demo_signers, promote, sign_demo_approvals
     from gxp_assets.definitions import defs
     from gxp_assets.defs.io_manager import LAUNCHED_BY_TAG
     from gxp_assets.stores import open_governance
@@ -52,17 +55,9 @@ def setup(home: Path) -> None:
         trained = defs.resolve_job_def("train_model").execute_in_process(
             instance=instance, run_config=quiet, tags={LAUNCHED_BY_TAG: "alice"}
         )
-        assert trained.success, "training failed"
-        version = open_governance().registry.versions()[-1].version
-        for user in ("quinn", "petra"):
-            key = home / "gxp" / "demo-only" / "keys" / f"{user}.pem"
-            signed = gxp(["approve", version, "--user", user, "--reason", "benchmark", "--key", str(key),
-                          "--passphrase-env", DEMO_PASSPHRASE_ENV])  # fmt: skip
-            assert signed == 0, "approval failed"
-        promoted = defs.resolve_job_def("promote_model").execute_in_process(
-            instance=instance, run_config={"ops": {"active_model": {"config": {"version": version}}}, **quiet}
-        )
-        assert promoted.success, "promotion failed"
+    version = open_governance().registry.versions()[-1].version
+    if not (trained.success and sign_demo_approvals(version) and promote(version)):
+        raise RuntimeError("setup failed: see the log above")
 
 
 def write_batch(path: Path, records: int, seed: int) -> int:
@@ -94,7 +89,7 @@ def child_end_to_end(path: Path) -> dict:
                            chunk_records=CHUNK, progress=progress)  # fmt: skip
     seconds = time.perf_counter() - start
     return {"seconds": seconds, "peak_mb": _peak_mb(), "records": tally.received, "scored": tally.scored,
-            "quarantined": tally.quarantined}  # fmt: skip
+            "quarantined": tally.quarantined, "reasons": dict(tally.reasons)}  # fmt: skip
 
 
 def child_reference(path: Path) -> dict:
@@ -140,7 +135,7 @@ def main() -> None:
         (home / "dagster").mkdir()
         (home / "dagster" / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
         print("setup: training, two demo-key approvals and promotion (not timed) ...", flush=True)
-        setup(home)
+        setup()
         rows = []
         for size in sizes:
             path = home / f"batch-{size}.csv"
@@ -154,7 +149,7 @@ def main() -> None:
             rate = values["records"] / values["seconds"]
             print(f"{records:>10,} {name:<12} {values['seconds']:>9.1f} {rate:>11,.0f} {values['peak_mb']:>9.0f}")
         ratio = reference["seconds"] / ours["seconds"]
-        print(f"{'':>10} scored {ours['scored']:,}, quarantined {ours['quarantined']:,}; "
+        print(f"{'':>10} scored {ours['scored']:,}, quarantined {ours['quarantined']:,} {ours['reasons']}; "
               f"ratio (end to end / reference records per second) {ratio:.3f}")  # fmt: skip
     (small, small_ours, small_ref), (large, large_ours, large_ref) = rows
     growth = (large_ours["seconds"] / large) / (small_ours["seconds"] / small)

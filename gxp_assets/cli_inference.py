@@ -129,6 +129,27 @@ def _write_private(path: Path, payload: bytes) -> None:
         handle.write(payload)
 
 
+def sign_demo_approvals(version: str) -> bool:
+    """The plan's two approvals, signed with the DEMO-ONLY keys through `gxp approve`, as people sign."""
+    from gxp_assets.cli import main as gxp
+
+    for user, reason in DEMO_APPROVALS:
+        key = default_home() / "demo-only" / "keys" / f"{user}.pem"
+        command = ["approve", version, "--user", user, "--meaning", "approval", "--reason", reason]
+        if gxp([*command, "--key", str(key), "--passphrase-env", DEMO_PASSPHRASE_ENV]) != EXIT_OK:
+            return False
+    return True
+
+
+def promote(version: str) -> bool:
+    """Run `promote_model` for an APPROVED version, as the approved_models sensor requests it."""
+    from gxp_assets.cli_runs import run_job
+    from gxp_assets.defs.jobs import promote_model
+
+    run_config = {"ops": {"active_model": {"config": {"version": version}}}}
+    return bool(run_job(promote_model.name, run_config, None, "WARNING").success)
+
+
 def _latest_candidate() -> str:
     from gxp_assets.stores import artifact_store, codecs
 
@@ -142,9 +163,8 @@ def _latest_candidate() -> str:
 def cmd_demo(args: argparse.Namespace) -> int:
     """Train, sign two approvals with demo keys, promote, score a landed batch, and show its drift report."""
     from gxp_assets.cli import main as gxp
-    from gxp_assets.cli_runs import NoInstance, run_job
+    from gxp_assets.cli_runs import NoInstance
     from gxp_assets.core.demo_data import demo_batch
-    from gxp_assets.defs.jobs import promote_model
     from gxp_assets.governance.registry import State
     from gxp_assets.stores import landing_zone, open_governance
     from gxp_assets.stores.landing import REPORTS
@@ -161,18 +181,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     governance = open_governance()
     if governance.registry.get(version).state in (State.CANDIDATE, State.PENDING_APPROVAL):
         print(f"\n== 2. Two signed approvals with DEMO-ONLY keys for {version} ==")
-        for user, reason in DEMO_APPROVALS:
-            key = default_home() / "demo-only" / "keys" / f"{user}.pem"
-            command = ["approve", version, "--user", user, "--meaning", "approval", "--reason", reason]
-            if gxp([*command, "--key", str(key), "--passphrase-env", DEMO_PASSPHRASE_ENV]) != EXIT_OK:
-                return EXIT_FAILED
+        if not sign_demo_approvals(version):
+            return EXIT_FAILED
     print("\n== 3. Promotion (what the approved_models sensor requests) ==")
-    if governance.registry.get(version).state == State.APPROVED:
-        result = run_job(
-            promote_model.name, {"ops": {"active_model": {"config": {"version": version}}}}, None, "WARNING"
-        )
-        if not result.success:
-            return _fail("the promotion run failed; see the log above")
+    if governance.registry.get(version).state == State.APPROVED and not promote(version):
+        return _fail("the promotion run failed; see the log above")
     print(f"model {version} is {open_governance().registry.get(version).state}")
     print("\n== 4. A batch lands and is scored by the ACTIVE model ==")
     frame = demo_batch(DEMO_BATCH_DOCUMENTS, DEMO_BATCH_SEED, received_until=datetime.now(UTC))

@@ -16,10 +16,10 @@ from types import SimpleNamespace
 
 import pandas as pd
 import pytest
-from dagster import DagsterInstance, build_sensor_context
+from dagster import DagsterInstance, build_schedule_context, build_sensor_context
 
 from gxp_assets.cli import main as gxp
-from gxp_assets.cli_inference import DEMO_PASSPHRASE_ENV, ensure_demo_signers
+from gxp_assets.cli_inference import ensure_demo_signers, promote, sign_demo_approvals
 from gxp_assets.core.batch_scoring import ScoringStamp, score_file
 from gxp_assets.core.demo_data import demo_batch, generate_demo_reports
 from gxp_assets.core.drift import DriftAccumulator
@@ -63,15 +63,8 @@ def world(tmp_path_factory: pytest.TempPathFactory):
         )
         assert trained.success
         version = open_governance().registry.versions()[-1].version
-        for user in ("quinn", "petra"):
-            key = root / "gxp" / "demo-only" / "keys" / f"{user}.pem"
-            signed = gxp(["approve", version, "--user", user, "--reason", "test approval", "--key", str(key),
-                          "--passphrase-env", DEMO_PASSPHRASE_ENV])  # fmt: skip
-            assert signed == 0
-        promoted = defs.resolve_job_def("promote_model").execute_in_process(
-            instance=instance, run_config={"ops": {"active_model": {"config": {"version": version}}}}
-        )
-        assert promoted.success
+        assert sign_demo_approvals(version)
+        assert promote(version)
         yield {"instance": instance, "version": version, "root": root}
     monkeypatch.undo()
 
@@ -98,6 +91,11 @@ def score(instance: DagsterInstance, key: str):
     return defs.resolve_job_def("score_batch").execute_in_process(instance=instance, partition_key=key)
 
 
+def is_png(asset: str, sha256: str) -> bool:
+    store = artifact_store()
+    return store.read(store.find(asset, sha256)).startswith(b"\x89PNG\r\n\x1a\n")
+
+
 def hostile_rows(received: str, duplicate_id: str) -> pd.DataFrame:
     return pd.DataFrame(
         {
@@ -111,7 +109,7 @@ def hostile_rows(received: str, duplicate_id: str) -> pd.DataFrame:
     )
 
 
-def test_a_landed_batch_is_scored_once_by_the_active_model(world: dict) -> None:
+def test_a_landed_batch_is_scored_once_by_the_active_model(world: dict, capsys: pytest.CaptureFixture) -> None:
     instance, version = world["instance"], world["version"]
     now = datetime.now(UTC)
     good = demo_batch(40, 21, channels=("literature",), received_until=now)
@@ -175,8 +173,16 @@ def test_a_landed_batch_is_scored_once_by_the_active_model(world: dict) -> None:
     assert len(replaced) == len(predictions) and set(replaced["run_id"]) == {rerun.run_id}
     assert results.batch_summary(key).run_id == rerun.run_id
 
+    # Which model version scored a report, and the queue people work from.
+    capsys.readouterr()
+    assert gxp(["trace", row["report_id"]]) == 0
+    assert f"scored in batch {key} by model {version}" in capsys.readouterr().out
+    assert gxp(["queue"]) == 0
+    queue = capsys.readouterr().out
+    assert f"{len(priority)} PRIORITY report(s) awaiting adjudication" in queue
 
-def test_social_media_batches_drift_and_the_sensor_requests_retraining(world: dict, capsys) -> None:
+
+def test_social_media_batches_drift_and_the_sensor_requests_retraining(world: dict) -> None:
     instance = world["instance"]
     cursor = str(max([event.id for event in results_store().monitoring_since(0)], default=0))
     path = land(demo_batch(150, 31, channels=("social_media",), received_until=datetime.now(UTC)), "social-31.csv")
@@ -187,6 +193,7 @@ def test_social_media_batches_drift_and_the_sensor_requests_retraining(world: di
     drift = run.output_for_node("drift_report")
     assert drift["alarms"], drift
     assert drift["unseen_ngram_share"] > drift_limits().unseen_ngram_share_max or drift["score_psi"] > 0.2
+    assert is_png("drift_report/plot", drift["plot_sha256"])
 
     context = build_sensor_context(instance=instance, cursor=cursor)
     result = retraining_triggers(context)
@@ -197,6 +204,8 @@ def test_social_media_batches_drift_and_the_sensor_requests_retraining(world: di
     assert request.run_config["ops"]["labelled_reports"]["config"]["include_adjudicated"] is True
     entries = [entry for entry in audit_trail().entries() if entry.action == "retraining_requested"]
     assert entries and entries[-1].details["evidence"][-1]["batch"] == key
+    alarms = [entry for entry in audit_trail().entries() if entry.action == "alarm"]
+    assert alarms[-1].subject == f"drift_report[{key}]" and alarms[-1].details["alarms"] == drift["alarms"]
     assert any(m["kind"] == "retraining_requested" for m in outbox())
     again = retraining_triggers(build_sensor_context(instance=instance, cursor=result.cursor))
     assert not getattr(again, "run_requests", None)  # the cursor moved past the event: asked once
@@ -221,7 +230,7 @@ def test_false_alarm_rate_over_in_distribution_batches_is_below_the_plans_tolera
         score_file(path, deployed.model, deployed.spec, config.rules(), stamp, sink)
         alarms.append(accumulator.result(limits).alarms)
     rate = sum(bool(found) for found in alarms) / len(alarms)
-    print(f"false-alarm rate over {len(alarms)} in-distribution batches: {rate:.4f} (tolerance {tolerance})")
+    print(f"false-alarm rate over {len(alarms)} in-distribution batches: {rate:.4f} (tolerance {tolerance}); {alarms}")
     assert rate < tolerance, alarms
 
 
@@ -248,6 +257,7 @@ def test_adjudications_measure_realized_performance_and_retraining_includes_them
     assert performance["adjudicated"] == len(labelled)
     assert performance["adjudicated_ae"] == int((labelled["label"] == "1").sum())
     assert 0 < performance["ae_recall"] <= 1
+    assert is_png("realized_performance/plot", performance["plot_sha256"])
 
     retraining = {
         "ops": {
@@ -264,3 +274,16 @@ def test_adjudications_measure_realized_performance_and_retraining_includes_them
     newest = registry.versions()[-1]
     assert newest.version != version and newest.state in (State.CANDIDATE, State.PENDING_APPROVAL)
     assert registry.get(version).state == State.ACTIVE  # nothing promotes itself
+
+
+def test_routine_retraining_follows_the_plans_schedule(world: dict) -> None:
+    [schedule] = [s for s in defs.schedules if s.name == "routine_retraining"]
+    assert schedule.cron_schedule == current_plan().plan.retraining_triggers.schedule
+    assert schedule.execution_timezone == "UTC"
+    when = datetime(2026, 11, 30, 3, tzinfo=UTC)
+    request = schedule.evaluate_tick(
+        build_schedule_context(instance=world["instance"], scheduled_execution_time=when)
+    ).run_requests[0]
+    assert request.tags[TRIGGER_TAG] == "schedule"
+    assert request.run_config["ops"]["labelled_reports"]["config"]["include_adjudicated"] is True
+    assert request.run_key == f"routine-{when.isoformat()}"

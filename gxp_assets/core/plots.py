@@ -166,3 +166,23 @@ def drift_plot(measurement: dict, reference: dict) -> bytes:
     verdict = verdict if n else "empty batch, nothing judged"
     figure.suptitle(f"Drift of a batch of {n:,} reports against the reference: {verdict}")
     return _png(figure)
+
+
+def realized_plot(performance: dict, limits: dict[str, float]) -> bytes:
+    """Realized AE recall and PRIORITY precision against the plan's limits, each with the count it rests on."""
+    measures = (
+        ("AE recall\n(not auto-closed)", performance["ae_recall"], limits["ae_recall_min"],
+         f"{performance['ae_not_auto_closed']}/{performance['adjudicated_ae']}"),
+        ("PRIORITY precision", performance["priority_precision"], limits["priority_precision_min"],
+         f"{performance['priority_ae']}/{performance['priority_adjudicated']}"),
+    )  # fmt: skip
+    figure, axis = plt.subplots(figsize=(5.5, 4))
+    for position, (_, value, limit, counts) in enumerate(measures):
+        shown = value if value is not None else 0.0
+        colour = "grey" if value is None else ("tab:red" if value < limit else "tab:green")
+        axis.bar(position, shown, color=colour, width=0.6)
+        axis.hlines(limit, position - 0.4, position + 0.4, colors="black", linestyles="--")
+        axis.text(position, shown + 0.02, f"{_shown(value)}\n({counts})", ha="center", va="bottom", fontsize=9)
+    axis.set_xticks(range(len(measures)), [label for label, *_ in measures])
+    axis.set(ylim=(0, 1.2), ylabel="share", title=f"Realized performance, {performance['adjudicated']} adjudicated")
+    return _png(figure)

@@ -15,7 +15,7 @@ from gxp_assets.core.adjudications import validate_adjudications
 from gxp_assets.core.drift import DriftAccumulator, DriftLimits, build_reference
 from gxp_assets.core.features import FeatureMatrix
 from gxp_assets.core.loaders import load_contract_files
-from gxp_assets.core.plots import drift_plot
+from gxp_assets.core.plots import drift_plot, realized_plot
 from gxp_assets.core.realized import RealizedLimits
 from gxp_assets.core.realized import realized_performance as measure_realized
 from gxp_assets.core.scoring import TriageModel
@@ -24,7 +24,14 @@ from gxp_assets.defs.deployed import deployed_model
 from gxp_assets.defs.evidence import attach
 from gxp_assets.defs.inference_assets import batches
 from gxp_assets.defs.model_assets import MODEL_GROUP
-from gxp_assets.stores import artifact_store, current_plan, landing_zone, open_governance, results_store
+from gxp_assets.stores import (
+    artifact_store,
+    audit_trail,
+    current_plan,
+    landing_zone,
+    open_governance,
+    results_store,
+)
 from gxp_assets.stores.landing import ADJUDICATIONS
 
 MONITORING_GROUP = "monitoring"
@@ -73,6 +80,14 @@ def drift_reference(
     )
 
 
+def record_alarm(
+    asset: str, batch: str | None, version: str | None, alarms: list[str], event: int, run_id: str
+) -> None:
+    """Every crossed trigger is an audit entry of its own, whether or not retraining follows."""
+    details = {"batch": batch, "model_version": version, "alarms": alarms, "monitoring_event": event, "run_id": run_id}
+    audit_trail().append("system", "alarm", f"{asset}[{batch}]" if batch else asset, details)
+
+
 def drift_limits() -> DriftLimits:
     drift = current_plan().plan.retraining_triggers.drift
     return DriftLimits(
@@ -107,6 +122,7 @@ def drift_report(context: AssetExecutionContext, scored_reports: dict) -> Output
     )
     if measurement.alarms:
         context.log.warning(f"drift in batch {batch}: {'; '.join(measurement.alarms)}")
+        record_alarm("drift_report", batch, version, measurement.alarms, event, context.run_id)
     return Output(
         report | {"monitoring_event": event, "plot_sha256": plot.sha256},
         metadata={
@@ -171,11 +187,16 @@ def realized_performance(context: AssetExecutionContext, adjudications: pd.DataF
         min_count=triggers.realized_min_count,
     )
     performance = measure_realized(results_store().adjudicated(), datetime.now(UTC), limits)
+    png = realized_plot(performance.to_dict(), limits.__dict__)
+    plot = attach(context, "plot", png, ".png")
     event = results_store().record_monitoring("performance", None, None, performance.alarms, performance.to_dict())
     for alarm in performance.alarms:
         context.log.warning(f"realized performance below the plan: {alarm}")
+    if performance.alarms:
+        record_alarm("realized_performance", None, None, performance.alarms, event, context.run_id)
     return Output(
-        performance.to_dict() | {"monitoring_event": event, "adjudication_rows": len(adjudications)},
+        performance.to_dict()
+        | {"monitoring_event": event, "adjudication_rows": len(adjudications), "plot_sha256": plot.sha256},
         metadata={
             "adjudicated_in_window": performance.adjudicated,
             "realized_ae_recall": performance.ae_recall,
@@ -183,5 +204,7 @@ def realized_performance(context: AssetExecutionContext, adjudications: pd.DataF
             "alarms": "; ".join(performance.alarms) or "none",
             "notes": "; ".join(performance.notes) or "none",
             "model_versions": MetadataValue.json(performance.model_versions),
+            "plot_realized": embedded_png("realized performance", png),
+            "plot_file": MetadataValue.path(plot.uri.removeprefix("file://")),
         },
     )

@@ -115,11 +115,7 @@ def test_jobs_and_automations_are_listed_by_name(chromium_path: Path, webserver:
     page = browser_page
     page.goto(f"{webserver}/jobs", timeout=UI_TIMEOUT_MS)
     for name in JOBS:
-        expect(page.get_by_text(name, exact=True).first, f"job {name} listed").to_be_visible(
-            timeout=UI_TIMEOUT_MS
-        )
+        expect(page.get_by_text(name, exact=True).first, f"job {name} listed").to_be_visible(timeout=UI_TIMEOUT_MS)
     page.goto(f"{webserver}/automation", timeout=UI_TIMEOUT_MS)
     for name in AUTOMATIONS:
-        expect(page.get_by_text(name, exact=True).first, f"{name} listed").to_be_visible(
-            timeout=UI_TIMEOUT_MS
-        )
+        expect(page.get_by_text(name, exact=True).first, f"{name} listed").to_be_visible(timeout=UI_TIMEOUT_MS)
