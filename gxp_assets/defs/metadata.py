@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import pandas as pd
 from dagster import MetadataValue
 
@@ -24,3 +26,8 @@ def label_balance(labels: pd.Series) -> MetadataValue:
             "AE share": round(positives / len(known), 4) if len(known) else None,
         }
     )
+
+
+def embedded_png(name: str, png: bytes) -> MetadataValue:
+    """A plot shown in the UI's metadata (Show Markdown), the PNG inlined as a data URI."""
+    return MetadataValue.md(f"![{name}](data:image/png;base64,{base64.b64encode(png).decode()})")

@@ -1,7 +1,5 @@
 """The model half of the asset graph: classifier -> conformal model -> evaluation on the test split."""
 
-import base64
-
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
@@ -20,6 +18,7 @@ from gxp_assets.core.plots import coverage_plot, reliability_plot, roc_plot, tri
 from gxp_assets.core.scoring import TriageModel
 from gxp_assets.core.splits import split_rows
 from gxp_assets.defs.evidence import attach, current_data_version
+from gxp_assets.defs.metadata import embedded_png
 from gxp_assets.stores import current_plan
 
 MODEL_GROUP = "model"
@@ -135,10 +134,6 @@ def conformal_model(
     )
 
 
-def _embedded(name: str, png: bytes) -> MetadataValue:
-    return MetadataValue.md(f"![{name}](data:image/png;base64,{base64.b64encode(png).decode()})")
-
-
 @asset(
     group_name=MODEL_GROUP,
     description="Metrics, plots, explanations and the model card, on the test split only.",
@@ -210,6 +205,6 @@ def model_evaluation(
             "test_records": metrics["n"],
             "model_card": MetadataValue.md(card),
             "model_card_file": MetadataValue.path(card_ref.uri.removeprefix("file://")),
-            **{f"plot_{name}": _embedded(name, png) for name, png in plots.items()},
+            **{f"plot_{name}": embedded_png(name, png) for name, png in plots.items()},
         },
     )

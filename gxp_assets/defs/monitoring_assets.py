@@ -4,7 +4,6 @@ Each check of a batch or of the adjudications is also recorded in the results st
 ``retraining_triggers`` sensor reads those events with a cursor and asks for retraining within the plan.
 """
 
-import base64
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -23,6 +22,7 @@ from gxp_assets.core.splits import split_rows
 from gxp_assets.defs.deployed import deployed_model
 from gxp_assets.defs.evidence import attach
 from gxp_assets.defs.inference_assets import batches
+from gxp_assets.defs.metadata import embedded_png
 from gxp_assets.defs.model_assets import MODEL_GROUP
 from gxp_assets.stores import (
     artifact_store,
@@ -36,10 +36,6 @@ from gxp_assets.stores.landing import ADJUDICATIONS
 
 MONITORING_GROUP = "monitoring"
 DRIFT_COLUMNS = ["report_id", "text", "source", "raw_score", "triage", "product", "received_at"]
-
-
-def embedded_png(name: str, png: bytes) -> MetadataValue:
-    return MetadataValue.md(f"![{name}](data:image/png;base64,{base64.b64encode(png).decode()})")
 
 
 @asset(
