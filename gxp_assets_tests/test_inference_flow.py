@@ -16,7 +16,8 @@ from types import SimpleNamespace
 
 import pandas as pd
 import pytest
-from dagster import DagsterInstance, build_schedule_context, build_sensor_context
+from dagster import DagsterInstance, DagsterRunStatus, build_schedule_context, build_sensor_context
+from dagster._core.storage.dagster_run import DagsterRun
 
 from gxp_assets.cli import main as gxp
 from gxp_assets.cli_inference import ensure_demo_signers, promote, sign_demo_approvals
@@ -209,6 +210,17 @@ def test_social_media_batches_drift_and_the_sensor_requests_retraining(world: di
     assert any(m["kind"] == "retraining_requested" for m in outbox())
     again = retraining_triggers(build_sensor_context(instance=instance, cursor=result.cursor))
     assert not getattr(again, "run_requests", None)  # the cursor moved past the event: asked once
+
+    # While that retraining runs, a second drifted batch is audited but asks for no second retraining.
+    instance.add_run(
+        DagsterRun(job_name="train_model", run_id="0" * 36, status=DagsterRunStatus.STARTED, tags=request.tags)
+    )
+    second = land(demo_batch(150, 32, channels=("social_media",), received_until=datetime.now(UTC)), "social-32.csv")
+    second_key = batch_key(second.name, sha256_file(second))
+    instance.add_dynamic_partitions(batches.name, [second_key])
+    assert score(instance, second_key).success
+    during = retraining_triggers(build_sensor_context(instance=instance, cursor=result.cursor))
+    assert not during.run_requests and "still in progress" in during.skip_reason.skip_message
 
 
 def test_false_alarm_rate_over_in_distribution_batches_is_below_the_plans_tolerance(world: dict, tmp_path) -> None:

@@ -9,7 +9,9 @@ import json
 from datetime import UTC, datetime
 
 from dagster import (
+    DagsterRunStatus,
     RunRequest,
+    RunsFilter,
     ScheduleDefinition,
     ScheduleEvaluationContext,
     SensorEvaluationContext,
@@ -29,6 +31,12 @@ SENSOR_ACTOR = "sensor:retraining_triggers"
 SCHEDULE_ACTOR = "schedule:routine_retraining"
 TRIGGER_TAG, EVIDENCE_TAG = "gxp/trigger", "gxp/trigger_evidence"
 MAX_TAG_CHARS = 4000
+IN_FLIGHT = [
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.NOT_STARTED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.STARTED,
+]
 
 
 def retraining_run_config(governance: Governance) -> dict | None:
@@ -61,6 +69,16 @@ def retraining_triggers(context: SensorEvaluationContext):
     crossed = [event for event in events if event.alarms]
     if not crossed:
         return SensorResult(skip_reason=f"{len(events)} monitoring event(s), no trigger crossed", cursor=cursor)
+    in_flight = context.instance.get_runs(
+        filters=RunsFilter(job_name=train_model.name, statuses=IN_FLIGHT, tags={LAUNCHED_BY_TAG: SENSOR_ACTOR}),
+        limit=1,
+    )
+    if in_flight:  # the alarms are audited by their reports; one retraining at a time is enough
+        return SensorResult(
+            skip_reason=f"triggers crossed in {len(crossed)} event(s), but retraining run {in_flight[0].run_id} "
+            "is still in progress",
+            cursor=cursor,
+        )
     governance = open_governance()
     run_config = retraining_run_config(governance)
     if run_config is None:
