@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
-import numpy as np
 import pandas as pd
 
 from gxp_assets.core.contracts import SCORED_COLUMNS
@@ -153,8 +152,3 @@ def score_file(
         if progress is not None:
             progress(tally)
     return tally
-
-
-def triage_counts(predictions: pd.DataFrame) -> dict[str, int]:
-    values, counts = np.unique(predictions["triage"].to_numpy(dtype=str), return_counts=True)
-    return {str(value): int(count) for value, count in zip(values, counts, strict=True)}
