@@ -20,7 +20,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from gxp_assets.core.conformal import Triage
-from gxp_assets.core.features import FeatureSpec, featurize
+from gxp_assets.core.features import FeatureSpec, word_features
 from gxp_assets.core.hashing import canonical_json, sha256_hex
 
 SHARE_FLOOR = 1e-4  # shares below this count as this in PSI, so an empty bin gives a large but finite term
@@ -264,11 +264,38 @@ class DriftAccumulator:
         sources: Iterable[object],
     ) -> None:
         """Count one chunk; the rows of every argument are the same reports in the same order."""
+        words = word_block(features, self.reference.feature_spec)
+        self._count(words, texts, scores, triage, sources)
+
+    def add_predictions(self, predictions: pd.DataFrame) -> None:
+        """Count scored reports as the results store keeps them (text, source, raw_score, triage columns).
+
+        Only the word n-grams are hashed again, not the whole feature matrix: the character n-grams that dominate
+        featurizing are not needed to measure drift.
+        """
+        if predictions.empty:
+            return  # featurizing no rows is undefined, and there is nothing to count
+        self._count(
+            word_features(predictions, self.reference.feature_spec),
+            predictions["text"].tolist(),
+            predictions["raw_score"].to_numpy(),
+            predictions["triage"].to_numpy(),
+            predictions["source"].tolist(),
+        )
+
+    def _count(
+        self,
+        words: sp.csr_matrix,
+        texts: Iterable[object],
+        scores: Iterable[float],
+        triage: Iterable[object],
+        sources: Iterable[object],
+    ) -> None:
         values = _finite_scores(scores)
         lengths, triage_values, source_values = _text_lengths(texts), _strings(triage), _strings(sources)
-        rows = {"features": features.shape[0], "texts": len(lengths), "triage": len(triage_values)}
+        rows = {"features": words.shape[0], "texts": len(lengths), "triage": len(triage_values)}
         _check_rows(len(values), **rows, sources=len(source_values))
-        buckets = word_block(features, self.reference.feature_spec).indices
+        buckets = words.indices
         self._score_counts += _bin_counts(values, self.reference.score_edges)
         self._length_counts += _bin_counts(lengths, self.reference.length_edges)
         self._n_reports += len(values)
@@ -276,18 +303,6 @@ class DriftAccumulator:
         self._sources.update(source_values)
         self._word_pairs += len(buckets)
         self._unseen_word_pairs += int(np.count_nonzero(~self.reference.seen_word_buckets[buckets]))
-
-    def add_predictions(self, predictions: pd.DataFrame) -> None:
-        """Count scored reports as the results store keeps them (text, source, raw_score, triage columns)."""
-        if predictions.empty:
-            return  # featurizing no rows is undefined, and there is nothing to count
-        self.add(
-            featurize(predictions, self.reference.feature_spec),
-            predictions["text"].tolist(),
-            predictions["raw_score"].to_numpy(),
-            predictions["triage"].to_numpy(),
-            predictions["source"].tolist(),
-        )
 
     def result(self, limits: DriftLimits) -> DriftMeasurement:
         """The measurement so far, judged against ``limits``; each crossed limit is one alarm."""

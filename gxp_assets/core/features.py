@@ -97,13 +97,23 @@ def _text_block(vectorizer: HashingVectorizer, texts: list[str], spec: FeatureSp
     raise ValueError(f"unknown text_weighting {spec.text_weighting!r}: use 'presence' or 'log_count_l2'")
 
 
+def _texts(batch: pd.DataFrame, spec: FeatureSpec) -> list[str]:
+    return batch[spec.text_column].fillna("").astype(str).tolist()
+
+
+def word_features(batch: pd.DataFrame, spec: FeatureSpec = DEFAULT_FEATURE_SPEC) -> sp.csr_matrix:
+    """The word block of ``featurize`` alone (its first ``spec.word_buckets`` columns); no columns without text."""
+    if not spec.text_column:
+        return sp.csr_matrix((len(batch), 0), dtype=spec.dtype)
+    return _text_block(_vectorizer(spec, "word"), _texts(batch, spec), spec)
+
+
 def featurize(batch: pd.DataFrame, spec: FeatureSpec = DEFAULT_FEATURE_SPEC) -> sp.csr_matrix:
     """Rows of ``batch`` to a CSR matrix of ``spec.n_features`` columns; the same rows always give the same bytes."""
     parts: list[sp.csr_matrix] = []
     if spec.text_column:
-        texts = batch[spec.text_column].fillna("").astype(str).tolist()
-        parts.append(_text_block(_vectorizer(spec, "word"), texts, spec))
-        parts.append(_text_block(_vectorizer(spec, "char"), texts, spec))
+        parts.append(word_features(batch, spec))
+        parts.append(_text_block(_vectorizer(spec, "char"), _texts(batch, spec), spec))
     for name in spec.numeric_columns:
         values = pd.to_numeric(batch[name], errors="coerce").to_numpy(dtype=np.float64)
         # NaN stays explicit so that the model sees "missing", not zero.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 _BLOCK = 1 << 20
 
@@ -20,6 +20,16 @@ def sha256_file(path: Path) -> str:
     with open(path, "rb") as handle:
         while block := handle.read(_BLOCK):
             digest.update(block)
+    return digest.hexdigest()
+
+
+def sha256_copy(source: Path, destination: BinaryIO) -> str:
+    """Copy a file in blocks and return the SHA-256 of what was copied: one read for both."""
+    digest = hashlib.sha256()
+    with open(source, "rb") as handle:
+        while block := handle.read(_BLOCK):
+            digest.update(block)
+            destination.write(block)
     return digest.hexdigest()
 
 

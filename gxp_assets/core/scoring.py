@@ -6,6 +6,7 @@ Evaluation and batch scoring both use it, so what was validated is exactly what 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import lightgbm as lgb
 import numpy as np
@@ -38,7 +39,11 @@ class TriageModel:
     conformal: ConformalRecord
     calibrator: Calibrator
     feature_names: dict[int, str]
-    attribution: PathAttribution
+
+    @cached_property
+    def attribution(self) -> PathAttribution:
+        """Built on the first explanation only: scoring without explanations never walks the trees."""
+        return PathAttribution.from_booster(self.booster)
 
     @classmethod
     def from_records(cls, model_text: str, record: dict) -> TriageModel:
@@ -53,8 +58,7 @@ class TriageModel:
             record["calibration"], conformal.calibration_scores, conformal.calibration_labels
         )
         names = {int(column): name for column, name in record["feature_names"].items()}
-        booster = load_booster(model_text)
-        return cls(booster, model_sha256, conformal, calibrator, names, PathAttribution.from_booster(booster))
+        return cls(load_booster(model_text), model_sha256, conformal, calibrator, names)
 
     def score(self, X: sp.csr_matrix, explain_top_k: int = 0) -> ScoredRows:
         raw = predict_scores(self.booster, X)

@@ -22,6 +22,7 @@ from gxp_assets.core.validation import ValidationRules
 from gxp_assets.defs.deployed import deployed_model
 from gxp_assets.defs.metadata import count_table
 from gxp_assets.stores import artifact_store, landing_zone, notifier, open_governance, results_store
+from gxp_assets.stores.landing import batch_key
 from gxp_assets.stores.notifier import Notification
 
 INFERENCE_GROUP = "inference"
@@ -42,6 +43,8 @@ def incoming_reports(context: AssetExecutionContext) -> Output[dict]:
     batch = context.partition_key
     path = landing_zone().locate(batch)
     ref = artifact_store().put_file(BATCH_FILES, batch, path, path.suffix.lower(), context.run_id)
+    if batch != batch_key(path.name, ref.sha256):
+        raise ValueError(f"{path} changed while it was taken (its copy hashes to {ref.sha256}): land it again")
     context.log.info(f"batch {batch}: kept {path.name} ({ref.size:,} bytes, SHA-256 {ref.sha256[:12]})")
     manifest = {
         "batch": batch,
@@ -88,10 +91,9 @@ def _priority_table(queue: pd.DataFrame) -> str:
 
 
 def _notify_priority(context: AssetExecutionContext, batch: str, priority: pd.DataFrame) -> str | None:
-    """Tell people PRIORITY reports arrived, with the earliest regulatory due date first."""
+    """Tell people PRIORITY reports arrived (``priority`` is sorted earliest due date first)."""
     if priority.empty:
         return None
-    priority = priority.sort_values(["due_at", "p_ae"], ascending=[True, False], na_position="last")
     first_due = priority["due_at"].iloc[0]
     subject = f"{len(priority)} PRIORITY report(s) in batch {batch}; first due {first_due:%Y-%m-%d %H:%M} UTC"
     listed = priority.head(PRIORITY_LISTED)
@@ -169,6 +171,7 @@ def scored_reports(context: AssetExecutionContext, config: ScoringConfig, incomi
     priority = pq.read_table(
         summary.predictions_path, columns=PRIORITY_COLUMNS, filters=[("triage", "=", "PRIORITY")]
     ).to_pandas()
+    priority = priority.sort_values(["due_at", "p_ae"], ascending=[True, False], na_position="last")
     notified = _notify_priority(context, batch, priority)
     yield Output(
         {
@@ -191,9 +194,7 @@ def scored_reports(context: AssetExecutionContext, config: ScoringConfig, incomi
             "quarantined": tally.quarantined,
             "triage": MetadataValue.json(tally.to_dict()["triage"]),
             "quarantine_reasons": count_table(pd.Series(list(tally.reasons.elements()), dtype=object), "reason"),
-            "priority_queue": MetadataValue.md(
-                _priority_table(priority.sort_values(["due_at", "p_ae"], ascending=[True, False]))
-            ),
+            "priority_queue": MetadataValue.md(_priority_table(priority)),
             "predictions_file": MetadataValue.path(str(summary.predictions_path)),
         },
     )

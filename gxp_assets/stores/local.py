@@ -8,18 +8,19 @@ which is what ``latest`` and ``versions`` read.
 from __future__ import annotations
 
 import os
-import shutil
 import sqlite3
 import tempfile
 from collections.abc import Callable
 from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
 from urllib.parse import quote
 
-from gxp_assets.core.hashing import sha256_file, sha256_hex
+from gxp_assets.core.hashing import sha256_copy, sha256_file, sha256_hex
 from gxp_assets.stores.protocols import ArtifactNotFound, ArtifactRef, IntegrityError
+
+T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS artifacts (
@@ -56,11 +57,12 @@ class LocalArtifactStore:
         connection.row_factory = sqlite3.Row
         return connection
 
-    def _path(self, asset: str, partition: str | None, sha256: str, suffix: str) -> Path:
+    def _folder(self, asset: str, partition: str | None) -> Path:
         folder = self.root.joinpath(*(quote(part, safe="") for part in asset.split("/")))
-        if partition is not None:
-            folder = folder / quote(partition, safe="")
-        return folder / f"{sha256}{suffix}"
+        return folder / quote(partition, safe="") if partition is not None else folder
+
+    def _path(self, asset: str, partition: str | None, sha256: str, suffix: str) -> Path:
+        return self._folder(asset, partition) / f"{sha256}{suffix}"
 
     def put(self, asset: str, partition: str | None, payload: bytes, suffix: str, run_id: str) -> ArtifactRef:
         sha256 = sha256_hex(payload)
@@ -68,23 +70,20 @@ class LocalArtifactStore:
         if path.exists():
             self._verify(asset, path, sha256)
         else:
-            self._write_once(path, lambda handle: handle.write(payload))
+            staged, _ = self._staged(path.parent, lambda handle: handle.write(payload))
+            self._settle(staged, path)
         return self._index_ref(asset, partition, sha256, suffix, len(payload), path, run_id)
 
     def put_file(self, asset: str, partition: str | None, source: Path, suffix: str, run_id: str) -> ArtifactRef:
-        """Keep a copy of a file of any size, copied and hashed in blocks (a batch file can be gigabytes)."""
-        sha256 = sha256_file(source)
+        """Keep a copy of a file of any size, hashed as it is copied: one read, whatever its size."""
+        # The hash is of the bytes the copy holds, even if the source changed while it was read.
+        staged, sha256 = self._staged(self._folder(asset, partition), lambda handle: sha256_copy(source, handle))
         path = self._path(asset, partition, sha256, suffix)
         if path.exists():
+            staged.unlink()
             self._verify_file(asset, path, sha256)
         else:
-
-            def copy(handle: IO[bytes]) -> None:
-                with open(source, "rb") as original:
-                    shutil.copyfileobj(original, handle, 1 << 20)
-
-            self._write_once(path, copy)
-            self._verify_file(asset, path, sha256)  # the source may have changed while it was copied
+            self._settle(staged, path)
         return self._index_ref(asset, partition, sha256, suffix, path.stat().st_size, path, run_id)
 
     def local_path(self, ref: ArtifactRef) -> Path:
@@ -96,14 +95,20 @@ class LocalArtifactStore:
         return path
 
     @staticmethod
-    def _write_once(path: Path, write: Callable[[IO[bytes]], object]) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".incoming-", delete=False) as handle:
-            write(handle)
+    def _staged(folder: Path, write: Callable[[IO[bytes]], T]) -> tuple[Path, T]:
+        """A temporary file in ``folder`` holding what ``write`` wrote (on disk before it gets its final name), and
+        what ``write`` returned."""
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".incoming-", delete=False) as handle:
+            written = write(handle)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(handle.name, 0o444)
-        os.replace(handle.name, path)
+        return Path(handle.name), written
+
+    @staticmethod
+    def _settle(staged: Path, path: Path) -> None:
+        os.chmod(staged, 0o444)
+        os.replace(staged, path)
 
     def _index_ref(
         self, asset: str, partition: str | None, sha256: str, suffix: str, size: int, path: Path, run_id: str

@@ -142,6 +142,17 @@ def test_chunked_accumulation_equals_one_shot(toy_reference: DriftReference, cut
     assert accumulator.result(PLAN_LIMITS).to_dict() == whole.to_dict()
 
 
+def test_scored_predictions_count_as_their_full_features_do(toy_reference: DriftReference) -> None:
+    """add_predictions hashes the word n-grams only; the measurement is that of the whole feature matrix."""
+    reports = generate_demo_reports(n_documents=70, seed=2)
+    features, texts, scores, triaged, sources = toy_inputs(reports)
+    whole = measure_drift(toy_reference, features, texts, scores, triaged, sources, PLAN_LIMITS)
+    accumulator = DriftAccumulator(toy_reference)
+    accumulator.add_predictions(reports.assign(raw_score=scores, triage=[str(value) for value in triaged]))
+    assert accumulator.result(PLAN_LIMITS).to_dict() == whole.to_dict()
+    assert whole.word_pairs > 0
+
+
 def test_reference_round_trips_through_json(toy_reference: DriftReference) -> None:
     stored = json.loads(json.dumps(toy_reference.to_dict(), allow_nan=False))
     again = DriftReference.from_dict(stored)

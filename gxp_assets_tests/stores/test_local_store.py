@@ -96,3 +96,21 @@ def test_codecs_refuse_what_only_pickle_could_store() -> None:
         codecs.encode(object())
     with pytest.raises(codecs.UnsupportedArtifact, match="dtype object"):
         codecs.encode({"ids": np.array(["a", None], dtype=object)})
+
+
+def test_put_file_copies_and_hashes_a_file_in_one_pass_and_verifies_on_read(tmp_path: Path) -> None:
+    store = LocalArtifactStore(tmp_path / "home")
+    source = tmp_path / "batch.csv"
+    payload = os.urandom(3 * (1 << 20) + 17)  # several copy blocks and a partial one
+    source.write_bytes(payload)
+    ref = store.put_file("incoming_reports/files", "b1", source, ".csv", "run-1")
+    assert ref.sha256 == sha256_hex(payload) and ref.size == len(payload)
+    path = store.local_path(ref)
+    assert path.read_bytes() == payload and not os.stat(path).st_mode & stat.S_IWUSR
+    again = store.put_file("incoming_reports/files", "b1", source, ".csv", "run-2")
+    assert again.sha256 == ref.sha256 and len(store.versions("incoming_reports/files")) == 2
+    assert [item.name for item in path.parent.iterdir()] == [path.name]  # no staged copy left behind
+    os.chmod(path, 0o644)
+    path.write_bytes(payload[:-1] + bytes([payload[-1] ^ 0xFF]))  # one byte changed
+    with pytest.raises(IntegrityError, match="incoming_reports/files"):
+        store.local_path(ref)
