@@ -18,7 +18,7 @@ from typing import Protocol
 import pandas as pd
 
 from gxp_assets.core.contracts import SCORED_COLUMNS
-from gxp_assets.core.features import FeatureSpec, featurize
+from gxp_assets.core.features import FeatureSpec, ReportTexts, featurize
 from gxp_assets.core.hashing import sha256_hex
 from gxp_assets.core.loaders import iter_intake_chunks
 from gxp_assets.core.scoring import TriageModel
@@ -77,7 +77,7 @@ def score_chunk(
     origin = intake.set_index("intake_seq").loc[valid["intake_seq"], ["raw", "source_file", "source_line"]]
     if valid.empty:
         return _empty_predictions()
-    scored = model.score(featurize(valid, spec), explain_top_k=explain_top_k)
+    scored = model.score(featurize(valid, spec), explain_top_k=explain_top_k, texts=ReportTexts.of(valid, spec))
     explanations = scored.explanations or [[] for _ in range(len(valid))]
     received = pd.to_datetime(valid["received_at"], utc=True)
     frame = pd.DataFrame(

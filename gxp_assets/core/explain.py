@@ -1,4 +1,4 @@
-"""Why a report scored as it did: per-prediction contributions to the model's log-odds, named as n-grams.
+"""Why a report scored as it did: per-prediction contributions to the model's log-odds, named as words.
 
 Contributions are path attributions (Saabas, the "treeinterpreter" method): in every tree, each split on the
 report's decision path moves the expected log-odds from the parent node's value to the child's, and that move is
@@ -15,6 +15,7 @@ import lightgbm as lgb
 import numpy as np
 import scipy.sparse as sp
 
+from gxp_assets.core.features import ReportTexts, TextColumns
 from gxp_assets.core.model import model_columns, model_inputs
 
 
@@ -75,36 +76,113 @@ class PathAttribution:
         return (landed @ self.per_leaf).tocsr()
 
 
+ABSENT = "(words absent from the report)"
+# Present columns mapped to words per report: the strongest this many, beyond the k shown, so that a word's sum
+# takes in most of its n-grams; the small moves left out cost nothing to ignore and a lot to name.
+EXTRA_COLUMNS = 20
+
+
 def top_contributions(
     booster: lgb.Booster,
     X: sp.csr_matrix,
     names: dict[int, str],
     k: int = 5,
     attribution: PathAttribution | None = None,
+    texts: ReportTexts | None = None,
+    extra_columns: int | None = EXTRA_COLUMNS,
 ) -> list[list[dict]]:
-    """Per row, the k features that moved its log-odds most (positive: towards AE), largest first.
+    """Per row, the k terms that moved its log-odds most (positive: towards AE), largest magnitude first.
 
-    An n-gram can matter by its absence too ("about the" missing makes a product question less likely), so each
-    entry says whether the feature is present in the report. Pass ``attribution`` to reuse a model's precomputed
-    per-leaf attributions across chunks.
+    With ``texts`` (the rows' own texts), terms are the report's words and word n-grams: a word column is named by
+    the report's n-grams that hash to it, a character n-gram column is credited to the report's words holding it
+    (split equally between several), and the shares are summed per term, so no term appears twice. What features
+    *absent* from the report moved is one entry, ``ABSENT`` (present: false), so bias + the terms + that entry is
+    the log-odds when every present column is mapped (``extra_columns=None``; by default only the k +
+    ``extra_columns`` strongest are, which is where the top k come from, and the small rest is left out).
+    Present columns outside the text blocks (numeric, categorical) keep their ``names``.
+
+    Without ``texts``, columns are named from ``names`` (training vocabulary) and summed per (name, presence).
+    Pass ``attribution`` to reuse a model's precomputed per-leaf attributions across chunks.
     """
-    X = model_inputs(booster, X)
+    inputs = model_inputs(booster, X)
     original = model_columns(booster)
     attribution = attribution or PathAttribution.from_booster(booster)
-    contributions = attribution.contributions(booster, X)
-    rows, columns, values = _largest_per_row(contributions, k)
-    present = np.asarray(X[rows, columns] != 0).ravel() if len(rows) else np.zeros(0, dtype=bool)
-    explanations: list[list[dict]] = [[] for _ in range(contributions.shape[0])]
-    entries = zip(rows.tolist(), columns.tolist(), values.tolist(), present.tolist(), strict=True)
-    for row, column, value, is_present in entries:
-        explanations[row].append(
-            {
-                "feature": column_name(names, int(original[column])),
-                "present": bool(is_present),
-                "contribution": round(value, 6),
-            }
+    contributions = attribution.contributions(booster, inputs)
+    if texts is None:
+        return _named_by_columns(contributions, inputs, original, names, k)
+    if len(texts.texts) != contributions.shape[0]:
+        raise ValueError(f"{len(texts.texts)} texts for {contributions.shape[0]} feature rows")
+    present = contributions.multiply(inputs != 0).tocsr()
+    absent = np.asarray(contributions.sum(axis=1)).ravel() - np.asarray(present.sum(axis=1)).ravel()
+    if extra_columns is None:
+        present.eliminate_zeros()
+        rows = np.repeat(np.arange(present.shape[0]), np.diff(present.indptr))
+        columns, values = present.indices.astype(np.int64), present.data
+    else:
+        rows, columns, values = _largest_per_row(present, k + extra_columns)
+    columns = original[columns]
+    spec = texts.spec
+    char_end = spec.word_buckets + spec.char_buckets
+    words = TextColumns(spec, columns[(columns >= spec.word_buckets) & (columns < char_end)].tolist())
+    bounds = np.searchsorted(rows, np.arange(contributions.shape[0] + 1)).tolist()
+    column_list, value_list = columns.tolist(), values.tolist()
+    explanations = []
+    for row, text in enumerate(texts.texts):
+        first, last = bounds[row], bounds[row + 1]
+        selected = dict(zip(column_list[first:last], value_list[first:last], strict=True))
+        terms = _terms(text, selected, words, names, char_end)
+        if absent[row]:
+            terms[ABSENT] = terms.get(ABSENT, 0.0) + float(absent[row])
+        top = sorted(terms.items(), key=lambda item: (-abs(item[1]), item[0]))[:k]
+        explanations.append(
+            [{"feature": term, "present": term != ABSENT, "contribution": round(value, 6)} for term, value in top]
         )
     return explanations
+
+
+def _terms(
+    text: str, selected: dict[int, float], words: TextColumns, names: dict[int, str], char_end: int
+) -> dict[str, float]:
+    """The selected present columns' contributions summed per readable term of this report."""
+    holders: dict[int, list[str]] = {}
+    if any(column < words.spec.word_buckets for column in selected):
+        for gram, column in words.word_ngrams(text):
+            if column in selected:
+                held = holders.setdefault(column, [])
+                if gram not in held:
+                    held.append(gram)
+    if any(words.spec.word_buckets <= column < char_end for column in selected):
+        for word in dict.fromkeys(text.lower().split()):
+            for column, credited in words.char_credits(word):
+                if column in selected:
+                    held = holders.setdefault(column, [])
+                    held.extend(term for term in credited if term not in held)
+    terms: dict[str, float] = {}
+    for column, value in selected.items():
+        held = holders.get(column) or [column_name(names, column)]
+        for term in held:
+            terms[term] = terms.get(term, 0.0) + value / len(held)
+    return terms
+
+
+def _named_by_columns(
+    contributions: sp.csr_matrix, inputs: sp.csr_matrix, original: np.ndarray, names: dict[int, str], k: int
+) -> list[list[dict]]:
+    """Without the texts: each column by its training name, summed per (name, presence), k largest per row."""
+    rows, columns, values = _largest_per_row(contributions, max(k, 1) + EXTRA_COLUMNS)
+    present = np.asarray(inputs[rows, columns] != 0).ravel() if len(rows) else np.zeros(0, dtype=bool)
+    per_row: list[dict[tuple[str, bool], float]] = [{} for _ in range(contributions.shape[0])]
+    entries = zip(rows.tolist(), original[columns].tolist(), values.tolist(), present.tolist(), strict=True)
+    for row, column, value, is_present in entries:
+        key = (column_name(names, column), bool(is_present))
+        per_row[row][key] = per_row[row].get(key, 0.0) + value
+    return [
+        [
+            {"feature": name, "present": is_present, "contribution": round(value, 6)}
+            for (name, is_present), value in sorted(terms.items(), key=lambda item: (-abs(item[1]), item[0]))[:k]
+        ]
+        for terms in per_row
+    ]
 
 
 def _largest_per_row(matrix: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -138,12 +216,12 @@ def _largest_per_row(matrix: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.ndar
 
 
 def global_importance(booster: lgb.Booster, names: dict[int, str], k: int = 30) -> list[dict]:
-    """The k columns with the largest total gain, named."""
+    """The k readable names with the largest total gain, summed over the columns that share a name."""
     gain = booster.feature_importance(importance_type="gain")
-    original = model_columns(booster)
-    order = np.lexsort((original, -gain))[:k]
-    return [
-        {"feature": column_name(names, int(original[i])), "gain": round(float(gain[i]), 4)}
-        for i in order
-        if gain[i] > 0
-    ]
+    totals: dict[str, float] = {}
+    for column, column_gain in zip(model_columns(booster).tolist(), gain.tolist(), strict=True):
+        if column_gain > 0:
+            name = column_name(names, int(column))
+            totals[name] = totals.get(name, 0.0) + float(column_gain)
+    ranked = sorted(totals.items(), key=lambda item: (-item[1], item[0]))[:k]
+    return [{"feature": name, "gain": round(value, 4)} for name, value in ranked]

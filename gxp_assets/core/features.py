@@ -9,8 +9,10 @@ spec into the same sparse matrix.
 from __future__ import annotations
 
 import json
+import re
+import string
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -19,6 +21,7 @@ import scipy.sparse as sp
 from sklearn.feature_extraction import FeatureHasher
 from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.preprocessing import normalize
+from sklearn.utils import murmurhash3_32
 
 from gxp_assets.core.hashing import canonical_json, sha256_hex
 
@@ -73,7 +76,7 @@ DEFAULT_FEATURE_SPEC = FeatureSpec()
 
 
 def _vectorizer(spec: FeatureSpec, block: str) -> HashingVectorizer:
-    """The stateless hasher of the "word" or "char" block; ``feature_names`` re-uses it to name columns."""
+    """The stateless hasher of the "word" or "char" block; the naming helpers below re-use its analyzer."""
     word = block == "word"
     return HashingVectorizer(
         n_features=spec.word_buckets if word else spec.char_buckets,
@@ -130,27 +133,119 @@ def featurize(batch: pd.DataFrame, spec: FeatureSpec = DEFAULT_FEATURE_SPEC) -> 
     return matrix
 
 
-def feature_names(texts: Iterable[str], spec: FeatureSpec = DEFAULT_FEATURE_SPEC) -> dict[int, str]:
-    """Readable names for hashed columns, from the n-grams seen in ``texts`` (the most frequent one wins a bucket).
+def ngram_column(gram: str, width: int) -> int:
+    """The column (within its block) that HashingVectorizer puts ``gram`` in: |murmurhash3_32(utf-8)| mod width.
 
-    Explanations map a column index back to words this way, using training text only.
+    Python's ``abs`` of -2**31 is 2**31, which is what sklearn's special case for that hash computes too.
+    """
+    return abs(murmurhash3_32(gram, seed=0)) % width
+
+
+@dataclass(frozen=True)
+class ReportTexts:
+    """The texts of the rows of a feature matrix, with the spec that hashed them: enough to name its columns."""
+
+    texts: Sequence[str]
+    spec: FeatureSpec
+
+    @classmethod
+    def of(cls, batch: pd.DataFrame, spec: FeatureSpec) -> ReportTexts | None:
+        """The batch's texts, or None for a use case without text."""
+        return cls(_texts(batch, spec), spec) if spec.text_column else None
+
+
+class TextColumns:
+    """Which words of one text produced which hashed columns, for the columns asked about only.
+
+    Word-block columns are named by the text's own word n-grams that hash to them. A character n-gram (char_wb)
+    lies inside one whitespace-separated word, so its column is credited to that word's tokens the n-gram overlaps
+    (the word itself, stripped of punctuation, when it overlaps none, as in "a"). Hashes are cached per n-gram and
+    per word, so a batch hashes each distinct word once.
+    """
+
+    def __init__(self, spec: FeatureSpec, char_columns: Iterable[int] = ()) -> None:
+        self.spec = spec
+        self.char_offset = spec.word_buckets
+        self.char_columns = set(char_columns)  # feature-matrix columns of the char block worth looking for
+        self._analyze_words = _vectorizer(spec, "word").build_analyzer()
+        self._token = re.compile(_vectorizer(spec, "word").token_pattern)
+        self._gram_columns: dict[str, int] = {}
+        self._word_columns: dict[str, tuple[tuple[int, tuple[str, ...]], ...]] = {}
+
+    def word_ngrams(self, text: str) -> list[tuple[str, int]]:
+        """Each word n-gram of ``text`` (as the vectorizer makes them) with its feature-matrix column."""
+        columns = self._gram_columns
+        found = []
+        for gram in self._analyze_words(text):
+            column = columns.get(gram)
+            if column is None:
+                column = columns[gram] = ngram_column(gram, self.spec.word_buckets)
+            found.append((gram, column))
+        return found
+
+    def char_credits(self, word: str) -> tuple[tuple[int, tuple[str, ...]], ...]:
+        """For one lower-cased whitespace-separated word: each wanted char column it holds, with the terms credited."""
+        cached = self._word_columns.get(word)
+        if cached is None:
+            cached = self._word_columns[word] = self._char_credits(word)
+        return cached
+
+    def _char_credits(self, word: str) -> tuple[tuple[int, tuple[str, ...]], ...]:
+        padded = f" {word} "
+        tokens = [(match.start(), match.end(), match.group()) for match in self._token.finditer(padded)]
+        fallback = (word.strip(string.punctuation) or word,)
+        credits: dict[int, list[str]] = {}
+        for start, gram in char_wb_ngrams(padded, self.spec.char_ngrams):
+            column = self.char_offset + ngram_column(gram, self.spec.char_buckets)
+            if column not in self.char_columns:
+                continue
+            end = start + len(gram)
+            overlapping = [token for first, last, token in tokens if first < end and start < last] or fallback
+            held = credits.setdefault(column, [])
+            held.extend(term for term in overlapping if term not in held)
+        return tuple((column, tuple(terms)) for column, terms in credits.items())
+
+
+def char_wb_ngrams(padded: str, ngram_range: tuple[int, int]) -> list[tuple[int, str]]:
+    """The char_wb n-grams of one space-padded word with their starts, in sklearn's order, with its short-word rule."""
+    low, high = ngram_range
+    grams = []
+    for n in range(low, high + 1):
+        if len(padded) <= n:  # a word shorter than n is counted once, whole, and longer n-grams are not made
+            grams.append((0, padded))
+            break
+        grams.extend((offset, padded[offset : offset + n]) for offset in range(len(padded) - n + 1))
+    return grams
+
+
+def feature_names(texts: Iterable[str], spec: FeatureSpec = DEFAULT_FEATURE_SPEC) -> dict[int, str]:
+    """Readable names for hashed columns from training text: words and word n-grams, never character n-grams.
+
+    A word column is named by its most frequent training n-gram; a character column by the most frequent training
+    word holding one of its n-grams (so the columns of "after", "aft" and "fte" are all named "after"). Used where a
+    report's own text is not at hand (global importance, the evaluation's examples); a scored report is named from
+    its own words (``TextColumns``).
     """
     names: dict[int, str] = {}
     offset = 0
     texts = list(texts)
     for block, width in spec.blocks():
-        if block in ("word", "char"):
-            vectorizer = _vectorizer(spec, block)
-            analyzer = vectorizer.build_analyzer()
+        if block == "word":
+            analyzer = _vectorizer(spec, block).build_analyzer()
             seen: Counter[str] = Counter()
             for text in texts:
                 seen.update(analyzer(text))
-            grams = sorted(seen, key=lambda gram: (-seen[gram], gram))
-            # The hasher the vectorizer uses inside, applied to each n-gram alone.
-            hasher = FeatureHasher(n_features=width, input_type="string", alternate_sign=False)
-            columns = hasher.transform([[gram] for gram in grams]).tocsr().indices if grams else []
-            for gram, column in zip(grams, columns, strict=True):
-                names.setdefault(offset + int(column), f"{block}:{gram}")
+            for gram in sorted(seen, key=lambda gram: (-seen[gram], gram)):
+                names.setdefault(offset + ngram_column(gram, width), gram)
+        elif block == "char":
+            words: Counter[str] = Counter(word for text in texts for word in text.lower().split())
+            credited: Counter[tuple[int, str]] = Counter()
+            columns = TextColumns(spec, range(offset, offset + width))
+            for word, count in words.items():
+                for column, terms in columns.char_credits(word):
+                    credited.update({(column, term): count for term in terms})
+            for column, term in sorted(credited, key=lambda key: (-credited[key], key)):
+                names.setdefault(column, term)
         elif block.startswith("num:"):
             names[offset] = block
         offset += width

@@ -15,6 +15,7 @@ import scipy.sparse as sp
 from gxp_assets.core.calibration import Calibrator
 from gxp_assets.core.conformal import ConformalRecord, set_labels, triage
 from gxp_assets.core.explain import PathAttribution, top_contributions
+from gxp_assets.core.features import ReportTexts
 from gxp_assets.core.hashing import sha256_hex
 from gxp_assets.core.model import load_booster, predict_scores
 
@@ -60,11 +61,12 @@ class TriageModel:
         names = {int(column): name for column, name in record["feature_names"].items()}
         return cls(load_booster(model_text), model_sha256, conformal, calibrator, names)
 
-    def score(self, X: sp.csr_matrix, explain_top_k: int = 0) -> ScoredRows:
+    def score(self, X: sp.csr_matrix, explain_top_k: int = 0, texts: ReportTexts | None = None) -> ScoredRows:
+        """``texts`` (the rows' own texts) let explanations name the report's words instead of training n-grams."""
         raw = predict_scores(self.booster, X)
         sets = self.conformal.prediction_sets(raw)
         explanations = (
-            top_contributions(self.booster, X, self.feature_names, explain_top_k, self.attribution)
+            top_contributions(self.booster, X, self.feature_names, explain_top_k, self.attribution, texts)
             if explain_top_k
             else None
         )

@@ -4,7 +4,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gxp_assets.core.features import DEFAULT_FEATURE_SPEC, FeatureMatrix, FeatureSpec, feature_names, featurize
+from gxp_assets.core.features import (
+    DEFAULT_FEATURE_SPEC,
+    FeatureMatrix,
+    FeatureSpec,
+    TextColumns,
+    _vectorizer,
+    char_wb_ngrams,
+    feature_names,
+    featurize,
+    ngram_column,
+)
 
 TEXTS = ["Severe rash after starting drugX", "no side effects so far", "rash"]
 
@@ -32,12 +42,56 @@ def test_text_weightings_presence_and_unit_length_log_counts() -> None:
         featurize(batch, FeatureSpec(text_weighting="tfidf"))
 
 
-def test_feature_names_map_columns_back_to_ngrams() -> None:
+def test_feature_names_map_columns_back_to_words_never_character_ngrams() -> None:
     names = feature_names(TEXTS)
     row = featurize(pd.DataFrame({"text": ["rash"]}))
-    readable = {names[column] for column in row.indices}
-    assert "word:rash" in readable and "char: ra" in readable
-    assert all(name.startswith(("word:", "char:")) for name in readable)
+    # The word column and every character n-gram column of "rash" (" ra", "ash ", ...) read as the word itself.
+    assert {names[column] for column in row.indices} == {"rash"}
+    assert (
+        names[DEFAULT_FEATURE_SPEC.word_buckets + ngram_column("drugx", DEFAULT_FEATURE_SPEC.char_buckets)] == "drugx"
+    )
+    assert names[ngram_column("side effects", DEFAULT_FEATURE_SPEC.word_buckets)] == "side effects"
+
+
+HOSTILE_TEXTS = [
+    "Severe RASH after starting drugX-induced  therapy!!",
+    "a I x 5mg\tÜnïcode ΟΔΟΣ (fever), naïve café",
+    "",
+    "   ",
+    "...",
+]
+
+
+@pytest.mark.parametrize("block", ["word", "char"])
+def test_ngram_hashing_reproduces_the_vectorizer_exactly(block: str) -> None:
+    spec = FeatureSpec(word_buckets=2**10, char_buckets=2**10)
+    vectorizer = _vectorizer(spec, block)
+    analyzer = vectorizer.build_analyzer()
+    width = spec.word_buckets if block == "word" else spec.char_buckets
+    for text in HOSTILE_TEXTS + TEXTS:
+        if block == "char":  # our positions-aware n-grams are the analyzer's, in its order
+            words = text.lower().split()
+            assert [gram for word in words for _, gram in char_wb_ngrams(f" {word} ", spec.char_ngrams)] == analyzer(
+                text
+            )
+        expected = set(vectorizer.transform([text]).indices.tolist())
+        assert {ngram_column(gram, width) for gram in analyzer(text)} == expected
+
+
+def test_text_columns_find_the_words_behind_each_column() -> None:
+    spec = DEFAULT_FEATURE_SPEC
+    char = spec.word_buckets + ngram_column("ash", spec.char_buckets)
+    columns = TextColumns(spec, [char])
+    assert dict(columns.char_credits("rash,")) == {char: ("rash",)}  # punctuation is not part of the word
+    assert columns.char_credits("fever") == ()  # columns not asked about are not reported
+    hyphen = spec.word_buckets + ngram_column("x-i", spec.char_buckets)
+    assert dict(TextColumns(spec, [hyphen]).char_credits("drugx-induced")) == {hyphen: ("drugx", "induced")}
+    single = spec.word_buckets + ngram_column(" a ", spec.char_buckets)
+    assert dict(TextColumns(spec, [single]).char_credits("a")) == {single: ("a",)}
+    grams = dict(columns.word_ngrams("Severe rash, severe"))
+    assert grams == {
+        gram: ngram_column(gram, spec.word_buckets) for gram in ("severe", "rash", "severe rash", "rash severe")
+    }
 
 
 def test_spec_hash_changes_with_the_spec_and_round_trips() -> None:
