@@ -16,6 +16,7 @@ import yaml
 
 from gxp_assets.cli_governance import add_commands as add_governance_commands
 from gxp_assets.cli_inference import add_commands as add_inference_commands
+from gxp_assets.cli_suspension import add_commands as add_suspension_commands
 from gxp_assets.stores import artifact_store
 from gxp_assets.stores.local import default_home
 from gxp_assets.stores.protocols import ArtifactNotFound, IntegrityError
@@ -122,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo-data", help="write the synthetic demo corpus as CSV in the report contract")
     demo.add_argument("--out", required=True, help="CSV file to write")
-    demo.add_argument("--documents", type=int, default=1000)
+    demo.add_argument("--documents", type=int, default=2500)
     demo.add_argument("--seed", type=int, default=7)
     demo.set_defaults(handler=cmd_demo_data)
 
@@ -142,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(handler=cmd_artifacts_export)
     add_governance_commands(commands)
     add_inference_commands(commands)
+    add_suspension_commands(commands)
     return parser
 
 

@@ -145,6 +145,8 @@ def cmd_registry_show(args: argparse.Namespace) -> int:
     print(f"model {model.version}: {model.state} (record hash {model.record_hash})")
     print(f"plan {record['plan']['plan_id']} {record['plan']['version']} sha256 {record['plan']['sha256']}")
     print(f"trained by {record['lineage']['trained_by']} at commit {record['lineage']['code']['commit']}")
+    if "guarantee" in record:
+        print(f"guarantee: {record['guarantee']['statement']}")
     for result in record["acceptance"]:
         verdict = "pass" if result["passed"] else "FAIL"
         print(f"  {verdict} {result['name']}: measured {result['measured']}, limit {result['limit']}")

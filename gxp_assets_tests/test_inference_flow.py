@@ -20,24 +20,26 @@ from dagster import DagsterInstance, DagsterRunStatus, build_schedule_context, b
 from dagster._core.storage.dagster_run import DagsterRun
 
 from gxp_assets.cli import main as gxp
-from gxp_assets.cli_inference import ensure_demo_signers, promote, sign_demo_approvals
+from gxp_assets.cli_inference import DEMO_PASSPHRASE_ENV, ensure_demo_signers, promote, sign_demo_approvals
 from gxp_assets.core.batch_scoring import ScoringStamp, score_file
 from gxp_assets.core.demo_data import demo_batch, generate_demo_reports
 from gxp_assets.core.drift import DriftAccumulator
 from gxp_assets.core.hashing import sha256_file
 from gxp_assets.definitions import defs
 from gxp_assets.defs.deployed import deployed_model
+from gxp_assets.defs.fail_safe import drift_limits
 from gxp_assets.defs.inference_assets import ScoringConfig, batches
 from gxp_assets.defs.io_manager import LAUNCHED_BY_TAG
-from gxp_assets.defs.monitoring_assets import drift_limits
 from gxp_assets.defs.retraining import EVIDENCE_TAG, TRIGGER_TAG, retraining_triggers
 from gxp_assets.defs.sensors import landing_files
 from gxp_assets.governance.plan import DEFAULT_PLAN_PATH
 from gxp_assets.governance.registry import State
+from gxp_assets.governance.suspension import LIFTED, SUSPENDED, standing_suspension
 from gxp_assets.stores import artifact_store, audit_trail, current_plan, landing_zone, open_governance, results_store
 from gxp_assets.stores.landing import ADJUDICATIONS, REPORTS, batch_key
+from gxp_assets.stores.local import default_home
 from gxp_assets.stores.notifier import outbox
-from gxp_assets_tests.conftest import relaxed_plan
+from gxp_assets_tests.conftest import PAC_FOR_SMALL_MODELS, relaxed_plan
 
 TRAINING = {"ae_classifier": {"config": {"max_rounds": 80, "early_stopping_rounds": 15, "num_threads": 1}}}
 IN_DISTRIBUTION_BATCHES = 20
@@ -51,9 +53,9 @@ def world(tmp_path_factory: pytest.TempPathFactory):
     monkeypatch = pytest.MonkeyPatch()
     monkeypatch.setenv("GXP_HOME", str(root / "gxp"))
     monkeypatch.setenv("DAGSTER_HOME", str(root / "dagster"))
-    monkeypatch.setenv("GXP_PLAN", str(relaxed_plan(root / "plan.yaml")))
-    monkeypatch.setenv("GXP_LANDING_SETTLE_SECONDS", "5")
-    corpus = generate_demo_reports(n_documents=1500, seed=7)
+    monkeypatch.setenv("GXP_PLAN", str(relaxed_plan(root / "plan.yaml", PAC_FOR_SMALL_MODELS)))
+    monkeypatch.setenv("GXP_LANDING_SETTLE_SECONDS", "45")  # a loaded machine must not settle a fresh file
+    corpus = generate_demo_reports(n_documents=4000, seed=7)  # ~100 AE documents to calibrate on
     corpus[corpus["source"] == "literature"].to_csv(root / "literature.csv", index=False)
     monkeypatch.setenv("GXP_ROLES", str(ensure_demo_signers()))
     source = {"format": "contract", "path": str(root / "literature.csv")}
@@ -181,6 +183,63 @@ def test_a_landed_batch_is_scored_once_by_the_active_model(world: dict, capsys: 
     assert gxp(["queue"]) == 0
     queue = capsys.readouterr().out
     assert f"{len(priority)} PRIORITY report(s) awaiting adjudication" in queue
+
+
+def scored_batch(world: dict, frame: pd.DataFrame, name: str) -> tuple[str, pd.DataFrame, dict]:
+    """Land, register and score one batch; its key, stored predictions and scored_reports output."""
+    path = land(frame, name)
+    key = batch_key(path.name, sha256_file(path))
+    world["instance"].add_dynamic_partitions(batches.name, [key])
+    run = score(world["instance"], key)
+    assert run.success
+    return key, results_store().predictions(key), run.output_for_node("scored_reports")
+
+
+def suspension_entries(version: str, action: str) -> list:
+    return [entry for entry in audit_trail().entries() if entry.action == action and entry.subject == version]
+
+
+def test_a_shifted_batch_is_never_auto_closed_until_a_signed_lift(world: dict, tmp_path: Path) -> None:
+    version, now = world["version"], datetime.now(UTC)
+    assert standing_suspension(audit_trail().entries(), version) is None
+    # Forum posts that claim to be literature: only the text tells, and the drift measures must see it.
+    shifted = demo_batch(150, 41, channels=("social_media",), received_until=now).assign(source="literature")
+    key, predictions, output = scored_batch(world, shifted, "forum-as-literature-41.csv")
+    assert output["drift"]["alarms"], output["drift"]
+    assert "AUTO_CLOSE" not in set(predictions["triage"])
+    held = predictions[predictions["triage_reason"].str.startswith("auto_close_suspended: drift")]
+    assert output["tally"]["auto_close_suspended"] == len(held) > 0  # the model would have closed these
+    assert (held["triage"] == "REVIEW").all() and held["triage_reason"].str.contains("conformal: AE excluded").all()
+    [entry] = suspension_entries(version, SUSPENDED)
+    assert entry.details["batch"] == key and entry.details["new"] and entry.details["drift_alarms"]
+    notices = [m for m in outbox() if m["kind"] == "auto_close_suspended"]
+    assert len(notices) == 1 and notices[0]["payload"]["batch"] == key
+
+    # The suspension stands for the next, in-distribution batch: no auto-close, no second notification.
+    _, calm, output = scored_batch(world, demo_batch(60, 42, channels=("literature",), received_until=now), "l42.csv")
+    assert not output["drift"]["alarms"] and output["tally"]["auto_close_suspended"] > 0
+    assert "AUTO_CLOSE" not in set(calm["triage"])
+    assert len([m for m in outbox() if m["kind"] == "auto_close_suspended"]) == 1
+    assert gxp(["suspension", "show", version]) == 0
+
+    # Only a signed decision by the plan's lift role lifts it; refusals are audited.
+    key_file = default_home() / "demo-only" / "keys" / "{}.pem"
+    lift = ["suspension", "lift", version, "--passphrase-env", DEMO_PASSPHRASE_ENV]
+    reason = ["--reason", "forum batch was mislabelled as literature; channel fixed"]
+    assert gxp([*lift, "--user", "quinn", *reason, "--key", str(key_file).format("quinn")]) == 1
+    assert [r.details["code"] for r in suspension_entries(version, "refusal")][-1] == "missing_role"
+    saved = tmp_path / "lift.json"
+    petra = ["--user", "petra", *reason, "--key", str(key_file).format("petra")]
+    assert gxp([*lift, *petra, "--save-signature", str(saved)]) == 0
+    [lifted] = suspension_entries(version, LIFTED)
+    assert lifted.details["suspension_entry"] == entry.seq and lifted.details["signature"]["user_id"] == "petra"
+    assert standing_suspension(audit_trail().entries(), version) is None
+    assert gxp([*lift, "--user", "petra", *reason, "--signature", str(saved)]) == 1  # nothing left to lift
+
+    calm_again = demo_batch(60, 43, channels=("literature",), received_until=now)
+    _, resumed, output = scored_batch(world, calm_again, "l43.csv")
+    assert output["auto_close_suspension"] is None and output["tally"]["auto_close_suspended"] == 0
+    assert (resumed["triage"] == "AUTO_CLOSE").any()
 
 
 def test_social_media_batches_drift_and_the_sensor_requests_retraining(world: dict) -> None:

@@ -1,13 +1,16 @@
-"""Score one batch file end to end in chunks: read, validate, featurize, predict, conformal sets, write.
+"""Score one batch file end to end in chunks: read, validate, featurize, predict, conformal sets, drift, write.
 
 Memory is bounded by the chunk size, not the file: each chunk is validated (with the state that finds duplicates
-across chunks), scored and handed to the sink before the next one is read. The Dagster asset and the scoring
-benchmark both call :func:`score_file`, so what is measured is what runs.
+across chunks), scored, counted for drift and staged on disk. Only when the whole batch has been measured is it
+published to the sink, chunk by chunk, with auto-close suspended if the fail-safe says so (core.fail_safe): no
+result of a drifted batch is ever published with an AUTO_CLOSE. The Dagster asset and the benchmarks call
+:func:`score_file`, so what is measured is what runs.
 """
 
 from __future__ import annotations
 
 import json
+import tempfile
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,8 +19,11 @@ from pathlib import Path
 from typing import Protocol
 
 import pandas as pd
+import scipy.sparse as sp
 
 from gxp_assets.core.contracts import SCORED_COLUMNS
+from gxp_assets.core.drift import DriftAccumulator, DriftMeasurement
+from gxp_assets.core.fail_safe import FailSafe, apply_suspension, suspension_reason
 from gxp_assets.core.features import FeatureSpec, ReportTexts, featurize
 from gxp_assets.core.hashing import sha256_hex
 from gxp_assets.core.loaders import iter_intake_chunks
@@ -51,8 +57,10 @@ class BatchTally:
     scored: int = 0
     quarantined: int = 0
     chunks: int = 0
-    triage: Counter = field(default_factory=Counter)
+    triage: Counter = field(default_factory=Counter)  # as published, after any suspension
     reasons: Counter = field(default_factory=Counter)
+    suspended: int = 0  # AUTO_CLOSE decisions turned into REVIEW by a suspension
+    not_covered: Counter = field(default_factory=Counter)  # per source the guarantee does not cover: reports
 
     def to_dict(self) -> dict:
         return {
@@ -62,7 +70,18 @@ class BatchTally:
             "chunks": self.chunks,
             "triage": dict(sorted(self.triage.items())),
             "quarantine_reasons": dict(sorted(self.reasons.items())),
+            "auto_close_suspended": self.suspended,
+            "sources_not_covered": dict(sorted(self.not_covered.items())),
         }
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    """What scoring a batch found: the counts, the drift measured before publishing, and any suspension."""
+
+    tally: BatchTally
+    drift: DriftMeasurement | None
+    suspension: str | None  # the reason auto-close was suspended for this batch, or None
 
 
 def score_chunk(
@@ -72,12 +91,16 @@ def score_chunk(
     spec: FeatureSpec,
     stamp: ScoringStamp,
     explain_top_k: int = 3,
+    features: sp.csr_matrix | None = None,
 ) -> pd.DataFrame:
-    """Predictions (SCORED_COLUMNS) for the valid reports of one chunk; ``intake`` supplies their bytes and origin."""
+    """Predictions (SCORED_COLUMNS) for the valid reports of one chunk; ``intake`` supplies their bytes and origin.
+
+    Pass ``features`` when they were computed already (``featurize(valid, spec)``), so they are computed once."""
     origin = intake.set_index("intake_seq").loc[valid["intake_seq"], ["raw", "source_file", "source_line"]]
     if valid.empty:
         return _empty_predictions()
-    scored = model.score(featurize(valid, spec), explain_top_k=explain_top_k, texts=ReportTexts.of(valid, spec))
+    X = featurize(valid, spec) if features is None else features
+    scored = model.score(X, valid["source"].to_numpy(), explain_top_k=explain_top_k, texts=ReportTexts.of(valid, spec))
     explanations = scored.explanations or [[] for _ in range(len(valid))]
     received = pd.to_datetime(valid["received_at"], utc=True)
     frame = pd.DataFrame(
@@ -88,6 +111,7 @@ def score_chunk(
             "p_ae": scored.p_ae.astype("float64"),
             "prediction_set": scored.prediction_sets,
             "triage": [str(value) for value in scored.triage],
+            "triage_reason": scored.reasons,
             "explanation": [json.dumps(entry, ensure_ascii=False) for entry in explanations],
             "model_version": stamp.model_version,
             "plan_version": stamp.plan_version,
@@ -131,24 +155,65 @@ def score_file(
     stamp: ScoringStamp,
     sink: ChunkSink,
     *,
+    fail_safe: FailSafe | None = None,
+    before_publishing: Callable[[BatchOutcome], None] | None = None,
     encoding: str | None = None,
     chunk_records: int = DEFAULT_CHUNK_RECORDS,
     explain_top_k: int = 3,
     progress: Callable[[BatchTally], None] | None = None,
-) -> BatchTally:
-    """Every record of the file ends up in the sink, scored or quarantined; the tally says how many of each."""
+    staging_dir: Path | None = None,
+) -> BatchOutcome:
+    """Every record of the file ends up in the sink, scored or quarantined; the outcome says how many of each.
+
+    With ``fail_safe`` the batch is measured for drift as it is scored, and ``before_publishing`` (the audit entry
+    and notification of a suspension) runs before the first row reaches the sink. Without it nothing is watched
+    and nothing suspended (benchmarks of the bare path)."""
     validator = BatchValidator(rules, stamp.scored_at)
     tally = BatchTally()
-    for intake in iter_intake_chunks(path, encoding, chunk_records):
-        result = validator.validate(intake)
-        predictions = score_chunk(result.valid, intake, model, spec, stamp, explain_top_k)
-        sink.add(predictions, result.quarantined)
-        tally.received += len(intake)
-        tally.scored += len(predictions)
-        tally.quarantined += len(result.quarantined)
-        tally.chunks += 1
-        tally.triage.update(predictions["triage"].tolist())
-        tally.reasons.update(result.quarantined["reason"].tolist())
-        if progress is not None:
-            progress(tally)
-    return tally
+    reference = fail_safe.reference if fail_safe else None
+    accumulator = DriftAccumulator(reference) if reference is not None else None
+    covered = set(model.conformal.auto_close_sources())
+    with tempfile.TemporaryDirectory(prefix="gxp-staged-", dir=staging_dir) as staged:
+        staged_chunks: list[tuple[Path, Path]] = []
+        for intake in iter_intake_chunks(path, encoding, chunk_records):
+            result = validator.validate(intake)
+            features = featurize(result.valid, spec) if len(result.valid) else None
+            predictions = score_chunk(result.valid, intake, model, spec, stamp, explain_top_k, features)
+            if accumulator is not None and features is not None:
+                accumulator.add(
+                    features,
+                    predictions["text"].tolist(),
+                    predictions["raw_score"].to_numpy(),
+                    predictions["triage"].to_numpy(),
+                    predictions["source"].tolist(),
+                )
+            if "*" not in covered:
+                outside = predictions.loc[~predictions["source"].isin(covered), "source"].fillna("(missing)")
+                tally.not_covered.update(outside.tolist())
+            staged_chunks.append(_stage(Path(staged), len(staged_chunks), predictions, result.quarantined))
+            tally.received += len(intake)
+            tally.scored += len(predictions)
+            tally.quarantined += len(result.quarantined)
+            tally.chunks += 1
+            tally.reasons.update(result.quarantined["reason"].tolist())
+            if progress is not None:
+                progress(tally)
+        drift = accumulator.result(fail_safe.limits) if accumulator is not None and fail_safe else None
+        suspension = suspension_reason(fail_safe, drift) if fail_safe else None
+        outcome = BatchOutcome(tally, drift, suspension)
+        if before_publishing is not None:
+            before_publishing(outcome)
+        for predictions_file, quarantine_file in staged_chunks:
+            predictions, held = apply_suspension(pd.read_parquet(predictions_file), suspension)
+            tally.suspended += held
+            tally.triage.update(predictions["triage"].tolist())
+            sink.add(_typed(predictions), pd.read_parquet(quarantine_file))
+    return outcome
+
+
+def _stage(folder: Path, index: int, predictions: pd.DataFrame, quarantined: pd.DataFrame) -> tuple[Path, Path]:
+    """Keep a scored chunk on disk until the whole batch is measured (Parquet round-trips the typed columns)."""
+    paths = folder / f"{index:06d}.predictions.parquet", folder / f"{index:06d}.quarantine.parquet"
+    predictions.to_parquet(paths[0], index=False)
+    quarantined.to_parquet(paths[1], index=False)
+    return paths

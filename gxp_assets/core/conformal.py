@@ -1,26 +1,39 @@
-"""Class-conditional (Mondrian) split conformal prediction sets and the triage policy built on them.
+"""Conformal prediction sets for AE triage, with the recall guarantee the change control plan states.
 
-MAPIE computes the conformal quantiles. It does not take sparse features, so it conformalizes a pass-through
-estimator on the model's probabilities. Coverage must hold for each class separately: a plain marginal LAC
-threshold lets the rare AE class fall below its target, and the promise to users is about missed AEs. So MAPIE
-conformalizes once per class, on that class's calibration records, and the class's column of the resulting sets
-is kept.
+Two sides, two guarantees:
+- The AE side decides auto-closing, so it carries the promise people rely on. Under ``type: pac`` (the default) it
+  is training-conditional: with probability >= 1 - delta over the calibration documents, at most ``miss_rate`` of
+  AE reports from documents like these fall below the threshold and are auto-closed. Records of one document are
+  correlated, so the sampling unit is the document: one AE record per calibration document (chosen by a recorded
+  seed, never by its score) and the threshold is an exact binomial order statistic of those scores (Vovk 2012,
+  "Conditional validity of inductive conformal predictors", Prop. 2a). The proof needs only that documents are
+  exchangeable; ties are handled by excluding AE only for scores strictly below the threshold. With ``by_source``
+  each source gets its own threshold (Mondrian by source) where it has enough AE documents; a source without
+  enough, or unknown to the model, gets no auto-close. ``type: marginal`` keeps the class-conditional split
+  conformal threshold (MAPIE), valid on average over calibration draws only, for comparison.
+- The no-AE side decides PRIORITY; it keeps class-conditional split conformal coverage (MAPIE), one threshold for
+  all sources, so that every AUTO_CLOSE score lies below every PRIORITY score.
 
-The conformal record holds only the calibration scores, labels and levels: thresholds are recomputed from them,
-so the record is plain JSON and anyone can check the arithmetic.
+The conformal record holds only the calibration scores, labels, documents, sources and the guarantee: thresholds
+are recomputed from them, so the record is plain JSON and anyone can check the arithmetic.
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 
 import numpy as np
 from mapie.classification import SplitConformalClassifier
 from sklearn.base import BaseEstimator, ClassifierMixin
 
+from gxp_assets.core.guarantee import AEThreshold, Guarantee, check_calibration_supports, one_per_unit, pac_rank
+
 CLASSES = (0, 1)  # 0 = no adverse event, 1 = adverse event
+ALL_SOURCES = "*"  # the key of the one threshold shared by every source when the guarantee is not by source
 
 
 class Triage(StrEnum):
@@ -49,32 +62,82 @@ def probability_matrix(p_ae: np.ndarray) -> np.ndarray:
     return np.column_stack([1.0 - p_ae, p_ae])
 
 
+# The record -------------------------------------------------------------------------------------------------------
+
+
+def _as_strings(values: Sequence[object] | np.ndarray | None, n: int, default: str) -> np.ndarray:
+    if values is None:
+        return np.full(n, default, dtype=object)
+    array = np.asarray(["" if value is None else str(value) for value in values], dtype=object)
+    if len(array) != n:
+        raise ValueError(f"{len(array)} values for {n} calibration scores")
+    return array
+
+
 @dataclass(frozen=True)
 class ConformalRecord:
-    """Everything the prediction sets depend on, as plain numbers."""
+    """Everything the prediction sets depend on, as plain numbers and strings."""
 
-    confidence: dict[int, float]  # class -> confidence level of its coverage
-    calibration_scores: np.ndarray  # the model's P(AE) on the calibration split
+    guarantee: Guarantee
+    no_ae_confidence: float
+    calibration_scores: np.ndarray  # the model's raw P(AE) on the calibration split
     calibration_labels: np.ndarray
+    calibration_units: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))  # document groups
+    calibration_sources: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
+    selection_seed: int = 7
+
+    def __post_init__(self) -> None:
+        n = len(self.calibration_scores)
+        if len(self.calibration_labels) != n:
+            raise ValueError(f"{len(self.calibration_labels)} labels for {n} calibration scores")
+        ids = np.arange(n).astype(str)
+        units = self.calibration_units if len(self.calibration_units) else None
+        object.__setattr__(self, "calibration_units", _as_strings(units, n, "") if units is not None else ids)
+        sources = self.calibration_sources if len(self.calibration_sources) else None
+        object.__setattr__(self, "calibration_sources", _as_strings(sources, n, ALL_SOURCES))
+
+    @property
+    def confidence(self) -> dict[int, float]:
+        return {0: self.no_ae_confidence, 1: self.guarantee.confidence}
 
     def to_dict(self) -> dict:
         return {
-            "method": "split conformal, class-conditional (Mondrian by true class), LAC score, MAPIE",
+            "method": self.method(),
+            "guarantee": self.guarantee.to_dict(),
             "confidence": {str(label): level for label, level in self.confidence.items()},
+            "selection_seed": self.selection_seed,
             "calibration_scores": [float(value) for value in self.calibration_scores],
             "calibration_labels": [int(value) for value in self.calibration_labels],
+            "calibration_units": [str(value) for value in self.calibration_units],
+            "calibration_sources": [str(value) for value in self.calibration_sources],
             "thresholds": self.thresholds(),
+            "statement": self.statement(),
         }
 
     @classmethod
     def from_dict(cls, values: dict) -> ConformalRecord:
         return cls(
-            confidence={int(label): float(level) for label, level in values["confidence"].items()},
+            guarantee=Guarantee.from_dict(values["guarantee"]),
+            no_ae_confidence=float(values["confidence"]["0"]),
             calibration_scores=np.asarray(values["calibration_scores"], dtype=float),
             calibration_labels=np.asarray(values["calibration_labels"], dtype=int),
+            calibration_units=np.asarray(values["calibration_units"], dtype=object),
+            calibration_sources=np.asarray(values["calibration_sources"], dtype=object),
+            selection_seed=int(values["selection_seed"]),
         )
 
-    def _conformalizer(self, label: int) -> SplitConformalClassifier:
+    def method(self) -> str:
+        no_ae = "no-AE side: class-conditional split conformal (MAPIE, LAC score)"
+        if self.guarantee.type == "marginal":
+            return "AE side: class-conditional split conformal (MAPIE, LAC score), marginal; " + no_ae
+        return (
+            f"AE side: training-conditional (PAC), exact binomial order statistic, one AE record per "
+            f"{self.guarantee.unit}{', per source' if self.guarantee.by_source else ''} (Vovk 2012); " + no_ae
+        )
+
+    # Thresholds --------------------------------------------------------------------------------------------------
+
+    def _mapie(self, label: int, confidence: float) -> SplitConformalClassifier:
         mask = self.calibration_labels == label
         if mask.sum() == 0:
             raise ValueError(f"the calibration split holds no record of class {label}: cannot cover it")
@@ -83,54 +146,182 @@ class ConformalRecord:
             warnings.simplefilter("ignore")  # MAPIE warns that one class is absent: that is the point here
             return SplitConformalClassifier(
                 ProbabilityPassThrough().fit(probabilities),
-                confidence_level=self.confidence[label],
+                confidence_level=confidence,
                 conformity_score="lac",
                 prefit=True,
             ).conformalize(probabilities[mask], self.calibration_labels[mask])
 
-    def prediction_sets(self, p_ae: np.ndarray) -> np.ndarray:
-        """Boolean (n, 2): column k says whether class k is in the record's set."""
-        probabilities = probability_matrix(p_ae)
-        columns = []
-        for label in CLASSES:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                _, sets = self._conformalizer(label).predict_set(probabilities)
-            columns.append(sets[:, label, 0])
-        return np.column_stack(columns).astype(bool)
+    def _mapie_in_set(self, label: int, confidence: float, p_ae: np.ndarray) -> np.ndarray:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _, sets = self._mapie(label, confidence).predict_set(probability_matrix(p_ae))
+        return sets[:, label, 0].astype(bool)
 
-    def thresholds(self) -> dict[str, float]:
-        """The LAC quantile of each class (a class is in the set when 1 - P(class) <= its quantile)."""
+    @cached_property
+    def no_ae_quantile(self) -> float:
+        """The LAC quantile of the no-AE class: no AE is in the set when P(AE) <= this quantile's complement."""
+        return _mapie_quantile(self._mapie(0, self.no_ae_confidence), self.calibration_scores)
+
+    @cached_property
+    def ae_thresholds(self) -> dict[str, AEThreshold]:
+        """Per source (or ``ALL_SOURCES``), the raw score below which AE is excluded from the set (PAC only)."""
+        if self.guarantee.type != "pac":
+            return {}
+        ae = self.calibration_labels == 1
+        groups = sorted(set(self.calibration_sources[ae])) if self.guarantee.by_source else [ALL_SOURCES]
         found = {}
-        for label in CLASSES:
-            conformalizer = self._conformalizer(label)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                conformalizer.predict_set(
-                    probability_matrix(self.calibration_scores[:1])
-                )  # MAPIE sets the quantile here
-            quantiles = conformalizer._mapie_classifier.conformity_score_function_.quantiles_
-            found[str(label)] = float(np.asarray(quantiles).ravel()[0])
+        for group in groups:
+            rows = np.flatnonzero(ae & ((self.calibration_sources == group) | (group == ALL_SOURCES)))
+            found[group] = self._pac_threshold(rows)
         return found
+
+    def _pac_threshold(self, rows: np.ndarray) -> AEThreshold:
+        guarantee = self.guarantee
+        if guarantee.unit == "document":
+            rows = rows[one_per_unit(self.calibration_units[rows], self.selection_seed)]
+        n = len(rows)
+        rank = pac_rank(n, guarantee.miss_rate, guarantee.delta)
+        if rank == 0:
+            needed = guarantee.units_needed()
+            return AEThreshold(None, n, 0, f"{n} AE {guarantee.unit}s, {needed} needed: no auto-close")
+        value = float(np.sort(self.calibration_scores[rows])[rank - 1])
+        return AEThreshold(value, n, rank, f"score {rank} of {n} AE {guarantee.unit}s")
+
+    def thresholds(self) -> dict:
+        values: dict = {"no_ae_lac_quantile": self.no_ae_quantile, "priority_above_raw_score": 1 - self.no_ae_quantile}
+        if self.guarantee.type == "pac":
+            values["ae"] = {source: threshold.to_dict() for source, threshold in self.ae_thresholds.items()}
+        else:
+            marginal = self._mapie(1, self.guarantee.confidence)
+            values["ae_lac_quantile"] = _mapie_quantile(marginal, self.calibration_scores)
+        return values
+
+    def auto_close_sources(self) -> list[str]:
+        """Sources whose reports may be auto-closed (``ALL_SOURCES`` when one threshold serves them all)."""
+        if self.guarantee.type != "pac":
+            return [ALL_SOURCES]
+        return sorted(source for source, threshold in self.ae_thresholds.items() if threshold.value is not None)
+
+    # Sets --------------------------------------------------------------------------------------------------------
+
+    def prediction_sets(self, p_ae: np.ndarray, sources: Sequence[object] | np.ndarray | None = None) -> np.ndarray:
+        """Boolean (n, 2): column k says whether class k is in the record's set. ``sources`` are needed when the
+        guarantee is by source; a source without a threshold of its own keeps AE in its set."""
+        p_ae = np.asarray(p_ae, dtype=float)
+        no_ae = self._mapie_in_set(0, self.no_ae_confidence, p_ae) if len(p_ae) else np.zeros(0, dtype=bool)
+        if self.guarantee.type == "marginal":
+            ae = self._mapie_in_set(1, self.guarantee.confidence, p_ae) if len(p_ae) else np.zeros(0, dtype=bool)
+            return np.column_stack([no_ae, ae]).astype(bool)
+        cut = self.ae_cut(len(p_ae), sources)
+        return np.column_stack([no_ae, ~(p_ae < cut)]).astype(bool)
+
+    def ae_cut(self, n: int, sources: Sequence[object] | np.ndarray | None) -> np.ndarray:
+        """Per record, the raw score below which AE is excluded; -inf where auto-close is not available."""
+        thresholds = self.ae_thresholds
+        if not self.guarantee.by_source:
+            value = thresholds[ALL_SOURCES].value
+            return np.full(n, -np.inf if value is None else value)
+        if sources is None:
+            raise ValueError("this model's guarantee is per source: pass each record's source")
+        keys = _as_strings(sources, n, "")
+        cut = np.full(n, -np.inf)
+        for source, threshold in thresholds.items():
+            if threshold.value is not None:
+                cut[keys == source] = threshold.value
+        return cut
+
+    # What people read --------------------------------------------------------------------------------------------
+
+    def statement(self) -> str:
+        """The guarantee in words, generated from the guarantee and the calibration counts, never hand-written."""
+        g = self.guarantee
+        if g.type == "marginal":
+            n_ae = int((self.calibration_labels == 1).sum())
+            return (
+                f"On average over calibration draws (not for this model in particular), at most {g.miss_rate:.0%} of "
+                f"AE reports exchangeable with the {n_ae} calibration AE reports are auto-closed (marginal "
+                "class-conditional split conformal)."
+            )
+        parts = []
+        for source, threshold in self.ae_thresholds.items():
+            where = "reports" if source == ALL_SOURCES else f"{source} reports"
+            if threshold.value is None:
+                parts.append(f"{where}: never auto-closed ({threshold.note})")
+            else:
+                parts.append(
+                    f"{where}: with probability >= {1 - g.delta:.0%} over the {threshold.units} calibration "
+                    f"{g.unit}s with an AE, at most {g.miss_rate:.0%} of AE reports from {g.unit}s like these are "
+                    "auto-closed"
+                )
+        tail = " Reports from any other source are never auto-closed." if g.by_source else ""
+        return "Training-conditional (PAC) guarantee. " + "; ".join(parts) + "." + tail
+
+    def reasons(self, p_ae: np.ndarray, sets: np.ndarray, sources: Sequence[object] | np.ndarray | None) -> list[str]:
+        """Why each record got its triage, in a reviewer's words (e.g. "AE not excluded at 95 %")."""
+        level = f"{self.guarantee.confidence:.0%}".replace("%", " %")
+        no_ae_level = f"{self.no_ae_confidence:.0%}".replace("%", " %")
+        p_ae = np.asarray(p_ae, dtype=float)
+        available = (
+            np.isfinite(self.ae_cut(len(p_ae), sources)) if self.guarantee.type == "pac" else np.ones(len(p_ae), bool)
+        )
+        out = []
+        for has_no_ae, has_ae, can_close in zip(sets[:, 0], sets[:, 1], available, strict=True):
+            if has_no_ae and not has_ae:
+                out.append(f"AE excluded at {level}; no AE not excluded")
+            elif has_ae and not has_no_ae:
+                out.append(f"AE not excluded at {level}; no AE excluded at {no_ae_level}")
+            elif not can_close:
+                out.append("auto-close not available: source not calibrated for the guarantee")
+            elif has_ae:
+                out.append(f"AE not excluded at {level}; no AE not excluded at {no_ae_level}")
+            else:
+                out.append(f"AE excluded at {level} and no AE excluded at {no_ae_level}: conflicting evidence")
+        return out
+
+
+def _mapie_quantile(conformalizer: SplitConformalClassifier, scores: np.ndarray) -> float:
+    """The quantile MAPIE fitted (it computes it on the first prediction)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        conformalizer.predict_set(probability_matrix(scores[:1]))
+    return float(np.asarray(conformalizer._mapie_classifier.conformity_score_function_.quantiles_).ravel()[0])
 
 
 def fit_conformal(
-    p_ae: np.ndarray, labels: np.ndarray, ae_confidence: float, no_ae_confidence: float
+    p_ae: np.ndarray,
+    labels: np.ndarray,
+    ae_confidence: float,
+    no_ae_confidence: float,
+    *,
+    guarantee: Guarantee | None = None,
+    units: Sequence[object] | np.ndarray | None = None,
+    sources: Sequence[object] | np.ndarray | None = None,
+    selection_seed: int = 7,
 ) -> ConformalRecord:
-    labels = np.asarray(labels, dtype=int)
-    for label, level in ((1, ae_confidence), (0, no_ae_confidence)):
+    """A conformal record from calibration scores. Without ``guarantee`` the AE side is marginal (class-conditional
+    split conformal at ``ae_confidence``); with one, its miss rate must equal 1 - ``ae_confidence``."""
+    for level in (ae_confidence, no_ae_confidence):
         if not 0 < level < 1:
             raise ValueError(f"confidence levels lie strictly between 0 and 1, got {level}")
-        needed = int(np.ceil(1 / (1 - level)))
-        if (labels == label).sum() < needed:
-            raise ValueError(
-                f"the calibration split holds {(labels == label).sum()} records of class {label}; "
-                f"covering it at {level:.0%} needs at least {needed}"
-            )
+    guarantee = guarantee or Guarantee(type="marginal", miss_rate=round(1 - ae_confidence, 12), by_source=False)
+    if abs(guarantee.confidence - ae_confidence) > 1e-9:
+        raise ValueError(f"AE confidence {ae_confidence} disagrees with the miss rate {guarantee.miss_rate}")
+    labels = np.asarray(labels, dtype=int)
+    scores = np.asarray(p_ae, dtype=float)
+    unit_values = _as_strings(units, len(scores), "") if units is not None else np.arange(len(scores)).astype(str)
+    if guarantee.unit == "document" and guarantee.type == "pac" and units is None:
+        raise ValueError("a guarantee with documents as the unit needs each calibration record's document")
+    check_calibration_supports(guarantee, labels, unit_values, no_ae_confidence)
+    if guarantee.by_source and sources is None:
+        raise ValueError("a guarantee by source needs each calibration record's source")
     return ConformalRecord(
-        confidence={0: no_ae_confidence, 1: ae_confidence},
-        calibration_scores=np.asarray(p_ae, dtype=float),
+        guarantee=guarantee,
+        no_ae_confidence=no_ae_confidence,
+        calibration_scores=scores,
         calibration_labels=labels,
+        calibration_units=unit_values,
+        calibration_sources=_as_strings(sources, len(scores), ALL_SOURCES),
+        selection_seed=selection_seed,
     )
 
 

@@ -66,6 +66,7 @@ PREDICTION_FIELDS: tuple[str, ...] = (
     "p_ae",  # calibrated probability of an adverse event
     "prediction_set",  # conformal set: "{0}", "{1}", "{0,1}" or "{}"
     "triage",  # AUTO_CLOSE, REVIEW or PRIORITY
+    "triage_reason",  # why: the conformal decision, or the suspension of auto-close that overrode it
     "explanation",  # JSON list of the top contributing features
     "model_version",
     "plan_version",  # "<plan_id> <version>"

@@ -12,7 +12,7 @@ def _num(value: float | None) -> str:
 
 
 def model_card(evaluation: dict, training: dict, conformal: dict) -> str:
-    """``training``: params, data versions and split sizes; ``conformal``: confidence levels and method."""
+    """``training``: params, data versions and split sizes; ``conformal``: levels, method and guarantee statement."""
     ae_target = conformal["confidence"]["1"]
     lines = [
         f"# Model card: adverse-event triage model {training['model_sha256'][:12]}",
@@ -21,10 +21,15 @@ def model_card(evaluation: dict, training: dict, conformal: dict) -> str:
         "Sort incoming reports (social media posts, call-centre notes, literature sentences) by whether they describe "
         "an adverse event (AE) of a drug, so that pharmacovigilance reviewers see the risky ones first. Each report "
         "gets a prediction set and a triage: `AUTO_CLOSE` (set {no AE}), `PRIORITY` (set {AE}) or `REVIEW` "
-        f"(anything else). The AE class is covered at a {_pct(ae_target)} confidence level: on exchangeable data, "
-        f"at most {_pct(1 - ae_target)} of AEs are auto-closed, in expectation over calibration sets. "
-        "Not for use without human review of `REVIEW` and `PRIORITY` reports, "
+        "(anything else). Not for use without human review of `REVIEW` and `PRIORITY` reports, "
         "nor on populations unlike the training data.",
+        "",
+        "## Guarantee",
+        conformal.get("statement") or f"AE class covered at {_pct(ae_target)} on average over calibration sets.",
+        "",
+        "Auto-closing is suspended (reports go to `REVIEW` with the reason) for a batch whose drift report crosses "
+        "a limit of the change control plan, and for reports from a source the guarantee does not cover, until a "
+        "signed decision lifts the suspension or another model is `ACTIVE`.",
         "",
         "## Data",
         f"- Training corpus data version: `{training['data_versions'].get('validated_reports', 'n/a')}`",
@@ -59,8 +64,8 @@ def model_card(evaluation: dict, training: dict, conformal: dict) -> str:
         ),
         "",
         "## Limits",
-        "- The guarantee is marginal over reports of the AE class and assumes new reports are exchangeable with the "
-        "calibration split; a drift in sources or language voids it until the model is recalibrated.",
+        "- The guarantee assumes new documents are exchangeable with the calibration documents; the fail-safe "
+        "above watches that assumption through the drift measures, which can miss a shift they do not measure.",
         "- Subgroups with few AEs have wide uncertainty around their realized recall.",
         "- Hashed n-grams can collide: explanations name the most frequent training n-gram of a hash bucket.",
         "- Labels come from adjudication and may hold noise; metrics inherit it.",

@@ -5,6 +5,7 @@ Evaluation and batch scoring both use it, so what was validated is exactly what 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -26,6 +27,7 @@ class ScoredRows:
     p_ae: np.ndarray  # calibrated
     sets: np.ndarray  # boolean (n, 2)
     triage: np.ndarray
+    reasons: list[str]  # why each report got its triage
     explanations: list[list[dict]] | None
 
     @property
@@ -61,13 +63,23 @@ class TriageModel:
         names = {int(column): name for column, name in record["feature_names"].items()}
         return cls(load_booster(model_text), model_sha256, conformal, calibrator, names)
 
-    def score(self, X: sp.csr_matrix, explain_top_k: int = 0, texts: ReportTexts | None = None) -> ScoredRows:
-        """``texts`` (the rows' own texts) let explanations name the report's words instead of training n-grams."""
+    def score(
+        self,
+        X: sp.csr_matrix,
+        sources: Sequence[object] | np.ndarray | None = None,
+        explain_top_k: int = 0,
+        texts: ReportTexts | None = None,
+    ) -> ScoredRows:
+        """``sources`` decide which threshold applies when the guarantee is per source (unknown: no auto-close).
+
+        ``texts`` (the rows' own texts) let explanations name the report's words instead of training n-grams.
+        """
         raw = predict_scores(self.booster, X)
-        sets = self.conformal.prediction_sets(raw)
+        sets = self.conformal.prediction_sets(raw, sources)
         explanations = (
             top_contributions(self.booster, X, self.feature_names, explain_top_k, self.attribution, texts)
             if explain_top_k
             else None
         )
-        return ScoredRows(raw, self.calibrator(raw), sets, triage(sets), explanations)
+        reasons = self.conformal.reasons(raw, sets, sources)
+        return ScoredRows(raw, self.calibrator(raw), sets, triage(sets), reasons, explanations)

@@ -22,7 +22,7 @@ class ReportSourceConfig(Config):
     )
     path: str = Field(default="", description="file or folder to read; unused for demo")
     encoding: str | None = Field(default=None, description="the files' encoding when not UTF-8 and without a BOM")
-    demo_documents: int = Field(default=1000, gt=0)
+    demo_documents: int = Field(default=2500, gt=0)
     demo_seed: int = 7
     include_adjudicated: bool = Field(
         default=False,

@@ -90,11 +90,12 @@ def model_candidate(
             "modification": "retrain_on_new_adjudicated_data",
         },
     )
-    recorded = conformal_model["conformal"]["confidence"]
-    if (float(recorded["1"]), float(recorded["0"])) != (plan.conformal.ae_confidence, plan.conformal.no_ae_confidence):
+    recorded = conformal_model["conformal"]
+    if recorded["guarantee"] != plan.guarantee.model_dump():
+        outside.append(f"recall guarantee {recorded['guarantee']} is not the plan's {plan.guarantee.model_dump()}")
+    if float(recorded["confidence"]["0"]) != plan.conformal.no_ae_confidence:
         outside.append(
-            f"conformal confidence (AE {recorded['1']}, no AE {recorded['0']}) is not the plan's "
-            f"(AE {plan.conformal.ae_confidence}, no AE {plan.conformal.no_ae_confidence})"
+            f"no-AE confidence {recorded['confidence']['0']} is not the plan's {plan.conformal.no_ae_confidence}"
         )
     data_problems = data_requirements_met(
         plan, len(dataset_splits), int((dataset_splits["label"] == 1).sum()), newest_record_age_days=None
@@ -110,6 +111,7 @@ def model_candidate(
         "feature_spec_sha256": feature_spec_sha256,
         "drift_reference_sha256": sha256_hex(canonical_json(drift_reference)),
         "metrics": {key: metrics[key] for key in METRICS_KEPT} | {"subgroups": metrics["subgroups"]},
+        "guarantee": {"statement": recorded["statement"], "settings": recorded["guarantee"]},
         "plan": {"plan_id": plan.plan_id, "version": plan.version, "sha256": governance.plan.sha256},
         "acceptance": [result.model_dump() for result in results],
         "outside_plan": outside,

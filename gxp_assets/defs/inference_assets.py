@@ -17,9 +17,10 @@ from dagster import (
 )
 from pydantic import Field
 
-from gxp_assets.core.batch_scoring import DEFAULT_CHUNK_RECORDS, BatchTally, ScoringStamp, score_file
+from gxp_assets.core.batch_scoring import DEFAULT_CHUNK_RECORDS, BatchOutcome, BatchTally, ScoringStamp, score_file
 from gxp_assets.core.validation import ValidationRules
 from gxp_assets.defs.deployed import deployed_model
+from gxp_assets.defs.fail_safe import record_outcome, watch
 from gxp_assets.defs.metadata import count_table
 from gxp_assets.stores import artifact_store, landing_zone, notifier, open_governance, results_store
 from gxp_assets.stores.landing import batch_key
@@ -138,24 +139,36 @@ def scored_reports(context: AssetExecutionContext, config: ScoringConfig, incomi
         regulatory_clock=timedelta(days=config.regulatory_clock_days),
     )
     context.log.info(f"scoring batch {batch} with ACTIVE model {deployed.version} ({deployed.plan_version})")
+    fail_safe = watch(deployed.version, deployed.reference)
+    if fail_safe.standing_suspension:
+        context.log.warning(f"auto-close is suspended for model {deployed.version}: {fail_safe.standing_suspension}")
 
     def progress(tally: BatchTally) -> None:
         context.log.info(f"  {tally.received:,} read: {tally.scored:,} scored, {tally.quarantined:,} quarantined")
 
+    def before_publishing(outcome: BatchOutcome) -> None:
+        for where in record_outcome(batch, deployed.version, context.run_id, fail_safe, outcome):
+            context.log.warning(f"fail-safe notification: {where}")
+        if outcome.suspension:
+            context.log.warning(f"batch {batch}: {outcome.suspension}")
+
     results = results_store()
     with results.writer(batch, context.run_id) as writer:
-        tally = score_file(
+        outcome = score_file(
             path,
             deployed.model,
             deployed.spec,
             config.rules(),
             stamp,
             writer,
+            fail_safe=fail_safe,
+            before_publishing=before_publishing,
             encoding=config.encoding,
             chunk_records=config.chunk_records,
             explain_top_k=config.explain_top_k,
             progress=progress,
         )
+    tally = outcome.tally
     summary = results.batch_summary(batch)
     problems = _reconciliation_problems(tally, summary)
     yield AssetCheckResult(
@@ -182,6 +195,8 @@ def scored_reports(context: AssetExecutionContext, config: ScoringConfig, incomi
             "run_id": context.run_id,
             "scored_at": stamp.scored_at.isoformat(),
             "tally": tally.to_dict(),
+            "auto_close_suspension": outcome.suspension,
+            "drift": outcome.drift.to_dict() if outcome.drift is not None else None,
             "predictions_sha256": summary.predictions_sha256,
             "quarantine_sha256": summary.quarantine_sha256,
             "notification": notified,
@@ -193,6 +208,9 @@ def scored_reports(context: AssetExecutionContext, config: ScoringConfig, incomi
             "scored": tally.scored,
             "quarantined": tally.quarantined,
             "triage": MetadataValue.json(tally.to_dict()["triage"]),
+            "auto_close_suspension": outcome.suspension or "none",
+            "auto_close_suspended_reports": tally.suspended,
+            "sources_not_covered": MetadataValue.json(tally.to_dict()["sources_not_covered"]),
             "quarantine_reasons": count_table(pd.Series(list(tally.reasons.elements()), dtype=object), "reason"),
             "priority_queue": MetadataValue.md(_priority_table(priority)),
             "predictions_file": MetadataValue.path(str(summary.predictions_path)),

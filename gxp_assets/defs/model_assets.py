@@ -11,6 +11,7 @@ from gxp_assets.core.conformal import fit_conformal, marginal_prediction_sets
 from gxp_assets.core.evaluation import evaluate
 from gxp_assets.core.explain import global_importance, used_columns
 from gxp_assets.core.features import FeatureMatrix, feature_names
+from gxp_assets.core.guarantee import Guarantee, check_calibration_supports
 from gxp_assets.core.hashing import sha256_hex
 from gxp_assets.core.model import TrainingParams, load_booster, predict_scores, train_classifier
 from gxp_assets.core.model_card import model_card
@@ -47,17 +48,36 @@ class ClassifierConfig(Config):
 
 
 class ConformalConfig(Config):
-    """Confidence levels default to the change control plan's; another level makes the candidate outside the plan."""
+    """Levels default to the change control plan's; another level makes the candidate outside the plan."""
 
-    ae_confidence: float | None = Field(default=None, gt=0, lt=1, description="coverage of the AE class (AE recall)")
+    ae_confidence: float | None = Field(default=None, gt=0, lt=1, description="guaranteed AE recall (1 - miss rate)")
     no_ae_confidence: float | None = Field(default=None, gt=0, lt=1, description="coverage of the no-AE class")
     calibration_seed: int = 7
+
+
+def plan_guarantee(ae_confidence: float | None = None) -> Guarantee:
+    """The plan's recall guarantee, at another level when run config asks (the candidate is then outside the plan)."""
+    values = current_plan().plan.guarantee.model_dump()
+    if ae_confidence is not None:
+        values["miss_rate"] = round(1 - ae_confidence, 12)
+    return Guarantee.from_dict(values)
+
+
+def calibration_part(dataset_splits: pd.DataFrame) -> pd.DataFrame:
+    return dataset_splits[dataset_splits["split"] == "calibration"]
 
 
 @asset(group_name=MODEL_GROUP, description="LightGBM on the train split, stored in LightGBM's text format.")
 def ae_classifier(
     context: AssetExecutionContext, config: ClassifierConfig, report_features: dict, dataset_splits: pd.DataFrame
 ) -> Output[str]:
+    calibration = calibration_part(dataset_splits)
+    check_calibration_supports(  # before hours of training, not after
+        plan_guarantee(),
+        calibration["label"].astype(int).to_numpy(),
+        calibration["split_group"].to_numpy(),
+        current_plan().plan.conformal.no_ae_confidence,
+    )
     features = FeatureMatrix.from_arrays(report_features)
     X, labels, part = split_rows(features, dataset_splits, "train")
     params = config.params()
@@ -94,12 +114,21 @@ def conformal_model(
 ) -> Output[dict]:
     features = FeatureMatrix.from_arrays(report_features)
     booster = load_booster(ae_classifier)
-    X, labels, _ = split_rows(features, dataset_splits, "calibration")
+    X, labels, part = split_rows(features, dataset_splits, "calibration")
     scores = predict_scores(booster, X)
-    levels = current_plan().plan.conformal
-    ae_confidence = config.ae_confidence or levels.ae_confidence
-    no_ae_confidence = config.no_ae_confidence or levels.no_ae_confidence
-    conformal = fit_conformal(scores, labels, ae_confidence, no_ae_confidence)
+    guarantee = plan_guarantee(config.ae_confidence)
+    no_ae_confidence = config.no_ae_confidence or current_plan().plan.conformal.no_ae_confidence
+    conformal = fit_conformal(
+        scores,
+        labels,
+        guarantee.confidence,
+        no_ae_confidence,
+        guarantee=guarantee,
+        units=part["split_group"].to_numpy(),
+        sources=part["source"].to_numpy(),
+        selection_seed=config.calibration_seed,
+    )
+    context.log.info(conformal.statement())
     calibrator = choose_calibrator(scores, labels, seed=config.calibration_seed)
     context.log.info(f"calibration: {calibrator.method} chosen by cross-fitted ECE {calibrator.cross_fitted_ece}")
     train_rows = dataset_splits.loc[dataset_splits["split"] == "train", "row"].to_numpy()
@@ -117,16 +146,18 @@ def conformal_model(
         "feature_names": {str(column): names[column] for column in sorted(names)},
         "triage_policy": {"{0}": "AUTO_CLOSE", "{1}": "PRIORITY", "{0,1} or {}": "REVIEW"},
     }
-    thresholds = record["conformal"]["thresholds"]
     return Output(
         record,
         metadata={
             "calibration_records": len(labels),
             "calibration_ae": int(labels.sum()),
-            "ae_confidence": ae_confidence,
+            "calibration_ae_documents": int(part.loc[part["label"] == 1, "split_group"].nunique()),
+            "guarantee": MetadataValue.md(record["conformal"]["statement"]),
+            "guarantee_settings": MetadataValue.json(guarantee.to_dict()),
+            "ae_confidence": guarantee.confidence,
             "no_ae_confidence": no_ae_confidence,
-            "auto_close_below_p": 1 - thresholds["1"],
-            "lac_thresholds": MetadataValue.json(thresholds),
+            "auto_close_sources": ", ".join(conformal.auto_close_sources()) or "none",
+            "thresholds": MetadataValue.json(record["conformal"]["thresholds"]),
             "calibration_method": calibrator.method,
             "cross_fitted_ece": MetadataValue.json(calibrator.cross_fitted_ece),
             "named_features": len(names),
@@ -148,7 +179,7 @@ def model_evaluation(
     features = FeatureMatrix.from_arrays(report_features)
     X, labels, part = split_rows(features, dataset_splits, "test")  # the test split, and nothing else
     model = TriageModel.from_records(ae_classifier, conformal_model)
-    scored = model.score(X, explain_top_k=5)
+    scored = model.score(X, part["source"].to_numpy(), explain_top_k=5)
     metrics = evaluate(labels, scored.raw_scores, scored.p_ae, scored.sets, scored.triage, part["source"].to_numpy())
     confidence = conformal_model["conformal"]["confidence"]
     marginal_sets = marginal_prediction_sets(
@@ -169,7 +200,11 @@ def model_evaluation(
         "split_sizes": {str(name): int(count) for name, count in dataset_splits["split"].value_counts().items()},
     }
     card = model_card(
-        metrics, training, {"confidence": confidence, "calibration_method": conformal_model["calibration"]["method"]}
+        metrics, training, {
+            "confidence": confidence,
+            "calibration_method": conformal_model["calibration"]["method"],
+            "statement": conformal_model["conformal"]["statement"],
+        }
     )
     plots = {
         "roc": roc_plot(metrics),
@@ -190,6 +225,7 @@ def model_evaluation(
             "plots": {name: ref.sha256 for name, ref in refs.items()},
             "split_sizes": training["split_sizes"],
             "confidence": confidence,
+            "guarantee_statement": conformal_model["conformal"]["statement"],
         },
         metadata={
             "auroc": metrics["auroc"],

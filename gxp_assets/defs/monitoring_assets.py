@@ -7,11 +7,10 @@ Each check of a batch or of the adjudications is also recorded in the results st
 from datetime import UTC, datetime
 
 import pandas as pd
-import pyarrow.parquet as pq
 from dagster import AssetExecutionContext, MetadataValue, Output, asset
 
 from gxp_assets.core.adjudications import validate_adjudications
-from gxp_assets.core.drift import DriftAccumulator, DriftLimits, build_reference
+from gxp_assets.core.drift import build_reference
 from gxp_assets.core.features import FeatureMatrix
 from gxp_assets.core.loaders import load_contract_files
 from gxp_assets.core.plots import drift_plot, realized_plot
@@ -35,7 +34,6 @@ from gxp_assets.stores import (
 from gxp_assets.stores.landing import ADJUDICATIONS
 
 MONITORING_GROUP = "monitoring"
-DRIFT_COLUMNS = ["report_id", "text", "source", "raw_score", "triage", "product", "received_at"]
 
 
 @asset(
@@ -54,7 +52,7 @@ def drift_reference(
     features = FeatureMatrix.from_arrays(report_features)
     X_train, _, _ = split_rows(features, dataset_splits, "train")
     X_test, _, test = split_rows(features, dataset_splits, "test")
-    scored = TriageModel.from_records(ae_classifier, conformal_model).score(X_test)
+    scored = TriageModel.from_records(ae_classifier, conformal_model).score(X_test, test["source"].to_numpy())
     reports = validated_reports.iloc[test["row"].to_numpy()]
     reference = build_reference(
         X_train,
@@ -84,15 +82,6 @@ def record_alarm(
     audit_trail().append("system", "alarm", f"{asset}[{batch}]" if batch else asset, details)
 
 
-def drift_limits() -> DriftLimits:
-    drift = current_plan().plan.retraining_triggers.drift
-    return DriftLimits(
-        score_psi_max=drift.score_psi_max,
-        unseen_ngram_share_max=drift.unseen_ngram_share_max,
-        review_share_max=drift.review_share_max,
-    )
-
-
 @asset(
     group_name=MONITORING_GROUP,
     partitions_def=batches,
@@ -101,35 +90,27 @@ def drift_limits() -> DriftLimits:
 )
 def drift_report(context: AssetExecutionContext, scored_reports: dict) -> Output[dict]:
     batch, version = scored_reports["batch"], scored_reports["model_version"]
+    if scored_reports.get("drift") is None:
+        raise ValueError(f"batch {batch} was scored without a drift measurement: its model has no drift reference")
     deployed = deployed_model(open_governance(), artifact_store(), version)
-    if deployed.reference is None:
-        raise ValueError(f"model {version} has no drift reference: retrain it with this version of gxp-assets")
-    accumulator = DriftAccumulator(deployed.reference)
-    summary = results_store().batch_summary(batch)
-    for chunk in pq.ParquetFile(summary.predictions_path).iter_batches(batch_size=50_000, columns=DRIFT_COLUMNS):
-        accumulator.add_predictions(chunk.to_pandas())
-    limits = drift_limits()
-    measurement = accumulator.result(limits)
-    report = measurement.to_dict() | {"batch": batch, "model_version": version}
-    png = drift_plot(measurement.to_dict(), deployed.reference.to_dict())
+    measured = scored_reports["drift"]  # measured while scoring, before anything was published
+    report = measured | {"batch": batch, "model_version": version}
+    png = drift_plot(measured, deployed.reference.to_dict())
     plot = attach(context, "plot", png, ".png")
     event = results_store().record_monitoring(
-        "drift", batch, version, measurement.alarms, report | {"plot_sha256": plot.sha256, "run_id": context.run_id}
+        "drift", batch, version, measured["alarms"], report | {"plot_sha256": plot.sha256, "run_id": context.run_id}
     )
-    if measurement.alarms:
-        context.log.warning(f"drift in batch {batch}: {'; '.join(measurement.alarms)}")
-        record_alarm("drift_report", batch, version, measurement.alarms, event, context.run_id)
+    if measured["alarms"]:
+        context.log.warning(f"drift in batch {batch}: {'; '.join(measured['alarms'])}")
+        record_alarm("drift_report", batch, version, measured["alarms"], event, context.run_id)
     return Output(
         report | {"monitoring_event": event, "plot_sha256": plot.sha256},
         metadata={
-            "drifted": bool(measurement.alarms),
-            "alarms": "; ".join(measurement.alarms) or "none",
-            "score_psi": measurement.score_psi,
-            "length_psi": measurement.length_psi,
-            "unseen_ngram_share": measurement.unseen_ngram_share,
-            "review_share": measurement.review_share,
-            "source_shift": measurement.source_shift,
-            "reports": measurement.n_reports,
+            "drifted": bool(measured["alarms"]),
+            "alarms": "; ".join(measured["alarms"]) or "none",
+            "auto_close_suspension": scored_reports.get("auto_close_suspension") or "none",
+            **{name: value for name, value in measured.items() if isinstance(value, float)},  # every measure
+            "reports": measured["n_reports"],
             "plot_drift": embedded_png("drift", png),
             "plot_file": MetadataValue.path(plot.uri.removeprefix("file://")),
         },

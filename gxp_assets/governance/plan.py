@@ -81,6 +81,8 @@ class DriftThresholds(_Strict):
     score_psi_max: float = Field(ge=0)
     unseen_ngram_share_max: Fraction
     review_share_max: Fraction
+    # Out-of-fold AUROC of a classifier telling batch from reference; None (an older plan): measured, not judged.
+    domain_auc_max: Annotated[float, Field(ge=0.5, le=1)] | None = None
 
 
 class RetrainingTriggers(_Strict):

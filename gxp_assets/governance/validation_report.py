@@ -283,8 +283,16 @@ def _conformal(evaluation: dict, plots: dict[str, bytes]) -> str:
     level = ae_confidence(evaluation)
     level_text = _pct(level)
     miss_text = _pct(1 - level) if level is not None else NA
+    statement = evaluation.get("guarantee_statement")
     explanation = (
-        "<p><strong>What is guaranteed.</strong> Each report gets a class-conditional (Mondrian) split-conformal "
+        f"<p><strong>What is guaranteed.</strong> {escape(str(statement))} The no-AE side keeps class-conditional "
+        "split-conformal coverage. It holds when new documents are exchangeable with the calibration documents; "
+        "auto-closing is suspended for a batch whose drift report crosses a limit of the change control plan and "
+        "for a source the guarantee does not cover. The realized coverage below is a sample estimate with its own "
+        "noise. A marginal (LAC) set at the same level is shown for comparison: it covers all reports on average "
+        "and can let the rare AE class fall below its target.</p>\n"
+        if statement
+        else "<p><strong>What is guaranteed.</strong> Each report gets a class-conditional (Mondrian) split-conformal "
         "prediction set. For the adverse-event class the guarantee is: a new report that describes an AE has a set "
         f"containing AE with probability at least {level_text}, so at most {miss_text} of AEs are auto-closed. "
         "It holds when new reports are exchangeable with the calibration split (drawn the same way, no drift in "

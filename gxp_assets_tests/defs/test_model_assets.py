@@ -16,11 +16,12 @@ from gxp_assets.defs.data_assets import DATA_GROUP
 from gxp_assets.defs.model_assets import MODEL_GROUP
 from gxp_assets.stores import codecs
 from gxp_assets.stores.local import LocalArtifactStore
+from gxp_assets_tests.conftest import PAC_FOR_SMALL_MODELS, relaxed_plan
 
 FAST_MODEL = {"max_rounds": 80, "early_stopping_rounds": 15, "num_leaves": 15, "min_data_in_leaf": 3, "num_threads": 1}
 RUN_CONFIG = {
     "ops": {
-        "labelled_reports": {"config": {"format": "demo", "demo_documents": 220}},
+        "labelled_reports": {"config": {"format": "demo", "demo_documents": 400}},
         "ae_classifier": {"config": FAST_MODEL},
     }
 }
@@ -35,6 +36,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict:
     (root / "dagster").mkdir()
     (root / "dagster" / "dagster.yaml").write_text((Path(__file__).parents[2] / "dagster.yaml").read_text())
     monkeypatch.setenv("DAGSTER_HOME", str(root / "dagster"))
+    monkeypatch.setenv("GXP_PLAN", str(relaxed_plan(root / "plan.yaml", PAC_FOR_SMALL_MODELS)))
     with DagsterInstance.get() as instance:
         # The data and model groups only: a model this small is not meant to pass the change control plan.
         selection = AssetSelection.groups(DATA_GROUP, MODEL_GROUP).resolve(defs.resolve_asset_graph())

@@ -127,6 +127,22 @@ def test_other_invalid_values_are_refused(
         load_plan(write_plan(tmp_path, plan_values))
 
 
+@pytest.mark.parametrize("value", [0.49, 1.01])
+def test_domain_auc_limit_outside_its_range_is_refused(tmp_path: Path, plan_values: dict, value: float) -> None:
+    plan_values["retraining_triggers"]["drift"]["domain_auc_max"] = value  # below 0.5 every batch would alarm
+    with pytest.raises(PlanError, match=r"retraining_triggers\.drift\.domain_auc_max"):
+        load_plan(write_plan(tmp_path, plan_values))
+
+
+def test_the_repository_plan_judges_domain_auc_and_an_older_plan_without_it_still_loads(
+    tmp_path: Path, plan_values: dict, plan: ChangeControlPlan
+) -> None:
+    assert plan.retraining_triggers.drift.domain_auc_max == 0.8
+    del plan_values["retraining_triggers"]["drift"]["domain_auc_max"]
+    older = load_plan(write_plan(tmp_path, plan_values)).plan
+    assert older.retraining_triggers.drift.domain_auc_max is None  # measured, not judged
+
+
 def test_unreadable_and_non_mapping_files_are_refused(tmp_path: Path) -> None:
     with pytest.raises(PlanError, match="cannot read"):
         load_plan(tmp_path / "absent.yaml")

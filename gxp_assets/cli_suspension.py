@@ -1,0 +1,94 @@
+"""`gxp suspension`: see whether auto-close is suspended for a model, and lift a suspension with a signature.
+
+A lift is a signed decision by a person with the plan's ``fail_safe.lift_role``: the signature covers the model, the
+suspension entry of the audit trail and its reason, so it cannot be reused for another suspension.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from gxp_assets.cli_governance import EXIT_OK, _fail, _passphrase, default_key_path
+from gxp_assets.governance.service import ActionRefused
+from gxp_assets.governance.signatures import Meaning, Signature, SignatureRefused, load_private_key, sign
+from gxp_assets.governance.suspension import lift_decision_hash, lift_suspension, standing_suspension
+from gxp_assets.stores import audit_trail, open_governance
+
+
+def _version(args: argparse.Namespace) -> str:
+    if args.version:
+        return args.version
+    governance = open_governance()
+    active = governance.registry.active(governance.plan.plan.intended_use.id)
+    if active is None:
+        raise LookupError("no ACTIVE model: name a version")
+    return active.version
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    try:
+        version = _version(args)
+    except LookupError as error:
+        return _fail(str(error))
+    suspension = standing_suspension(audit_trail().entries(), version)
+    if suspension is None:
+        print(f"auto-close is in force for model {version}: no suspension stands")
+        return EXIT_OK
+    print(f"auto-close is SUSPENDED for model {version} since {suspension.at} (audit entry {suspension.seq}, batch "
+          f"{suspension.batch}): {suspension.reason}")  # fmt: skip
+    role = open_governance().plan.plan.fail_safe.lift_role
+    print(f"a {role} lifts it with: gxp suspension lift {version} --user ID --reason TEXT")
+    return EXIT_OK
+
+
+def cmd_lift(args: argparse.Namespace) -> int:
+    governance = open_governance()
+    entries = audit_trail().entries()
+    try:
+        version = _version(args)
+        if args.signature:
+            signature = Signature.from_dict(json.loads(Path(args.signature).read_text()))
+        else:
+            suspension = standing_suspension(entries, version)
+            if suspension is None:
+                return _fail(f"auto-close is not suspended for model {version}: there is nothing to lift")
+            user = governance.roles.user(args.user)
+            if user is None:
+                message = f"{args.user} is not in the roles file, so cannot sign"
+                governance.refuse(args.user, version, "unknown_user", message)
+                return _fail(message)
+            key_path = Path(args.key) if args.key else default_key_path(args.user)
+            private_key = load_private_key(key_path.read_bytes(), _passphrase(args))
+            signature = sign(
+                lift_decision_hash(suspension), Meaning.APPROVAL, args.reason, user, private_key,
+                governance.audit_head(),
+            )  # fmt: skip
+            if args.save_signature:
+                Path(args.save_signature).write_text(json.dumps(signature.to_dict(), indent=2))
+        entry = lift_suspension(governance, entries, version, signature)
+    except (SignatureRefused, ActionRefused) as refusal:
+        return _fail(f"refused ({refusal.code}): {refusal}")
+    except (LookupError, OSError, ValueError) as error:
+        return _fail(str(error))
+    print(signature.manifestation())
+    print(f"the suspension of auto-close for model {version} is lifted (audit entry {entry.seq})")
+    return EXIT_OK
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    suspension = commands.add_parser("suspension", help="the fail-safe's suspension of auto-close, per model")
+    actions = suspension.add_subparsers(dest="action", required=True)
+    show = actions.add_parser("show", help="whether auto-close is suspended for a model (default: the ACTIVE one)")
+    show.add_argument("version", nargs="?", default=None, help="model version (default: the ACTIVE one)")
+    show.set_defaults(handler=cmd_show)
+    lift = actions.add_parser("lift", help="lift a suspension with your electronic signature (the plan's lift role)")
+    lift.add_argument("version", nargs="?", default=None, help="model version (default: the ACTIVE one)")
+    lift.add_argument("--user", required=True, help="your user id in the roles file")
+    lift.add_argument("--reason", required=True, help="why auto-closing may resume (part of what you sign)")
+    lift.add_argument("--key", help="your private key file (default: GXP_HOME/keys/USER.pem)")
+    lift.add_argument("--passphrase-env", help="environment variable holding your passphrase (for scripts)")
+    lift.add_argument("--signature", help="submit a signature JSON made earlier instead of signing now")
+    lift.add_argument("--save-signature", help="also write the signature JSON to this file")
+    lift.set_defaults(handler=cmd_lift)

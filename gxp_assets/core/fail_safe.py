@@ -1,0 +1,54 @@
+"""Fail-safe under shift: when the guarantee's assumptions are not being met, nothing is auto-closed.
+
+The recall guarantee holds for documents like the calibration documents. A batch whose drift measures cross a limit
+of the change control plan is evidence that they are not, so its AUTO_CLOSE decisions are turned into REVIEW, with
+the reason, before any result is published. A suspension stands for the scoring model until a signed decision lifts
+it (governance.suspension) or another model becomes ACTIVE. Reports from a source the guarantee does not cover are
+never auto-closed by the conformal step itself (core.conformal), and the batch says how many there were.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from gxp_assets.core.conformal import Triage
+from gxp_assets.core.drift import DriftLimits, DriftMeasurement, DriftReference
+
+SUSPENSION_PREFIX = "auto_close_suspended"
+
+
+@dataclass(frozen=True)
+class FailSafe:
+    """What a scoring run watches, filled in by the Dagster layer from the plan and the governance record."""
+
+    reference: DriftReference | None  # None: the model has no drift reference, so drift cannot be judged
+    limits: DriftLimits
+    suspend_on_drift: bool
+    standing_suspension: str | None = None  # the reason of a suspension in force for this model, if any
+
+
+def suspension_reason(fail_safe: FailSafe, measurement: DriftMeasurement | None) -> str | None:
+    """The reason auto-close is suspended for this batch, or None: a standing suspension, else a drift alarm."""
+    if fail_safe.standing_suspension:
+        return fail_safe.standing_suspension
+    if fail_safe.suspend_on_drift and measurement is not None and measurement.alarms:
+        return f"{SUSPENSION_PREFIX}: drift " + "; ".join(measurement.alarms)
+    if fail_safe.suspend_on_drift and fail_safe.reference is None:
+        return f"{SUSPENSION_PREFIX}: the model has no drift reference, so shift cannot be watched"
+    return None
+
+
+def apply_suspension(predictions: pd.DataFrame, reason: str | None) -> tuple[pd.DataFrame, int]:
+    """AUTO_CLOSE rows become REVIEW with ``reason``; returns the rows and how many were held back."""
+    if reason is None or predictions.empty:
+        return predictions, 0
+    held = (predictions["triage"] == Triage.AUTO_CLOSE.value).to_numpy()
+    if not held.any():
+        return predictions, 0
+    out = predictions.copy()
+    out.loc[held, "triage"] = Triage.REVIEW.value
+    out.loc[held, "triage_reason"] = np.asarray([f"{reason} (conformal: {r})" for r in out.loc[held, "triage_reason"]])
+    return out, int(held.sum())

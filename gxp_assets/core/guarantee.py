@@ -1,0 +1,114 @@
+"""The recall guarantee on the AE side: its settings, its order statistic and what calibration data it needs.
+
+Training-conditional (PAC): with probability >= 1 - delta over the calibration units, the k-th smallest AE score of n
+units (one AE record per document) misses at most ``miss_rate`` of AEs, for the largest k with
+P(Binomial(n, miss_rate) <= k - 1) <= delta (Vovk 2012, "Conditional validity of inductive conformal predictors",
+Prop. 2a). Only exchangeability of the units is assumed; excluding AE strictly below the threshold keeps it valid
+for tied scores.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy.stats import binom
+
+
+@dataclass(frozen=True)
+class Guarantee:
+    """What the plan promises about missed AEs, and how the calibration data is sampled."""
+
+    type: str = "pac"  # "pac": training-conditional; "marginal": on average over calibration draws
+    miss_rate: float = 0.05  # at most this share of AE reports auto-closed
+    delta: float = 0.10  # pac: the promise may fail for at most this share of calibration draws
+    unit: str = "document"  # "document": one AE record per document; "record": records taken as independent
+    by_source: bool = True  # Mondrian by source: a threshold per source with enough documents
+
+    def __post_init__(self) -> None:
+        if self.type not in ("pac", "marginal"):
+            raise ValueError(f"guarantee type must be 'pac' or 'marginal', got {self.type!r}")
+        if self.unit not in ("document", "record"):
+            raise ValueError(f"guarantee unit must be 'document' or 'record', got {self.unit!r}")
+        if not 0 < self.miss_rate < 1:
+            raise ValueError(f"miss_rate lies strictly between 0 and 1, got {self.miss_rate}")
+        if not 0 < self.delta < 1:
+            raise ValueError(f"delta lies strictly between 0 and 1, got {self.delta}")
+
+    @property
+    def confidence(self) -> float:
+        return round(1 - self.miss_rate, 12)
+
+    def units_needed(self) -> int:
+        """Fewest calibration units (AE documents, or AE records) that support the guarantee at all."""
+        if self.type == "marginal":
+            return math.ceil(1 / self.miss_rate)
+        return math.ceil(math.log(self.delta) / math.log(1 - self.miss_rate) - 1e-12)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> Guarantee:
+        return cls(**values)
+
+
+def pac_rank(n: int, miss_rate: float, delta: float) -> int:
+    """The largest k (1-based) such that the k-th smallest of n AE scores misses more than ``miss_rate`` of AEs
+    with probability <= ``delta``: P(Binomial(n, miss_rate) <= k - 1) <= delta. 0 when no k qualifies."""
+    if n <= 0:
+        return 0
+    ranks = np.arange(1, n + 1)
+    allowed = ranks[binom.cdf(ranks - 1, n, miss_rate) <= delta]
+    return int(allowed.max()) if len(allowed) else 0
+
+
+def one_per_unit(units: np.ndarray, seed: int) -> np.ndarray:
+    """Indices of one record per unit, chosen by a seeded shuffle (never by score), in input order."""
+    order = np.random.default_rng(seed).permutation(len(units))
+    _, first = np.unique(np.asarray(units, dtype=str)[order], return_index=True)
+    return np.sort(order[first])
+
+
+@dataclass(frozen=True)
+class AEThreshold:
+    """One source's AE threshold: AE is excluded from the set only for raw scores strictly below ``value``."""
+
+    value: float | None  # None: AE is never excluded (no auto-close)
+    units: int  # calibration units (documents or records) with an AE behind it
+    rank: int  # the order statistic used (0 = none)
+    note: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class CalibrationTooSmall(ValueError):
+    """The calibration data cannot support the plan's guarantee; raised before anything is trained."""
+
+
+def check_calibration_supports(
+    guarantee: Guarantee, labels: np.ndarray, units: Sequence[object] | np.ndarray, no_ae_confidence: float
+) -> None:
+    """Refuse, with the numbers, calibration data that cannot support the guarantee as a whole."""
+    labels = np.asarray(labels, dtype=int)
+    ae = labels == 1
+    have = len(set(np.asarray(units, dtype=str)[ae])) if guarantee.unit == "document" else int(ae.sum())
+    what = f"AE {guarantee.unit}s" if guarantee.type == "pac" else "AE records"
+    if guarantee.type == "marginal":
+        have = int(ae.sum())
+    needed = guarantee.units_needed()
+    if have < needed:
+        detail = f" at delta {guarantee.delta}" if guarantee.type == "pac" else ""
+        raise CalibrationTooSmall(
+            f"the calibration split holds {have} {what}; a miss rate of {guarantee.miss_rate}{detail} needs at "
+            f"least {needed}: add adjudicated data, or raise the miss rate or delta in a new plan"
+        )
+    needed_no_ae = math.ceil(1 / (1 - no_ae_confidence))
+    if (~ae).sum() < needed_no_ae:
+        raise CalibrationTooSmall(
+            f"the calibration split holds {int((~ae).sum())} no-AE records; covering them at "
+            f"{no_ae_confidence:.0%} needs at least {needed_no_ae}"
+        )
