@@ -2,10 +2,12 @@
 
 Adjudicated labels arrive weeks after scoring, so the change control plan watches what is known at once: the
 distribution of the model's raw scores (PSI), the share of word n-grams never seen in training, and the share of
-reports sent to human review. Text length and the source mix are measured too, for the reader, but not judged.
+reports sent to human review; and, for a change of writing style in words the model knows, how well a classifier
+tells the batch from the reference (``domain_auc``, core.domain_shift). Text length and the source mix are measured
+too, for the reader, but not judged.
 
-A batch of a million records arrives in chunks; ``DriftAccumulator`` keeps counts only, so memory does not grow with
-the batch, and ``measure_drift`` is the same accumulator fed one chunk.
+A batch of a million records arrives in chunks; ``DriftAccumulator`` keeps counts and a bounded sample only, so
+memory does not grow with the batch, and ``measure_drift`` is the same accumulator fed one chunk.
 """
 
 from __future__ import annotations
@@ -18,8 +20,18 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from scipy.stats import chi2
 
 from gxp_assets.core.conformal import Triage
+from gxp_assets.core.domain_shift import (
+    DOMAIN_MIN_Z,
+    DOMAIN_SAMPLE_ROWS,
+    DomainSample,
+    DomainSampler,
+    DomainShift,
+    domain_shift,
+    reference_sample,
+)
 from gxp_assets.core.features import FeatureSpec, word_features
 from gxp_assets.core.hashing import canonical_json, sha256_hex
 
@@ -28,6 +40,7 @@ MISSING_SOURCE = "(missing)"
 # Limits are written as decimals that binary floats cannot hold exactly; a value equal to its limit is no alarm.
 _SLACK = 1e-9
 _BINNED = ("score_edges", "score_shares", "length_edges", "length_shares")
+PSI_ALPHA = 0.001  # a PSI alarm must also lie beyond what two samples of one distribution reach this often
 
 
 def psi(actual: Sequence[float], expected: Sequence[float], floor: float = SHARE_FLOOR) -> float:
@@ -42,6 +55,15 @@ def psi(actual: Sequence[float], expected: Sequence[float], floor: float = SHARE
     if a.shape != e.shape:
         raise ValueError(f"PSI needs the same bins on both sides, got {a.shape} and {e.shape}")
     return float(np.sum((a - e) * np.log(a / e)))
+
+
+def psi_noise(n_batch: int, n_reference: int, bins: int) -> float:
+    """The PSI that two samples of one distribution exceed with probability ``PSI_ALPHA``: for small differences PSI
+    is the chi-square distance, so PSI / (1/n + 1/m) is about chi-square with bins - 1 degrees of freedom. About
+    0.49 for 60 reports in 10 bins, 0.06 for 1,000: small batches must not alarm on sampling noise."""
+    if bins < 2:
+        return 0.0
+    return float(chi2.ppf(1 - PSI_ALPHA, bins - 1) * (1 / n_batch + 1 / n_reference))
 
 
 def word_block(X: sp.csr_matrix, spec: FeatureSpec) -> sp.csr_matrix:
@@ -87,9 +109,14 @@ def _strings(values: Iterable[object]) -> pd.Series:
     return pd.Series(list(values), dtype=object).fillna(MISSING_SOURCE).astype(str)
 
 
+def _texts(texts: Iterable[object]) -> pd.Series:
+    """A missing text counts as empty, as ``featurize`` treats it."""
+    return pd.Series(list(texts), dtype=object).fillna("").astype(str)
+
+
 def _text_lengths(texts: Iterable[object]) -> np.ndarray:
-    """Characters per text, a missing text counting as empty, as ``featurize`` treats it."""
-    return pd.Series(list(texts), dtype=object).fillna("").astype(str).str.len().to_numpy(dtype=np.int64)
+    """Characters per text."""
+    return _texts(texts).str.len().to_numpy(dtype=np.int64)
 
 
 def _check_rows(n: int, **others: int) -> None:
@@ -110,6 +137,7 @@ class DriftLimits:
     score_psi_max: float
     unseen_ngram_share_max: float
     review_share_max: float
+    domain_auc_max: float | None = None  # None: domain_auc is measured and shown, not judged
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -118,7 +146,8 @@ class DriftLimits:
 @dataclass(frozen=True, eq=False)  # eq=False: numpy arrays have no single truth value; compare ``to_dict()``
 class DriftReference:
     """What a batch is compared with: the held-out split's score, length, triage and source distributions, and
-    the word n-gram buckets the training split filled, for the feature spec the model was trained on."""
+    the word n-gram buckets the training split filled, for the feature spec the model was trained on; and a sample of
+    the held-out reports' word n-grams for the domain classifier (None in references made before it existed)."""
 
     feature_spec: FeatureSpec
     n_reports: int
@@ -129,6 +158,7 @@ class DriftReference:
     seen_word_buckets: np.ndarray  # bool per word-block column: present in at least one training report
     review_share: float
     source_shares: dict[str, float]
+    domain_sample: DomainSample | None = None
 
     @property
     def feature_spec_sha256(self) -> str:
@@ -152,6 +182,8 @@ class DriftReference:
             },
             "review_share": self.review_share,
             "source_shares": dict(self.source_shares),
+            # Left out when absent, so that a reference made before the sample existed keeps its hash.
+            **({"domain_sample": self.domain_sample.to_dict()} if self.domain_sample is not None else {}),
         }
 
     @classmethod
@@ -171,6 +203,7 @@ class DriftReference:
             seen_word_buckets=seen,
             review_share=float(values["review_share"]),
             source_shares={str(key): float(share) for key, share in values["source_shares"].items()},
+            domain_sample=DomainSample.from_dict(values["domain_sample"]) if "domain_sample" in values else None,
         )
 
 
@@ -182,13 +215,16 @@ def build_reference(
     reference_triage: Iterable[object],
     reference_sources: Iterable[object],
     bins: int = 10,
+    domain_rows: int = DOMAIN_SAMPLE_ROWS,
 ) -> DriftReference:
     """Seen buckets from the train split's features; everything else from a held-out split (pass the test split:
-    its scores are out of sample, as a new batch's are)."""
+    its scores are out of sample, as a new batch's are). The domain sample hashes only the ``domain_rows`` reports
+    it keeps, chosen by a hash of their text; a spec without text has none."""
     if bins < 1:
         raise ValueError(f"bins must be at least 1, got {bins}")
     scores = _finite_scores(reference_scores)
-    lengths, triage, sources = _text_lengths(reference_texts), _strings(reference_triage), _strings(reference_sources)
+    texts = _texts(reference_texts)
+    lengths, triage, sources = _text_lengths(texts), _strings(reference_triage), _strings(reference_sources)
     _check_rows(len(scores), texts=len(lengths), triage=len(triage), sources=len(sources))
     if len(scores) == 0:
         raise ValueError("the reference split holds no report: there is nothing to compare a batch with")
@@ -204,6 +240,7 @@ def build_reference(
         seen_word_buckets=np.bincount(words.indices, minlength=words.shape[1]) > 0,
         review_share=float((triage == Triage.REVIEW.value).mean()),
         source_shares=_shares(Counter(sources)),
+        domain_sample=reference_sample(texts.tolist(), sources.tolist(), spec, domain_rows),
     )
 
 
@@ -231,6 +268,12 @@ class DriftMeasurement:
     alarms: list[str]
     notes: list[str]
     reference_sha256: str
+    # Out-of-fold AUROC of a classifier telling batch from reference (0.5: alike), its z against 0.5 under "no
+    # difference", and the batch reports it was fitted on (a bounded sample); None where not measured.
+    domain_auc: float | None = None
+    domain_auc_z: float | None = None
+    domain_rows: int = 0
+    score_psi_noise: float | None = None  # score_psi alarms only above this too (``psi_noise``)
 
     @property
     def drifted(self) -> bool:
@@ -243,7 +286,8 @@ class DriftMeasurement:
 
 
 class DriftAccumulator:
-    """Counts of one batch, fed chunk by chunk: memory is the reference plus a few counters, whatever the batch."""
+    """Counts of one batch, fed chunk by chunk: memory is the reference, a few counters and a sample of at most
+    ``DOMAIN_SAMPLE_ROWS`` reports' word n-grams, whatever the batch."""
 
     def __init__(self, reference: DriftReference) -> None:
         self.reference = reference
@@ -254,6 +298,7 @@ class DriftAccumulator:
         self._sources: Counter[str] = Counter()
         self._word_pairs = 0
         self._unseen_word_pairs = 0
+        self._sampler = DomainSampler() if reference.domain_sample is not None else None
 
     def add(
         self,
@@ -292,7 +337,8 @@ class DriftAccumulator:
         sources: Iterable[object],
     ) -> None:
         values = _finite_scores(scores)
-        lengths, triage_values, source_values = _text_lengths(texts), _strings(triage), _strings(sources)
+        text_values, triage_values, source_values = _texts(texts), _strings(triage), _strings(sources)
+        lengths = text_values.str.len().to_numpy(dtype=np.int64)
         rows = {"features": words.shape[0], "texts": len(lengths), "triage": len(triage_values)}
         _check_rows(len(values), **rows, sources=len(source_values))
         buckets = words.indices
@@ -303,12 +349,14 @@ class DriftAccumulator:
         self._sources.update(source_values)
         self._word_pairs += len(buckets)
         self._unseen_word_pairs += int(np.count_nonzero(~self.reference.seen_word_buckets[buckets]))
+        if self._sampler is not None:
+            self._sampler.add(words, text_values.tolist(), source_values.tolist())
 
     def result(self, limits: DriftLimits) -> DriftMeasurement:
         """The measurement so far, judged against ``limits``; each crossed limit is one alarm."""
         reference, n = self.reference, self._n_reports
         notes: list[str] = []
-        score_psi = length_psi = review_share = source_shift = unseen_share = None
+        score_psi = length_psi = review_share = source_shift = unseen_share = noise = None
         if n == 0:
             notes.append("empty batch: no report to measure, so no drift is judged")
         else:
@@ -318,21 +366,27 @@ class DriftAccumulator:
             batch_mix = _shares(self._sources)
             keys = sorted(set(batch_mix) | set(reference.source_shares))  # sorted: the same sum on every run
             source_shift = 0.5 * sum(abs(batch_mix.get(k, 0.0) - reference.source_shares.get(k, 0.0)) for k in keys)
-            if n < 10 * len(reference.score_shares):
-                notes.append(f"{n} reports for {len(reference.score_shares)} score bins: PSI is noisy at this size")
+            noise = psi_noise(n, reference.n_reports, len(reference.score_shares))
+            if limits.score_psi_max + _SLACK < score_psi <= noise:
+                notes.append(f"score_psi {score_psi:.4g} is above its limit but within the sampling noise of {n} "
+                             f"reports ({noise:.4g}): no alarm")  # fmt: skip
             if self._word_pairs:
                 unseen_share = self._unseen_word_pairs / self._word_pairs
             else:
                 notes.append("no word n-gram in the batch: the unseen n-gram share is undefined")
+        shift = self._domain_shift(limits, notes) if n else None
+        domain_auc = shift.auc if shift is not None else None
+        significant = shift is not None and shift.z is not None and shift.z >= DOMAIN_MIN_Z
         monitored = (
-            ("score_psi", score_psi, limits.score_psi_max),
+            ("score_psi", score_psi if score_psi is not None and score_psi > noise else None, limits.score_psi_max),
             ("unseen_ngram_share", unseen_share, limits.unseen_ngram_share_max),
             ("review_share", review_share, limits.review_share_max),
+            ("domain_auc", domain_auc if significant else None, limits.domain_auc_max),
         )
         alarms = [
             f"{name} {value:.4g} > {limit:g}"
             for name, value, limit in monitored
-            if value is not None and value > limit + _SLACK
+            if value is not None and limit is not None and value > limit + _SLACK
         ]
         return DriftMeasurement(
             n_reports=n,
@@ -350,7 +404,27 @@ class DriftAccumulator:
             alarms=alarms,
             notes=notes,
             reference_sha256=reference.sha256,
+            domain_auc=domain_auc,
+            domain_auc_z=shift.z if shift is not None else None,
+            domain_rows=shift.batch_rows if shift is not None else 0,
+            score_psi_noise=noise,
         )
+
+    def _domain_shift(self, limits: DriftLimits, notes: list[str]) -> DomainShift | None:
+        """The classifier is fitted here, once per batch, never per chunk; what keeps it from a verdict is a note."""
+        sample = self.reference.domain_sample
+        if sample is None or self._sampler is None:
+            notes.append("the drift reference holds no report sample (made before domain_auc): domain_auc not measured")
+            return None
+        shift = domain_shift(sample, self._sampler.sample(by="position"))
+        if shift.note:
+            notes.append(shift.note)
+        elif (
+            limits.domain_auc_max is not None and shift.auc > limits.domain_auc_max + _SLACK and shift.z < DOMAIN_MIN_Z
+        ):
+            notes.append(f"domain_auc {shift.auc:.4g} is above its limit but only {shift.z:.2f} null sds above 0.5 "
+                         f"at {shift.batch_rows} reports: not significant, no alarm")  # fmt: skip
+        return shift
 
 
 def measure_drift(

@@ -113,7 +113,7 @@ def _reference_vs_batch(axis: plt.Axes, labels: list[str], reference: list[float
 
 def drift_plot(measurement: dict, reference: dict) -> bytes:
     """One batch against the reference (both as ``to_dict()`` gives them): score and text-length distributions per
-    reference bin, the three monitored metrics against the plan's limits (alarms in red), and the source mix."""
+    reference bin, the monitored metrics against the plan's limits (alarms in red), and the source mix."""
     figure, axes = plt.subplots(2, 2, figsize=(11, 8))
     n = measurement["n_reports"]
 
@@ -144,15 +144,21 @@ def drift_plot(measurement: dict, reference: dict) -> bytes:
         ("unseen_ngram_share", "unseen n-gram share", limits["unseen_ngram_share_max"]),
         ("review_share", "REVIEW share", limits["review_share_max"]),
     ]
+    if "domain_auc" in measurement:  # measurements made before the domain classifier have none
+        monitored.append(("domain_auc", "domain AUROC", limits.get("domain_auc_max")))
     alarmed = {alarm.split()[0] for alarm in measurement["alarms"]}
     for position, (key, _, limit) in enumerate(monitored):
         value = measurement[key]
         height = 0.0 if value is None else value
         metric_axis.bar(position, height, 0.6, color="#c4473a" if key in alarmed else "#4c9a5b")
-        metric_axis.hlines(limit, position - 0.4, position + 0.4, colors="black", linestyles="--")
-    labels = [f"{label}\n{_shown(measurement[key])} (limit {limit:g})" for key, label, limit in monitored]
-    metric_axis.set_xticks(range(len(monitored)), labels)
-    top = max([limit for _, _, limit in monitored] + [measurement[key] or 0.0 for key, _, _ in monitored])
+        if limit is not None:
+            metric_axis.hlines(limit, position - 0.4, position + 0.4, colors="black", linestyles="--")
+    labels = [
+        f"{label}\n{_shown(measurement[key])}\n" + (f"(limit {limit:g})" if limit is not None else "(not judged)")
+        for key, label, limit in monitored
+    ]
+    metric_axis.set_xticks(range(len(monitored)), labels, fontsize=8)
+    top = max([limit or 0.0 for _, _, limit in monitored] + [measurement[key] or 0.0 for key, _, _ in monitored])
     metric_axis.set(ylim=(0, top * 1.2 or 1.0), ylabel="value")
     metric_axis.set_title("Monitored metrics vs limit (dashed; red = alarm)")
 

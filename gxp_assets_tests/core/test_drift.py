@@ -11,6 +11,7 @@ import scipy.sparse as sp
 
 from gxp_assets.core.conformal import Triage, fit_conformal, triage
 from gxp_assets.core.demo_data import generate_demo_reports
+from gxp_assets.core.domain_shift import DOMAIN_SAMPLE_ROWS, MIN_DOMAIN_ROWS, DomainSampler, choose
 from gxp_assets.core.drift import (
     DriftAccumulator,
     DriftLimits,
@@ -19,6 +20,7 @@ from gxp_assets.core.drift import (
     build_reference,
     measure_drift,
     psi,
+    psi_noise,
     word_block,
 )
 from gxp_assets.core.features import DEFAULT_FEATURE_SPEC, FeatureSpec, featurize
@@ -26,7 +28,7 @@ from gxp_assets.core.model import TrainingParams, load_booster, predict_scores, 
 from gxp_assets.core.plots import drift_plot
 from gxp_assets.core.splits import SplitPlan, assign_splits
 
-PLAN_LIMITS = DriftLimits(score_psi_max=0.2, unseen_ngram_share_max=0.35, review_share_max=0.5)
+PLAN_LIMITS = DriftLimits(score_psi_max=0.2, unseen_ngram_share_max=0.35, review_share_max=0.5, domain_auc_max=0.8)
 SMALL_SPEC = FeatureSpec(word_buckets=2**12, char_buckets=2**10)
 FAST = TrainingParams(
     learning_rate=0.2, max_rounds=30, early_stopping_rounds=30, num_leaves=8, min_data_in_leaf=5, num_threads=1
@@ -253,3 +255,152 @@ def test_demo_social_media_against_a_literature_reference_drifts(literature_mode
         assert measured.source_shift == 1.0 and measured.source_shares == {"social_media": 1.0}
     png = drift_plot(measured.to_dict(), literature_model[2].to_dict())
     assert png.startswith(PNG) and png == drift_plot(measured.to_dict(), literature_model[2].to_dict())
+
+
+# --- domain classifier: a change of writing style in words the model knows ----------------------------------------
+
+
+def halves(n_documents: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Reports of even and of odd documents of one corpus: the same distribution, never the same document."""
+    reports = generate_demo_reports(n_documents=n_documents, seed=seed)
+    even = reports["document_id"].str[-1].astype(int) % 2 == 0
+    return reports[even].reset_index(drop=True), reports[~even].reset_index(drop=True)
+
+
+def reference_of(reports: pd.DataFrame) -> DriftReference:
+    features, texts, scores, triaged, sources = toy_inputs(reports)
+    return build_reference(features, SMALL_SPEC, texts, scores, triaged, sources)
+
+
+def test_a_style_shift_in_known_words_alarms_on_domain_auc_alone(toy_reference: DriftReference) -> None:
+    """Call-centre notes that trained the reference itself, delivered as "literature": every word n-gram was seen
+    in training, so only the writing style tells; they are compared with the reference's literature reports."""
+    reports = generate_demo_reports(n_documents=120, seed=1)
+    notes = reports[reports["source"] == "call_centre"].assign(source="literature")
+    features, texts, scores, triaged, sources = toy_inputs(notes)
+    measured = measure_drift(toy_reference, features, texts, scores, triaged, sources, PLAN_LIMITS)
+    assert measured.unseen_ngram_share == 0.0  # the vocabulary measure cannot see it
+    assert measured.domain_auc > 0.95 and measured.domain_auc_z > 10
+    assert f"domain_auc {measured.domain_auc:.4g} > 0.8" in measured.alarms
+    assert drift_plot(measured.to_dict(), toy_reference.to_dict()).startswith(PNG)
+    unjudged = DriftLimits(score_psi_max=1e6, unseen_ngram_share_max=1.0, review_share_max=1.0)
+    quiet = measure_drift(toy_reference, features, texts, scores, triaged, sources, unjudged)
+    assert quiet.alarms == [] and quiet.domain_auc == measured.domain_auc  # measured, judged only with a limit
+
+
+@pytest.mark.parametrize("size", [60, 400])
+def test_fresh_documents_of_the_same_corpus_raise_no_domain_alarm(size: int) -> None:
+    reference_reports, fresh = halves(600, seed=4)
+    measured = measure_drift(reference_of(reference_reports), *toy_inputs(fresh.iloc[:size]), PLAN_LIMITS)
+    assert measured.domain_rows == size and measured.domain_auc is not None
+    assert measured.domain_auc < 0.7, measured.domain_auc
+    assert not any(alarm.startswith("domain_auc") for alarm in measured.alarms)
+
+
+def test_a_single_channel_batch_is_compared_with_that_channel_not_with_the_mix() -> None:
+    reference_reports, fresh = halves(600, seed=4)
+    literature = fresh[fresh["source"] == "literature"].iloc[:300]
+    measured = measure_drift(reference_of(reference_reports), *toy_inputs(literature), PLAN_LIMITS)
+    assert measured.source_shift > 0.5  # the mix changed a lot; it is reported, not judged
+    assert measured.domain_auc < 0.7 and measured.alarms == [], measured.to_dict()
+
+
+def test_domain_measure_is_deterministic_and_chunking_does_not_change_it(toy_reference: DriftReference) -> None:
+    reports = generate_demo_reports(n_documents=70, seed=2)
+    features, texts, scores, triaged, sources = toy_inputs(reports)
+    whole = measure_drift(toy_reference, features, texts, scores, triaged, sources, PLAN_LIMITS)
+    assert whole.domain_auc is not None and whole.domain_rows == len(reports)
+    accumulator = DriftAccumulator(toy_reference)
+    for start in range(0, len(reports), 9):
+        stop = start + 9
+        accumulator.add(
+            features[start:stop], texts[start:stop], scores[start:stop], triaged[start:stop], sources[start:stop]
+        )
+    assert accumulator.result(PLAN_LIMITS).to_dict() == whole.to_dict()
+    again = measure_drift(
+        reference_of(generate_demo_reports(n_documents=120, seed=1)), *toy_inputs(reports), PLAN_LIMITS
+    )
+    assert again.to_dict() == whole.to_dict()
+
+
+def test_the_batch_sample_is_bounded_and_is_the_bottom_k_of_the_whole_batch() -> None:
+    reports = generate_demo_reports(n_documents=700, seed=9)
+    assert len(reports) > DOMAIN_SAMPLE_ROWS
+    features, texts, scores, triaged, sources = toy_inputs(reports)
+    words = word_block(features, SMALL_SPEC)
+    sampler = DomainSampler(size=50)
+    for start in range(0, len(reports), 500):
+        sampler.add(
+            words[start : start + 500],
+            texts.iloc[start : start + 500].tolist(),
+            ["x"] * len(texts[start : start + 500]),
+        )
+        assert len(sampler._keys) <= 50  # memory: never more than the sample size, whatever was offered
+    sample = sampler.sample(by="position")
+    chosen = np.sort(choose(texts.tolist(), 50))
+    assert sample.rows == 50
+    assert sp.csr_matrix(sample.matrix() != (words[chosen] > 0)).nnz == 0
+    reference = reference_of(generate_demo_reports(n_documents=120, seed=1))
+    accumulator = DriftAccumulator(reference)
+    accumulator.add(features, texts, scores, triaged, sources)
+    assert accumulator.result(PLAN_LIMITS).domain_rows == DOMAIN_SAMPLE_ROWS
+
+
+def test_a_batch_too_small_to_judge_gets_a_note_and_no_alarm(toy_reference: DriftReference) -> None:
+    reports = generate_demo_reports(n_documents=120, seed=1)
+    notes = reports[reports["source"] == "call_centre"].assign(source="literature").iloc[: MIN_DOMAIN_ROWS - 1]
+    measured = measure_drift(toy_reference, *toy_inputs(notes), PLAN_LIMITS)
+    assert measured.domain_auc is None and not any(alarm.startswith("domain_auc") for alarm in measured.alarms)
+    assert any("domain_auc not judged" in note for note in measured.notes)
+
+
+def test_the_domain_sample_round_trips_and_a_tampered_or_missing_one_is_handled(
+    toy_reference: DriftReference,
+) -> None:
+    stored = json.loads(json.dumps(toy_reference.to_dict(), allow_nan=False))
+    sample = stored["domain_sample"]
+    assert 0 < sample["rows"] <= DOMAIN_SAMPLE_ROWS and sample["buckets"] == SMALL_SPEC.word_buckets
+    again = DriftReference.from_dict(stored)
+    assert again.domain_sample.to_dict() == toy_reference.domain_sample.to_dict()
+    tampered = json.loads(json.dumps(stored))
+    tampered["domain_sample"]["source_codes"][0] = (tampered["domain_sample"]["source_codes"][0] + 1) % 3
+    with pytest.raises(ValueError, match="altered"):
+        DriftReference.from_dict(tampered)
+    older = {key: value for key, value in stored.items() if key != "domain_sample"}  # made before the sample
+    old_reference = DriftReference.from_dict(older)
+    assert old_reference.domain_sample is None
+    assert json.loads(json.dumps(old_reference.to_dict())) == older  # the same record, so the same hash
+    reports = generate_demo_reports(n_documents=120, seed=1)
+    notes = reports[reports["source"] == "call_centre"].assign(source="literature")
+    measured = measure_drift(old_reference, *toy_inputs(notes), PLAN_LIMITS)
+    assert measured.domain_auc is None and measured.domain_rows == 0
+    assert any("no report sample" in note for note in measured.notes)
+    record = json.loads(json.dumps(measured.to_dict(), allow_nan=False))
+    assert drift_plot(record, older).startswith(PNG)
+
+
+def test_score_psi_alarms_only_beyond_the_sampling_noise_of_the_batch_size() -> None:
+    """The same PSI is noise in 30 reports and a shift in 3,000 (chi-square with bins - 1 degrees of freedom)."""
+    spec = FeatureSpec(word_buckets=8, char_buckets=4)
+    n = 1000
+    reference = build_reference(
+        sp.csr_matrix((1, spec.n_features)), spec, ["t"] * n, np.linspace(0, 1, n), ["AUTO_CLOSE"] * n, ["x"] * n
+    )
+    assert psi_noise(60, 10**12, 10) == pytest.approx(27.877 / 60, rel=1e-4)  # chi2.ppf(0.999, 9) / 60
+    counts = [6, 0, 3, 3, 3, 3, 3, 3, 3, 3]  # one bin emptied, its share moved to the first
+    for scale, alarmed in ((1, False), (100, True)):
+        scores = np.concatenate([np.full(count * scale, (b + 0.5) / 10) for b, count in enumerate(counts)])
+        m = len(scores)
+        measured = measure_drift(
+            reference,
+            sp.csr_matrix((m, spec.n_features)),
+            ["t"] * m,
+            scores,
+            ["AUTO_CLOSE"] * m,
+            ["x"] * m,
+            PLAN_LIMITS,
+        )
+        assert measured.score_psi == pytest.approx(0.761, abs=1e-3)  # far above the limit, at both sizes
+        assert measured.score_psi_noise == pytest.approx(psi_noise(m, n, 10))
+        assert any(alarm.startswith("score_psi") for alarm in measured.alarms) is alarmed
+        assert any("within the sampling noise" in note for note in measured.notes) is not alarmed
