@@ -172,7 +172,7 @@ def score_file(
     tally = BatchTally()
     reference = fail_safe.reference if fail_safe else None
     accumulator = DriftAccumulator(reference) if reference is not None else None
-    covered = set(model.conformal.auto_close_sources())
+    closable = model.closable_sources()
     with tempfile.TemporaryDirectory(prefix="gxp-staged-", dir=staging_dir) as staged:
         staged_chunks: list[tuple[Path, Path]] = []
         for intake in iter_intake_chunks(path, encoding, chunk_records):
@@ -187,8 +187,8 @@ def score_file(
                     predictions["triage"].to_numpy(),
                     predictions["source"].tolist(),
                 )
-            if "*" not in covered:
-                outside = predictions.loc[~predictions["source"].isin(covered), "source"].fillna("(missing)")
+            if closable is not None:
+                outside = predictions.loc[~predictions["source"].isin(closable), "source"].fillna("(missing)")
                 tally.not_covered.update(outside.tolist())
             staged_chunks.append(_stage(Path(staged), len(staged_chunks), predictions, result.quarantined))
             tally.received += len(intake)

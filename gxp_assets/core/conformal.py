@@ -21,7 +21,7 @@ are recomputed from them, so the record is plain JSON and anyone can check the a
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
@@ -34,6 +34,7 @@ from gxp_assets.core.guarantee import AEThreshold, Guarantee, check_calibration_
 
 CLASSES = (0, 1)  # 0 = no adverse event, 1 = adverse event
 ALL_SOURCES = "*"  # the key of the one threshold shared by every source when the guarantee is not by source
+Sources = Sequence[object] | np.ndarray | None
 
 
 class Triage(StrEnum):
@@ -204,31 +205,45 @@ class ConformalRecord:
 
     # Sets --------------------------------------------------------------------------------------------------------
 
-    def prediction_sets(self, p_ae: np.ndarray, sources: Sequence[object] | np.ndarray | None = None) -> np.ndarray:
+    def prediction_sets(
+        self, p_ae: np.ndarray, sources: Sources = None, closable: Collection[str] | None = None
+    ) -> np.ndarray:
         """Boolean (n, 2): column k says whether class k is in the record's set. ``sources`` are needed when the
-        guarantee is by source; a source without a threshold of its own keeps AE in its set."""
+        guarantee is by source; a source without a threshold of its own, or outside ``closable`` (when given: the
+        sources the plan's subgroup rule judged and passed), keeps AE in its set."""
         p_ae = np.asarray(p_ae, dtype=float)
         no_ae = self._mapie_in_set(0, self.no_ae_confidence, p_ae) if len(p_ae) else np.zeros(0, dtype=bool)
         if self.guarantee.type == "marginal":
             ae = self._mapie_in_set(1, self.guarantee.confidence, p_ae) if len(p_ae) else np.zeros(0, dtype=bool)
+            ae |= ~self._closable(len(p_ae), sources, closable)
             return np.column_stack([no_ae, ae]).astype(bool)
-        cut = self.ae_cut(len(p_ae), sources)
+        cut = self.ae_cut(len(p_ae), sources, closable)
         return np.column_stack([no_ae, ~(p_ae < cut)]).astype(bool)
 
-    def ae_cut(self, n: int, sources: Sequence[object] | np.ndarray | None) -> np.ndarray:
+    def ae_cut(self, n: int, sources: Sources, closable: Collection[str] | None = None) -> np.ndarray:
         """Per record, the raw score below which AE is excluded; -inf where auto-close is not available."""
         thresholds = self.ae_thresholds
         if not self.guarantee.by_source:
             value = thresholds[ALL_SOURCES].value
-            return np.full(n, -np.inf if value is None else value)
-        if sources is None:
-            raise ValueError("this model's guarantee is per source: pass each record's source")
-        keys = _as_strings(sources, n, "")
-        cut = np.full(n, -np.inf)
-        for source, threshold in thresholds.items():
-            if threshold.value is not None:
-                cut[keys == source] = threshold.value
+            cut = np.full(n, -np.inf if value is None else value)
+        else:
+            if sources is None:
+                raise ValueError("this model's guarantee is per source: pass each record's source")
+            keys = _as_strings(sources, n, "")
+            cut = np.full(n, -np.inf)
+            for source, threshold in thresholds.items():
+                if threshold.value is not None:
+                    cut[keys == source] = threshold.value
+        cut[~self._closable(n, sources, closable)] = -np.inf
         return cut
+
+    @staticmethod
+    def _closable(n: int, sources: Sources, closable: Collection[str] | None) -> np.ndarray:
+        if closable is None:
+            return np.ones(n, dtype=bool)
+        if sources is None:
+            return np.zeros(n, dtype=bool)
+        return np.isin(_as_strings(sources, n, "").astype(str), np.asarray(sorted(closable), dtype=str))
 
     # What people read --------------------------------------------------------------------------------------------
 
@@ -256,14 +271,17 @@ class ConformalRecord:
         tail = " Reports from any other source are never auto-closed." if g.by_source else ""
         return "Training-conditional (PAC) guarantee. " + "; ".join(parts) + "." + tail
 
-    def reasons(self, p_ae: np.ndarray, sets: np.ndarray, sources: Sequence[object] | np.ndarray | None) -> list[str]:
+    def reasons(
+        self, p_ae: np.ndarray, sets: np.ndarray, sources: Sources, closable: Collection[str] | None = None
+    ) -> list[str]:
         """Why each record got its triage, in a reviewer's words (e.g. "AE not excluded at 95 %")."""
         level = f"{self.guarantee.confidence:.0%}".replace("%", " %")
         no_ae_level = f"{self.no_ae_confidence:.0%}".replace("%", " %")
         p_ae = np.asarray(p_ae, dtype=float)
-        available = (
-            np.isfinite(self.ae_cut(len(p_ae), sources)) if self.guarantee.type == "pac" else np.ones(len(p_ae), bool)
-        )
+        if self.guarantee.type == "pac":
+            available = np.isfinite(self.ae_cut(len(p_ae), sources, closable))
+        else:
+            available = self._closable(len(p_ae), sources, closable)
         out = []
         for has_no_ae, has_ae, can_close in zip(sets[:, 0], sets[:, 1], available, strict=True):
             if has_no_ae and not has_ae:
@@ -271,7 +289,7 @@ class ConformalRecord:
             elif has_ae and not has_no_ae:
                 out.append(f"AE not excluded at {level}; no AE excluded at {no_ae_level}")
             elif not can_close:
-                out.append("auto-close not available: source not calibrated for the guarantee")
+                out.append("auto-close not available: source not covered by the guarantee")
             elif has_ae:
                 out.append(f"AE not excluded at {level}; no AE not excluded at {no_ae_level}")
             else:

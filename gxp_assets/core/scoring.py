@@ -14,7 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from gxp_assets.core.calibration import Calibrator
-from gxp_assets.core.conformal import ConformalRecord, set_labels, triage
+from gxp_assets.core.conformal import ALL_SOURCES, ConformalRecord, set_labels, triage
 from gxp_assets.core.explain import PathAttribution, top_contributions
 from gxp_assets.core.features import ReportTexts
 from gxp_assets.core.hashing import sha256_hex
@@ -42,6 +42,16 @@ class TriageModel:
     conformal: ConformalRecord
     calibrator: Calibrator
     feature_names: dict[int, str]
+    # Sources the plan's subgroup rule judged and passed when the model was registered; None: no restriction (the
+    # evaluation itself, which is where that judgement comes from).
+    judged_sources: frozenset[str] | None = None
+
+    def closable_sources(self) -> set[str] | None:
+        """Sources whose reports may be auto-closed; None when every source may (one threshold, no restriction)."""
+        covered = set(self.conformal.auto_close_sources())
+        if self.judged_sources is None:
+            return None if ALL_SOURCES in covered else covered
+        return set(self.judged_sources) if ALL_SOURCES in covered else covered & set(self.judged_sources)
 
     @cached_property
     def attribution(self) -> PathAttribution:
@@ -75,11 +85,11 @@ class TriageModel:
         ``texts`` (the rows' own texts) let explanations name the report's words instead of training n-grams.
         """
         raw = predict_scores(self.booster, X)
-        sets = self.conformal.prediction_sets(raw, sources)
+        sets = self.conformal.prediction_sets(raw, sources, self.judged_sources)
         explanations = (
             top_contributions(self.booster, X, self.feature_names, explain_top_k, self.attribution, texts)
             if explain_top_k
             else None
         )
-        reasons = self.conformal.reasons(raw, sets, sources)
+        reasons = self.conformal.reasons(raw, sets, sources, self.judged_sources)
         return ScoredRows(raw, self.calibrator(raw), sets, triage(sets), reasons, explanations)

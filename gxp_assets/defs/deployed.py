@@ -7,7 +7,7 @@ production is exactly what was approved.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gxp_assets.core.drift import DriftReference
 from gxp_assets.core.features import FeatureSpec
@@ -46,6 +46,17 @@ def _load(store: ArtifactStore, version: str, lineage: dict, asset: str) -> obje
     return codecs.decode(store.read(ref), ref.suffix)
 
 
+def judged_sources(record: dict) -> frozenset[str]:
+    """Sources whose AE recall the plan's subgroup rule judged on the test split, and passed: only their reports
+    may be auto-closed in production (a source too small to judge is not vouched for)."""
+    prefix = "subgroup_ae_recall_min["
+    return frozenset(
+        result["name"][len(prefix) : -1]
+        for result in record.get("acceptance", [])
+        if result["name"].startswith(prefix) and result["passed"]
+    )
+
+
 def deployed_model(governance: Governance, store: ArtifactStore, version: str | None = None) -> DeployedModel:
     """The ACTIVE model of the plan's intended use, or a given version (to re-explain a past scoring)."""
     use_case = governance.plan.plan.intended_use.id
@@ -70,11 +81,12 @@ def deployed_model(governance: Governance, store: ArtifactStore, version: str | 
         if sha256_hex(canonical_json(values)) != record["drift_reference_sha256"]:
             raise NoActiveModel(f"the stored drift reference of {registered.version} is not the one its record names")
         reference = DriftReference.from_dict(values)
+    model = replace(TriageModel.from_records(model_text, conformal), judged_sources=judged_sources(record))
     return DeployedModel(
         version=registered.version,
         state=registered.state,
         record=record,
-        model=TriageModel.from_records(model_text, conformal),
+        model=model,
         spec=FeatureSpec.from_dict(conformal["feature_spec"]),
         reference=reference,
     )

@@ -104,7 +104,7 @@ def test_per_source_thresholds_and_no_auto_close_for_unknown_or_thin_sources() -
     assert list(triage(sets)) == [Triage.AUTO_CLOSE, Triage.REVIEW, Triage.REVIEW]
     reasons = record.reasons(low, sets, ["literature", "social_media", "forum"])
     assert reasons[0].startswith("AE excluded at 95 %")
-    assert "not calibrated" in reasons[1] and "not calibrated" in reasons[2]
+    assert "not covered" in reasons[1] and "not covered" in reasons[2]
     with pytest.raises(ValueError, match="per source"):
         record.prediction_sets(low)
     statement = record.statement()
@@ -183,3 +183,20 @@ def test_invalid_levels_and_missing_classes_are_refused() -> None:
         fit_conformal(np.full(103, 0.5), np.array([0] * 100 + [1] * 3), 0.95, 0.95)
     with pytest.raises(ValueError, match="needs each calibration record's document"):
         fit_conformal(np.full(103, 0.5), np.array([0] * 50 + [1] * 53), 0.95, 0.9, guarantee=PAC)
+
+
+def test_only_sources_the_subgroup_rule_vouched_for_are_auto_closed() -> None:
+    rng = np.random.default_rng(8)
+    scores, labels = draw(rng, 4000, rare_share=0.3)
+    sources = np.where(np.arange(4000) % 2 == 0, "literature", "call_centre")
+    record = fit_conformal(
+        scores, labels, 0.95, 0.9, guarantee=Guarantee("pac", 0.05, 0.1, "document", True),
+        units=np.arange(4000).astype(str), sources=sources,
+    )  # fmt: skip
+    assert record.auto_close_sources() == ["call_centre", "literature"]
+    low, where = np.full(2, 0.001), ["literature", "call_centre"]
+    sets = record.prediction_sets(low, where, closable={"literature"})
+    assert list(triage(sets)) == [Triage.AUTO_CLOSE, Triage.REVIEW]
+    assert "not covered" in record.reasons(low, sets, where, closable={"literature"})[1]
+    marginal = fit_conformal(scores, labels, 0.95, 0.9)
+    assert list(triage(marginal.prediction_sets(low, where, closable=set()))) == [Triage.REVIEW, Triage.REVIEW]
