@@ -122,7 +122,7 @@ def run_seed(valid, X, seed: int, params: TrainingParams, scores_dir: Path | Non
     if scores_dir is not None:  # for analyses of the calibration step without retraining
         np.savez(
             scores_dir / f"seed{seed}.npz",
-            **{f"{part}_{key}": parts[part][key].astype(str).to_numpy() for part in ("calibration", "test")
+            **{f"{part}_{key}": parts[part][key].astype(str).to_numpy(dtype=str) for part in ("calibration", "test")
                for key in ("label", "split_group", "source")},
             ours_calibration=cal, ours_test=test, tfidf_lr_calibration=ref_cal, tfidf_lr_test=ref_test,
         )  # fmt: skip
@@ -190,12 +190,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2 seeds instead of 50")
     parser.add_argument("--seeds", type=int, default=None)
+    parser.add_argument("--first-seed", type=int, default=0, help="run seeds first-seed ... first-seed + seeds - 1")
+    parser.add_argument("--merge", nargs="+", default=None, help="only summarize these per-seed files (from runs split "
+                        "across processes with --first-seed)")  # fmt: skip
     parser.add_argument("--out", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "gxp_quality_seeds.jsonl"))
     parser.add_argument("--resume", action="store_true", help="keep the seeds already in --out")
     parser.add_argument("--scores-dir", default=None, help="also keep each seed's calibration and test scores here")
     parser.add_argument("--plot", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "gxp_quality_recall.png"))
     args = parser.parse_args()
-    seeds = list(range(args.seeds or (2 if args.quick else 50)))
+    if args.merge:
+        runs = [json.loads(line) for name in args.merge for line in Path(name).read_text().splitlines()]
+        runs = sorted({run["seed"]: run for run in runs}.values(), key=lambda run: run["seed"])
+        summary = summarize(runs)
+        plot(runs, Path(args.plot))
+        print("RESULT seeds=" + str(len(runs)) + " " + " ".join(f"{k}={v:.4f}" for k, v in summary.items()))
+        return
+    seeds = list(range(args.first_seed, args.first_seed + (args.seeds or (2 if args.quick else 50))))
     out = Path(args.out)
     done = [json.loads(line) for line in out.read_text().splitlines()] if args.resume and out.exists() else []
     done = [run for run in done if run["seed"] in seeds]
