@@ -123,14 +123,18 @@ def top_contributions(
     columns = original[columns]
     spec = texts.spec
     char_end = spec.word_buckets + spec.char_buckets
-    words = TextColumns(spec, columns[(columns >= spec.word_buckets) & (columns < char_end)].tolist())
-    bounds = np.searchsorted(rows, np.arange(contributions.shape[0] + 1)).tolist()
+    is_char = (columns >= spec.word_buckets) & (columns < char_end)
+    words = TextColumns(spec, columns[is_char].tolist())
+    n_rows = contributions.shape[0]
+    bounds = np.searchsorted(rows, np.arange(n_rows + 1)).tolist()
+    has_word = (np.bincount(rows, weights=columns < spec.word_buckets, minlength=n_rows) > 0).tolist()
+    has_char = (np.bincount(rows, weights=is_char, minlength=n_rows) > 0).tolist()
     column_list, value_list = columns.tolist(), values.tolist()
     explanations = []
     for row, text in enumerate(texts.texts):
         first, last = bounds[row], bounds[row + 1]
         selected = dict(zip(column_list[first:last], value_list[first:last], strict=True))
-        terms = _terms(text, selected, words, names, char_end)
+        terms = _terms(text, selected, words, names, has_word[row], has_char[row])
         if absent[row]:
             terms[ABSENT] = terms.get(ABSENT, 0.0) + float(absent[row])
         top = sorted(terms.items(), key=lambda item: (-abs(item[1]), item[0]))[:k]
@@ -141,17 +145,17 @@ def top_contributions(
 
 
 def _terms(
-    text: str, selected: dict[int, float], words: TextColumns, names: dict[int, str], char_end: int
+    text: str, selected: dict[int, float], words: TextColumns, names: dict[int, str], has_word: bool, has_char: bool
 ) -> dict[str, float]:
     """The selected present columns' contributions summed per readable term of this report."""
     holders: dict[int, list[str]] = {}
-    if any(column < words.spec.word_buckets for column in selected):
+    if has_word:
         for gram, column in words.word_ngrams(text):
             if column in selected:
                 held = holders.setdefault(column, [])
                 if gram not in held:
                     held.append(gram)
-    if any(words.spec.word_buckets <= column < char_end for column in selected):
+    if has_char:
         for word in dict.fromkeys(text.lower().split()):
             for column, credited in words.char_credits(word):
                 if column in selected:
@@ -160,8 +164,9 @@ def _terms(
     terms: dict[str, float] = {}
     for column, value in selected.items():
         held = holders.get(column) or [column_name(names, column)]
+        share = value / len(held)
         for term in held:
-            terms[term] = terms.get(term, 0.0) + value / len(held)
+            terms[term] = terms.get(term, 0.0) + share
     return terms
 
 

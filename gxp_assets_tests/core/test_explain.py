@@ -83,10 +83,9 @@ def test_all_terms_and_the_absent_entry_add_up_to_the_log_odds(explained: dict) 
 
 def test_a_column_shared_by_two_words_is_split_and_summed_per_word() -> None:
     spec = DEFAULT_FEATURE_SPEC
-    char_end = spec.word_buckets + spec.char_buckets
     ash = spec.word_buckets + ngram_column("ash", spec.char_buckets)  # inside "rash" and "crash"
     rash = ngram_column("rash", spec.word_buckets)
-    terms = _terms("Rash, crash", {ash: 1.0, rash: 0.4}, TextColumns(spec, [ash]), {}, char_end)
+    terms = _terms("Rash, crash", {ash: 1.0, rash: 0.4}, TextColumns(spec, [ash]), {}, True, True)
     assert terms == pytest.approx({"rash": 0.9, "crash": 0.5})
 
 
@@ -100,7 +99,7 @@ def test_colliding_words_are_named_by_each_reports_own_word() -> None:
     names = {column: first}  # what the training vocabulary would call the column
     finder = TextColumns(spec)
     for word in (first, second):
-        assert _terms(f"I had {word}", {column: 1.0}, finder, names, 32) == {word: 1.0}
+        assert _terms(f"I had {word}", {column: 1.0}, finder, names, True, False) == {word: 1.0}
 
 
 def test_without_texts_columns_are_named_from_training_words_and_merged(explained: dict) -> None:
