@@ -51,7 +51,10 @@ def child_pipeline(source: str, documents: int) -> dict:
             from gxp_assets.defs.config import ReportSourceConfig
             from gxp_assets.defs.data_assets import demo_corpus_path
 
-            write_demo_reports(demo_corpus_path(ReportSourceConfig(demo_documents=documents)), n_documents=documents)
+            source_config = ReportSourceConfig(demo_documents=documents)
+            write_demo_reports(
+                demo_corpus_path(source_config), n_documents=documents, label_noise=source_config.demo_label_noise
+            )
         with DagsterInstance.get() as instance:
             start = time.perf_counter()
             result = defs.resolve_job_def("prepare_training_data").execute_in_process(

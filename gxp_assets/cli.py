@@ -123,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo-data", help="write the synthetic demo corpus as CSV in the report contract")
     demo.add_argument("--out", required=True, help="CSV file to write")
-    demo.add_argument("--documents", type=int, default=2500)
+    demo.add_argument("--documents", type=int, default=6000)
     demo.add_argument("--seed", type=int, default=7)
     demo.set_defaults(handler=cmd_demo_data)
 

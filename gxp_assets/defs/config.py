@@ -22,8 +22,10 @@ class ReportSourceConfig(Config):
     )
     path: str = Field(default="", description="file or folder to read; unused for demo")
     encoding: str | None = Field(default=None, description="the files' encoding when not UTF-8 and without a BOM")
-    demo_documents: int = Field(default=2500, gt=0)
+    # Enough documents that each channel's calibration split supports the plan's per-source PAC guarantee.
+    demo_documents: int = Field(default=6000, gt=0)
     demo_seed: int = 7
+    demo_label_noise: float = Field(default=0.005, ge=0, le=1, description="share of demo labels flipped")
     include_adjudicated: bool = Field(
         default=False,
         description="add the scored reports that people have adjudicated since (retraining runs set this)",

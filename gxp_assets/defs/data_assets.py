@@ -22,7 +22,8 @@ DATA_GROUP = "data"
 
 
 def demo_corpus_path(config: ReportSourceConfig) -> Path:
-    return default_home() / "demo" / f"demo_reports_seed{config.demo_seed}_n{config.demo_documents}.csv"
+    name = f"demo_reports_seed{config.demo_seed}_n{config.demo_documents}_noise{config.demo_label_noise:g}.csv"
+    return default_home() / "demo" / name
 
 
 def read_source(config: ReportSourceConfig) -> tuple[pd.DataFrame, str]:
@@ -42,7 +43,9 @@ def _read_corpus(config: ReportSourceConfig) -> tuple[pd.DataFrame, str]:
     if config.format == "demo":
         path = demo_corpus_path(config)
         if not path.exists():  # deterministic by seed: regenerating gives the same bytes
-            write_demo_reports(path, n_documents=config.demo_documents, seed=config.demo_seed)
+            write_demo_reports(
+                path, n_documents=config.demo_documents, seed=config.demo_seed, label_noise=config.demo_label_noise
+            )
         return load_contract_files(path), str(path)
     if not config.path:
         raise ValueError(f"source format {config.format!r} needs a path")
