@@ -343,12 +343,11 @@ def fit_conformal(
     )
 
 
-def triage(sets: np.ndarray) -> np.ndarray:
-    """{no AE} -> AUTO_CLOSE, {AE} -> PRIORITY, both or neither -> REVIEW."""
+def triage(sets: np.ndarray, priority_allowed: np.ndarray | None = None) -> np.ndarray:
+    """{no AE} -> AUTO_CLOSE, {AE} -> PRIORITY (where ``priority_allowed``, default everywhere), else REVIEW."""
     no_ae, ae = sets[:, 0], sets[:, 1]
-    return np.where(no_ae & ~ae, Triage.AUTO_CLOSE, np.where(ae & ~no_ae, Triage.PRIORITY, Triage.REVIEW)).astype(
-        object
-    )
+    priority = ae & ~no_ae & (True if priority_allowed is None else np.asarray(priority_allowed, dtype=bool))
+    return np.where(no_ae & ~ae, Triage.AUTO_CLOSE, np.where(priority, Triage.PRIORITY, Triage.REVIEW)).astype(object)
 
 
 def set_labels(sets: np.ndarray) -> list[str]:

@@ -45,6 +45,9 @@ class TriageModel:
     # Sources the plan's subgroup rule judged and passed when the model was registered; None: no restriction (the
     # evaluation itself, which is where that judgement comes from).
     judged_sources: frozenset[str] | None = None
+    # PRIORITY also needs a calibrated p(AE) of at least this (the plan's conformal.priority_min_p_ae), so that a
+    # report shown first is more likely an AE than not; below it, a set of {AE} goes to REVIEW.
+    priority_min_p_ae: float = 0.0
 
     def closable_sources(self) -> set[str] | None:
         """Sources whose reports may be auto-closed; None when every source may (one threshold, no restriction)."""
@@ -71,7 +74,8 @@ class TriageModel:
             record["calibration"], conformal.calibration_scores, conformal.calibration_labels
         )
         names = {int(column): name for column, name in record["feature_names"].items()}
-        return cls(load_booster(model_text), model_sha256, conformal, calibrator, names)
+        floor = float(record.get("triage_policy", {}).get("priority_min_p_ae", 0.0))
+        return cls(load_booster(model_text), model_sha256, conformal, calibrator, names, priority_min_p_ae=floor)
 
     def score(
         self,
@@ -92,4 +96,8 @@ class TriageModel:
             else None
         )
         reasons = self.conformal.reasons(raw, sets, sources, self.judged_sources)
-        return ScoredRows(raw, self.calibrator(raw), sets, triage(sets), reasons, explanations)
+        p_ae = self.calibrator(raw)
+        likely = p_ae >= self.priority_min_p_ae
+        for row in np.flatnonzero(sets[:, 1] & ~sets[:, 0] & ~likely):
+            reasons[row] += f"; p(AE) {p_ae[row]:.3f} below {self.priority_min_p_ae:g}: REVIEW, not PRIORITY"
+        return ScoredRows(raw, p_ae, sets, triage(sets, likely), reasons, explanations)

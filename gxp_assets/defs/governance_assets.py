@@ -93,6 +93,9 @@ def model_candidate(
     recorded = conformal_model["conformal"]
     if recorded["guarantee"] != plan.guarantee.model_dump():
         outside.append(f"recall guarantee {recorded['guarantee']} is not the plan's {plan.guarantee.model_dump()}")
+    floor = conformal_model.get("triage_policy", {}).get("priority_min_p_ae")
+    if floor != plan.conformal.priority_min_p_ae:
+        outside.append(f"PRIORITY floor p(AE) {floor} is not the plan's {plan.conformal.priority_min_p_ae}")
     if float(recorded["confidence"]["0"]) != plan.conformal.no_ae_confidence:
         outside.append(
             f"no-AE confidence {recorded['confidence']['0']} is not the plan's {plan.conformal.no_ae_confidence}"

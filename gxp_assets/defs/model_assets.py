@@ -144,7 +144,12 @@ def conformal_model(
         "conformal": conformal.to_dict(),
         "calibration": calibrator.to_dict(),
         "feature_names": {str(column): names[column] for column in sorted(names)},
-        "triage_policy": {"{0}": "AUTO_CLOSE", "{1}": "PRIORITY", "{0,1} or {}": "REVIEW"},
+        "triage_policy": {
+            "{0}": "AUTO_CLOSE",
+            "{1}": "PRIORITY when p(AE) >= priority_min_p_ae, else REVIEW",
+            "{0,1} or {}": "REVIEW",
+            "priority_min_p_ae": current_plan().plan.conformal.priority_min_p_ae,
+        },
     }
     return Output(
         record,

@@ -73,8 +73,25 @@ class AcceptanceCriteria(_Strict):
 
 
 class ConformalLevels(_Strict):
-    ae_confidence: Confidence
     no_ae_confidence: Confidence
+    priority_min_p_ae: Fraction = 0.0  # PRIORITY also needs at least this calibrated p(AE); else REVIEW
+
+
+class RecallGuarantee(_Strict):
+    """What "at most miss_rate of AEs auto-closed" means: see core.conformal for the method and its proof."""
+
+    type: Literal["pac", "marginal"]
+    miss_rate: Annotated[float, Field(gt=0, lt=1)]
+    delta: Annotated[float, Field(gt=0, lt=1)]
+    unit: Literal["document", "record"]
+    by_source: bool
+
+
+class FailSafe(_Strict):
+    """When auto-closing stops on its own, before results are published, until a signed decision lifts it."""
+
+    suspend_on_drift: bool
+    lift_role: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
 
 
 class DriftThresholds(_Strict):
@@ -134,7 +151,9 @@ class ChangeControlPlan(_Strict):
     fixed_elements: FixedElements
     data_requirements: DataRequirements
     acceptance_criteria: AcceptanceCriteria
+    guarantee: RecallGuarantee
     conformal: ConformalLevels
+    fail_safe: FailSafe
     retraining_triggers: RetrainingTriggers
     approvals: Approvals
 
@@ -147,14 +166,19 @@ class ChangeControlPlan(_Strict):
 
     @model_validator(mode="after")
     def _recall_floor_positive(self) -> ChangeControlPlan:
-        if self.acceptance_criteria.ae_recall_tolerance >= self.conformal.ae_confidence:
-            raise ValueError("acceptance_criteria.ae_recall_tolerance must be below conformal.ae_confidence")
+        if self.acceptance_criteria.ae_recall_tolerance >= self.ae_confidence:
+            raise ValueError("acceptance_criteria.ae_recall_tolerance must be below 1 - guarantee.miss_rate")
         return self
+
+    @property
+    def ae_confidence(self) -> float:
+        """The guaranteed AE recall: 1 - the guarantee's miss rate."""
+        return round(1 - self.guarantee.miss_rate, 12)
 
     @property
     def ae_recall_min(self) -> float:
         """The measured AE recall a candidate must reach: the guaranteed level less the sampling tolerance."""
-        return round(self.conformal.ae_confidence - self.acceptance_criteria.ae_recall_tolerance, 12)
+        return round(self.ae_confidence - self.acceptance_criteria.ae_recall_tolerance, 12)
 
 
 @dataclass(frozen=True)

@@ -95,9 +95,25 @@ def test_missing_field_is_refused_naming_it(tmp_path: Path, plan_values: dict) -
 
 
 def test_confidence_outside_the_unit_interval_is_refused(tmp_path: Path, plan_values: dict) -> None:
-    plan_values["conformal"]["ae_confidence"] = 1.5
-    with pytest.raises(PlanError, match=r"conformal\.ae_confidence"):
+    plan_values["conformal"]["no_ae_confidence"] = 1.5
+    with pytest.raises(PlanError, match=r"conformal\.no_ae_confidence"):
         load_plan(write_plan(tmp_path, plan_values))
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [("miss_rate", 0.0), ("delta", 1.0), ("type", "bayesian"), ("unit", "sentence")]
+)
+def test_a_guarantee_that_means_nothing_is_refused(tmp_path: Path, plan_values: dict, key: str, value: object) -> None:
+    plan_values["guarantee"][key] = value
+    with pytest.raises(PlanError, match=rf"guarantee\.{key}"):
+        load_plan(write_plan(tmp_path, plan_values))
+
+
+def test_the_guarantee_sets_the_recall_a_candidate_must_reach(tmp_path: Path, plan_values: dict) -> None:
+    plan_values["guarantee"]["miss_rate"] = 0.1
+    plan = load_plan(write_plan(tmp_path, plan_values)).plan
+    assert plan.ae_confidence == 0.9
+    assert plan.ae_recall_min == pytest.approx(0.9 - plan.acceptance_criteria.ae_recall_tolerance)
 
 
 def test_unknown_key_is_refused(tmp_path: Path, plan_values: dict) -> None:
