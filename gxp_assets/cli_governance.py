@@ -13,6 +13,7 @@ import os
 import sys
 from pathlib import Path
 
+from gxp_assets.cli_roles import add_commands as add_roles_commands
 from gxp_assets.core.hashing import sha256_hex
 from gxp_assets.governance.audit_export import export_csv, export_html
 from gxp_assets.governance.registry import State
@@ -87,7 +88,8 @@ def _signature_for(args: argparse.Namespace, governance: Governance, meaning: Me
     key_path = Path(args.key) if args.key else default_key_path(args.user)
     try:
         private_key = load_private_key(key_path.read_bytes(), _passphrase(args))
-        signature = sign(model.record_hash, meaning, args.reason, user, private_key, governance.audit_head())
+        signature = sign(model.record_hash, meaning, args.reason, user, private_key, governance.audit_head(),
+                         roles_sha256=governance.roles.digest())  # fmt: skip
     except SignatureRefused as refusal:
         governance.refuse(args.user, args.version, str(refusal.code), str(refusal))
         raise
@@ -137,42 +139,40 @@ def cmd_registry_list(args: argparse.Namespace) -> int:
 
 
 def cmd_registry_show(args: argparse.Namespace) -> int:
+    """A version's record, history and signatures, then the verdict of the point-of-use verification (exit 1 if any
+    control fails)."""
     governance = open_governance()
     model = governance.registry.get(args.version)
     if model is None:
         return _fail(f"no model version {args.version} in the registry")
     record = model.record
     print(f"model {model.version}: {model.state} (record hash {model.record_hash})")
-    print(f"plan {record['plan']['plan_id']} {record['plan']['version']} sha256 {record['plan']['sha256']}")
-    print(f"trained by {record['lineage']['trained_by']} at commit {record['lineage']['code']['commit']}")
-    for result in record["acceptance"]:
+    plan, lineage = record.get("plan", {}), record.get("lineage", {})
+    print(f"plan {plan.get('plan_id')} {plan.get('version')} sha256 {plan.get('sha256')}")
+    print(f"trained by {lineage.get('trained_by')} at commit {(lineage.get('code') or {}).get('commit')}")
+    for result in record.get("acceptance", []):
         verdict = "pass" if result["passed"] else "FAIL"
         print(f"  {verdict} {result['name']}: measured {result['measured']}, limit {result['limit']}")
     print("history:")
     for transition in governance.registry.history(model.version):
         print(f"  {transition.at}  {transition.from_state or '-'} -> {transition.to_state}  by {transition.actor}: "
               f"{transition.reason}")  # fmt: skip
-    print("signatures:")
+    print("signatures (time recorded by the system):")
+    times = {str(e.details.get("signature_id")): e.recorded_at for e in governance.audit.entries()
+             if e.action == "signature" and e.subject == model.version}  # fmt: skip
     for stored in governance.registry.signatures(model.version):
-        print(f"  {Signature.from_dict(stored).manifestation()}")
-    return EXIT_OK
-
-
-def anchors(governance: Governance) -> list[tuple[int, str]]:
-    """Audit heads recorded in model records and signatures: a deleted tail cannot hide behind them."""
-    found = []
-    for model in governance.registry.versions():
-        if model.record.get("audit_head"):
-            found.append((model.record["audit_head"]["seq"], model.record["audit_head"]["hash"]))
-    for stored in governance.registry.signatures():
-        if stored.get("audit_head"):
-            found.append((stored["audit_head"]["seq"], stored["audit_head"]["hash"]))
-    return found
+        signature = Signature.from_dict(stored)
+        print(f"  {signature.manifestation(times.get(signature.signature_id))}")
+    verdict = governance.verify(model.version)
+    print("verification: " + ("every control verified" if verdict.ok else "FAILED"))
+    for failure in verdict.failures:
+        print(f"FAILED {failure}", file=sys.stderr)
+    return EXIT_OK if verdict.ok else EXIT_FAILED
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     trail = audit_trail()
-    known = anchors(open_governance())
+    known = open_governance().audit_anchors()
     problems = trail.verify(known)
     for problem in problems:
         print(f"FAILED: {problem}", file=sys.stderr)
@@ -185,7 +185,9 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
     trail = audit_trail()
     entries = trail.entries()
     text = (
-        export_csv(entries) if args.format == "csv" else export_html(entries, trail.verify(anchors(open_governance())))
+        export_csv(entries)
+        if args.format == "csv"
+        else export_html(entries, trail.verify(open_governance().audit_anchors()))
     )
     Path(args.out).write_text(text, encoding="utf-8")
     print(f"wrote {len(entries)} audit entries to {args.out}")
@@ -237,6 +239,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     export.add_argument("--format", choices=["csv", "html"], default="html")
     export.add_argument("--out", required=True)
     export.set_defaults(handler=cmd_audit_export)
+    add_roles_commands(commands)
     add_reproduce_command(commands)
     add_trace_command(commands)
     add_report_command(commands)
