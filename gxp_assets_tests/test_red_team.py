@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from dagster import DagsterInstance
+from dagster import DagsterInstance, build_sensor_context
 
 from gxp_assets.cli import main as gxp
 from gxp_assets.cli_inference import DEMO_PASSPHRASE_ENV, ensure_demo_signers, promote, sign_demo_approvals
@@ -28,6 +28,7 @@ from gxp_assets.defs.audit_anchor import event_log_anchors
 from gxp_assets.defs.deployed import deployed_model
 from gxp_assets.defs.inference_assets import batches
 from gxp_assets.defs.io_manager import LAUNCHED_BY_TAG
+from gxp_assets.defs.sensors import landing_files
 from gxp_assets.governance.audit import next_entry
 from gxp_assets.governance.plan import DEFAULT_PLAN_PATH
 from gxp_assets.governance.registry import record_hash
@@ -300,3 +301,26 @@ def test_a_fully_rechained_trail_with_a_new_checkpoint_chain_is_detected_by_the_
     with DagsterInstance.get() as instance:  # the heads the event log keeps are what catches it
         logged = event_log_anchors(instance)
     assert logged and audit_trail().verify(logged)
+
+
+def test_a_symlink_in_the_landing_zone_is_refused_audited_and_never_copied(world: dict) -> None:
+    """Attack: a symlink in the landing zone pointing to /etc/passwd."""
+    link = landing_zone().folder(REPORTS) / "passwd.csv"
+    link.symlink_to("/etc/passwd")
+    with DagsterInstance.get() as instance:
+        result = landing_files(build_sensor_context(instance=instance))
+        assert not result.run_requests
+        refusals = [e for e in audit_trail().entries() if e.action == "landing_refused"]
+        assert refusals and refusals[-1].subject == "landing/reports/passwd.csv"
+        assert "symbolic link" in refusals[-1].details["reason"]
+        again = landing_files(build_sensor_context(instance=instance, cursor=result.cursor))
+        assert len([e for e in audit_trail().entries() if e.action == "landing_refused"]) == len(refusals)
+        assert not again.run_requests
+        # Even a partition forced by hand for the link's content is not taken: nothing is followed or copied.
+        key = batch_key(link.name, sha256_file(Path("/etc/passwd")))
+        instance.add_dynamic_partitions(batches.name, [key])
+        run = defs.resolve_job_def("score_batch").execute_in_process(
+            instance=instance, partition_key=key, raise_on_error=False
+        )
+    assert not run.success
+    assert sha256_file(Path("/etc/passwd")) not in {ref.sha256 for ref in artifact_store().versions()}

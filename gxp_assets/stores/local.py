@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import stat
 import tempfile
 from collections.abc import Callable
 from contextlib import closing
@@ -36,6 +37,20 @@ CREATE TABLE IF NOT EXISTS artifacts (
 );
 CREATE INDEX IF NOT EXISTS artifacts_by_asset ON artifacts (asset, partition, seq);
 """
+
+
+def open_regular(source: Path) -> IO[bytes]:
+    """``source`` opened for reading only if it is a regular file itself: no link is followed (O_NOFOLLOW), and a
+    device or pipe is not opened for reading at all (O_NONBLOCK, then fstat)."""
+    try:
+        descriptor = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as error:
+        raise ValueError(f"{source} is refused: not a regular file that can be opened without following a link "
+                         f"({error.strerror})") from error  # fmt: skip
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        os.close(descriptor)
+        raise ValueError(f"{source} is refused: not a regular file (a device, pipe, socket or folder)")
+    return os.fdopen(descriptor, "rb")
 
 
 def default_home() -> Path:
@@ -75,9 +90,11 @@ class LocalArtifactStore:
         return self._index_ref(asset, partition, sha256, suffix, len(payload), path, run_id)
 
     def put_file(self, asset: str, partition: str | None, source: Path, suffix: str, run_id: str) -> ArtifactRef:
-        """Keep a copy of a file of any size, hashed as it is copied: one read, whatever its size."""
+        """Keep a copy of a regular file of any size, hashed as it is copied: one read, whatever its size. A symbolic
+        link, device or pipe is refused, never followed or read."""
         # The hash is of the bytes the copy holds, even if the source changed while it was read.
-        staged, sha256 = self._staged(self._folder(asset, partition), lambda handle: sha256_copy(source, handle))
+        opened = open_regular(source)
+        staged, sha256 = self._staged(self._folder(asset, partition), lambda handle: sha256_copy(opened, handle))
         path = self._path(asset, partition, sha256, suffix)
         if path.exists():
             staged.unlink()
