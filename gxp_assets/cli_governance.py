@@ -28,6 +28,7 @@ from gxp_assets.governance.signatures import (
 )
 from gxp_assets.stores import audit_trail, open_governance
 from gxp_assets.stores.local import default_home
+from gxp_assets.stores.results_integrity import ResultsIntegrityError
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
@@ -294,17 +295,21 @@ def cmd_trace(args: argparse.Namespace) -> int:
               f"trained by {lineage['trained_by']}")  # fmt: skip
         for stored in governance.registry.signatures(model.version):
             print(f"  {Signature.from_dict(stored).manifestation()}")
-    found = print_scorings(args.report_id) or found
+    try:
+        found = print_scorings(args.report_id) or found
+    except ResultsIntegrityError as error:
+        return _fail(str(error))
     if not found:
         return _fail(f"report {args.report_id} is in no quarantine, no registered model's data and no scored batch")
     return EXIT_OK
 
 
 def print_scorings(report_id: str) -> bool:
-    """Each time the report was scored: batch, model and plan version, run, triage, and its adjudication."""
-    from gxp_assets.stores import results_store
+    """Each time the report was scored: batch, model and plan version, run, triage, and its adjudication; only from
+    a results index that matches the audit trail (ResultsIntegrityError otherwise)."""
+    from gxp_assets.stores import verified_results
 
-    scorings = results_store().find_report(report_id)
+    scorings = verified_results().find_report(report_id)
     for row in scorings.itertuples():
         print(f"{report_id}: scored in batch {row.batch} by model {row.model_version} (plan {row.plan_version}) "
               f"in run {row.run_id[:8]} at {row.scored_at:%Y-%m-%d %H:%M:%S} UTC: {row.triage}, set "

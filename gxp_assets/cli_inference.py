@@ -84,10 +84,15 @@ def _print_batch(result: object) -> None:
 
 
 def cmd_queue(args: argparse.Namespace) -> int:
-    """The PRIORITY queue: reports awaiting adjudication, the earliest regulatory due date first."""
-    from gxp_assets.stores import results_store
+    """The PRIORITY queue: reports awaiting adjudication, the earliest regulatory due date first; only from an index
+    that matches the audit trail (exit 1 otherwise)."""
+    from gxp_assets.stores import verified_results
+    from gxp_assets.stores.results_integrity import ResultsIntegrityError
 
-    queue = results_store().priority_queue(datetime.now(UTC))
+    try:
+        queue = verified_results().priority_queue(datetime.now(UTC))
+    except ResultsIntegrityError as error:
+        return _fail(str(error))
     if queue.empty:
         print("the PRIORITY queue is empty")
         return EXIT_OK
@@ -227,6 +232,38 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_results_verify(args: argparse.Namespace) -> int:
+    from gxp_assets.stores import verified_results
+    from gxp_assets.stores.results_integrity import ResultsIntegrityError
+
+    try:
+        batches = verified_results().batches()
+    except ResultsIntegrityError as error:
+        for problem in error.problems:
+            print(f"FAILED: {problem}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"results index: {len(batches)} batches match the audit trail (files and rows)")
+    return EXIT_OK
+
+
+def cmd_results_rebuild(args: argparse.Namespace) -> int:
+    """Restore the results index from the batch files that still hash to what the audit trail recorded."""
+    from gxp_assets.stores import audit_trail, results_store
+    from gxp_assets.stores.results_integrity import recorded_results
+
+    trail = audit_trail()
+    recorded = recorded_results(trail.entries())
+    store = results_store()
+    restored = store.rebuild(recorded)
+    problems = store.verify(recorded)
+    trail.append(args.user or "system", "results_rebuild", "results",
+                 {"restored": restored, "problems": problems[:50]})  # fmt: skip
+    print(f"results index rebuilt: {len(restored)} of {len(recorded)} recorded batches restored")
+    for problem in problems:
+        print(f"FAILED: {problem}", file=sys.stderr)
+    return EXIT_FAILED if problems else EXIT_OK
+
+
 def add_commands(commands: argparse._SubParsersAction) -> None:
     demo = commands.add_parser("demo", help="the whole story on demo data: train, approve (demo keys), promote, score")
     demo.add_argument("--config", help="YAML run config for training, as for `gxp run`")
@@ -237,3 +274,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     queue = commands.add_parser("queue", help="PRIORITY reports awaiting adjudication, earliest due first")
     queue.add_argument("--limit", type=int, default=50)
     queue.set_defaults(handler=cmd_queue)
+    results = commands.add_parser("results", help="the results index: verify it against the audit trail, rebuild it")
+    results_actions = results.add_subparsers(dest="action", required=True)
+    results_actions.add_parser("verify", help="exit 1 unless every batch's files and rows match the audit trail"
+                               ).set_defaults(handler=cmd_results_verify)  # fmt: skip
+    rebuild = results_actions.add_parser("rebuild", help="restore the index from the verified Parquet files")
+    rebuild.add_argument("--user", help="who rebuilds (for the audit trail)")
+    rebuild.set_defaults(handler=cmd_results_rebuild)

@@ -42,7 +42,7 @@ from gxp_assets.governance.signatures import (
     roles_for,
     sign,
 )
-from gxp_assets.stores import artifact_store, audit_trail, codecs, landing_zone, open_governance
+from gxp_assets.stores import artifact_store, audit_trail, codecs, landing_zone, open_governance, results_store
 from gxp_assets.stores.checkpoints_local import LocalCheckpoints
 from gxp_assets.stores.landing import REPORTS, batch_key
 from gxp_assets.stores.notifier import outbox
@@ -75,7 +75,12 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> dict:
         assert trained.success
         version = open_governance().registry.versions()[-1].version
         assert sign_demo_approvals(version) and promote(version)
-    world = {"root": root, "version": version, "plan": Path(os.environ["GXP_PLAN"]), "roles": roles}
+        path = landing_zone().folder(REPORTS) / "scored-batch.csv"
+        demo_batch(80, 5, channels=("literature",), received_until=datetime.now(UTC)).to_csv(path, index=False)
+        key = batch_key(path.name, sha256_file(path))
+        instance.add_dynamic_partitions(batches.name, [key])
+        assert defs.resolve_job_def("score_batch").execute_in_process(instance=instance, partition_key=key).success
+    world = {"root": root, "version": version, "plan": Path(os.environ["GXP_PLAN"]), "roles": roles, "batch": key}
     monkeypatch.undo()
     return world
 
@@ -324,3 +329,54 @@ def test_a_symlink_in_the_landing_zone_is_refused_audited_and_never_copied(world
         )
     assert not run.success
     assert sha256_file(Path("/etc/passwd")) not in {ref.sha256 for ref in artifact_store().versions()}
+
+
+def queue_size(capsys: pytest.CaptureFixture) -> int:
+    capsys.readouterr()
+    assert gxp(["queue"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    return int(first.split()[0].replace(",", ""))
+
+
+def test_an_edited_results_index_is_refused_and_rebuilt(world: dict, capsys) -> None:
+    """Attack: a PRIORITY row set to AUTO_CLOSE in results.sqlite, so it leaves the queue."""
+    before = queue_size(capsys)
+    assert before > 0
+    database = world["home"] / "results" / "results.sqlite"
+    with closing(sqlite3.connect(database, isolation_level=None)) as connection:
+        report_id = connection.execute("SELECT report_id FROM predictions WHERE triage = 'PRIORITY'").fetchone()[0]
+        connection.execute("UPDATE predictions SET triage = 'AUTO_CLOSE' WHERE report_id = ?", (report_id,))
+    capsys.readouterr()
+    assert gxp(["queue"]) == 1
+    assert "rows_sha256" in capsys.readouterr().err
+    assert gxp(["trace", report_id]) == 1
+    assert gxp(["results", "verify"]) == 1
+    alarms = [e for e in audit_trail().entries() if e.action == "alarm" and e.subject == "results"]
+    assert alarms and alarms[-1].details["kind"] == "results_index_untrusted"
+    assert gxp(["results", "rebuild"]) == 0
+    assert queue_size(capsys) == before
+    assert gxp(["trace", report_id]) == 0 and "PRIORITY" in capsys.readouterr().out
+
+
+def test_an_emptied_results_index_is_an_error_not_an_empty_queue(world: dict, capsys) -> None:
+    """Attack: a zero-byte results.sqlite, which answered "the PRIORITY queue is empty" with exit 0."""
+    before = queue_size(capsys)
+    database = world["home"] / "results" / "results.sqlite"
+    for suffix in ("-wal", "-shm"):
+        Path(f"{database}{suffix}").unlink(missing_ok=True)
+    database.write_bytes(b"")
+    capsys.readouterr()
+    assert gxp(["queue"]) == 1
+    err = capsys.readouterr().err
+    assert "missing from the results index" in err and "gxp results rebuild" in err
+    assert gxp(["results", "rebuild"]) == 0
+    assert queue_size(capsys) == before
+
+
+def test_an_altered_batch_file_is_refused_and_not_restored(world: dict, capsys) -> None:
+    summary = results_store().batch_summary(world["batch"])
+    summary.predictions_path.write_bytes(summary.predictions_path.read_bytes() + b"\0")
+    capsys.readouterr()
+    assert gxp(["queue"]) == 1
+    assert gxp(["results", "rebuild"]) == 1
+    assert "hashes to" in capsys.readouterr().err

@@ -16,6 +16,7 @@ from gxp_assets.stores.local import LocalArtifactStore
 from gxp_assets.stores.notifier import LocalOutboxNotifier, Notification, Notifier
 from gxp_assets.stores.protocols import ArtifactStore
 from gxp_assets.stores.registry_local import LocalRegistry
+from gxp_assets.stores.results_integrity import ResultsIntegrityError, recorded_results
 from gxp_assets.stores.results_local import LocalResultsStore
 from gxp_assets.stores.results_protocol import ResultsStore
 
@@ -45,6 +46,17 @@ def results_store(home: Path | str | None = None) -> ResultsStore:
     """Scored batches, quarantine, adjudications and monitoring events (local: SQLite + Parquet per batch)."""
     _environment()
     return LocalResultsStore(home)
+
+
+def verified_results(home: Path | str | None = None) -> ResultsStore:
+    """The results store, once its index matches the results recorded in the audit trail; otherwise an alarm is
+    audited and ResultsIntegrityError raised naming every difference (readers must not answer from it)."""
+    store, trail = results_store(home), audit_trail(home)
+    problems = store.verify(recorded_results(trail.entries()))
+    if problems:
+        trail.append("system", "alarm", "results", {"kind": "results_index_untrusted", "problems": problems[:50]})
+        raise ResultsIntegrityError(problems)
+    return store
 
 
 def notifier(home: Path | str | None = None) -> Notifier:

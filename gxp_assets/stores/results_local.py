@@ -19,10 +19,11 @@ import os
 import sqlite3
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pandas as pd
@@ -45,7 +46,11 @@ from gxp_assets.stores.results_frames import (
     sql_rows,
     utc_text,
 )
+from gxp_assets.stores.results_integrity import index_problems, rebuild_index, rows_sha256
 from gxp_assets.stores.results_protocol import TRIAGE_LEVELS, BatchSummary, MonitoringEvent
+
+OnCommit = Callable[[dict[str, Any]], object]
+"""Called with a batch's committed facts (hashes, counts) under the write lock, before the commit completes."""
 
 
 def _sql_type(field: pa.Field) -> str:
@@ -184,7 +189,7 @@ class LocalResultsStore:
     # -- writing batches ------------------------------------------------------------------------------------------
 
     @contextmanager
-    def writer(self, batch: str, run_id: str) -> Iterator[_LocalBatchWriter]:
+    def writer(self, batch: str, run_id: str, on_commit: OnCommit | None = None) -> Iterator[_LocalBatchWriter]:
         folder = self.root / "batches" / _folder_name(batch)
         folder.mkdir(parents=True, exist_ok=True)
         token = uuid.uuid4().hex
@@ -203,7 +208,7 @@ class LocalResultsStore:
                 writer.close()
             if writer.broken:
                 raise RuntimeError(f"a chunk of batch {batch!r} failed half written; the attempt is not committed")
-            self._commit(connection, writer, run_id, temps, folder)
+            self._commit(connection, writer, run_id, temps, folder, on_commit)
         finally:
             connection.close()
             for path in temps.values():
@@ -211,13 +216,14 @@ class LocalResultsStore:
 
     def _commit(
         self, connection: sqlite3.Connection, writer: _LocalBatchWriter, run_id: str, temps: dict[str, Path],
-        folder: Path,
+        folder: Path, on_commit: OnCommit | None,
     ) -> None:  # fmt: skip
         finals = {name: folder / f"{name}.parquet" for name in _FILES}
         hashes = {name: _fsync_and_hash(temps[name]) for name in _FILES}
         counts = {level: int(writer.triage.get(level, 0)) for level in TRIAGE_LEVELS}
         backups: dict[str, Path] = {}
         replaced: list[str] = []
+        written_at = _now()
         connection.execute("BEGIN IMMEDIATE")
         try:
             connection.execute("DELETE FROM main.predictions WHERE batch = ?", (writer.batch,))
@@ -227,8 +233,14 @@ class LocalResultsStore:
                 "INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (writer.batch, run_id, writer.scored, writer.quarantined, json.dumps(counts),
                  hashes["predictions"], hashes["quarantine"], str(finals["predictions"].relative_to(self.root)),
-                 str(finals["quarantine"].relative_to(self.root)), _now()),
+                 str(finals["quarantine"].relative_to(self.root)), written_at),
             )  # fmt: skip
+            if on_commit is not None:  # under the write lock: the latest record of a batch is what the index holds
+                rows = rows_sha256(connection, writer.batch)
+                on_commit({"run_id": run_id, "scored": writer.scored, "quarantined": writer.quarantined,
+                           "triage_counts": counts, "predictions_sha256": hashes["predictions"],
+                           "quarantine_sha256": hashes["quarantine"], "rows_sha256": rows, "folder": folder.name,
+                           "written_at": written_at})  # fmt: skip
             for name, final in finals.items():  # renamed under the write lock, so commits of a batch queue up
                 if final.exists():
                     backups[name] = temps[name].with_suffix(".old")
@@ -253,6 +265,16 @@ class LocalResultsStore:
         finally:
             for backup in backups.values():
                 backup.unlink(missing_ok=True)
+
+    # -- integrity ------------------------------------------------------------------------------------------------
+
+    def verify(self, recorded: dict[str, dict]) -> list[str]:
+        """Differences between the index (and batch files) and ``recorded`` (the audit trail's results entries)."""
+        return index_problems(self._path, self.root, recorded)
+
+    def rebuild(self, recorded: dict[str, dict]) -> list[str]:
+        """A new index from the verified batch files; returns the batches restored."""
+        return rebuild_index(self._path, self.root, recorded, _SCHEMA)
 
     # -- reading batches ------------------------------------------------------------------------------------------
 

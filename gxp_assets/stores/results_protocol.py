@@ -6,7 +6,7 @@ interchangeable.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -62,9 +62,20 @@ class BatchWriter(Protocol):
 class ResultsStore(Protocol):
     """Scored results per batch, replaced as a whole when a batch is scored again, plus the feedback around them."""
 
-    def writer(self, batch: str, run_id: str) -> AbstractContextManager[BatchWriter]:
+    def writer(
+        self, batch: str, run_id: str, on_commit: Callable[[dict[str, Any]], object] | None = None
+    ) -> AbstractContextManager[BatchWriter]:
         """Chunks added inside the ``with`` become the batch's results on normal exit, all at once; on an exception
-        nothing of the attempt remains and the previous results stay as they were."""
+        nothing of the attempt remains and the previous results stay as they were. ``on_commit`` receives the
+        batch's facts (file and row hashes, counts) under the write lock, to be recorded in the audit trail."""
+        ...
+
+    def verify(self, recorded: dict[str, dict[str, Any]]) -> list[str]:
+        """Differences between the index and the audit trail's results records; empty means trustworthy."""
+        ...
+
+    def rebuild(self, recorded: dict[str, dict[str, Any]]) -> list[str]:
+        """Restore the index from the batch files that still match the records; returns the batches restored."""
         ...
 
     def batch_summary(self, batch: str) -> BatchSummary | None: ...
