@@ -76,6 +76,8 @@ def _check_record(row: dict[str, object], rules: ValidationRules, now: datetime)
         return Reason.MALFORMED_RECORD, str(row["parse_error"])
     if not _blank(row["encoding_error"]):
         return Reason.INVALID_ENCODING, f"{row['encoding_error']}; declare the file's encoding if it is not UTF-8"
+    if not _blank(row.get("type_error")):
+        return Reason.INVALID_TYPE, str(row["type_error"])
     for name in REQUIRED_FIELDS:
         if name == "text":
             continue

@@ -43,6 +43,8 @@ PREDICTION_SCHEMA = pa.schema(
 #: The intake columns + reason and detail; extra columns of a use case travel as one JSON object in ``extra``.
 QUARANTINE_COLUMNS: tuple[str, ...] = (*REPORT_FIELDS, *INTAKE_COLUMNS, "reason", "detail")
 _QUARANTINE_REQUIRED = frozenset({"intake_seq", "source_file", "source_line", "raw", "reason", "detail"})
+# Intake columns added after batches were first stored: absent from older files and producers, read as missing.
+_QUARANTINE_LATER = frozenset({"type_error"})
 QUARANTINE_SCHEMA = pa.schema(
     pa.field(
         name,
@@ -114,8 +116,10 @@ def _raw(value: Any) -> bytes:
 
 def quarantine_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """Quarantined rows in the fixed layout; any other columns are folded into a JSON object in ``extra``."""
-    _missing(frame, QUARANTINE_COLUMNS, "quarantined rows")
+    _missing(frame, [name for name in QUARANTINE_COLUMNS if name not in _QUARANTINE_LATER], "quarantined rows")
     frame = frame.reset_index(drop=True)
+    for name in _QUARANTINE_LATER - set(frame.columns):
+        frame[name] = None
     columns: dict[str, pd.Series] = {}
     for name in QUARANTINE_COLUMNS:
         if name in {"intake_seq", "source_line"}:

@@ -236,6 +236,17 @@ def test_quarantined_bytes_survive_the_round_trip_exactly(tmp_path: Path) -> Non
     assert json.loads(back["extra"].iloc[0]) == {"feature_age": "54", "feature_dose": None}  # extra columns folded
 
 
+def test_type_errors_are_kept_and_quarantine_rows_from_before_the_column_still_store(tmp_path: Path) -> None:
+    store = LocalResultsStore(tmp_path)
+    typed = held(0, 1, type_error="report_id is a number (7), not a string", reason="invalid_type")
+    with store.writer("b", "run-1") as writer:
+        writer.add(pd.DataFrame(), typed)
+        writer.add(pd.DataFrame(), held(1, 1))  # a producer that knows no type_error column
+    back = store.quarantined("b")
+    assert back["type_error"].tolist() == ["report_id is a number (7), not a string", None]
+    assert back["extra"].tolist() == [None, None]  # the column is the contract's, not folded as an extra one
+
+
 def test_an_altered_quarantine_file_is_refused(tmp_path: Path) -> None:
     store = LocalResultsStore(tmp_path)
     with store.writer("b", "run-1") as writer:
