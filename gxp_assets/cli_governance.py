@@ -29,6 +29,7 @@ from gxp_assets.governance.signatures import (
 from gxp_assets.stores import audit_trail, open_governance
 from gxp_assets.stores.local import default_home
 from gxp_assets.stores.results_integrity import ResultsIntegrityError
+from gxp_assets.stores.results_protocol import resubmission_note
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
@@ -314,7 +315,7 @@ def print_scorings(report_id: str) -> bool:
         print(f"{report_id}: scored in batch {row.batch} by model {row.model_version} (plan {row.plan_version}) "
               f"in run {row.run_id[:8]} at {row.scored_at:%Y-%m-%d %H:%M:%S} UTC: {row.triage}, set "
               f"{row.prediction_set}, p(AE) {row.p_ae:.3f}; input SHA-256 {row.input_sha256[:12]} "
-              f"({row.source_file}:{row.source_line})")  # fmt: skip
+              f"({row.source_file}:{row.source_line}){resubmission_note(row.resubmitted)}")  # fmt: skip
     return not scorings.empty
 
 

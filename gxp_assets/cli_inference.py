@@ -16,6 +16,7 @@ from pathlib import Path
 import yaml
 
 from gxp_assets.stores.local import default_home
+from gxp_assets.stores.results_protocol import resubmission_note
 
 EXIT_OK, EXIT_FAILED = 0, 1
 DEMO_PASSPHRASE_ENV = "GXP_DEMO_PASSPHRASE"
@@ -101,7 +102,7 @@ def cmd_queue(args: argparse.Namespace) -> int:
         due = "no receipt time" if row.due_at is None or str(row.due_at) == "NaT" else f"{row.due_at:%Y-%m-%d %H:%M}"
         left = f"{row.hours_left:+.0f} h" if row.hours_left == row.hours_left else ""
         print(f"  due {due} UTC ({left})  p(AE) {row.p_ae:.3f}  {row.report_id:<28} {row.source:<13} "
-              f"{str(row.text)[:70]}")  # fmt: skip
+              f"{str(row.text)[:70]}{resubmission_note(row.resubmitted)}")  # fmt: skip
     return EXIT_OK
 
 

@@ -181,6 +181,23 @@ def test_a_landed_batch_is_scored_once_by_the_active_model(world: dict, capsys: 
     assert gxp(["queue"]) == 0
     queue = capsys.readouterr().out
     assert f"{len(priority)} PRIORITY report(s) awaiting adjudication" in queue
+    assert "RESUBMITTED" not in queue
+
+    # The first records sent again in another batch: kept, scored, and marked where people look.
+    resent_key = batch_key(settled.name, sha256_file(settled))
+    instance.add_dynamic_partitions(batches.name, [resent_key])
+    assert score(instance, resent_key).success
+    resent = results.predictions(resent_key)
+    assert len(resent) == 3 and resent["resubmitted"].all()
+    assert not results.predictions(key)["resubmitted"].any()
+    capsys.readouterr()
+    assert gxp(["trace", resent["report_id"].iloc[0]]) == 0
+    trace = capsys.readouterr().out.splitlines()
+    assert [("RESUBMITTED" in line) for line in trace if " scored in batch " in line] == [False, True]
+    assert gxp(["queue"]) == 0
+    queue_lines = capsys.readouterr().out.splitlines()
+    for report_id in resent.loc[resent["triage"] == "PRIORITY", "report_id"]:
+        assert any(report_id in line and "RESUBMITTED" in line for line in queue_lines), report_id
 
 
 def test_social_media_batches_drift_and_the_sensor_requests_retraining(world: dict) -> None:

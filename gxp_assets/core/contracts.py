@@ -92,3 +92,7 @@ SCORED_COLUMNS: tuple[str, ...] = (
     "source_line",
     "intake_seq",
 )
+#: What the results store adds to each scored row it keeps, after ``SCORED_COLUMNS`` (missing in rows stored before).
+STORE_NOTE_COLUMNS: tuple[str, ...] = (
+    "resubmitted",  # the report_id had already been scored in another batch when this batch was written
+)

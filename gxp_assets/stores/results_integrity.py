@@ -25,9 +25,10 @@ import pyarrow.parquet as pq
 
 from gxp_assets.core.contracts import SCORED_COLUMNS
 from gxp_assets.governance.audit import AuditEntry
-from gxp_assets.stores.results_frames import PREDICTION_SCHEMA, arrow_pandas, scored_frame, sql_rows
+from gxp_assets.stores.results_frames import PREDICTION_SCHEMA, STORED_COLUMNS, arrow_pandas, scored_frame, sql_rows
 
 RESULTS_ACTION = "results"
+_SCORED_WIDTH = len(SCORED_COLUMNS)
 
 
 class ResultsIntegrityError(RuntimeError):
@@ -41,12 +42,17 @@ class ResultsIntegrityError(RuntimeError):
 
 
 def rows_sha256(connection: sqlite3.Connection, batch: str) -> str:
-    """SHA-256 of a batch's index rows in intake order, every column, as SQLite returns them."""
+    """SHA-256 of a batch's index rows in intake order, every column, as SQLite returns them.
+
+    Trailing note columns that are NULL are left out, so a batch stored before a note existed hashes as it did.
+    """
     digest = hashlib.sha256()
-    columns = ", ".join(SCORED_COLUMNS)
+    columns = ", ".join(STORED_COLUMNS)
     cursor = connection.execute(f"SELECT {columns} FROM predictions WHERE batch = ? ORDER BY intake_seq", (batch,))
     while rows := cursor.fetchmany(50_000):
         for row in rows:
+            while row and row[-1] is None and len(row) > _SCORED_WIDTH:
+                row = row[:-1]
             digest.update(json.dumps(row, ensure_ascii=False, allow_nan=True).encode() + b"\n")
     return digest.hexdigest()
 
@@ -117,8 +123,8 @@ def rebuild_index(database: Path, root: Path, recorded: dict[str, dict[str, Any]
             if any(_file_sha256(paths[name]) != facts[f"{name}_sha256"] for name in paths):
                 continue  # a file that no longer matches the trail is not restored: it is reported by verify
             frame = scored_frame(arrow_pandas(pq.read_table(paths["predictions"], schema=PREDICTION_SCHEMA)), batch)
-            marks = ", ".join("?" * len(SCORED_COLUMNS))
-            connection.executemany(f"INSERT INTO predictions ({', '.join(SCORED_COLUMNS)}) VALUES ({marks})",
+            marks = ", ".join("?" * len(STORED_COLUMNS))
+            connection.executemany(f"INSERT INTO predictions ({', '.join(STORED_COLUMNS)}) VALUES ({marks})",
                                    sql_rows(frame))  # fmt: skip
             connection.execute(
                 "INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -30,13 +30,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from gxp_assets.core.contracts import SCORED_COLUMNS
 from gxp_assets.core.hashing import canonical_json, sha256_hex
 from gxp_assets.stores.local import default_home
 from gxp_assets.stores.protocols import IntegrityError
 from gxp_assets.stores.results_frames import (
     PREDICTION_SCHEMA,
     QUARANTINE_SCHEMA,
+    STORED_COLUMNS,
     adjudication_rows,
     arrow_pandas,
     arrow_table,
@@ -54,7 +54,8 @@ OnCommit = Callable[[dict[str, Any]], object]
 
 
 def _sql_type(field: pa.Field) -> str:
-    kind = "REAL" if pa.types.is_floating(field.type) else "INTEGER" if pa.types.is_integer(field.type) else "TEXT"
+    numbers = pa.types.is_integer(field.type) or pa.types.is_boolean(field.type)
+    kind = "REAL" if pa.types.is_floating(field.type) else "INTEGER" if numbers else "TEXT"
     return kind if field.nullable else f"{kind} NOT NULL"
 
 
@@ -86,7 +87,7 @@ CREATE TABLE IF NOT EXISTS monitoring (
 )
 
 _LAST_OBJECT = "monitoring_append_only_D"  # created last: when it exists, the whole schema does
-_P_COLUMNS = ", ".join(f"p.{name}" for name in SCORED_COLUMNS)
+_P_COLUMNS = ", ".join(f"p.{name}" for name in STORED_COLUMNS)
 # The latest scoring of a report wins when it was scored in more than one batch.
 _LATEST_P = (
     "NOT EXISTS (SELECT 1 FROM predictions AS q WHERE q.report_id = p.report_id"
@@ -119,6 +120,18 @@ def _event(row: tuple) -> MonitoringEvent:
     )  # fmt: skip
 
 
+def _add_note_columns(connection: sqlite3.Connection) -> None:
+    """An index made before a note column existed gets it, empty (NULL) for the rows it already holds."""
+    present = {row[1] for row in connection.execute("PRAGMA table_info(predictions)")}
+    if missing := [field for field in PREDICTION_SCHEMA if field.name not in present]:
+        connection.execute("BEGIN IMMEDIATE")
+        present = {row[1] for row in connection.execute("PRAGMA table_info(predictions)")}  # under the lock
+        for field in missing:
+            if field.name not in present:
+                connection.execute(f"ALTER TABLE predictions ADD COLUMN {field.name} {_sql_type(field)}")
+        connection.execute("COMMIT")
+
+
 def _fsync_and_hash(path: Path) -> str:
     with path.open("rb") as handle:
         os.fsync(handle.fileno())
@@ -143,6 +156,8 @@ class _LocalBatchWriter:
     def add(self, predictions: pd.DataFrame, quarantined: pd.DataFrame) -> None:
         # Both frames are checked before anything is written, so a refused chunk leaves no half of itself behind.
         scored = scored_frame(predictions, self.batch) if len(predictions) else None
+        if scored is not None:
+            scored["resubmitted"] = self._scored_elsewhere(scored["report_id"].tolist())
         held = quarantine_frame(quarantined) if len(quarantined) else None
         tables = {
             "predictions": arrow_table(scored, PREDICTION_SCHEMA) if scored is not None else None,
@@ -150,7 +165,7 @@ class _LocalBatchWriter:
         }
         self.broken = True
         if scored is not None:
-            marks = ", ".join("?" * len(SCORED_COLUMNS))
+            marks = ", ".join("?" * len(STORED_COLUMNS))
             self._connection.execute("BEGIN")
             self._connection.executemany(f"INSERT INTO staging.rows VALUES ({marks})", sql_rows(scored))
             self._connection.execute("COMMIT")
@@ -162,6 +177,17 @@ class _LocalBatchWriter:
             if table is not None:
                 self._parquet[name].write_table(table)
         self.broken = False
+
+    def _scored_elsewhere(self, report_ids: list[str]) -> list[bool]:
+        """Per report id, whether the index holds a scoring of it in another batch: a report sent again is kept and
+        scored, and marked. (A batch committed by someone else while this one is written is not seen.)"""
+        self._connection.execute("CREATE TEMP TABLE IF NOT EXISTS chunk_ids (report_id TEXT PRIMARY KEY)")
+        self._connection.execute("DELETE FROM temp.chunk_ids")
+        self._connection.executemany("INSERT OR IGNORE INTO temp.chunk_ids VALUES (?)", ((r,) for r in report_ids))
+        seen = {row[0] for row in self._connection.execute(
+            "SELECT DISTINCT c.report_id FROM temp.chunk_ids AS c JOIN main.predictions AS p"
+            " ON p.report_id = c.report_id WHERE p.batch != ?", (self.batch,))}  # fmt: skip
+        return [report_id in seen for report_id in report_ids]
 
     def close(self) -> None:
         """Finish both files; with no chunk at all they are still valid, empty Parquet files with the schema."""
@@ -182,6 +208,7 @@ class LocalResultsStore:
             if not connection.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (_LAST_OBJECT,)).fetchone():
                 connection.execute("PRAGMA journal_mode=WAL")  # sensors and dashboards read while a batch commits
                 connection.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}COMMIT;")
+            _add_note_columns(connection)
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self._path, timeout=30, isolation_level=None)
@@ -311,7 +338,7 @@ class LocalResultsStore:
                 query += " JOIN temp.wanted AS w ON w.report_id = p.report_id"
             if batch is not None:
                 query, params = query + " WHERE p.batch = ?", [batch]
-            return read_frame(connection.execute(query + " ORDER BY p.batch, p.intake_seq", params), SCORED_COLUMNS)
+            return read_frame(connection.execute(query + " ORDER BY p.batch, p.intake_seq", params), STORED_COLUMNS)
 
     def find_report(self, report_id: str) -> pd.DataFrame:
         with closing(self._connect()) as connection:
@@ -319,7 +346,7 @@ class LocalResultsStore:
                 f"SELECT {_P_COLUMNS} FROM predictions AS p WHERE p.report_id = ? ORDER BY p.scored_at, p.rowid",
                 (report_id,),
             )
-            return read_frame(cursor, SCORED_COLUMNS)
+            return read_frame(cursor, STORED_COLUMNS)
 
     def quarantined(self, batch: str) -> pd.DataFrame:
         return self._read_file(batch, "quarantine")
@@ -349,7 +376,7 @@ class LocalResultsStore:
                 " AND NOT EXISTS (SELECT 1 FROM adjudications AS a WHERE a.report_id = p.report_id)"
                 f" AND {_LATEST_P} ORDER BY p.due_at IS NULL, p.due_at, p.p_ae DESC, p.report_id"
             )
-            frame = read_frame(cursor, SCORED_COLUMNS)
+            frame = read_frame(cursor, STORED_COLUMNS)
         frame["hours_left"] = (frame["due_at"] - pd.Timestamp(now).tz_convert("UTC")).dt.total_seconds() / 3600.0
         frame["hours_left"] = frame["hours_left"].astype("float64")
         return frame
@@ -382,7 +409,7 @@ class LocalResultsStore:
             query, params = query + " AND a.adjudicated_at >= ?", [utc_text(since, "since")]
         with closing(self._connect()) as connection:
             cursor = connection.execute(query + " ORDER BY a.adjudicated_at, a.report_id", params)
-            return read_frame(cursor, (*SCORED_COLUMNS, "label", "adjudicated_at", "adjudicator"))
+            return read_frame(cursor, (*STORED_COLUMNS, "label", "adjudicated_at", "adjudicator"))
 
     def record_monitoring(
         self, kind: str, batch: str | None, model_version: str | None, alarms: list[str], evidence: dict

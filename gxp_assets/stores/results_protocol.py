@@ -21,6 +21,13 @@ TRIAGE_LEVELS: tuple[str, ...] = ("AUTO_CLOSE", "REVIEW", "PRIORITY")
 ADJUDICATION_COLUMNS: tuple[str, ...] = ("report_id", "label", "adjudicated_at", "adjudicator", "source_file")
 
 
+def resubmission_note(flag: object) -> str:
+    """What a scored row's ``resubmitted`` note says to a person: nothing for a first scoring, nor for a row stored
+    before the note existed (missing)."""
+    marked = flag is not None and flag is not pd.NA and bool(flag)
+    return "  RESUBMITTED: already scored in an earlier batch" if marked else ""
+
+
 @dataclass(frozen=True)
 class BatchSummary:
     """What the store holds for one batch: counts and the SHA-256 of each Parquet file, which readers verify."""
@@ -83,7 +90,8 @@ class ResultsStore(Protocol):
     def batches(self) -> list[BatchSummary]: ...
 
     def predictions(self, batch: str | None = None, report_ids: Sequence[str] | None = None) -> pd.DataFrame:
-        """Scored rows (a DataFrame of ``SCORED_COLUMNS``), optionally of one batch and/or some report ids."""
+        """Scored rows (a DataFrame of ``SCORED_COLUMNS`` + the store's notes: ``resubmitted``), optionally of one
+        batch and/or some report ids."""
         ...
 
     def quarantined(self, batch: str) -> pd.DataFrame:
