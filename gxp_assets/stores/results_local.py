@@ -4,8 +4,9 @@
 with counts and the SHA-256 of its files, adjudications and monitoring events (both append-only);
 ``<home>/results/batches/<quoted batch>/`` holds ``predictions.parquet`` and ``quarantine.parquet``.
 
-A writer streams each chunk into temporary Parquet files and a staging SQLite file in the batch folder, so memory
-stays bounded and nobody is locked out while a batch is scored. On exit, under one ``BEGIN IMMEDIATE``, the batch's
+A writer streams each chunk into temporary Parquet files and a staging SQLite file under ``<home>/scratch/results``,
+so memory stays bounded and nobody is locked out while a batch is scored; what a killed writer left there is removed
+when the store is next opened (:mod:`gxp_assets.stores.scratch`). On exit, under one ``BEGIN IMMEDIATE``, the batch's
 rows are swapped in and the files renamed over the old ones (the old ones kept as hard links until COMMIT), so
 readers see the old results or the new ones, never a mix. Quarantine columns beyond intake + reason/detail are
 folded into a JSON object in ``extra``; ``raw`` keeps every record's original bytes in any case.
@@ -17,7 +18,6 @@ import hashlib
 import json
 import os
 import sqlite3
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
@@ -48,6 +48,7 @@ from gxp_assets.stores.results_frames import (
 )
 from gxp_assets.stores.results_integrity import index_problems, rebuild_index, rows_sha256
 from gxp_assets.stores.results_protocol import TRIAGE_LEVELS, BatchSummary, MonitoringEvent
+from gxp_assets.stores.scratch import Scratch
 
 OnCommit = Callable[[dict[str, Any]], object]
 """Called with a batch's committed facts (hashes, counts) under the write lock, before the commit completes."""
@@ -203,6 +204,8 @@ class LocalResultsStore:
         self.root = self.home / "results"
         (self.root / "batches").mkdir(parents=True, exist_ok=True)
         self._path = self.root / "results.sqlite"
+        self._scratch = Scratch(self.home / "scratch" / "results")
+        self._scratch.sweep()  # what writers killed before left behind
         with closing(self._connect()) as connection:
             # Only a new file is set up, so opening the store never waits for a batch being committed.
             if not connection.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (_LAST_OBJECT,)).fetchone():
@@ -219,8 +222,13 @@ class LocalResultsStore:
     def writer(self, batch: str, run_id: str, on_commit: OnCommit | None = None) -> Iterator[_LocalBatchWriter]:
         folder = self.root / "batches" / _folder_name(batch)
         folder.mkdir(parents=True, exist_ok=True)
-        token = uuid.uuid4().hex
-        temps = {name: folder / f".{name}.{token}.tmp" for name in (*_FILES, "staging")}
+        with self._scratch.claim() as claim:
+            temps = {name: claim.path(f"{name}.tmp") for name in (*_FILES, "staging")}
+            yield from self._write(batch, run_id, on_commit, folder, temps)
+
+    def _write(
+        self, batch: str, run_id: str, on_commit: OnCommit | None, folder: Path, temps: dict[str, Path]
+    ) -> Iterator[_LocalBatchWriter]:
         connection = self._connect()
         try:
             connection.execute("ATTACH DATABASE ? AS staging", (str(temps["staging"]),))
@@ -237,9 +245,7 @@ class LocalResultsStore:
                 raise RuntimeError(f"a chunk of batch {batch!r} failed half written; the attempt is not committed")
             self._commit(connection, writer, run_id, temps, folder, on_commit)
         finally:
-            connection.close()
-            for path in temps.values():
-                path.unlink(missing_ok=True)
+            connection.close()  # the temporary files go with the claim
 
     def _commit(
         self, connection: sqlite3.Connection, writer: _LocalBatchWriter, run_id: str, temps: dict[str, Path],
