@@ -159,6 +159,7 @@ def test_a_landed_batch_is_scored_once_by_the_active_model(world: dict, capsys: 
     # The same content again, under another name or touched: nothing new is requested.
     shutil.copy(path, path.with_name("lit-21-again.csv"))
     os.utime(path.with_name("lit-21-again.csv"), (time.time() - 60, time.time() - 60))
+    os.utime(path.with_name("still-being-written.csv"))  # still being written: a slow scoring run let it settle
     again, cursor = tick(instance, cursor)
     assert not again.run_requests
     # The file still being written is taken once it has settled.
