@@ -13,7 +13,8 @@ import os
 import sys
 from pathlib import Path
 
-from gxp_assets.core.hashing import sha256_hex
+from gxp_assets.cli_records import add_report_command, add_reproduce_command
+from gxp_assets.cli_roles import add_commands as add_roles_commands
 from gxp_assets.governance.audit_export import export_csv, export_html
 from gxp_assets.governance.registry import State
 from gxp_assets.governance.service import ActionRefused, Governance
@@ -27,6 +28,8 @@ from gxp_assets.governance.signatures import (
 )
 from gxp_assets.stores import audit_trail, open_governance
 from gxp_assets.stores.local import default_home
+from gxp_assets.stores.results_integrity import ResultsIntegrityError
+from gxp_assets.stores.results_protocol import resubmission_note
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
@@ -87,7 +90,8 @@ def _signature_for(args: argparse.Namespace, governance: Governance, meaning: Me
     key_path = Path(args.key) if args.key else default_key_path(args.user)
     try:
         private_key = load_private_key(key_path.read_bytes(), _passphrase(args))
-        signature = sign(model.record_hash, meaning, args.reason, user, private_key, governance.audit_head())
+        signature = sign(model.record_hash, meaning, args.reason, user, private_key, governance.audit_head(),
+                         roles_sha256=governance.roles.digest())  # fmt: skip
     except SignatureRefused as refusal:
         governance.refuse(args.user, args.version, str(refusal.code), str(refusal))
         raise
@@ -137,49 +141,65 @@ def cmd_registry_list(args: argparse.Namespace) -> int:
 
 
 def cmd_registry_show(args: argparse.Namespace) -> int:
+    """A version's record, history and signatures, then the verdict of the point-of-use verification (exit 1 if any
+    control fails)."""
     governance = open_governance()
     model = governance.registry.get(args.version)
     if model is None:
         return _fail(f"no model version {args.version} in the registry")
     record = model.record
     print(f"model {model.version}: {model.state} (record hash {model.record_hash})")
-    print(f"plan {record['plan']['plan_id']} {record['plan']['version']} sha256 {record['plan']['sha256']}")
-    print(f"trained by {record['lineage']['trained_by']} at commit {record['lineage']['code']['commit']}")
+    plan, lineage = record.get("plan", {}), record.get("lineage", {})
+    print(f"plan {plan.get('plan_id')} {plan.get('version')} sha256 {plan.get('sha256')}")
+    print(f"trained by {lineage.get('trained_by')} at commit {(lineage.get('code') or {}).get('commit')}")
     if "guarantee" in record:
         print(f"guarantee: {record['guarantee']['statement']}")
-    for result in record["acceptance"]:
+    for result in record.get("acceptance", []):
         verdict = "pass" if result["passed"] else "FAIL"
         print(f"  {verdict} {result['name']}: measured {result['measured']}, limit {result['limit']}")
     print("history:")
     for transition in governance.registry.history(model.version):
         print(f"  {transition.at}  {transition.from_state or '-'} -> {transition.to_state}  by {transition.actor}: "
               f"{transition.reason}")  # fmt: skip
-    print("signatures:")
+    print("signatures (time recorded by the system):")
+    times = {str(e.details.get("signature_id")): e.recorded_at for e in governance.audit.entries()
+             if e.action == "signature" and e.subject == model.version}  # fmt: skip
     for stored in governance.registry.signatures(model.version):
-        print(f"  {Signature.from_dict(stored).manifestation()}")
-    return EXIT_OK
+        signature = Signature.from_dict(stored)
+        print(f"  {signature.manifestation(times.get(signature.signature_id))}")
+    verdict = governance.verify(model.version)
+    print("verification: " + ("every control verified" if verdict.ok else "FAILED"))
+    for failure in verdict.failures:
+        print(f"FAILED {failure}", file=sys.stderr)
+    return EXIT_OK if verdict.ok else EXIT_FAILED
 
 
-def anchors(governance: Governance) -> list[tuple[int, str]]:
-    """Audit heads recorded in model records and signatures: a deleted tail cannot hide behind them."""
-    found = []
-    for model in governance.registry.versions():
-        if model.record.get("audit_head"):
-            found.append((model.record["audit_head"]["seq"], model.record["audit_head"]["hash"]))
-    for stored in governance.registry.signatures():
-        if stored.get("audit_head"):
-            found.append((stored["audit_head"]["seq"], stored["audit_head"]["hash"]))
-    return found
+def _event_log_anchors() -> list[tuple[int, str]]:
+    """Audit heads kept in the Dagster event log of DAGSTER_HOME's instance, when there is one."""
+    if not os.environ.get("DAGSTER_HOME") or not (Path(os.environ["DAGSTER_HOME"]) / "dagster.yaml").exists():
+        return []
+    from dagster import DagsterInstance
+
+    from gxp_assets.defs.audit_anchor import event_log_anchors
+
+    with DagsterInstance.get() as instance:
+        return event_log_anchors(instance)
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
+    """The chain, against the anchors in model records and signatures, the signed checkpoints and the Dagster event
+    log."""
     trail = audit_trail()
-    known = anchors(open_governance())
-    problems = trail.verify(known)
+    known, logged = open_governance().audit_anchors(), _event_log_anchors()
+    problems = trail.verify([*known, *logged])
     for problem in problems:
         print(f"FAILED: {problem}", file=sys.stderr)
     count = len(trail.entries()) if not problems else "?"
-    print(f"audit trail: {count} entries, {len(known)} anchors checked: {'intact' if not problems else 'NOT intact'}")
+    checkpoints = trail.checkpoints.all() if getattr(trail, "checkpoints", None) else []
+    key = trail.checkpoints.fingerprint() if checkpoints else "none"
+    print(f"audit trail: {count} entries, {len(known)} record/signature anchors, {len(checkpoints)} signed checkpoints "
+          f"(system key {key}), {len(logged)} Dagster event log heads checked: "
+          f"{'intact' if not problems else 'NOT intact'}")  # fmt: skip
     return EXIT_FAILED if problems else EXIT_OK
 
 
@@ -187,7 +207,9 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
     trail = audit_trail()
     entries = trail.entries()
     text = (
-        export_csv(entries) if args.format == "csv" else export_html(entries, trail.verify(anchors(open_governance())))
+        export_csv(entries)
+        if args.format == "csv"
+        else export_html(entries, trail.verify(open_governance().audit_anchors()))
     )
     Path(args.out).write_text(text, encoding="utf-8")
     print(f"wrote {len(entries)} audit entries to {args.out}")
@@ -239,70 +261,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     export.add_argument("--format", choices=["csv", "html"], default="html")
     export.add_argument("--out", required=True)
     export.set_defaults(handler=cmd_audit_export)
+    add_roles_commands(commands)
     add_reproduce_command(commands)
     add_trace_command(commands)
     add_report_command(commands)
-
-
-def cmd_reproduce(args: argparse.Namespace) -> int:
-    """Retrain from the recorded data versions and parameters; the model text must hash to the recorded SHA-256."""
-    from gxp_assets.core.features import FeatureMatrix
-    from gxp_assets.core.model import TrainingParams, train_classifier
-    from gxp_assets.core.splits import split_rows
-    from gxp_assets.defs.provenance import library_versions
-    from gxp_assets.stores import artifact_store, codecs
-    from gxp_assets.stores.protocols import ArtifactNotFound, IntegrityError
-
-    governance = open_governance()
-    model = governance.registry.get(args.version)
-    if model is None:
-        return _fail(f"no model version {args.version} in the registry")
-    lineage, store = model.record["lineage"], artifact_store()
-
-    def recorded(asset: str):
-        ref = store.find(asset, lineage["assets"][asset]["data_version"])
-        return codecs.decode(store.read(ref), ref.suffix)  # hash-verified
-
-    try:
-        features = FeatureMatrix.from_arrays(recorded("report_features"))
-        X, labels, part = split_rows(features, recorded("dataset_splits"), "train")
-    except (IntegrityError, ArtifactNotFound) as error:
-        return _fail(f"cannot reproduce {args.version}: {error}")
-    run = lineage["runs"][lineage["assets"]["ae_classifier"]["run_id"]]
-    config = (run["run_config"].get("ops", {}).get("ae_classifier") or {}).get("config", {})
-    params = TrainingParams(**{**TrainingParams().to_dict(), **config})
-    changed = {name: (old, new) for name, new in library_versions().items()
-               if (old := lineage["libraries"].get(name)) != new and name != "gxp-assets"}  # fmt: skip
-    for name, (old, new) in changed.items():
-        print(f"note: {name} was {old} when the model was built, is {new} now")
-    print(f"retraining {args.version} on {len(labels):,} train reports with {params.to_dict()}", flush=True)
-    rebuilt = train_classifier(X, labels, part["split_group"].to_numpy(), params, log=print)
-    rebuilt_sha = sha256_hex(rebuilt.model_text.encode())
-    governance.audit.append(
-        args.user or "system",
-        "reproduction",
-        args.version,
-        {
-            "recorded": model.record["model_sha256"],
-            "rebuilt": rebuilt_sha,
-            "match": rebuilt_sha == model.record["model_sha256"],
-        },
-    )
-    if rebuilt_sha != model.record["model_sha256"]:
-        return _fail(
-            f"NOT reproduced: rebuilt model {rebuilt_sha} differs from recorded {model.record['model_sha256']}"
-        )
-    print(f"reproduced: the rebuilt model matches {rebuilt_sha} bit for bit")
-    return EXIT_OK
-
-
-def add_reproduce_command(commands: argparse._SubParsersAction) -> None:
-    reproduce = commands.add_parser(
-        "reproduce", help="rebuild a model version from its recorded inputs, compare hashes"
-    )
-    reproduce.add_argument("version")
-    reproduce.add_argument("--user", help="who asks (for the audit trail)")
-    reproduce.set_defaults(handler=cmd_reproduce)
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
@@ -336,22 +298,26 @@ def cmd_trace(args: argparse.Namespace) -> int:
               f"trained by {lineage['trained_by']}")  # fmt: skip
         for stored in governance.registry.signatures(model.version):
             print(f"  {Signature.from_dict(stored).manifestation()}")
-    found = print_scorings(args.report_id) or found
+    try:
+        found = print_scorings(args.report_id) or found
+    except ResultsIntegrityError as error:
+        return _fail(str(error))
     if not found:
         return _fail(f"report {args.report_id} is in no quarantine, no registered model's data and no scored batch")
     return EXIT_OK
 
 
 def print_scorings(report_id: str) -> bool:
-    """Each time the report was scored: batch, model and plan version, run, triage, and its adjudication."""
-    from gxp_assets.stores import results_store
+    """Each time the report was scored: batch, model and plan version, run, triage, and its adjudication; only from
+    a results index that matches the audit trail (ResultsIntegrityError otherwise)."""
+    from gxp_assets.stores import verified_results
 
-    scorings = results_store().find_report(report_id)
+    scorings = verified_results().find_report(report_id)
     for row in scorings.itertuples():
         print(f"{report_id}: scored in batch {row.batch} by model {row.model_version} (plan {row.plan_version}) "
               f"in run {row.run_id[:8]} at {row.scored_at:%Y-%m-%d %H:%M:%S} UTC: {row.triage}, set "
               f"{row.prediction_set}, p(AE) {row.p_ae:.3f}; input SHA-256 {row.input_sha256[:12]} "
-              f"({row.source_file}:{row.source_line})")  # fmt: skip
+              f"({row.source_file}:{row.source_line}){resubmission_note(row.resubmitted)}")  # fmt: skip
     return not scorings.empty
 
 
@@ -359,48 +325,3 @@ def add_trace_command(commands: argparse._SubParsersAction) -> None:
     trace = commands.add_parser("trace", help="which model versions a report served, with approvals and lineage")
     trace.add_argument("report_id")
     trace.set_defaults(handler=cmd_trace)
-
-
-def cmd_report(args: argparse.Namespace) -> int:
-    """The validation report of a model version: one self-contained HTML page, for reviewers and inspectors."""
-    from datetime import UTC, datetime
-
-    from gxp_assets.governance.validation_report import render_validation_report
-    from gxp_assets.stores import artifact_store, codecs
-
-    governance, store = open_governance(), artifact_store()
-    model = governance.registry.get(args.version)
-    if model is None:
-        return _fail(f"no model version {args.version} in the registry")
-    evaluation_ref = store.find(
-        "model_evaluation", model.record["lineage"]["assets"]["model_evaluation"]["data_version"]
-    )
-    evaluation = codecs.decode(store.read(evaluation_ref), evaluation_ref.suffix)
-    plots = {
-        name: store.read(store.find(f"model_evaluation/plots/{name}", sha256))
-        for name, sha256 in evaluation.get("plots", {}).items()
-    }
-    history = [
-        {"from_state": t.from_state, "to_state": t.to_state, "actor": t.actor, "reason": t.reason, "at": t.at}
-        for t in governance.registry.history(args.version)
-    ]
-    page = render_validation_report(
-        model.record,
-        model.record_hash,
-        str(model.state),
-        history,
-        governance.registry.signatures(args.version),
-        evaluation,
-        plots,
-        datetime.now(UTC),
-    )
-    Path(args.out).write_text(page, encoding="utf-8")
-    print(f"validation report of {args.version} ({model.state}) written to {args.out}")
-    return EXIT_OK
-
-
-def add_report_command(commands: argparse._SubParsersAction) -> None:
-    report = commands.add_parser("report", help="write a model version's validation report (self-contained HTML)")
-    report.add_argument("version")
-    report.add_argument("--out", required=True)
-    report.set_defaults(handler=cmd_report)

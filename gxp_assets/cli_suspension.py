@@ -63,7 +63,7 @@ def cmd_lift(args: argparse.Namespace) -> int:
             private_key = load_private_key(key_path.read_bytes(), _passphrase(args))
             signature = sign(
                 lift_decision_hash(suspension), Meaning.APPROVAL, args.reason, user, private_key,
-                governance.audit_head(),
+                governance.audit_head(), roles_sha256=governance.roles.digest(),
             )  # fmt: skip
             if args.save_signature:
                 Path(args.save_signature).write_text(json.dumps(signature.to_dict(), indent=2))

@@ -57,3 +57,50 @@ def relaxed_plan(path: Path, guarantee: dict | None = None) -> Path:
 
 #: Training-conditional and per source, at a level a few hundred calibration documents support (16 AE documents).
 PAC_FOR_SMALL_MODELS = {"type": "pac", "miss_rate": 0.1, "delta": 0.2, "unit": "document", "by_source": True}
+
+
+ROLE_ADMIN_PASSPHRASE = "role administrator passphrase"
+
+
+def control_roles(env: dict[str, str], key_folder: Path) -> None:
+    """Pin a new role administrator key in env's GXP_PLAN (rewritten in place) and approve env's GXP_ROLES with it,
+    through `gxp roles approve` as an administrator does it."""
+    import subprocess
+    import sys
+
+    from gxp_assets.cli_roles import pin_role_administrator, public_fingerprint
+    from gxp_assets.governance.signatures import create_key_pair
+
+    pem, _ = create_key_pair(ROLE_ADMIN_PASSPHRASE)
+    key = key_folder / "role-admin.pem"
+    key.write_bytes(pem)
+    plan = Path(env["GXP_PLAN"])
+    pin_role_administrator(plan, public_fingerprint(pem, ROLE_ADMIN_PASSPHRASE), plan)
+    done = subprocess.run(
+        [sys.executable, "-m", "gxp_assets.cli", "roles", "approve", "--user", "role-admin", "--key", str(key),
+         "--reason", "test people", "--passphrase-env", "GXP_ROLE_ADMIN_PASSPHRASE"],
+        env={**env, "GXP_ROLE_ADMIN_PASSPHRASE": ROLE_ADMIN_PASSPHRASE}, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+
+
+def register_recalibrated(governance, version: str, trainer: str):
+    """A genuine second version: the same classifier with a stored, changed conformal record, registered through
+    the service as training registers one (verification at promotion checks all of it)."""
+    import copy
+
+    from gxp_assets.core.hashing import canonical_json, sha256_hex
+    from gxp_assets.governance.registry import version_id
+    from gxp_assets.stores import artifact_store, codecs
+
+    store = artifact_store()
+    record = copy.deepcopy(governance.registry.get(version).record)
+    ref = store.find("conformal_model", record["lineage"]["assets"]["conformal_model"]["data_version"])
+    conformal = {**codecs.decode(store.read(ref), ref.suffix), "note": f"recalibrated by {trainer}"}
+    payload, suffix = codecs.encode(conformal)
+    stored = store.put("conformal_model", None, payload, suffix, "test-run")
+    record["lineage"]["assets"]["conformal_model"]["data_version"] = stored.sha256
+    record["conformal_sha256"] = sha256_hex(canonical_json(conformal))
+    record["version"] = version_id(record["use_case"], record["model_sha256"], record["conformal_sha256"])
+    record["lineage"]["trained_by"] = trainer
+    return governance.register_candidate(record["version"], record, trainer, failures=[])

@@ -14,6 +14,9 @@ import random
 from collections.abc import Callable, Collection
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 HEADER: tuple[str, ...] = ("report_id", "document_id", "source", "text", "received_at", "label", "product")
 RECEIVED = "2026-03-01T10:00:00Z"
 BIG_TEXT_CHARS = 50 * 1024 * 1024
@@ -242,6 +245,68 @@ def write_duplicate_texts(folder: Path) -> Path:
     return _write(folder / "duplicate_texts.csv", csv_text(rows).encode())
 
 
+def _typed_record(case: str, key: str, **fields: object) -> dict[str, object]:
+    """A JSON Lines record of ``case`` that passes every check unless ``fields`` say otherwise."""
+    record: dict[str, object] = {"report_id": f"{case}-{key}", "document_id": f"{case}-doc-{key}",
+                                 "source": "spontaneous", "text": f"{case}: report {key} of a rash",
+                                 "received_at": RECEIVED, "label": 1, "product": None}  # fmt: skip
+    return record | fields
+
+
+def write_invalid_types_jsonl(folder: Path) -> Path:
+    """JSON Lines whose report_id or text is an object, a list, a number or a boolean (a numeric label is fine)."""
+    case = "invalid_types_jsonl"
+    records = [
+        _typed_record(case, "ok1"),
+        _typed_record(case, "number", report_id=1234),
+        _typed_record(case, "object", report_id={"id": f"{case}-object"}),
+        _typed_record(case, "list", text=[f"{case}: a rash", "and a fever"]),
+        _typed_record(case, "bool", text=True),
+        _typed_record(case, "float-id", report_id=12.5),
+    ]
+    return _write(folder / "invalid_types.jsonl", "".join(json.dumps(record) + "\n" for record in records).encode())
+
+
+def write_invalid_types_parquet(folder: Path) -> Path:
+    """A Parquet file whose report_id column holds integers: every row is of the wrong type."""
+    table = pa.table({"report_id": pa.array([7001, 7002], pa.int64()),
+                      "document_id": ["invalid_types_parquet-doc1", "invalid_types_parquet-doc2"],
+                      "source": ["spontaneous"] * 2,
+                      "text": ["invalid_types_parquet: hives", "invalid_types_parquet: nausea"],
+                      "received_at": [RECEIVED] * 2, "label": ["1", "0"]})  # fmt: skip
+    path = folder / "invalid_types.parquet"
+    folder.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, path)
+    return path
+
+
+def write_duplicate_keys_jsonl(folder: Path) -> Path:
+    """JSON Lines objects that give a key twice: exactly, in two spellings of one field, and inside a nested object."""
+    case = "duplicate_keys"
+    good = json.dumps(_typed_record(case, "ok1"))
+    first_id = '"report_id": "duplicate_keys-a"'
+    exact = json.dumps(_typed_record(case, "a")).replace(first_id, f'{first_id}, "report_id": "duplicate_keys-b"')
+    spelled = json.dumps(_typed_record(case, "c")).replace('"text":', '"Text": "duplicate_keys: first", "text":')
+    nested = json.dumps(_typed_record(case, "d", meta={"x": 1})).replace('{"x": 1}', '{"x": 1, "x": 2}')
+    return _write(folder / "duplicate_keys.jsonl", "\n".join((good, exact, spelled, nested, "")).encode())
+
+
+def write_duplicate_columns_parquet(folder: Path) -> Path:
+    """A Parquet file that names the report_id column twice, with different values in each."""
+    case = "duplicate_columns"
+    columns = {
+        "report_id": [f"{case}-a1", f"{case}-a2"], "document_id": [f"{case}-doc1", f"{case}-doc2"],
+        "source": ["spontaneous"] * 2, "text": [f"{case}: itching", f"{case}: dizziness"],
+        "received_at": [RECEIVED] * 2, "label": ["1", "0"],
+    }  # fmt: skip
+    arrays = [pa.array(values) for values in columns.values()] + [pa.array([f"{case}-b1", f"{case}-b2"])]
+    table = pa.Table.from_arrays(arrays, names=[*columns, "report_id"])
+    path = folder / "duplicate_columns.parquet"
+    folder.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, path)
+    return path
+
+
 WRITERS: dict[str, Callable[[Path], Path]] = {
     "latin1.csv": write_latin1,
     "utf16_bom.csv": write_utf16_bom,
@@ -259,6 +324,10 @@ WRITERS: dict[str, Callable[[Path], Path]] = {
     "bad_labels.csv": write_bad_labels,
     "bad_timestamps.csv": write_bad_timestamps,
     "duplicate_texts.csv": write_duplicate_texts,
+    "invalid_types.jsonl": write_invalid_types_jsonl,
+    "invalid_types.parquet": write_invalid_types_parquet,
+    "duplicate_keys.jsonl": write_duplicate_keys_jsonl,
+    "duplicate_columns.parquet": write_duplicate_columns_parquet,
 }
 
 

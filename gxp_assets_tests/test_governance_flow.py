@@ -20,7 +20,7 @@ from gxp_assets.defs.sensors import approved_models
 from gxp_assets.governance.plan import DEFAULT_PLAN_PATH
 from gxp_assets.stores import audit_trail, codecs, open_governance
 from gxp_assets.stores.local import LocalArtifactStore
-from gxp_assets_tests.conftest import relaxed_plan
+from gxp_assets_tests.conftest import control_roles, register_recalibrated, relaxed_plan
 
 PASSPHRASE = "correct horse battery staple"
 USERS = {
@@ -64,6 +64,7 @@ def world(tmp_path_factory: pytest.TempPathFactory):
         ]
     }
     (root / "roles.yaml").write_text(yaml.safe_dump(roles))
+    control_roles(env, root)
     monkeypatch = pytest.MonkeyPatch()
     for key in ("GXP_HOME", "DAGSTER_HOME", "GXP_PLAN", "GXP_ROLES"):
         monkeypatch.setenv(key, env[key])
@@ -180,10 +181,7 @@ def test_reproduce_rebuilds_the_model_bit_for_bit(world: dict) -> None:
 def test_a_newer_version_retires_the_active_one_and_a_signed_rollback_restores_it(world: dict) -> None:
     governance = open_governance()
     first = world["version"]
-    newer = governance.registry.register(
-        "ae-triage-v1-newer", "ae-triage-v1", {"use_case": "ae-triage-v1", "lineage": {"trained_by": "dana"}}, "dana"
-    )
-    governance.register_candidate(newer.version, newer.record, "dana", failures=[])
+    newer = register_recalibrated(governance, first, "dana")
     for user in ("quinn", "petra"):
         done = gxp(world["env"], "approve", newer.version, "--user", user, "--reason", "ok",
                    "--passphrase-env", "GXP_TEST_PASSPHRASE")  # fmt: skip

@@ -162,6 +162,7 @@ def test_a_landed_batch_is_scored_once_by_the_active_model(world: dict, capsys: 
     # The same content again, under another name or touched: nothing new is requested.
     shutil.copy(path, path.with_name("lit-21-again.csv"))
     os.utime(path.with_name("lit-21-again.csv"), (time.time() - 60, time.time() - 60))
+    os.utime(path.with_name("still-being-written.csv"))  # still being written: a slow scoring run let it settle
     again, cursor = tick(instance, cursor)
     assert not again.run_requests
     # The file still being written is taken once it has settled.
@@ -184,6 +185,23 @@ def test_a_landed_batch_is_scored_once_by_the_active_model(world: dict, capsys: 
     assert gxp(["queue"]) == 0
     queue = capsys.readouterr().out
     assert f"{len(priority)} PRIORITY report(s) awaiting adjudication" in queue
+    assert "RESUBMITTED" not in queue
+
+    # The first records sent again in another batch: kept, scored, and marked where people look.
+    resent_key = batch_key(settled.name, sha256_file(settled))
+    instance.add_dynamic_partitions(batches.name, [resent_key])
+    assert score(instance, resent_key).success
+    resent = results.predictions(resent_key)
+    assert len(resent) == 3 and resent["resubmitted"].all()
+    assert not results.predictions(key)["resubmitted"].any()
+    capsys.readouterr()
+    assert gxp(["trace", resent["report_id"].iloc[0]]) == 0
+    trace = capsys.readouterr().out.splitlines()
+    assert [("RESUBMITTED" in line) for line in trace if " scored in batch " in line] == [False, True]
+    assert gxp(["queue"]) == 0
+    queue_lines = capsys.readouterr().out.splitlines()
+    for report_id in resent.loc[resent["triage"] == "PRIORITY", "report_id"]:
+        assert any(report_id in line and "RESUBMITTED" in line for line in queue_lines), report_id
 
 
 def scored_batch(world: dict, frame: pd.DataFrame, name: str) -> tuple[str, pd.DataFrame, dict]:

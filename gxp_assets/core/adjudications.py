@@ -29,6 +29,8 @@ def _check(row: dict, now: datetime) -> tuple[Reason, str] | dict:
         return Reason.MALFORMED_RECORD, str(row["parse_error"])
     if _text(row.get("encoding_error")):
         return Reason.INVALID_ENCODING, str(row["encoding_error"])
+    if _text(row.get("type_error")):
+        return Reason.INVALID_TYPE, str(row["type_error"])
     for name in ("report_id", "adjudicator", "adjudicated_at"):
         if not _text(row.get(name)):
             return Reason.MISSING_FIELD, f"{name} is missing or empty"

@@ -15,6 +15,8 @@ REPORT_FIELDS: tuple[str, ...] = (
     "product",
 )
 REQUIRED_FIELDS: tuple[str, ...] = ("report_id", "document_id", "source", "text")
+#: Fields that a typed record (JSON Lines, Parquet) must give as strings: another type is quarantined, not coerced.
+STRING_FIELDS: tuple[str, ...] = ("report_id", "text")
 
 #: Intake columns every loader adds so that a record can be traced back to the bytes it came from.
 INTAKE_COLUMNS: tuple[str, ...] = (
@@ -25,6 +27,7 @@ INTAKE_COLUMNS: tuple[str, ...] = (
     "encoding",
     "parse_error",  # set when the record could not be split into fields
     "encoding_error",  # set when a field held bytes that are not valid in the file's encoding
+    "type_error",  # set when a typed record gave a STRING_FIELDS field as another type (object, list, number, ...)
 )
 
 
@@ -33,6 +36,7 @@ class Reason(StrEnum):
 
     MALFORMED_RECORD = "malformed_record"
     INVALID_ENCODING = "invalid_encoding"
+    INVALID_TYPE = "invalid_type"  # a report_id or text that is not a string in a JSON Lines or Parquet record
     MISSING_FIELD = "missing_field"
     EMPTY_TEXT = "empty_text"
     TEXT_TOO_LONG = "text_too_long"
@@ -88,4 +92,8 @@ SCORED_COLUMNS: tuple[str, ...] = (
     "source_file",
     "source_line",
     "intake_seq",
+)
+#: What the results store adds to each scored row it keeps, after ``SCORED_COLUMNS`` (missing in rows stored before).
+STORE_NOTE_COLUMNS: tuple[str, ...] = (
+    "resubmitted",  # the report_id had already been scored in another batch when this batch was written
 )

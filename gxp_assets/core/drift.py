@@ -35,6 +35,9 @@ from gxp_assets.core.domain_shift import (
 from gxp_assets.core.features import FeatureSpec, word_features
 from gxp_assets.core.hashing import canonical_json, sha256_hex
 
+#: Below this many reports a batch's drift is measured and shown but not judged (core.fail_safe then withholds
+#: auto-close for that batch alone, since nothing watches the guarantee's assumptions there).
+MIN_JUDGED_REPORTS = 20
 SHARE_FLOOR = 1e-4  # shares below this count as this in PSI, so an empty bin gives a large but finite term
 MISSING_SOURCE = "(missing)"
 # Limits are written as decimals that binary floats cannot hold exactly; a value equal to its limit is no alarm.
@@ -388,6 +391,9 @@ class DriftAccumulator:
             for name, value, limit in monitored
             if value is not None and limit is not None and value > limit + _SLACK
         ]
+        if 0 < n < MIN_JUDGED_REPORTS:  # shares of a handful of reports say nothing; the fail-safe withholds instead
+            notes.append(f"{n} reports are too few to judge drift (at least {MIN_JUDGED_REPORTS}): no alarm")
+            alarms = []
         return DriftMeasurement(
             n_reports=n,
             score_psi=score_psi,

@@ -15,9 +15,10 @@ import numpy as np
 import pandas as pd
 
 from gxp_assets.core.conformal import Triage
-from gxp_assets.core.drift import DriftLimits, DriftMeasurement, DriftReference
+from gxp_assets.core.drift import MIN_JUDGED_REPORTS, DriftLimits, DriftMeasurement, DriftReference
 
-SUSPENSION_PREFIX = "auto_close_suspended"
+SUSPENSION_PREFIX = "auto_close_suspended"  # a drift alarm: stands for the model until a signed lift
+WITHHELD_PREFIX = "auto_close_withheld"  # this batch alone cannot be watched: no auto-close for it
 
 
 @dataclass(frozen=True)
@@ -31,14 +32,22 @@ class FailSafe:
 
 
 def suspension_reason(fail_safe: FailSafe, measurement: DriftMeasurement | None) -> str | None:
-    """The reason auto-close is suspended for this batch, or None: a standing suspension, else a drift alarm."""
+    """The reason auto-close is suspended for this batch, or None: a standing suspension, else a drift alarm; or
+    withheld for this batch alone when nothing can watch it (no reference, or too few reports to judge)."""
     if fail_safe.standing_suspension:
         return fail_safe.standing_suspension
     if fail_safe.suspend_on_drift and measurement is not None and measurement.alarms:
         return f"{SUSPENSION_PREFIX}: drift " + "; ".join(measurement.alarms)
     if fail_safe.suspend_on_drift and fail_safe.reference is None:
-        return f"{SUSPENSION_PREFIX}: the model has no drift reference, so shift cannot be watched"
+        return f"{WITHHELD_PREFIX}: the model has no drift reference, so shift cannot be watched"
+    if fail_safe.suspend_on_drift and measurement is not None and 0 < measurement.n_reports < MIN_JUDGED_REPORTS:
+        return f"{WITHHELD_PREFIX}: {measurement.n_reports} reports are too few to judge drift"
     return None
+
+
+def is_standing(reason: str | None) -> bool:
+    """Whether a batch's reason starts a suspension that stands for the model (a drift alarm), not one batch's."""
+    return reason is not None and reason.startswith(f"{SUSPENSION_PREFIX}:")
 
 
 def apply_suspension(predictions: pd.DataFrame, reason: str | None) -> tuple[pd.DataFrame, int]:

@@ -23,10 +23,10 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def sha256_copy(source: Path, destination: BinaryIO) -> str:
-    """Copy a file in blocks and return the SHA-256 of what was copied: one read for both."""
+def sha256_copy(source: Path | BinaryIO, destination: BinaryIO) -> str:
+    """Copy a file (a path, or a handle already open) in blocks and return the SHA-256 of what was copied."""
     digest = hashlib.sha256()
-    with open(source, "rb") as handle:
+    with open(source, "rb") if isinstance(source, Path | str) else source as handle:
         while block := handle.read(_BLOCK):
             digest.update(block)
             destination.write(block)

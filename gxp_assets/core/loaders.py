@@ -24,6 +24,14 @@ import pyarrow.parquet as pq
 
 from gxp_assets.core.contracts import INTAKE_COLUMNS, REPORT_FIELDS, ReportFileError
 from gxp_assets.core.hashing import canonical_json, sha256_hex
+from gxp_assets.core.record_fields import (
+    RepeatedKeyError,
+    as_text,
+    field_name,
+    repeated_names,
+    type_problem,
+    unique_pairs,
+)
 
 _SURROGATE = re.compile("[\udc80-\udcff]")
 CONTRACT_SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
@@ -49,6 +57,7 @@ class _Record:
     encoding: str
     fields: dict[str, str | None] = field(default_factory=dict)
     parse_error: str | None = None
+    type_error: str | None = None
 
 
 def _undecodable(fields: dict[str, str | None]) -> str | None:
@@ -250,35 +259,37 @@ def read_csv_records(data: bytes, path: str, declared_encoding: str | None = Non
     return list(_csv_records(_lines(text), path, encoding))
 
 
-def _as_text(value: Any) -> str | None:
-    """JSON and Parquet values as the strings a CSV would have held; validation types them."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool | int | float):
-        return json.dumps(value)
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return json.dumps(value, default=str, sort_keys=True)
-
-
 def _jsonl_records(lines: Iterable[str], path: str, encoding: str) -> Iterator[_Record]:
-    """One JSON object per line; a line that is not one becomes a malformed record, the rest still load."""
+    """One JSON object per line; a line that is not one becomes a malformed record, the rest still load.
+
+    So does an object that gives a key twice (at any depth, or at the top in two spellings of one field): which of
+    its values was meant cannot be told, so none is taken.
+    """
     for line_number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         record = _Record(path, line_number, _raw_bytes(line, encoding), encoding)
         try:
-            value = json.loads(line)
+            value = json.loads(line, object_pairs_hook=unique_pairs)
+        except RepeatedKeyError as error:
+            record.parse_error = f"a JSON object gives key {error} more than once"
         except (json.JSONDecodeError, UnicodeEncodeError) as error:
             record.parse_error = f"not valid JSON: {error}"
         else:
-            if isinstance(value, dict):
-                record.fields = {str(key).strip().lower(): _as_text(item) for key, item in value.items()}
-            else:
+            if not isinstance(value, dict):
                 record.parse_error = f"a JSON {type(value).__name__}, not an object"
+            elif repeated := repeated_names(value):
+                record.parse_error = f"a JSON object gives field {'; '.join(repeated)}"
+            else:
+                _set_typed_fields(record, value)
         yield record
+
+
+def _set_typed_fields(record: _Record, values: dict[str, Any]) -> None:
+    """A typed record's fields as text, and what in them is not the type the contract asks for."""
+    typed = {field_name(key): item for key, item in values.items()}
+    record.fields = {key: as_text(item) for key, item in typed.items()}
+    record.type_error = type_problem(typed)
 
 
 def read_jsonl_records(data: bytes, path: str, declared_encoding: str | None = None) -> list[_Record]:
@@ -308,14 +319,30 @@ def _parquet_batches(source: pa.NativeFile, path: str) -> Iterator[pa.RecordBatc
 
 
 def _parquet_records(batches: Iterable[pa.RecordBatch], path: str) -> Iterator[_Record]:
-    """A Parquet row's bytes as received are its canonical JSON, so quarantine rows stay readable."""
+    """A Parquet row's bytes as received are its canonical JSON, so quarantine rows stay readable.
+
+    A file that names a column twice has every row malformed: the row's bytes are then the canonical JSON of its
+    [column, value] pairs in the file's order, so no value of a repeated column is lost.
+    """
     row_number = 0
     for batch in batches:
+        repeated = repeated_names(batch.schema.names)
+        if repeated:
+            problem = f"the Parquet file names column {'; '.join(repeated)}"
+            names = list(dict.fromkeys(map(field_name, batch.schema.names)))
+            columns = [column.to_pylist() for column in batch.columns]
+            for values in zip(*columns, strict=True):
+                row_number += 1
+                raw = canonical_json([[name, as_text(value)] for name, value in zip(batch.schema.names, values,
+                                                                                     strict=True)])  # fmt: skip
+                yield _Record(path, row_number, raw, "utf-8", dict.fromkeys(names), parse_error=problem)
+            continue
         for row in batch.to_pylist():
             row_number += 1
-            fields = {str(key).strip().lower(): _as_text(value) for key, value in row.items()}
-            raw = canonical_json({key: _as_text(value) for key, value in row.items()})
-            yield _Record(path, row_number, raw, "utf-8", fields)
+            record = _Record(path, row_number, canonical_json({key: as_text(value) for key, value in row.items()}),
+                             "utf-8")  # fmt: skip
+            _set_typed_fields(record, row)
+            yield record
 
 
 def read_parquet_records(data: bytes, path: str, declared_encoding: str | None = None) -> list[_Record]:
@@ -486,6 +513,7 @@ def intake_table(records: Sequence[_Record], first_seq: int = 0, extra_columns: 
         for name in (*REPORT_FIELDS, *extra):
             columns[name].append(_storable(record.fields.get(name)))
         columns["encoding_error"].append(_undecodable(record.fields))
+        columns["type_error"].append(record.type_error)
         columns["intake_seq"].append(seq)
         columns["source_file"].append(record.source_file)
         columns["source_line"].append(record.source_line)

@@ -25,7 +25,8 @@ def model_card(evaluation: dict, training: dict, conformal: dict) -> str:
         "nor on populations unlike the training data.",
         "",
         "## Guarantee",
-        conformal.get("statement") or f"AE class covered at {_pct(ae_target)} on average over calibration sets.",
+        conformal.get("statement")
+        or f"The AE class is covered at a {_pct(ae_target)} confidence level, on average over calibration sets.",
         "",
         "Auto-closing is suspended (reports go to `REVIEW` with the reason) for a batch whose drift report crosses "
         "a limit of the change control plan, and for reports from a source the guarantee does not cover, until a "

@@ -22,6 +22,11 @@ VALID_LABELS = {"0": 0, "1": 1, "0.0": 0, "1.0": 1}
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 # A leading = or @, or + / - followed by a function call or a DDE / sheet reference (``+cmd|' /C calc'!A0``).
 _FORMULA = re.compile(r"^[=@]|^[+\-]\s*[A-Za-z_][A-Za-z0-9_.]*\s*\(|^[+\-]\s*[\d.+\-*/^&]*[A-Za-z_][A-Za-z0-9_.]*[|!]")
+# Characters that show nothing: zero-width spaces and joiners, word joiner and invisible operators, BOM, soft hyphen,
+# Mongolian vowel separator, Hangul fillers, and the bidi embedding, override and isolate controls.
+_INVISIBLE = re.compile(
+    "[\u00ad\u115f\u1160\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\u3164\ufeff\uffa0]"
+)
 QUARANTINE_COLUMNS: tuple[str, ...] = ("reason", "detail")
 
 
@@ -71,6 +76,8 @@ def _check_record(row: dict[str, object], rules: ValidationRules, now: datetime)
         return Reason.MALFORMED_RECORD, str(row["parse_error"])
     if not _blank(row["encoding_error"]):
         return Reason.INVALID_ENCODING, f"{row['encoding_error']}; declare the file's encoding if it is not UTF-8"
+    if not _blank(row.get("type_error")):
+        return Reason.INVALID_TYPE, str(row["type_error"])
     for name in REQUIRED_FIELDS:
         if name == "text":
             continue
@@ -79,12 +86,13 @@ def _check_record(row: dict[str, object], rules: ValidationRules, now: datetime)
     if not isinstance(row.get("text"), str):
         return Reason.MISSING_FIELD, "text is missing"
     text = normalize_text(str(row["text"]))
-    if not text:
-        return Reason.EMPTY_TEXT, "text is empty after normalisation"
+    visible = _INVISIBLE.sub("", text).strip()
+    if not visible:
+        return Reason.EMPTY_TEXT, "text is empty after normalisation (white space or invisible characters only)"
     if len(text) > rules.max_text_chars:
         return Reason.TEXT_TOO_LONG, f"text has {len(text):,} characters, the limit is {rules.max_text_chars:,}"
-    if _FORMULA.match(text):
-        return Reason.FORMULA_TEXT, f"text starts like a spreadsheet formula: {text[:40]!r}"
+    if _FORMULA.match(text) or _FORMULA.match(visible):  # also behind zero-width or bidi characters
+        return Reason.FORMULA_TEXT, f"text starts like a spreadsheet formula: {visible[:40]!r}"
     label: int | None = None
     if _blank(row.get("label")):
         if rules.require_label:

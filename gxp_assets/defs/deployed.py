@@ -1,8 +1,9 @@
 """The model a batch is scored with: a registered version's own artifacts, checked against its signed record.
 
 Scoring loads the classifier, conformal record and drift reference by the data versions in the version's lineage
-and refuses them unless they hash to what the registry recorded (and the approvers signed), so what runs in
-production is exactly what was approved.
+and uses them only once the whole chain verified (governance/verification.py): they hash to what the registry
+recorded, the record to what the approvers signed, under the plan in force, reached by legal transitions; so what
+runs in production is exactly what was approved.
 """
 
 from __future__ import annotations
@@ -11,11 +12,9 @@ from dataclasses import dataclass, replace
 
 from gxp_assets.core.drift import DriftReference
 from gxp_assets.core.features import FeatureSpec
-from gxp_assets.core.hashing import canonical_json, sha256_hex
 from gxp_assets.core.scoring import TriageModel
 from gxp_assets.governance.registry import State
 from gxp_assets.governance.service import Governance
-from gxp_assets.stores import codecs
 from gxp_assets.stores.protocols import ArtifactStore
 
 
@@ -38,14 +37,6 @@ class DeployedModel:
         return f"{plan['plan_id']} {plan['version']}"
 
 
-def _load(store: ArtifactStore, version: str, lineage: dict, asset: str) -> object:
-    facts = lineage["assets"].get(asset)
-    if not facts or not facts.get("data_version"):
-        raise NoActiveModel(f"model {version} records no {asset} in its lineage")
-    ref = store.find(asset, facts["data_version"])
-    return codecs.decode(store.read(ref), ref.suffix)
-
-
 def judged_sources(record: dict) -> frozenset[str]:
     """Sources whose AE recall the plan's subgroup rule judged on the test split, and passed: only their reports
     may be auto-closed in production (a source too small to judge is not vouched for)."""
@@ -58,7 +49,9 @@ def judged_sources(record: dict) -> frozenset[str]:
 
 
 def deployed_model(governance: Governance, store: ArtifactStore, version: str | None = None) -> DeployedModel:
-    """The ACTIVE model of the plan's intended use, or a given version (to re-explain a past scoring)."""
+    """The ACTIVE model of the plan's intended use, or a given version (to re-explain a past scoring), only after
+    its whole chain verified (record, artifacts, plan, approvals, transitions, audit trail): any failure is audited
+    as an alarm, notified, and raised as VerificationFailed naming what failed."""
     use_case = governance.plan.plan.intended_use.id
     registered = governance.registry.get(version) if version else governance.registry.active(use_case)
     if registered is None:
@@ -66,21 +59,14 @@ def deployed_model(governance: Governance, store: ArtifactStore, version: str | 
             f"no {'model ' + version if version else 'ACTIVE model'} for {use_case}: train one, collect the "
             "plan's signed approvals (`gxp approve`) and promote it before scoring"
         )
-    record, lineage = registered.record, registered.record["lineage"]
-    model_text = _load(store, registered.version, lineage, "ae_classifier")
-    conformal = _load(store, registered.version, lineage, "conformal_model")
+    artifacts = governance.load_model_artifacts(registered)
+    governance.require_verified(registered.version, "system", f"score with model {registered.version}", artifacts)
+    record = registered.record
+    model_text, conformal = artifacts["ae_classifier"], artifacts["conformal_model"]
     if not isinstance(model_text, str) or not isinstance(conformal, dict):
         raise NoActiveModel(f"the stored artifacts of {registered.version} are not a classifier and a record")
-    if sha256_hex(model_text.encode()) != record["model_sha256"]:
-        raise NoActiveModel(f"the stored classifier of {registered.version} is not the one its record names")
-    if sha256_hex(canonical_json(conformal)) != record["conformal_sha256"]:
-        raise NoActiveModel(f"the stored conformal record of {registered.version} is not the one its record names")
-    reference = None
-    if "drift_reference_sha256" in record:
-        values = _load(store, registered.version, lineage, "drift_reference")
-        if sha256_hex(canonical_json(values)) != record["drift_reference_sha256"]:
-            raise NoActiveModel(f"the stored drift reference of {registered.version} is not the one its record names")
-        reference = DriftReference.from_dict(values)
+    values = artifacts.get("drift_reference")
+    reference = DriftReference.from_dict(values) if "drift_reference_sha256" in record and values else None
     model = replace(TriageModel.from_records(model_text, conformal), judged_sources=judged_sources(record))
     return DeployedModel(
         version=registered.version,

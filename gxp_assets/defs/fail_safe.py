@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 
 from gxp_assets.core.batch_scoring import BatchOutcome
 from gxp_assets.core.drift import DriftLimits
-from gxp_assets.core.fail_safe import FailSafe
+from gxp_assets.core.fail_safe import FailSafe, is_standing
 from gxp_assets.core.hashing import canonical_json, sha256_hex
-from gxp_assets.governance.suspension import NOT_COVERED, SUSPENDED, standing_suspension
+from gxp_assets.governance.suspension import NOT_COVERED, SUSPENDED, WITHHELD, standing_suspension
 from gxp_assets.stores import audit_trail, current_plan, notifier
 from gxp_assets.stores.notifier import Notification
 
@@ -37,7 +37,11 @@ def record_outcome(batch: str, version: str, run_id: str, fail_safe: FailSafe, o
     """Audit and notify a suspension (new or standing) and reports no guarantee covers; returns what was sent."""
     sent = []
     drift = outcome.drift.to_dict() if outcome.drift is not None else None
-    if outcome.suspension is not None:
+    if outcome.suspension is not None and not is_standing(outcome.suspension):
+        audit_trail().append(
+            "system", WITHHELD, version, {"batch": batch, "run_id": run_id, "reason": outcome.suspension}
+        )
+    elif outcome.suspension is not None:
         new = fail_safe.standing_suspension is None
         details = {
             "batch": batch,

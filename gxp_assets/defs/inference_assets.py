@@ -22,9 +22,12 @@ from gxp_assets.core.validation import ValidationRules
 from gxp_assets.defs.deployed import deployed_model
 from gxp_assets.defs.fail_safe import record_outcome, watch
 from gxp_assets.defs.metadata import count_table
-from gxp_assets.stores import artifact_store, landing_zone, notifier, open_governance, results_store
+from gxp_assets.stores import artifact_store, audit_trail, landing_zone, notifier, open_governance, results_store
 from gxp_assets.stores.landing import batch_key
+from gxp_assets.stores.local import default_home
 from gxp_assets.stores.notifier import Notification
+from gxp_assets.stores.results_integrity import RESULTS_ACTION
+from gxp_assets.stores.scratch import Scratch
 
 INFERENCE_GROUP = "inference"
 BATCH_FILES = "incoming_reports/files"
@@ -91,7 +94,9 @@ def _priority_table(queue: pd.DataFrame) -> str:
     return "| report | due | p(AE) | source | text |\n|---|---|---|---|---|\n" + "\n".join(rows)
 
 
-def _notify_priority(context: AssetExecutionContext, batch: str, priority: pd.DataFrame) -> str | None:
+def _notify_priority(
+    context: AssetExecutionContext, batch: str, priority: pd.DataFrame, model_version: str
+) -> str | None:
     """Tell people PRIORITY reports arrived (``priority`` is sorted earliest due date first)."""
     if priority.empty:
         return None
@@ -111,6 +116,7 @@ def _notify_priority(context: AssetExecutionContext, batch: str, priority: pd.Da
             ],
         },
         created_at=datetime.now(UTC),
+        dedupe_key=f"priority_reports:{batch}:{model_version}",  # scored twice at once: one message
     )
     where = notifier().send(message)
     context.log.warning(f"{subject} (notified: {where})")
@@ -152,8 +158,16 @@ def scored_reports(context: AssetExecutionContext, config: ScoringConfig, incomi
         if outcome.suspension:
             context.log.warning(f"batch {batch}: {outcome.suspension}")
 
-    results = results_store()
-    with results.writer(batch, context.run_id) as writer:
+    results, trail = results_store(), audit_trail()
+
+    def record(facts: dict) -> None:  # the batch's file and row hashes, in the trail that readers verify against
+        trail.append("system", RESULTS_ACTION, batch, facts)
+
+    scratch = Scratch(default_home() / "scratch" / "scoring")
+    scratch.sweep()  # staged chunks of a killed run
+    with scratch.claim() as claim, results.writer(batch, context.run_id, on_commit=record) as writer:
+        staged = claim.path("staged")
+        staged.mkdir()
         outcome = score_file(
             path,
             deployed.model,
@@ -167,6 +181,7 @@ def scored_reports(context: AssetExecutionContext, config: ScoringConfig, incomi
             chunk_records=config.chunk_records,
             explain_top_k=config.explain_top_k,
             progress=progress,
+            staging_dir=staged,
         )
     tally = outcome.tally
     summary = results.batch_summary(batch)
@@ -185,7 +200,7 @@ def scored_reports(context: AssetExecutionContext, config: ScoringConfig, incomi
         summary.predictions_path, columns=PRIORITY_COLUMNS, filters=[("triage", "=", "PRIORITY")]
     ).to_pandas()
     priority = priority.sort_values(["due_at", "p_ae"], ascending=[True, False], na_position="last")
-    notified = _notify_priority(context, batch, priority)
+    notified = _notify_priority(context, batch, priority, deployed.version)
     yield Output(
         {
             "batch": batch,

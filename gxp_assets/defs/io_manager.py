@@ -6,6 +6,7 @@ from typing import Any
 
 from dagster import ConfigurableIOManager, DataVersion, InputContext, OutputContext
 
+from gxp_assets.defs.audit_anchor import head_metadata
 from gxp_assets.defs.provenance import current_user
 from gxp_assets.stores import artifact_store, audit_trail, codecs
 from gxp_assets.stores.protocols import ArtifactNotFound, ArtifactRef, ArtifactStore
@@ -43,7 +44,7 @@ class ArtifactIOManager(ConfigurableIOManager):
         context.add_output_metadata({"sha256": ref.sha256, "artifact": ref.uri, "bytes": ref.size})
         context.add_output_metadata(codecs.summary(obj))
         # Every materialization passes here, so this is the one place that audits them.
-        audit_trail(self.home).append(
+        entry = audit_trail(self.home).append(
             launched_by(context),
             "materialization",
             ref.asset,
@@ -55,6 +56,7 @@ class ArtifactIOManager(ConfigurableIOManager):
                 "artifact": ref.uri,
             },
         )
+        context.add_output_metadata(head_metadata(entry))  # the head, anchored in the Dagster event log
 
     def load_input(self, context: InputContext) -> Any:
         return codecs.decode(*self.load_ref(context))

@@ -24,7 +24,7 @@ from dagster import (
 from gxp_assets.defs.io_manager import LAUNCHED_BY_TAG
 from gxp_assets.defs.jobs import train_model
 from gxp_assets.governance.service import Governance
-from gxp_assets.stores import current_plan, notifier, open_governance, results_store
+from gxp_assets.stores import current_plan, notifier, open_governance, verified_results
 from gxp_assets.stores.notifier import Notification
 
 SENSOR_ACTOR = "sensor:retraining_triggers"
@@ -62,7 +62,7 @@ def retraining_run_config(governance: Governance) -> dict | None:
 )
 def retraining_triggers(context: SensorEvaluationContext):
     after = int(context.cursor or 0)
-    events = results_store().monitoring_since(after)
+    events = verified_results().monitoring_since(after)  # raises (a failed tick) when the index is untrusted
     if not events:
         return SkipReason("no new monitoring event")
     cursor = str(events[-1].id)

@@ -8,8 +8,8 @@ from gxp_assets.core.hashing import sha256_file
 from gxp_assets.defs.inference_assets import batches
 from gxp_assets.defs.jobs import monitor_performance, promote_model, score_batch
 from gxp_assets.governance.registry import State
-from gxp_assets.stores import landing_zone, open_governance
-from gxp_assets.stores.landing import ADJUDICATIONS, REPORTS, LandedFile, batch_key
+from gxp_assets.stores import audit_trail, landing_zone, open_governance
+from gxp_assets.stores.landing import ADJUDICATIONS, REFUSED, REPORTS, LandedFile, batch_key
 
 
 @sensor(job=promote_model, minimum_interval_seconds=30, description="Promotes APPROVED model versions to ACTIVE.")
@@ -48,6 +48,21 @@ def _new_content(cursor: dict, kind: str, files: list[LandedFile]) -> list[tuple
     return new
 
 
+def _report_waiting(context: SensorEvaluationContext, cursor: dict, waiting: dict[str, dict[str, str]]) -> None:
+    """Log why each entry was left alone; a refusal (link, sub-folder, device) also goes to the audit trail, once per
+    entry and reason."""
+    audited = cursor.setdefault("refused", {})
+    for kind, reasons in waiting.items():
+        for name, why in reasons.items():
+            if not why.startswith(REFUSED):
+                context.log.info(f"not taken yet: {name}: {why}")
+                continue
+            context.log.warning(f"{kind}/{name}: {why}")
+            if audited.get(f"{kind}/{name}") != why:
+                audit_trail().append("system", "landing_refused", f"landing/{kind}/{name}", {"reason": why})
+                audited[f"{kind}/{name}"] = why
+
+
 @sensor(
     jobs=[score_batch, monitor_performance],
     minimum_interval_seconds=30,
@@ -59,8 +74,7 @@ def landing_files(context: SensorEvaluationContext):
     cursor = json.loads(context.cursor) if context.cursor else {}
     reports, waiting = zone.scan(REPORTS)
     labels, waiting_labels = zone.scan(ADJUDICATIONS)
-    for name, why in {**waiting, **waiting_labels}.items():
-        context.log.info(f"not taken yet: {name}: {why}")
+    _report_waiting(context, cursor, {REPORTS: waiting, ADJUDICATIONS: waiting_labels})
     requests, keys = [], []
     for file, sha256 in _new_content(cursor, REPORTS, reports):
         key = batch_key(file.name, sha256)

@@ -141,6 +141,15 @@ class Approvals(_Strict):
         return self
 
 
+class SignaturePolicy(_Strict):
+    """How signatures are controlled: the clock tolerance, and who approves a changed roles file."""
+
+    time_tolerance_minutes: int = Field(default=10, ge=0, le=24 * 60)
+    role_administrator_fingerprint: Annotated[str, StringConstraints(pattern=r"^SHA256:[A-Za-z0-9+/]{43}$")] | None = (
+        None
+    )
+
+
 class ChangeControlPlan(_Strict):
     """What may change without a new plan, on what data, judged by which criteria, and approved by whom."""
 
@@ -156,6 +165,7 @@ class ChangeControlPlan(_Strict):
     fail_safe: FailSafe
     retraining_triggers: RetrainingTriggers
     approvals: Approvals
+    signatures: SignaturePolicy = SignaturePolicy()
 
     @field_validator("allowed_modifications")
     @classmethod

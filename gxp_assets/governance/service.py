@@ -1,34 +1,63 @@
 """The one place where governance events happen: registration, signatures, refusals, transitions, promotion.
 
 Every event here is written to the audit trail as it happens, so the Dagster assets and the ``gxp`` command share
-one implementation and cannot drift apart. Backends come in as protocols (a registry, an audit trail), so this stays
-plain Python.
+one implementation and cannot drift apart. Backends come in as protocols (a registry, an audit trail, a notifier),
+so this stays plain Python.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
-from gxp_assets.governance.audit import AuditEntry
+from gxp_assets.governance.approvals import ApprovalStatus, approval_status, check_signature
+from gxp_assets.governance.audit import Anchor, AuditEntry
 from gxp_assets.governance.plan import LoadedPlan
 from gxp_assets.governance.registry import ModelVersion, State, Transition
 from gxp_assets.governance.roles import Roles
-from gxp_assets.governance.signatures import AuditHead, Meaning, Signature, SignatureRefused, verify_signature
+from gxp_assets.governance.roles_control import (
+    RolesApproval,
+    RolesApprovalRefused,
+    approved_roles,
+    verify_roles_approval,
+)
+from gxp_assets.governance.signatures import (
+    AuditHead,
+    Meaning,
+    Refusal,
+    Signature,
+    SignatureRefused,
+    check_signing_time,
+)
+from gxp_assets.governance.verification import MODEL_ARTIFACTS, ChainEvidence, Verdict, verify_model_chain
+
+__all__ = ["ActionRefused", "ApprovalStatus", "Governance", "VerificationFailed"]
+
+ArtifactLoader = Callable[[str, str], object]
+"""(asset, data_version) -> the stored value, hash-checked by the store; raises when it is missing or damaged."""
+Alarm = Callable[[str, str, dict[str, Any]], object]
+"""(kind, subject line, payload) -> tells people (the notifier); where it went is not needed here."""
 
 
 class RegistryStore(Protocol):
     def register(self, version: str, use_case: str, record: dict, actor: str) -> ModelVersion: ...
     def get(self, version: str) -> ModelVersion | None: ...
+    def versions(self, use_case: str | None = None) -> list[ModelVersion]: ...
     def active(self, use_case: str) -> ModelVersion | None: ...
     def transition(self, version: str, target: State, actor: str, reason: str) -> list[Transition]: ...
+    def history(self, version: str | None = None) -> list[Transition]: ...
     def add_signature(self, version: str, signature: dict) -> None: ...
     def signatures(self, version: str | None = None) -> list[dict]: ...
+    def add_roles_approval(self, approval: dict) -> None: ...
+    def roles_approvals(self) -> list[dict]: ...
 
 
 class AuditLog(Protocol):
     def append(self, actor: str, action: str, subject: str, details: dict, now: object = None) -> AuditEntry: ...
     def head(self) -> AuditEntry | None: ...
+    def entries(self) -> list[AuditEntry]: ...
+    def verify(self, anchors: Iterable[Anchor] = ()) -> list[str]: ...
 
 
 class ActionRefused(Exception):
@@ -39,16 +68,26 @@ class ActionRefused(Exception):
         self.code = code
 
 
-@dataclass(frozen=True)
-class ApprovalStatus:
-    complete: bool
-    valid: list[Signature]
-    missing: list[str]
+class VerificationFailed(ActionRefused):
+    """The chain of a model version did not verify at the point of use; ``verdict`` names every failure."""
+
+    def __init__(self, verdict: Verdict, purpose: str) -> None:
+        super().__init__("verification_failed", f"refused to {purpose}: {verdict.summary()}")
+        self.verdict = verdict
 
 
 class Governance:
-    def __init__(self, registry: RegistryStore, audit: AuditLog, plan: LoadedPlan, roles: Roles) -> None:
+    def __init__(
+        self,
+        registry: RegistryStore,
+        audit: AuditLog,
+        plan: LoadedPlan,
+        roles: Roles,
+        load_artifact: ArtifactLoader | None = None,
+        alarm: Alarm | None = None,
+    ) -> None:
         self.registry, self.audit, self.plan, self.roles = registry, audit, plan, roles
+        self.load_artifact, self.send_alarm = load_artifact, alarm
 
     def audit_head(self) -> AuditHead | None:
         head = self.audit.head()
@@ -99,34 +138,59 @@ class Governance:
 
     # Signatures --------------------------------------------------------------------------------------------------
 
-    def _approver_roles(self) -> list[str]:
-        return [required.role for required in self.plan.plan.approvals.required]
+    def approved_roles(self) -> dict[str, Roles]:
+        """Every roles file the plan's role administrator approved, by content hash."""
+        return approved_roles(self.registry.roles_approvals(), self.plan.plan.signatures.role_administrator_fingerprint)
 
-    def _verify(self, model: ModelVersion, signature: Signature, used: set[str]) -> None:
-        """Raises SignatureRefused; checks key, integrity, record, replay, role and separation of duties."""
-        required_role = None
-        if signature.meaning in (Meaning.APPROVAL, Meaning.REJECTION):
-            approvers = self._approver_roles()
-            held = [role for role in approvers if self._holds(signature.user_id, role)]
-            required_role = held[0] if held else approvers[0]
-        trainer = model.record.get("lineage", {}).get("trained_by")
-        verify_signature(
-            signature,
-            model.record_hash,
-            self.roles,
-            required_role=required_role,
-            trainer_user_id=trainer if self.plan.plan.approvals.separation_of_duties else None,
-            used_signature_ids=used,
-        )
+    def approve_roles(self, approval: RolesApproval) -> None:
+        """Put a roles file in force: the approval must be signed by the key the plan pins; audited either way."""
+        try:
+            verify_roles_approval(approval, self.plan.plan.signatures.role_administrator_fingerprint)
+        except RolesApprovalRefused as refusal:
+            self.refuse(approval.administrator, "roles", "roles_approval_refused", str(refusal))
+            raise ActionRefused("roles_approval_refused", f"roles approval refused: {refusal}") from refusal
+        self.registry.add_roles_approval(approval.to_dict())
+        self.audit.append(
+            approval.administrator,
+            "roles_approval",
+            "roles",
+            {"roles_sha256": approval.roles_sha256, "key_fingerprint": approval.key_fingerprint,
+             "reason": approval.reason, "users": [user["user_id"] for user in approval.roles["users"]]},
+        )  # fmt: skip
 
     def _verify_or_refuse(self, model: ModelVersion, signature: Signature) -> None:
-        """Verify a newly presented signature (no signature id may be used twice); audit and re-raise a refusal."""
+        """Verify a newly presented signature: the system's clock, the roles file in force (approved), and every
+        check of an approval (no signature id may be used twice); audit and re-raise a refusal."""
         used = {stored["signature_id"] for stored in self.registry.signatures()}
+        tolerance = timedelta(minutes=self.plan.plan.signatures.time_tolerance_minutes)
         try:
-            self._verify(model, signature, used)
+            check_signing_time(signature, datetime.now(UTC), tolerance)
+            in_force = self.roles.digest()
+            if signature.roles_sha256 is not None and signature.roles_sha256 != in_force:
+                raise SignatureRefused(
+                    Refusal.OTHER_ROLES,
+                    f"Signature {signature.signature_id} was made under roles file {signature.roles_sha256[:12]}, "
+                    f"but the roles file in force is {in_force[:12]}.",
+                )
+            check_signature(self.plan.plan, model, signature, self.approved_roles(), used)
         except SignatureRefused as refusal:
             self.refuse(signature.user_id, model.version, str(refusal.code), str(refusal), signature.signature_id)
             raise
+
+    def _audit_signature(self, version: str, signature: Signature) -> None:
+        self.audit.append(
+            signature.user_id,
+            "signature",
+            version,
+            {
+                "signature_id": signature.signature_id,
+                "meaning": signature.meaning.value,
+                "record_hash": signature.record_hash,
+                "roles_sha256": signature.roles_sha256,
+                "signed_at_claimed": signature.signed_at,
+                "manifestation": signature.manifestation(),
+            },
+        )
 
     def submit_signature(self, version: str, signature: Signature) -> ModelVersion:
         """Verify and record a signature, then make the transition it completes (approval or rejection)."""
@@ -139,58 +203,78 @@ class Governance:
             raise ActionRefused("wrong_state", message)
         self._verify_or_refuse(model, signature)
         self.registry.add_signature(version, signature.to_dict())
-        self.audit.append(
-            signature.user_id,
-            "signature",
-            version,
-            {
-                "signature_id": signature.signature_id,
-                "meaning": signature.meaning.value,
-                "record_hash": signature.record_hash,
-                "manifestation": signature.manifestation(),
-            },
-        )
+        self._audit_signature(version, signature)
         if signature.meaning == Meaning.REJECTION:
             self._transition(version, State.REJECTED, signature.user_id, f"rejected: {signature.reason}")
         elif signature.meaning == Meaning.APPROVAL and self.approval_status(version).complete:
             self._transition(version, State.APPROVED, signature.user_id, "required signatures present and valid")
         return self._require(version)
 
-    def _holds(self, user_id: str, role: str) -> bool:
-        user = self.roles.user(user_id)
-        return user is not None and user.has_role(role)
-
     def approval_status(self, version: str) -> ApprovalStatus:
         """Re-verify every stored approval of ``version`` and compare them with what the plan requires."""
-        model = self._require(version)
-        valid: list[Signature] = []
-        for stored in self.registry.signatures(version):
-            signature = Signature.from_dict(stored)
-            if signature.meaning != Meaning.APPROVAL:
+        return approval_status(
+            self.plan.plan, self._require(version), self.registry.signatures(version), self.approved_roles()
+        )
+
+    # Verification at the point of use ----------------------------------------------------------------------------
+
+    def audit_anchors(self) -> list[Anchor]:
+        """Audit heads recorded in model records and signatures: a deleted tail cannot hide behind them."""
+        found: list[Anchor] = []
+        for model in self.registry.versions():
+            if model.record.get("audit_head"):
+                found.append((model.record["audit_head"]["seq"], model.record["audit_head"]["hash"]))
+        for stored in self.registry.signatures():
+            if stored.get("audit_head"):
+                found.append((stored["audit_head"]["seq"], stored["audit_head"]["hash"]))
+        return found
+
+    def load_model_artifacts(self, model: ModelVersion) -> dict[str, object]:
+        """The classifier, conformal record and drift reference the record names (or why each cannot be read)."""
+        found: dict[str, object] = {}
+        assets = model.record.get("lineage", {}).get("assets", {})
+        for asset, _ in MODEL_ARTIFACTS:
+            data_version = (assets.get(asset) or {}).get("data_version")
+            if data_version is None or self.load_artifact is None:
                 continue
             try:
-                self._verify(model, signature, used=set())
-            except SignatureRefused:
-                continue
-            valid.append(signature)
-        missing = []
-        signers: set[str] = set()
-        for required in self.plan.plan.approvals.required:
-            match = [
-                s
-                for s in valid
-                if s.meaning.value == required.meaning
-                and s.user_id not in signers
-                and self._holds(s.user_id, required.role)
-            ]
-            if match:
-                signers.add(match[0].user_id)
-            else:
-                missing.append(f"{required.meaning} by a {required.role}")
-        distinct = len({s.user_id for s in valid})
-        if distinct < self.plan.plan.approvals.min_signatures:
-            missing.append(f"{self.plan.plan.approvals.min_signatures - distinct} more signer(s)")
-        return ApprovalStatus(complete=not missing, valid=valid, missing=missing)
+                found[asset] = self.load_artifact(asset, data_version)
+            except Exception as error:
+                found[asset] = error
+        return found
+
+    def verify(self, version: str, artifacts: dict[str, object] | None = None) -> Verdict:
+        """The whole chain of ``version``, as it stands now (see governance/verification.py)."""
+        model = self._require(version)
+        entries = self.audit.entries()
+        evidence = ChainEvidence(
+            model=model,
+            plan=self.plan,
+            history=self.registry.history(version),
+            signatures=self.registry.signatures(version),
+            audit_entries=entries,
+            audit_problems=self.audit.verify(self.audit_anchors()),
+            approved_roles=self.approved_roles(),
+            artifacts=artifacts if artifacts is not None else self.load_model_artifacts(model),
+        )
+        return verify_model_chain(evidence)
+
+    def alarm(self, actor: str, verdict: Verdict, purpose: str) -> None:
+        """A failed verification at the point of use: an alarm in the audit trail, and people are told."""
+        self.audit.append(actor, "alarm", verdict.version, {"kind": "verification_failed", "purpose": purpose,
+                                                            **verdict.to_dict()})  # fmt: skip
+        if self.send_alarm is not None:
+            self.send_alarm("verification_failed", f"refused to {purpose}: model {verdict.version} failed "
+                            f"verification ({', '.join(sorted({f.check for f in verdict.failures}))})",
+                            verdict.to_dict())  # fmt: skip
+
+    def require_verified(self, version: str, actor: str, purpose: str, artifacts: dict | None = None) -> Verdict:
+        """Verify, and on any failure audit an alarm, notify and raise VerificationFailed."""
+        verdict = self.verify(version, artifacts)
+        if not verdict.ok:
+            self.alarm(actor, verdict, purpose)
+            raise VerificationFailed(verdict, purpose)
+        return verdict
 
     # Promotion ---------------------------------------------------------------------------------------------------
 
@@ -206,6 +290,7 @@ class Governance:
             message = f"model {version} lacks valid approvals: {', '.join(status.missing)}"
             self.refuse(actor, version, "approvals_missing", message)
             raise ActionRefused("approvals_missing", message)
+        self.require_verified(version, actor, f"promote model {version}")
         self._transition(version, State.ACTIVE, actor, "promoted with approvals " + ", ".join(
             s.signature_id for s in status.valid))  # fmt: skip
         return self._require(version)
@@ -223,11 +308,6 @@ class Governance:
             self.refuse(signature.user_id, version, "wrong_meaning", message, signature.signature_id)
             raise ActionRefused("wrong_meaning", message)
         self.registry.add_signature(version, signature.to_dict())
-        self.audit.append(
-            signature.user_id,
-            "signature",
-            version,
-            {"signature_id": signature.signature_id, "meaning": "approval", "manifestation": signature.manifestation()},
-        )
+        self._audit_signature(version, signature)
         self._transition(version, State.ACTIVE, signature.user_id, f"rollback: {signature.reason}")
         return self._require(version)

@@ -18,8 +18,9 @@ import binascii
 import hashlib
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -57,6 +58,10 @@ class Refusal(StrEnum):
     WEAK_PASSPHRASE = "weak_passphrase"
     WRONG_PASSPHRASE = "wrong_passphrase"
     INVALID_KEY = "invalid_key"
+    ROLES_NOT_RECORDED = "roles_not_recorded"
+    ROLES_NOT_APPROVED = "roles_not_approved"
+    OTHER_ROLES = "other_roles"
+    CLOCK_SKEW = "clock_skew"
 
 
 class SignatureRefused(Exception):
@@ -159,6 +164,9 @@ class Signature:
     audit_head: AuditHead | None
     key_fingerprint: str
     signature: str
+    #: SHA-256 (``Roles.digest()``) of the roles file the signer was checked against; signed with the rest.
+    #: None only in signatures made before roles were recorded: they are readable, and refused (roles_not_recorded).
+    roles_sha256: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "meaning", Meaning(self.meaning))
@@ -175,12 +183,15 @@ class Signature:
         expected = {field.name for field in fields(cls)}
         if not isinstance(data, dict):
             raise ValueError(f"a signature must be a mapping, got {type(data).__name__}")
+        data = {"roles_sha256": None, **data}  # older signatures carry no roles hash (and do not count)
         missing, unknown = expected - set(data), set(data) - expected
         if missing or unknown:
             raise ValueError(f"signature fields do not match: missing {sorted(missing)}, unknown {sorted(unknown)}")
-        for name in expected - {"audit_head"}:
+        for name in expected - {"audit_head", "roles_sha256"}:
             if not isinstance(data[name], str):
                 raise ValueError(f"signature field {name!r} must be a string, got {type(data[name]).__name__}")
+        if data["roles_sha256"] is not None and not _SHA256_HEX.match(str(data["roles_sha256"])):
+            raise ValueError("signature field 'roles_sha256' must be a SHA-256 hex digest or absent")
         head = data["audit_head"]
         values = {**data, "audit_head": AuditHead.from_dict(head) if head is not None else None}
         return cls(**values)
@@ -189,11 +200,15 @@ class Signature:
         """The exact bytes the signature covers."""
         data = self.to_dict()
         del data["signature"]
+        if data["roles_sha256"] is None:  # the bytes older signatures were made over
+            del data["roles_sha256"]
         return canonical_json(data)
 
-    def manifestation(self) -> str:
-        """The human-readable form §11.50 asks for wherever the signed record is displayed or printed."""
-        when = datetime.fromisoformat(self.signed_at).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    def manifestation(self, recorded_at: str | None = None) -> str:
+        """The human-readable form §11.50 asks for wherever the signed record is displayed or printed; the time is
+        the system's ``recorded_at`` when known (the signer's own clock is only checked against it)."""
+        moment = recorded_at or self.signed_at
+        when = datetime.fromisoformat(moment).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
         return (
             f"Signed by {self.printed_name} ({self.user_id}) on {when}"
             f" — meaning: {self.meaning.value} — reason: {self.reason}"
@@ -208,6 +223,7 @@ def sign(
     private_key: Ed25519PrivateKey,
     audit_head: AuditHead | None = None,
     now: datetime | None = None,
+    roles_sha256: str | None = None,
 ) -> Signature:
     """Sign the hash of a canonical model record as `user`; refuses a key that is not the user's registered one."""
     if not _SHA256_HEX.match(record_hash):
@@ -235,6 +251,7 @@ def sign(
         audit_head=audit_head,
         key_fingerprint=fingerprint,
         signature="",
+        roles_sha256=roles_sha256,
     )
     value = base64.b64encode(private_key.sign(unsigned.signed_payload())).decode()
     return replace(unsigned, signature=value)
@@ -271,6 +288,12 @@ def verify_signature(
             f"{who} is refused: it does not verify with {user.user_id}'s key, so a signed field was changed after "
             "signing.",
         ) from exc
+    if signature.roles_sha256 is not None and signature.roles_sha256 != roles.digest():
+        raise SignatureRefused(
+            Refusal.OTHER_ROLES,
+            f"{who} is refused: it was checked against roles file {signature.roles_sha256[:12]}, not against "
+            f"{roles.digest()[:12]}.",
+        )
     if signature.printed_name != user.printed_name:
         raise SignatureRefused(
             Refusal.PRINTED_NAME_MISMATCH,
@@ -297,4 +320,38 @@ def verify_signature(
         raise SignatureRefused(
             Refusal.SEPARATION_OF_DUTIES,
             f"{who} is refused: {user.user_id} launched the training run and cannot also sign off on its model.",
+        )
+
+
+def roles_for(signature: Signature, approved: Mapping[str, Roles]) -> Roles:
+    """The approved roles file a signature says it was made under; refused when it names none or an unapproved one."""
+    who = f"Signature {signature.signature_id} by {signature.user_id}"
+    if signature.roles_sha256 is None:
+        raise SignatureRefused(
+            Refusal.ROLES_NOT_RECORDED,
+            f"{who} is refused: it does not record which roles file it was checked against (made before roles "
+            "files were controlled); sign again.",
+        )
+    roles = approved.get(signature.roles_sha256)
+    if roles is None:
+        raise SignatureRefused(
+            Refusal.ROLES_NOT_APPROVED,
+            f"{who} is refused: its roles file {signature.roles_sha256[:12]} was never approved by the plan's role "
+            "administrator.",
+        )
+    return roles
+
+
+def check_signing_time(signature: Signature, now: datetime, tolerance: timedelta) -> None:
+    """The system's clock decides: a signature whose own time is further than ``tolerance`` from ``now`` is refused."""
+    try:
+        claimed = datetime.fromisoformat(signature.signed_at)
+    except ValueError as exc:
+        raise SignatureRefused(Refusal.CLOCK_SKEW, f"signed_at {signature.signed_at!r} is not a time") from exc
+    if claimed.tzinfo is None or abs(now - claimed) > tolerance:
+        raise SignatureRefused(
+            Refusal.CLOCK_SKEW,
+            f"Signature {signature.signature_id} by {signature.user_id} is refused: it says it was signed at "
+            f"{signature.signed_at}, but the system time is {now.astimezone(UTC).isoformat(timespec='seconds')} "
+            f"(tolerance {tolerance}).",
         )

@@ -11,14 +11,24 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from gxp_assets.core.hashing import canonical_json, sha256_hex
 from gxp_assets.governance.audit import AuditEntry
 from gxp_assets.governance.service import ActionRefused, Governance
-from gxp_assets.governance.signatures import Meaning, Signature, SignatureRefused, verify_signature
+from gxp_assets.governance.signatures import (
+    Meaning,
+    Refusal,
+    Signature,
+    SignatureRefused,
+    check_signing_time,
+    roles_for,
+    verify_signature,
+)
 
 SUSPENDED = "auto_close_suspended"
 LIFTED = "auto_close_suspension_lifted"
+WITHHELD = "auto_close_withheld"  # one batch that nothing could watch (too small, no reference): not standing
 NOT_COVERED = "auto_close_not_covered"  # reports from sources the guarantee does not cover: recorded, not standing
 
 
@@ -72,15 +82,22 @@ def lift_suspension(
         governance.refuse(signature.user_id, version, "wrong_meaning", message, signature.signature_id)
         raise ActionRefused("wrong_meaning", message)
     used = {str(entry.details.get("signature", {}).get("signature_id")) for entry in entries if entry.action == LIFTED}
-    try:
+    try:  # the controls of every other signature: the system's clock, an approved roles file in force
+        tolerance = timedelta(minutes=governance.plan.plan.signatures.time_tolerance_minutes)
+        check_signing_time(signature, datetime.now(UTC), tolerance)
         verify_signature(
             signature,
             lift_decision_hash(suspension),
-            governance.roles,
+            roles_for(signature, governance.approved_roles()),
             required_role=governance.plan.plan.fail_safe.lift_role,
             trainer_user_id=None,
             used_signature_ids=used,
         )
+        if signature.roles_sha256 != governance.roles.digest():
+            raise SignatureRefused(
+                Refusal.OTHER_ROLES, f"the lift was signed under roles file {str(signature.roles_sha256)[:12]}, "
+                f"not under the roles file in force ({governance.roles.digest()[:12]})",
+            )  # fmt: skip
     except SignatureRefused as refusal:
         governance.refuse(signature.user_id, version, str(refusal.code), str(refusal), signature.signature_id)
         raise
@@ -92,6 +109,7 @@ def lift_suspension(
             "suspension_entry": suspension.seq,
             "suspension_reason": suspension.reason,
             "signature": signature.to_dict(),
+            "roles_sha256": signature.roles_sha256,
             "manifestation": signature.manifestation(),
         },
     )

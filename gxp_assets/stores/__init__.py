@@ -8,13 +8,15 @@ from pathlib import Path
 from gxp_assets.governance.plan import DEFAULT_PLAN_PATH, LoadedPlan, load_plan
 from gxp_assets.governance.roles import load_roles
 from gxp_assets.governance.service import Governance
+from gxp_assets.stores import codecs
 from gxp_assets.stores.audit_local import LocalAuditTrail
 from gxp_assets.stores.audit_protocol import AuditTrail
 from gxp_assets.stores.landing import DEFAULT_SETTLE_SECONDS, LocalLandingZone
 from gxp_assets.stores.local import LocalArtifactStore
-from gxp_assets.stores.notifier import LocalOutboxNotifier, Notifier
+from gxp_assets.stores.notifier import LocalOutboxNotifier, Notification, Notifier
 from gxp_assets.stores.protocols import ArtifactStore
 from gxp_assets.stores.registry_local import LocalRegistry
+from gxp_assets.stores.results_integrity import ResultsIntegrityError, recorded_results
 from gxp_assets.stores.results_local import LocalResultsStore
 from gxp_assets.stores.results_protocol import ResultsStore
 
@@ -46,6 +48,17 @@ def results_store(home: Path | str | None = None) -> ResultsStore:
     return LocalResultsStore(home)
 
 
+def verified_results(home: Path | str | None = None) -> ResultsStore:
+    """The results store, once its index matches the results recorded in the audit trail; otherwise an alarm is
+    audited and ResultsIntegrityError raised naming every difference (readers must not answer from it)."""
+    store, trail = results_store(home), audit_trail(home)
+    problems = store.verify(recorded_results(trail.entries()))
+    if problems:
+        trail.append("system", "alarm", "results", {"kind": "results_index_untrusted", "problems": problems[:50]})
+        raise ResultsIntegrityError(problems)
+    return store
+
+
 def notifier(home: Path | str | None = None) -> Notifier:
     """Where people are told about PRIORITY reports and retraining (local: an outbox folder of JSON messages)."""
     _environment()
@@ -65,8 +78,18 @@ def current_plan() -> LoadedPlan:
 
 
 def open_governance(home: Path | str | None = None) -> Governance:
-    """Registry and audit trail of the environment, with the plan (GXP_PLAN) and roles file (GXP_ROLES)."""
+    """Registry and audit trail of the environment, with the plan (GXP_PLAN) and roles file (GXP_ROLES); artifacts
+    are read (hash-checked) from the environment's store for verification, alarms go to its notifier."""
     _environment()
     plan = current_plan()
     roles = load_roles(os.environ.get("GXP_ROLES") or DEFAULT_ROLES_PATH)
-    return Governance(LocalRegistry(home), LocalAuditTrail(home), plan, roles)
+    store, messages = artifact_store(home), notifier(home)
+
+    def load(asset: str, data_version: str) -> object:
+        ref = store.find(asset, data_version)
+        return codecs.decode(store.read(ref), ref.suffix)
+
+    def alarm(kind: str, subject: str, payload: dict) -> str:
+        return messages.send(Notification(kind=kind, subject=subject, body=subject, payload=payload))
+
+    return Governance(LocalRegistry(home), audit_trail(home), plan, roles, load_artifact=load, alarm=alarm)

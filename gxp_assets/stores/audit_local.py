@@ -18,6 +18,7 @@ from typing import Any
 
 from gxp_assets.core.hashing import canonical_json
 from gxp_assets.governance.audit import GENESIS_HASH, Anchor, AuditEntry, next_entry, verify_chain
+from gxp_assets.stores.checkpoints_local import LocalCheckpoints
 from gxp_assets.stores.local import default_home
 
 # No UNIQUE constraint besides the primary key: ``INSERT OR REPLACE`` resolves a conflict by deleting the old row
@@ -58,10 +59,12 @@ _COLUMNS = "seq, recorded_at, actor, action, subject, details, prev_hash, entry_
 class LocalAuditTrail:
     """``AuditTrail`` backed by ``<home>/audit.sqlite``."""
 
-    def __init__(self, home: Path | str | None = None) -> None:
+    def __init__(self, home: Path | str | None = None, anchored: bool = True) -> None:
         self.home = Path(home).resolve() if home else default_home()
         self.home.mkdir(parents=True, exist_ok=True)
         self.path = self.home / "audit.sqlite"
+        #: Every append is checkpointed (signed by the system key) before it commits; see checkpoints_local.py.
+        self.checkpoints = LocalCheckpoints(self.home) if anchored else None
         with closing(self._connect()) as connection:
             connection.executescript(_SCHEMA)
 
@@ -123,6 +126,8 @@ class LocalAuditTrail:
                         entry.entry_hash,
                     ),
                 )
+                if self.checkpoints is not None:  # under the write lock, so checkpoints follow seq order
+                    self.checkpoints.record(entry.anchor)
                 connection.execute("COMMIT")
             except BaseException:
                 connection.execute("ROLLBACK")
@@ -137,14 +142,24 @@ class LocalAuditTrail:
         """Every entry, oldest first; raises ValueError if a stored entry is no longer readable."""
         return [self._entry(row) for row in self._rows()]
 
+    def head_seq(self) -> int:
+        with closing(self._connect()) as connection:
+            return int(connection.execute("SELECT COALESCE(MAX(seq), 0) FROM audit_entries").fetchone()[0])
+
     def head(self) -> AuditEntry | None:
         with closing(self._connect()) as connection:
             row = self._head(connection)
         return self._entry(row) if row else None
 
     def verify(self, anchors: Iterable[Anchor] = ()) -> list[str]:
-        """``verify_chain`` over the stored entries; an unreadable entry is a problem to report, not a crash."""
+        """``verify_chain`` over the stored entries against ``anchors`` and the last signed checkpoint, plus the
+        checkpoint chain's own problems; an unreadable entry is a problem to report, not a crash."""
         problems: list[str] = []
+        if self.checkpoints is not None:
+            head = self.head_seq()
+            found, last = self.checkpoints.check(head)
+            problems += found
+            anchors = [*anchors, *last]
         entries: list[AuditEntry] = []
         for row in self._rows():
             try:

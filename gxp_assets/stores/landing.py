@@ -7,7 +7,9 @@ Writers that can should write under a temporary name and rename when done; the s
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +23,23 @@ TEMPORARY_SUFFIXES = (".part", ".partial", ".tmp", ".temp", ".crdownload", ".dow
 DEFAULT_SETTLE_SECONDS = 10.0
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 KEY_HASH_DIGITS = 12
+#: Reasons starting with this are refusals (never taken, audited), not files still waiting to settle.
+REFUSED = "refused: "
+
+
+def refusal(path: Path) -> str | None:
+    """Why an entry of the landing folder is never taken, or None for a regular file; nothing is followed."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return f"{REFUSED}it vanished while the folder was read"
+    if stat.S_ISLNK(mode):
+        return f"{REFUSED}a symbolic link (to {os.readlink(path)!r}); links are never followed"
+    if stat.S_ISDIR(mode):
+        return f"{REFUSED}a sub-folder; only files directly in the landing folder are taken"
+    if not stat.S_ISREG(mode):
+        return f"{REFUSED}not a regular file (a device, pipe or socket)"
+    return None
 
 
 @dataclass(frozen=True)
@@ -54,12 +73,16 @@ class LocalLandingZone:
         return self.root / kind
 
     def scan(self, kind: str, now: float | None = None) -> tuple[list[LandedFile], dict[str, str]]:
-        """Settled files in name order, and why each other file was left alone (name -> reason)."""
+        """Settled regular files in name order, and why each other entry was left alone (name -> reason; reasons
+        starting with ``REFUSED`` are links, sub-folders and devices, which are never taken nor followed)."""
         now = time.time() if now is None else now
         ready: list[LandedFile] = []
         waiting: dict[str, str] = {}
         for path in sorted(self.folder(kind).iterdir()):
-            if not path.is_file() or path.name.startswith("."):
+            if path.name.startswith("."):
+                continue
+            if refused := refusal(path):
+                waiting[path.name] = refused
                 continue
             suffix = path.suffix.lower()
             if suffix in TEMPORARY_SUFFIXES:
@@ -68,18 +91,18 @@ class LocalLandingZone:
             if suffix not in CONTRACT_SUFFIXES:
                 waiting[path.name] = f"unsupported type; expected one of {sorted(CONTRACT_SUFFIXES)}"
                 continue
-            stat = path.stat()
-            age = now - stat.st_mtime_ns / 1e9
+            status = path.lstat()
+            age = now - status.st_mtime_ns / 1e9
             if age < self.settle_seconds:
                 waiting[path.name] = f"modified {age:.1f} s ago: waiting {self.settle_seconds:g} s for it to settle"
                 continue
-            ready.append(LandedFile(path, stat.st_size, stat.st_mtime_ns))
+            ready.append(LandedFile(path, status.st_size, status.st_mtime_ns))
         return ready, waiting
 
     def locate(self, key: str) -> Path:
         """The batch file behind a partition key; its content must still hash to the key."""
         for path in sorted(self.folder(REPORTS).iterdir()):
-            if path.is_file() and key.startswith(_UNSAFE.sub("_", path.name)[:80] + "-"):
+            if refusal(path) is None and key.startswith(_UNSAFE.sub("_", path.name)[:80] + "-"):
                 if batch_key(path.name, sha256_file(path)) == key:
                     return path
         raise FileNotFoundError(

@@ -2,14 +2,15 @@
 
 A file's name is its SHA-256, so a version is never overwritten: writing equal bytes again finds the file already
 there (and checks it), writing other bytes makes another file. The index records every materialization in order,
-which is what ``latest`` and ``versions`` read.
+which is what ``latest`` and ``versions`` read. A file is written under ``<home>/scratch/artifacts`` and renamed into
+place once complete; what a killed writer left there is removed when the store is next opened.
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
-import tempfile
+import stat
 from collections.abc import Callable
 from contextlib import closing
 from datetime import UTC, datetime
@@ -19,6 +20,7 @@ from urllib.parse import quote
 
 from gxp_assets.core.hashing import sha256_copy, sha256_file, sha256_hex
 from gxp_assets.stores.protocols import ArtifactNotFound, ArtifactRef, IntegrityError
+from gxp_assets.stores.scratch import Scratch
 
 T = TypeVar("T")
 
@@ -38,6 +40,20 @@ CREATE INDEX IF NOT EXISTS artifacts_by_asset ON artifacts (asset, partition, se
 """
 
 
+def open_regular(source: Path) -> IO[bytes]:
+    """``source`` opened for reading only if it is a regular file itself: no link is followed (O_NOFOLLOW), and a
+    device or pipe is not opened for reading at all (O_NONBLOCK, then fstat)."""
+    try:
+        descriptor = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as error:
+        raise ValueError(f"{source} is refused: not a regular file that can be opened without following a link "
+                         f"({error.strerror})") from error  # fmt: skip
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        os.close(descriptor)
+        raise ValueError(f"{source} is refused: not a regular file (a device, pipe, socket or folder)")
+    return os.fdopen(descriptor, "rb")
+
+
 def default_home() -> Path:
     """GXP_HOME, or ``.gxp`` in the working directory (DESIGN.md conventions)."""
     return Path(os.environ.get("GXP_HOME") or Path.cwd() / ".gxp").resolve()
@@ -49,6 +65,8 @@ class LocalArtifactStore:
         self.root = self.home / "artifacts"
         self.root.mkdir(parents=True, exist_ok=True)
         self._index = self.home / "artifacts.sqlite"
+        self._scratch = Scratch(self.home / "scratch" / "artifacts")
+        self._scratch.sweep()  # what writers killed before left behind
         with closing(self._connect()) as connection, connection:
             connection.executescript(_SCHEMA)
 
@@ -70,20 +88,23 @@ class LocalArtifactStore:
         if path.exists():
             self._verify(asset, path, sha256)
         else:
-            staged, _ = self._staged(path.parent, lambda handle: handle.write(payload))
-            self._settle(staged, path)
+            with self._scratch.claim() as claim:
+                self._staged(claim.path("incoming"), lambda handle: handle.write(payload))
+                self._settle(claim.path("incoming"), path)
         return self._index_ref(asset, partition, sha256, suffix, len(payload), path, run_id)
 
     def put_file(self, asset: str, partition: str | None, source: Path, suffix: str, run_id: str) -> ArtifactRef:
-        """Keep a copy of a file of any size, hashed as it is copied: one read, whatever its size."""
+        """Keep a copy of a regular file of any size, hashed as it is copied: one read, whatever its size. A symbolic
+        link, device or pipe is refused, never followed or read."""
         # The hash is of the bytes the copy holds, even if the source changed while it was read.
-        staged, sha256 = self._staged(self._folder(asset, partition), lambda handle: sha256_copy(source, handle))
-        path = self._path(asset, partition, sha256, suffix)
-        if path.exists():
-            staged.unlink()
-            self._verify_file(asset, path, sha256)
-        else:
-            self._settle(staged, path)
+        with open_regular(source) as opened, self._scratch.claim() as claim:
+            staged = claim.path("incoming")
+            sha256 = self._staged(staged, lambda handle: sha256_copy(opened, handle))
+            path = self._path(asset, partition, sha256, suffix)
+            if path.exists():
+                self._verify_file(asset, path, sha256)
+            else:
+                self._settle(staged, path)
         return self._index_ref(asset, partition, sha256, suffix, path.stat().st_size, path, run_id)
 
     def local_path(self, ref: ArtifactRef) -> Path:
@@ -95,18 +116,18 @@ class LocalArtifactStore:
         return path
 
     @staticmethod
-    def _staged(folder: Path, write: Callable[[IO[bytes]], T]) -> tuple[Path, T]:
-        """A temporary file in ``folder`` holding what ``write`` wrote (on disk before it gets its final name), and
-        what ``write`` returned."""
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".incoming-", delete=False) as handle:
+    def _staged(staged: Path, write: Callable[[IO[bytes]], T]) -> T:
+        """``staged`` (a claimed temporary file) holding what ``write`` wrote, on disk before it gets its final name;
+        returns what ``write`` returned."""
+        with staged.open("xb") as handle:
             written = write(handle)
             handle.flush()
             os.fsync(handle.fileno())
-        return Path(handle.name), written
+        return written
 
     @staticmethod
     def _settle(staged: Path, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
         os.chmod(staged, 0o444)
         os.replace(staged, path)
 

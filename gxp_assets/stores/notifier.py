@@ -33,6 +33,8 @@ class Notification:
     body: str
     payload: dict[str, Any] = field(default_factory=dict, hash=False)
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    #: Messages with the same key are sent once (e.g. one batch scored twice at once notifies once).
+    dedupe_key: str | None = None
 
     def __post_init__(self) -> None:
         if not self.kind.strip():
@@ -80,6 +82,15 @@ class LocalOutboxNotifier:
         self.outbox.mkdir(parents=True, exist_ok=True)
 
     def send(self, notification: Notification) -> str:
+        if notification.dedupe_key is not None:
+            marker = self.outbox / ".sent" / sha256_hex(notification.dedupe_key.encode())
+            marker.parent.mkdir(exist_ok=True)
+            try:  # O_EXCL: of two senders at once, exactly one creates the marker and sends
+                descriptor = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                _LOG.info("%s: already sent (%s)", notification.kind, notification.dedupe_key)
+                return f"already sent ({notification.dedupe_key})"
+            os.close(descriptor)
         text = json.dumps(
             notification.to_dict(), sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False, default=_jsonable
         )

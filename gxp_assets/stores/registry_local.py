@@ -43,6 +43,16 @@ CREATE TABLE IF NOT EXISTS signatures (
     body TEXT NOT NULL,
     recorded_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS roles_approvals (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    roles_sha256 TEXT NOT NULL,
+    body TEXT NOT NULL,
+    recorded_at TEXT NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS roles_approvals_append_only_u BEFORE UPDATE ON roles_approvals
+    BEGIN SELECT RAISE(ABORT, 'roles approvals are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS roles_approvals_append_only_d BEFORE DELETE ON roles_approvals
+    BEGIN SELECT RAISE(ABORT, 'roles approvals are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS transitions_append_only_u BEFORE UPDATE ON transitions
     BEGIN SELECT RAISE(ABORT, 'the transition history is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS transitions_append_only_d BEFORE DELETE ON transitions
@@ -195,3 +205,17 @@ class LocalRegistry:
             query, params = query + " WHERE version = ?", (version,)
         with closing(self._connect()) as connection:
             return [json.loads(row["body"]) for row in connection.execute(query + " ORDER BY recorded_at", params)]
+
+    def add_roles_approval(self, approval: dict) -> None:
+        """Keeps a role administrator's signed approval of a roles file (verified by whoever reads it)."""
+        with closing(self._connect()) as connection:
+            connection.execute(
+                "INSERT INTO roles_approvals (roles_sha256, body, recorded_at) VALUES (?, ?, ?)",
+                (approval["roles_sha256"], canonical_json(approval).decode(), _now()),
+            )
+
+    def roles_approvals(self) -> list[dict]:
+        with closing(self._connect()) as connection:
+            return [
+                json.loads(row["body"]) for row in connection.execute("SELECT body FROM roles_approvals ORDER BY seq")
+            ]

@@ -18,13 +18,14 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from gxp_assets.core.contracts import INTAKE_COLUMNS, REPORT_FIELDS, SCORED_COLUMNS
+from gxp_assets.core.contracts import INTAKE_COLUMNS, REPORT_FIELDS, SCORED_COLUMNS, STORE_NOTE_COLUMNS
 from gxp_assets.core.hashing import canonical_json
 from gxp_assets.stores.results_protocol import ADJUDICATION_COLUMNS, TRIAGE_LEVELS
 
 _FLOATS = frozenset({"p_ae", "raw_score", "hours_left"})
 _INTS = frozenset({"source_line", "intake_seq", "label"})
 _TIMES = frozenset({"scored_at", "received_at", "due_at", "adjudicated_at"})
+_FLAGS = frozenset(STORE_NOTE_COLUMNS)
 _UTC = pa.timestamp("us", tz="UTC")
 
 
@@ -33,16 +34,22 @@ def _arrow_type(name: str) -> pa.DataType:
         return pa.float64()
     if name in _INTS:
         return pa.int64()
+    if name in _FLAGS:
+        return pa.bool_()
     return _UTC if name in _TIMES else pa.string()
 
 
+#: A stored scored row: the scoring's columns, then the store's notes (null in rows stored before a note existed).
+STORED_COLUMNS: tuple[str, ...] = (*SCORED_COLUMNS, *STORE_NOTE_COLUMNS)
 PREDICTION_SCHEMA = pa.schema(
-    pa.field(name, _arrow_type(name), nullable=name in {"explanation", "product", "received_at", "due_at"})
-    for name in SCORED_COLUMNS
+    pa.field(name, _arrow_type(name), nullable=name in {"explanation", "product", "received_at", "due_at", *_FLAGS})
+    for name in STORED_COLUMNS
 )
 #: The intake columns + reason and detail; extra columns of a use case travel as one JSON object in ``extra``.
 QUARANTINE_COLUMNS: tuple[str, ...] = (*REPORT_FIELDS, *INTAKE_COLUMNS, "reason", "detail")
 _QUARANTINE_REQUIRED = frozenset({"intake_seq", "source_file", "source_line", "raw", "reason", "detail"})
+# Intake columns added after batches were first stored: absent from older files and producers, read as missing.
+_QUARANTINE_LATER = frozenset({"type_error"})
 QUARANTINE_SCHEMA = pa.schema(
     pa.field(
         name,
@@ -71,12 +78,17 @@ def _times(series: pd.Series, name: str) -> pd.Series:
 
 
 def scored_frame(frame: pd.DataFrame, batch: str) -> pd.DataFrame:
-    """One chunk of scored rows in ``SCORED_COLUMNS`` order and types; ``batch`` is filled in when absent."""
+    """One chunk of scored rows in ``STORED_COLUMNS`` order and types; ``batch`` is filled in when absent, and a
+    note the rows do not carry is missing (None)."""
     if "batch" not in frame.columns:
         frame = frame.assign(batch=batch)
     _missing(frame, SCORED_COLUMNS, "scored rows")
     columns: dict[str, pd.Series] = {}
-    for name in SCORED_COLUMNS:
+    for name in STORED_COLUMNS:
+        if name in _FLAGS:
+            values = frame[name].tolist() if name in frame.columns else [None] * len(frame)
+            columns[name] = pd.Series([None if _is_missing(value) else bool(value) for value in values], dtype=object)
+            continue
         series = frame[name].reset_index(drop=True)
         if name in _FLOATS:
             columns[name] = series.astype("float64")
@@ -114,8 +126,10 @@ def _raw(value: Any) -> bytes:
 
 def quarantine_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """Quarantined rows in the fixed layout; any other columns are folded into a JSON object in ``extra``."""
-    _missing(frame, QUARANTINE_COLUMNS, "quarantined rows")
+    _missing(frame, [name for name in QUARANTINE_COLUMNS if name not in _QUARANTINE_LATER], "quarantined rows")
     frame = frame.reset_index(drop=True)
+    for name in _QUARANTINE_LATER - set(frame.columns):
+        frame[name] = None
     columns: dict[str, pd.Series] = {}
     for name in QUARANTINE_COLUMNS:
         if name in {"intake_seq", "source_line"}:
@@ -150,8 +164,8 @@ def _iso(series: pd.Series) -> list[str | None]:
 
 
 def sql_rows(frame: pd.DataFrame) -> list[tuple]:
-    """Rows of a ``scored_frame`` as SQLite parameters, in ``SCORED_COLUMNS`` order."""
-    columns = [_iso(frame[name]) if name in _TIMES else frame[name].tolist() for name in SCORED_COLUMNS]
+    """Rows of a ``scored_frame`` as SQLite parameters, in ``STORED_COLUMNS`` order."""
+    columns = [_iso(frame[name]) if name in _TIMES else frame[name].tolist() for name in STORED_COLUMNS]
     return list(zip(*columns, strict=True))
 
 
@@ -167,6 +181,8 @@ def typed_frame(rows: list[tuple], columns: Sequence[str]) -> pd.DataFrame:
         elif name in _TIMES:
             parsed = pd.to_datetime(pd.Series(values, dtype=object), utc=True, format="ISO8601")
             result[name] = parsed.astype("datetime64[us, UTC]")
+        elif name in _FLAGS:
+            result[name] = pd.Series(values, dtype="boolean")  # SQLite's 0 / 1 / NULL as False / True / <NA>
         else:
             result[name] = pd.Series(values, dtype=object)
     return pd.DataFrame(result, columns=list(columns))
@@ -189,6 +205,8 @@ def arrow_pandas(table: pa.Table) -> pd.DataFrame:
         {
             name: pd.Series(column.to_numpy(zero_copy_only=False), dtype=object)
             if pa.types.is_string(column.type) or pa.types.is_binary(column.type)
+            else pd.Series(column.to_pylist(), dtype="boolean")
+            if pa.types.is_boolean(column.type)
             else column.to_pandas()
             for name, column in zip(table.column_names, table.columns, strict=True)
         }

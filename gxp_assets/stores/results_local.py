@@ -4,8 +4,9 @@
 with counts and the SHA-256 of its files, adjudications and monitoring events (both append-only);
 ``<home>/results/batches/<quoted batch>/`` holds ``predictions.parquet`` and ``quarantine.parquet``.
 
-A writer streams each chunk into temporary Parquet files and a staging SQLite file in the batch folder, so memory
-stays bounded and nobody is locked out while a batch is scored. On exit, under one ``BEGIN IMMEDIATE``, the batch's
+A writer streams each chunk into temporary Parquet files and a staging SQLite file under ``<home>/scratch/results``,
+so memory stays bounded and nobody is locked out while a batch is scored; what a killed writer left there is removed
+when the store is next opened (:mod:`gxp_assets.stores.scratch`). On exit, under one ``BEGIN IMMEDIATE``, the batch's
 rows are swapped in and the files renamed over the old ones (the old ones kept as hard links until COMMIT), so
 readers see the old results or the new ones, never a mix. Quarantine columns beyond intake + reason/detail are
 folded into a JSON object in ``extra``; ``raw`` keeps every record's original bytes in any case.
@@ -17,25 +18,25 @@ import hashlib
 import json
 import os
 import sqlite3
-import uuid
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from gxp_assets.core.contracts import SCORED_COLUMNS
 from gxp_assets.core.hashing import canonical_json, sha256_hex
 from gxp_assets.stores.local import default_home
 from gxp_assets.stores.protocols import IntegrityError
 from gxp_assets.stores.results_frames import (
     PREDICTION_SCHEMA,
     QUARANTINE_SCHEMA,
+    STORED_COLUMNS,
     adjudication_rows,
     arrow_pandas,
     arrow_table,
@@ -45,11 +46,17 @@ from gxp_assets.stores.results_frames import (
     sql_rows,
     utc_text,
 )
+from gxp_assets.stores.results_integrity import index_problems, rebuild_index, rows_sha256
 from gxp_assets.stores.results_protocol import TRIAGE_LEVELS, BatchSummary, MonitoringEvent
+from gxp_assets.stores.scratch import Scratch
+
+OnCommit = Callable[[dict[str, Any]], object]
+"""Called with a batch's committed facts (hashes, counts) under the write lock, before the commit completes."""
 
 
 def _sql_type(field: pa.Field) -> str:
-    kind = "REAL" if pa.types.is_floating(field.type) else "INTEGER" if pa.types.is_integer(field.type) else "TEXT"
+    numbers = pa.types.is_integer(field.type) or pa.types.is_boolean(field.type)
+    kind = "REAL" if pa.types.is_floating(field.type) else "INTEGER" if numbers else "TEXT"
     return kind if field.nullable else f"{kind} NOT NULL"
 
 
@@ -81,7 +88,7 @@ CREATE TABLE IF NOT EXISTS monitoring (
 )
 
 _LAST_OBJECT = "monitoring_append_only_D"  # created last: when it exists, the whole schema does
-_P_COLUMNS = ", ".join(f"p.{name}" for name in SCORED_COLUMNS)
+_P_COLUMNS = ", ".join(f"p.{name}" for name in STORED_COLUMNS)
 # The latest scoring of a report wins when it was scored in more than one batch.
 _LATEST_P = (
     "NOT EXISTS (SELECT 1 FROM predictions AS q WHERE q.report_id = p.report_id"
@@ -114,6 +121,18 @@ def _event(row: tuple) -> MonitoringEvent:
     )  # fmt: skip
 
 
+def _add_note_columns(connection: sqlite3.Connection) -> None:
+    """An index made before a note column existed gets it, empty (NULL) for the rows it already holds."""
+    present = {row[1] for row in connection.execute("PRAGMA table_info(predictions)")}
+    if missing := [field for field in PREDICTION_SCHEMA if field.name not in present]:
+        connection.execute("BEGIN IMMEDIATE")
+        present = {row[1] for row in connection.execute("PRAGMA table_info(predictions)")}  # under the lock
+        for field in missing:
+            if field.name not in present:
+                connection.execute(f"ALTER TABLE predictions ADD COLUMN {field.name} {_sql_type(field)}")
+        connection.execute("COMMIT")
+
+
 def _fsync_and_hash(path: Path) -> str:
     with path.open("rb") as handle:
         os.fsync(handle.fileno())
@@ -138,6 +157,8 @@ class _LocalBatchWriter:
     def add(self, predictions: pd.DataFrame, quarantined: pd.DataFrame) -> None:
         # Both frames are checked before anything is written, so a refused chunk leaves no half of itself behind.
         scored = scored_frame(predictions, self.batch) if len(predictions) else None
+        if scored is not None:
+            scored["resubmitted"] = self._scored_elsewhere(scored["report_id"].tolist())
         held = quarantine_frame(quarantined) if len(quarantined) else None
         tables = {
             "predictions": arrow_table(scored, PREDICTION_SCHEMA) if scored is not None else None,
@@ -145,7 +166,7 @@ class _LocalBatchWriter:
         }
         self.broken = True
         if scored is not None:
-            marks = ", ".join("?" * len(SCORED_COLUMNS))
+            marks = ", ".join("?" * len(STORED_COLUMNS))
             self._connection.execute("BEGIN")
             self._connection.executemany(f"INSERT INTO staging.rows VALUES ({marks})", sql_rows(scored))
             self._connection.execute("COMMIT")
@@ -157,6 +178,17 @@ class _LocalBatchWriter:
             if table is not None:
                 self._parquet[name].write_table(table)
         self.broken = False
+
+    def _scored_elsewhere(self, report_ids: list[str]) -> list[bool]:
+        """Per report id, whether the index holds a scoring of it in another batch: a report sent again is kept and
+        scored, and marked. (A batch committed by someone else while this one is written is not seen.)"""
+        self._connection.execute("CREATE TEMP TABLE IF NOT EXISTS chunk_ids (report_id TEXT PRIMARY KEY)")
+        self._connection.execute("DELETE FROM temp.chunk_ids")
+        self._connection.executemany("INSERT OR IGNORE INTO temp.chunk_ids VALUES (?)", ((r,) for r in report_ids))
+        seen = {row[0] for row in self._connection.execute(
+            "SELECT DISTINCT c.report_id FROM temp.chunk_ids AS c JOIN main.predictions AS p"
+            " ON p.report_id = c.report_id WHERE p.batch != ?", (self.batch,))}  # fmt: skip
+        return [report_id in seen for report_id in report_ids]
 
     def close(self) -> None:
         """Finish both files; with no chunk at all they are still valid, empty Parquet files with the schema."""
@@ -172,11 +204,14 @@ class LocalResultsStore:
         self.root = self.home / "results"
         (self.root / "batches").mkdir(parents=True, exist_ok=True)
         self._path = self.root / "results.sqlite"
+        self._scratch = Scratch(self.home / "scratch" / "results")
+        self._scratch.sweep()  # what writers killed before left behind
         with closing(self._connect()) as connection:
             # Only a new file is set up, so opening the store never waits for a batch being committed.
             if not connection.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (_LAST_OBJECT,)).fetchone():
                 connection.execute("PRAGMA journal_mode=WAL")  # sensors and dashboards read while a batch commits
                 connection.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}COMMIT;")
+            _add_note_columns(connection)
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self._path, timeout=30, isolation_level=None)
@@ -184,11 +219,16 @@ class LocalResultsStore:
     # -- writing batches ------------------------------------------------------------------------------------------
 
     @contextmanager
-    def writer(self, batch: str, run_id: str) -> Iterator[_LocalBatchWriter]:
+    def writer(self, batch: str, run_id: str, on_commit: OnCommit | None = None) -> Iterator[_LocalBatchWriter]:
         folder = self.root / "batches" / _folder_name(batch)
         folder.mkdir(parents=True, exist_ok=True)
-        token = uuid.uuid4().hex
-        temps = {name: folder / f".{name}.{token}.tmp" for name in (*_FILES, "staging")}
+        with self._scratch.claim() as claim:
+            temps = {name: claim.path(f"{name}.tmp") for name in (*_FILES, "staging")}
+            yield from self._write(batch, run_id, on_commit, folder, temps)
+
+    def _write(
+        self, batch: str, run_id: str, on_commit: OnCommit | None, folder: Path, temps: dict[str, Path]
+    ) -> Iterator[_LocalBatchWriter]:
         connection = self._connect()
         try:
             connection.execute("ATTACH DATABASE ? AS staging", (str(temps["staging"]),))
@@ -203,21 +243,20 @@ class LocalResultsStore:
                 writer.close()
             if writer.broken:
                 raise RuntimeError(f"a chunk of batch {batch!r} failed half written; the attempt is not committed")
-            self._commit(connection, writer, run_id, temps, folder)
+            self._commit(connection, writer, run_id, temps, folder, on_commit)
         finally:
-            connection.close()
-            for path in temps.values():
-                path.unlink(missing_ok=True)
+            connection.close()  # the temporary files go with the claim
 
     def _commit(
         self, connection: sqlite3.Connection, writer: _LocalBatchWriter, run_id: str, temps: dict[str, Path],
-        folder: Path,
+        folder: Path, on_commit: OnCommit | None,
     ) -> None:  # fmt: skip
         finals = {name: folder / f"{name}.parquet" for name in _FILES}
         hashes = {name: _fsync_and_hash(temps[name]) for name in _FILES}
         counts = {level: int(writer.triage.get(level, 0)) for level in TRIAGE_LEVELS}
         backups: dict[str, Path] = {}
         replaced: list[str] = []
+        written_at = _now()
         connection.execute("BEGIN IMMEDIATE")
         try:
             connection.execute("DELETE FROM main.predictions WHERE batch = ?", (writer.batch,))
@@ -227,8 +266,14 @@ class LocalResultsStore:
                 "INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (writer.batch, run_id, writer.scored, writer.quarantined, json.dumps(counts),
                  hashes["predictions"], hashes["quarantine"], str(finals["predictions"].relative_to(self.root)),
-                 str(finals["quarantine"].relative_to(self.root)), _now()),
+                 str(finals["quarantine"].relative_to(self.root)), written_at),
             )  # fmt: skip
+            if on_commit is not None:  # under the write lock: the latest record of a batch is what the index holds
+                rows = rows_sha256(connection, writer.batch)
+                on_commit({"run_id": run_id, "scored": writer.scored, "quarantined": writer.quarantined,
+                           "triage_counts": counts, "predictions_sha256": hashes["predictions"],
+                           "quarantine_sha256": hashes["quarantine"], "rows_sha256": rows, "folder": folder.name,
+                           "written_at": written_at})  # fmt: skip
             for name, final in finals.items():  # renamed under the write lock, so commits of a batch queue up
                 if final.exists():
                     backups[name] = temps[name].with_suffix(".old")
@@ -253,6 +298,16 @@ class LocalResultsStore:
         finally:
             for backup in backups.values():
                 backup.unlink(missing_ok=True)
+
+    # -- integrity ------------------------------------------------------------------------------------------------
+
+    def verify(self, recorded: dict[str, dict]) -> list[str]:
+        """Differences between the index (and batch files) and ``recorded`` (the audit trail's results entries)."""
+        return index_problems(self._path, self.root, recorded)
+
+    def rebuild(self, recorded: dict[str, dict]) -> list[str]:
+        """A new index from the verified batch files; returns the batches restored."""
+        return rebuild_index(self._path, self.root, recorded, _SCHEMA)
 
     # -- reading batches ------------------------------------------------------------------------------------------
 
@@ -289,7 +344,7 @@ class LocalResultsStore:
                 query += " JOIN temp.wanted AS w ON w.report_id = p.report_id"
             if batch is not None:
                 query, params = query + " WHERE p.batch = ?", [batch]
-            return read_frame(connection.execute(query + " ORDER BY p.batch, p.intake_seq", params), SCORED_COLUMNS)
+            return read_frame(connection.execute(query + " ORDER BY p.batch, p.intake_seq", params), STORED_COLUMNS)
 
     def find_report(self, report_id: str) -> pd.DataFrame:
         with closing(self._connect()) as connection:
@@ -297,7 +352,7 @@ class LocalResultsStore:
                 f"SELECT {_P_COLUMNS} FROM predictions AS p WHERE p.report_id = ? ORDER BY p.scored_at, p.rowid",
                 (report_id,),
             )
-            return read_frame(cursor, SCORED_COLUMNS)
+            return read_frame(cursor, STORED_COLUMNS)
 
     def quarantined(self, batch: str) -> pd.DataFrame:
         return self._read_file(batch, "quarantine")
@@ -327,7 +382,7 @@ class LocalResultsStore:
                 " AND NOT EXISTS (SELECT 1 FROM adjudications AS a WHERE a.report_id = p.report_id)"
                 f" AND {_LATEST_P} ORDER BY p.due_at IS NULL, p.due_at, p.p_ae DESC, p.report_id"
             )
-            frame = read_frame(cursor, SCORED_COLUMNS)
+            frame = read_frame(cursor, STORED_COLUMNS)
         frame["hours_left"] = (frame["due_at"] - pd.Timestamp(now).tz_convert("UTC")).dt.total_seconds() / 3600.0
         frame["hours_left"] = frame["hours_left"].astype("float64")
         return frame
@@ -360,7 +415,7 @@ class LocalResultsStore:
             query, params = query + " AND a.adjudicated_at >= ?", [utc_text(since, "since")]
         with closing(self._connect()) as connection:
             cursor = connection.execute(query + " ORDER BY a.adjudicated_at, a.report_id", params)
-            return read_frame(cursor, (*SCORED_COLUMNS, "label", "adjudicated_at", "adjudicator"))
+            return read_frame(cursor, (*STORED_COLUMNS, "label", "adjudicated_at", "adjudicator"))
 
     def record_monitoring(
         self, kind: str, batch: str | None, model_version: str | None, alarms: list[str], evidence: dict

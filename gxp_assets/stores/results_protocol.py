@@ -6,7 +6,7 @@ interchangeable.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,6 +19,13 @@ TRIAGE_LEVELS: tuple[str, ...] = ("AUTO_CLOSE", "REVIEW", "PRIORITY")
 
 #: Columns of an adjudication (a label a person gave to a scored report).
 ADJUDICATION_COLUMNS: tuple[str, ...] = ("report_id", "label", "adjudicated_at", "adjudicator", "source_file")
+
+
+def resubmission_note(flag: object) -> str:
+    """What a scored row's ``resubmitted`` note says to a person: nothing for a first scoring, nor for a row stored
+    before the note existed (missing)."""
+    marked = flag is not None and flag is not pd.NA and bool(flag)
+    return "  RESUBMITTED: already scored in an earlier batch" if marked else ""
 
 
 @dataclass(frozen=True)
@@ -62,9 +69,20 @@ class BatchWriter(Protocol):
 class ResultsStore(Protocol):
     """Scored results per batch, replaced as a whole when a batch is scored again, plus the feedback around them."""
 
-    def writer(self, batch: str, run_id: str) -> AbstractContextManager[BatchWriter]:
+    def writer(
+        self, batch: str, run_id: str, on_commit: Callable[[dict[str, Any]], object] | None = None
+    ) -> AbstractContextManager[BatchWriter]:
         """Chunks added inside the ``with`` become the batch's results on normal exit, all at once; on an exception
-        nothing of the attempt remains and the previous results stay as they were."""
+        nothing of the attempt remains and the previous results stay as they were. ``on_commit`` receives the
+        batch's facts (file and row hashes, counts) under the write lock, to be recorded in the audit trail."""
+        ...
+
+    def verify(self, recorded: dict[str, dict[str, Any]]) -> list[str]:
+        """Differences between the index and the audit trail's results records; empty means trustworthy."""
+        ...
+
+    def rebuild(self, recorded: dict[str, dict[str, Any]]) -> list[str]:
+        """Restore the index from the batch files that still match the records; returns the batches restored."""
         ...
 
     def batch_summary(self, batch: str) -> BatchSummary | None: ...
@@ -72,7 +90,8 @@ class ResultsStore(Protocol):
     def batches(self) -> list[BatchSummary]: ...
 
     def predictions(self, batch: str | None = None, report_ids: Sequence[str] | None = None) -> pd.DataFrame:
-        """Scored rows (a DataFrame of ``SCORED_COLUMNS``), optionally of one batch and/or some report ids."""
+        """Scored rows (a DataFrame of ``SCORED_COLUMNS`` + the store's notes: ``resubmitted``), optionally of one
+        batch and/or some report ids."""
         ...
 
     def quarantined(self, batch: str) -> pd.DataFrame:

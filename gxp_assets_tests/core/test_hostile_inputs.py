@@ -9,6 +9,7 @@ Run ``python -m gxp_assets_tests.core.test_hostile_inputs`` to print what became
 
 from __future__ import annotations
 
+import json
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -321,6 +322,62 @@ def test_duplicate_and_conflicting_texts(files: dict[str, Path]) -> None:
     ]
     assert loaded.problems() == []
     assert "'duplicate_texts-1'" in loaded.quarantined(4)["detail"]
+
+
+def test_non_string_ids_and_texts_in_json_lines_are_invalid_type_not_coerced(files: dict[str, Path]) -> None:
+    path = files["invalid_types.jsonl"]
+    loaded = validate(path)
+    assert [(line, fate) for line, _, fate in loaded.outcomes()] == [
+        (1, "valid"),
+        (2, Reason.INVALID_TYPE),
+        (3, Reason.INVALID_TYPE),
+        (4, Reason.INVALID_TYPE),
+        (5, Reason.INVALID_TYPE),
+        (6, Reason.INVALID_TYPE),
+    ]
+    assert loaded.problems() == []
+    assert loaded.result.valid["report_id"].tolist() == ["invalid_types_jsonl-ok1"]  # "1234" was not taken as an id
+    assert loaded.quarantined(2)["detail"] == "report_id is a number (1234), not a string"
+    assert loaded.quarantined(3)["detail"].startswith("report_id is an object ({")
+    assert loaded.quarantined(4)["detail"].startswith("text is a list ([")
+    assert loaded.quarantined(5)["detail"] == "text is a boolean (true), not a string"
+    for line in range(2, 7):  # each record keeps the bytes it came as, its types included
+        assert loaded.quarantined(line)["raw"] == original(path, line)
+
+
+def test_non_string_report_ids_in_parquet_are_invalid_type(files: dict[str, Path]) -> None:
+    loaded = validate(files["invalid_types.parquet"])
+    assert [(line, fate) for line, _, fate in loaded.outcomes()] == [(1, Reason.INVALID_TYPE), (2, Reason.INVALID_TYPE)]
+    assert loaded.problems() == [] and loaded.result.valid.empty
+    assert loaded.quarantined(1)["detail"] == "report_id is a number (7001), not a string"
+
+
+def test_repeated_json_keys_are_malformed_whatever_their_spelling_or_depth(files: dict[str, Path]) -> None:
+    path = files["duplicate_keys.jsonl"]
+    loaded = validate(path)
+    assert [(line, fate) for line, _, fate in loaded.outcomes()] == [
+        (1, "valid"),
+        (2, Reason.MALFORMED_RECORD),
+        (3, Reason.MALFORMED_RECORD),
+        (4, Reason.MALFORMED_RECORD),
+    ]
+    assert loaded.problems() == []
+    assert loaded.quarantined(2)["detail"] == "a JSON object gives key 'report_id' more than once"
+    assert loaded.quarantined(3)["detail"] == "a JSON object gives field 'text' (2 times, as 'Text', 'text')"
+    assert loaded.quarantined(4)["detail"] == "a JSON object gives key 'x' more than once"
+    assert loaded.quarantined(2)["raw"] == original(path, 2)
+    assert b'"report_id": "duplicate_keys-b"' in loaded.quarantined(2)["raw"]  # neither value was dropped
+
+
+def test_a_parquet_file_naming_a_column_twice_quarantines_every_row_with_both_values(files: dict[str, Path]) -> None:
+    loaded = validate(files["duplicate_columns.parquet"])
+    assert [(line, fate) for line, _, fate in loaded.outcomes()] == [(1, Reason.MALFORMED_RECORD),
+                                                                     (2, Reason.MALFORMED_RECORD)]  # fmt: skip
+    assert loaded.problems() == []
+    first = loaded.quarantined(1)
+    assert first["detail"] == "the Parquet file names column 'report_id' (2 times)"
+    pairs = json.loads(first["raw"])
+    assert pairs[0] == ["report_id", "duplicate_columns-a1"] and pairs[-1] == ["report_id", "duplicate_columns-b1"]
 
 
 def test_whole_folder_at_once(files: dict[str, Path]) -> None:

@@ -4,6 +4,8 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from gxp_assets.core.contracts import INTAKE_COLUMNS, REPORT_FIELDS, ReportFileError
@@ -127,3 +129,17 @@ def test_an_unknown_declared_encoding_names_the_file(tmp_path: Path) -> None:
     path.write_text(HEADER)
     with pytest.raises(ReportFileError, match=r"reports\.csv: declared encoding 'latin-9x' is unknown"):
         load_contract_files(path, encoding="latin-9x")
+
+
+def test_typed_values_are_described_not_coerced_and_other_columns_stay_text(tmp_path: Path) -> None:
+    table = pa.table({"report_id": pa.array([b"r1"], pa.binary()), "document_id": [12345],
+                      "text": pa.array([{"body": "rash"}], pa.struct([("body", pa.string())]))})  # fmt: skip
+    pq.write_table(table, tmp_path / "typed.parquet")
+    intake = load_contract_files(tmp_path)
+    assert intake.loc[0, "type_error"] == "report_id is a binary value (b'r1'), not a string"
+    assert intake.loc[0, "document_id"] == "12345"  # only STRING_FIELDS must be strings: a numeric PMID is text
+    (tmp_path / "typed.parquet").unlink()
+    lines = ['{"report_id": "r1", "text": {"body": "rash"}}', '{"report_id": "r2", "text": "t"}']
+    (tmp_path / "ok.jsonl").write_text("\n".join(lines) + "\n")
+    intake = load_contract_files(tmp_path)
+    assert intake["type_error"].tolist() == ['text is an object ({"body": "rash"}), not a string', None]

@@ -59,6 +59,10 @@ def test_a_good_record_is_typed_and_normalised() -> None:
         ({"text": "x" * 20_001}, Reason.TEXT_TOO_LONG),
         ({"text": '=HYPERLINK("http://x","y")'}, Reason.FORMULA_TEXT),
         ({"text": "+cmd(1)"}, Reason.FORMULA_TEXT),
+        ({"text": "\u200b\u200c\u200d\ufeff \u2060"}, Reason.EMPTY_TEXT),  # zero-width only
+        ({"text": "\u202e\u2066\u2069\u200f"}, Reason.EMPTY_TEXT),  # bidi controls only
+        ({"text": '\u200b=HYPERLINK("http://x")'}, Reason.FORMULA_TEXT),  # formula behind a zero-width space
+        ({"text": "\u202e\u2066@SUM(A1)"}, Reason.FORMULA_TEXT),  # behind bidi controls
         ({"label": "yes"}, Reason.INVALID_LABEL),
         ({"label": "2"}, Reason.INVALID_LABEL),
         ({"label": "-1"}, Reason.INVALID_LABEL),

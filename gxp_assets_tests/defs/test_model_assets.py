@@ -75,6 +75,10 @@ def test_the_model_stage_materializes_with_evidence(trained: dict) -> None:
         assert base64.b64decode(markdown[len(prefix) : -1]).startswith(b"\x89PNG\r\n\x1a\n")
         assert store.latest(f"model_evaluation/plots/{name}").suffix == ".png"
     assert "## Intended use" in metadata["model_card"].value
+    # The guarantee a user reads is generated from the plan and the calibration counts.
+    conformal = load(store, "conformal_model")["conformal"]
+    assert conformal["statement"] in metadata["model_card"].value
+    assert conformal["statement"].startswith("Training-conditional (PAC) guarantee.")
     evaluation = load(store, "model_evaluation")
     metrics = evaluation["metrics"]
     assert 0.5 < metrics["auroc"] <= 1 and 0 <= metrics["auto_close_share"] <= 1

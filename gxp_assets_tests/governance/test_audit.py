@@ -32,8 +32,8 @@ T0 = datetime(2025, 3, 1, 9, 30, 0, 123456, tzinfo=UTC)
 ACTIONS = ("materialization", "transition", "signature", "refusal", "alarm")
 
 
-def _trail(home: Path, count: int = 5) -> LocalAuditTrail:
-    trail = LocalAuditTrail(home)
+def _trail(home: Path, count: int = 5, anchored: bool = True) -> LocalAuditTrail:
+    trail = LocalAuditTrail(home, anchored=anchored)
     for i in range(count):
         trail.append(
             actor="system" if i % 2 == 0 else "jdoe",
@@ -236,7 +236,7 @@ def test_two_swapped_entries_are_detected(tmp_path: Path, columns: tuple[str, ..
 
 
 def test_a_dropped_tail_is_detected_only_with_an_anchor(tmp_path: Path) -> None:
-    trail = _trail(tmp_path)
+    trail = _trail(tmp_path, anchored=False)  # the chain alone; the checkpointed trail is tested below
     anchor = trail.head().anchor  # e.g. kept in a model record or a signature
     earlier = trail.entries()[1].anchor
     with _tampering(trail) as connection:
@@ -248,7 +248,7 @@ def test_a_dropped_tail_is_detected_only_with_an_anchor(tmp_path: Path) -> None:
 
 
 def test_a_rewritten_tail_with_recomputed_hashes_is_detected_only_with_an_anchor(tmp_path: Path) -> None:
-    trail = _trail(tmp_path)
+    trail = _trail(tmp_path, anchored=False)
     original = trail.entries()
     with _tampering(trail) as connection:
         connection.execute("DELETE FROM audit_entries WHERE seq >= 3")
@@ -259,6 +259,37 @@ def test_a_rewritten_tail_with_recomputed_hashes_is_detected_only_with_an_anchor
     assert trail.verify() == []
     problems = trail.verify([original[-1].anchor])
     assert len(problems) == 1 and "rewritten" in problems[0]
+
+
+def test_every_append_is_checkpointed_so_a_dropped_or_rechained_tail_is_detected(tmp_path: Path) -> None:
+    trail = _trail(tmp_path)
+    checkpoints = trail.checkpoints.all()
+    assert [c.audit_seq for c in checkpoints] == [1, 2, 3, 4, 5] and trail.verify() == []
+    assert len({c.key_fingerprint for c in checkpoints}) == 1
+    original = trail.entries()
+    with _tampering(trail) as connection:
+        connection.execute("DELETE FROM audit_entries WHERE seq >= 4")
+    assert any("seq 5" in p and "truncated" in p for p in trail.verify())
+    with closing(sqlite3.connect(trail.path, isolation_level=None)) as connection:  # triggers dropped above
+        # the whole trail rechained from the start, hashes recomputed
+        connection.execute("DELETE FROM audit_entries")
+        head = None
+        for entry in original:
+            head = next_entry(head, entry.actor, entry.action, entry.subject, {**entry.details, "x": 1}, T0)
+            _insert(connection, head)
+    assert any("rewritten" in p for p in trail.verify())
+    with closing(sqlite3.connect(trail.path, isolation_level=None)) as connection:
+        # an entry appended behind the system's back carries no checkpoint
+        _insert(connection, next_entry(head, "mallory", "signature", "v", {}, T0))
+    assert any("carry no checkpoint" in p for p in trail.verify())
+
+
+def test_a_forged_or_truncated_checkpoint_chain_is_detected(tmp_path: Path) -> None:
+    trail = _trail(tmp_path)
+    with sqlite3.connect(trail.checkpoints.path) as connection:
+        connection.execute("DROP TRIGGER checkpoints_no_update")
+        connection.execute("UPDATE checkpoints SET audit_hash = ? WHERE n = 2", ("0" * 64,))
+    assert any("checkpoint 2" in p and "signature" in p for p in trail.verify())
 
 
 def test_unreadable_details_are_reported_not_raised(tmp_path: Path) -> None:

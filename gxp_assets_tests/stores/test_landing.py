@@ -55,3 +55,32 @@ def test_reports_and_adjudications_are_separate_folders(tmp_path: Path) -> None:
     assert [file.name for file in zone.scan(ADJUDICATIONS)[0]] == ["labels.csv"]
     with pytest.raises(ValueError, match="no 'other' folder"):
         zone.folder("other")
+
+
+def test_links_sub_folders_and_pipes_are_refused_and_never_followed(tmp_path: Path) -> None:
+    from gxp_assets.stores.landing import REFUSED
+    from gxp_assets.stores.local import LocalArtifactStore
+
+    zone = LocalLandingZone(tmp_path / "landing", settle_seconds=0)
+    folder = zone.folder(REPORTS)
+    secret = tmp_path / "secret.csv"
+    secret.write_text("report_id,text\nx,root:x:0:0\n")
+    (folder / "link.csv").symlink_to(secret)
+    (folder / "passwd.csv").symlink_to("/etc/passwd")
+    (folder / "sub.csv").mkdir()
+    (folder / "sub.csv" / "inner.csv").write_text("report_id\n")
+    os.mkfifo(folder / "pipe.csv")
+    (folder / "ok.csv").write_text("report_id\n")
+    _age(folder / "ok.csv", 60)
+    ready, waiting = zone.scan(REPORTS)
+    assert [file.name for file in ready] == ["ok.csv"]
+    assert "symbolic link" in waiting["link.csv"] and "/etc/passwd" in waiting["passwd.csv"]
+    assert "sub-folder" in waiting["sub.csv"] and "regular" in waiting["pipe.csv"]
+    assert all(waiting[name].startswith(REFUSED) for name in ("link.csv", "passwd.csv", "sub.csv", "pipe.csv"))
+    with pytest.raises(FileNotFoundError):
+        zone.locate(batch_key("link.csv", sha256_file(secret)))
+    store = LocalArtifactStore(tmp_path / "home")
+    for name in ("link.csv", "pipe.csv", "sub.csv"):
+        with pytest.raises(ValueError, match="refused"):
+            store.put_file("incoming_reports/files", "k", folder / name, ".csv", "run")
+    assert store.versions() == []

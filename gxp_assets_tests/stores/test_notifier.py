@@ -93,3 +93,18 @@ def test_a_reader_never_sees_half_a_message(tmp_path: Path) -> None:
     assert parsed
     assert [len(sent["payload"]["rows"]) for sent in outbox(tmp_path)] == [2_000] * 60
     assert [path.name for path in folder.iterdir() if not path.name.endswith(".json")] == []  # no temp files left
+
+
+def test_a_message_with_a_dedupe_key_is_sent_once_even_by_concurrent_senders(tmp_path: Path) -> None:
+    import concurrent.futures
+
+    def send(i: int) -> str:
+        message = Notification("priority_reports", f"batch b ({i})", "body", {"i": i}, dedupe_key="priority:b:v1")
+        return LocalOutboxNotifier(tmp_path).send(message)
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(send, range(8)))
+    assert len(outbox(tmp_path)) == 1
+    assert sum(not r.startswith("already sent") for r in results) == 1
+    LocalOutboxNotifier(tmp_path).send(Notification("priority_reports", "other", "body", dedupe_key="priority:c:v1"))
+    assert len(outbox(tmp_path)) == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,6 +16,8 @@ import pytest
 
 from gxp_assets.core.contracts import INTAKE_COLUMNS, REPORT_FIELDS, SCORED_COLUMNS
 from gxp_assets.stores.protocols import IntegrityError
+from gxp_assets.stores.results_frames import STORED_COLUMNS
+from gxp_assets.stores.results_integrity import rows_sha256
 from gxp_assets.stores.results_local import LocalResultsStore
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -105,7 +108,7 @@ def test_a_batch_in_three_chunks_lands_in_sqlite_and_parquet_with_counts_and_has
     from_sqlite = store.predictions(report_ids=from_parquet["report_id"].tolist())
     pd.testing.assert_frame_equal(from_sqlite, from_parquet)
     assert rows_in_sqlite(tmp_path, "2026-03-01") == pq.ParquetFile(summary.predictions_path).metadata.num_rows == 100
-    assert list(from_sqlite.columns) == list(SCORED_COLUMNS)
+    assert list(from_sqlite.columns) == list(STORED_COLUMNS)
     assert from_sqlite["intake_seq"].tolist() == [*range(40), *range(42, 82), *range(83, 103)]
     assert from_sqlite["intake_seq"].tolist() == from_parquet["intake_seq"].tolist()
     assert from_sqlite["text"].tolist() == from_parquet["text"].tolist()
@@ -198,6 +201,54 @@ def test_two_batches_coexist_and_a_report_is_traced_across_them(tmp_path: Path) 
     assert store.find_report("r3")["batch"].tolist() == ["monday", "tuesday"]  # oldest scoring first
 
 
+def test_a_report_scored_in_an_earlier_batch_is_kept_scored_and_marked_resubmitted(tmp_path: Path) -> None:
+    store = LocalResultsStore(tmp_path)
+    with store.writer("monday", "run-1") as writer:
+        writer.add(scored("monday", 0, 6, triage="PRIORITY"), pd.DataFrame())
+    later = scored("tuesday", 4, 4, triage="PRIORITY", scored_at=pd.Timestamp(T0 + timedelta(days=1)))
+    with store.writer("tuesday", "run-2") as writer:
+        writer.add(later.iloc[:2], pd.DataFrame())  # r4, r5: scored on monday
+        writer.add(later.iloc[2:], pd.DataFrame())  # r6, r7: new
+    tuesday = store.predictions("tuesday")  # from the batch's Parquet file
+    assert dict(zip(tuesday["report_id"], tuesday["resubmitted"], strict=True)) == {
+        "r4": True, "r5": True, "r6": False, "r7": False
+    }  # fmt: skip
+    assert not store.predictions("monday")["resubmitted"].any()
+    assert store.find_report("r5")["resubmitted"].tolist() == [False, True]  # what `gxp trace` shows
+    queue = store.priority_queue(T0).set_index("report_id")
+    assert queue.loc["r5", "resubmitted"] and not queue.loc["r6", "resubmitted"]  # what `gxp queue` shows
+    with store.writer("tuesday", "run-3") as writer:  # the same batch scored again is not a resubmission
+        writer.add(later.iloc[2:], pd.DataFrame())
+    assert not store.predictions("tuesday")["resubmitted"].any()
+
+
+def test_results_stored_before_the_resubmitted_column_still_read_and_hash_as_recorded(tmp_path: Path) -> None:
+    store = LocalResultsStore(tmp_path)
+    with store.writer("old", "run-1") as writer:
+        writer.add(scored("old", 0, 5, triage="PRIORITY"), pd.DataFrame())
+    database, summary = tmp_path / "results" / "results.sqlite", store.batch_summary("old")
+    assert summary is not None
+    # Make it what an index and batch file from before the column are: no such column, anywhere.
+    pq.write_table(pq.read_table(summary.predictions_path).drop_columns(["resubmitted"]), summary.predictions_path)
+    with closing(sqlite3.connect(database)) as connection, connection:
+        connection.execute("ALTER TABLE predictions DROP COLUMN resubmitted")
+        connection.execute("UPDATE batches SET predictions_sha256 = ?", (file_sha256(summary.predictions_path),))
+        columns = ", ".join(SCORED_COLUMNS)
+        rows = connection.execute(f"SELECT {columns} FROM predictions ORDER BY intake_seq").fetchall()
+    recorded = hashlib.sha256(
+        b"".join(json.dumps(row, ensure_ascii=False).encode() + b"\n" for row in rows)
+    ).hexdigest()
+
+    reopened = LocalResultsStore(tmp_path)  # adds the column, empty
+    assert reopened.predictions("old")["resubmitted"].isna().all()
+    assert reopened.find_report("r1")["resubmitted"].isna().all() and len(reopened.priority_queue(T0)) == 5
+    with closing(sqlite3.connect(database)) as connection:
+        assert rows_sha256(connection, "old") == recorded  # what the audit trail holds for it still matches
+    with reopened.writer("new", "run-2") as writer:
+        writer.add(scored("new", 0, 2, scored_at=pd.Timestamp(T0 + timedelta(days=1))), pd.DataFrame())
+    assert reopened.predictions("new")["resubmitted"].tolist() == [True, True]
+
+
 def test_any_batch_name_gets_its_own_folder_inside_the_store(tmp_path: Path) -> None:
     store = LocalResultsStore(tmp_path)
     for batch in ("..", "2026/03/01", ".hidden"):
@@ -217,7 +268,7 @@ def test_an_empty_batch_still_writes_valid_empty_parquet_files(tmp_path: Path) -
     assert summary is not None and (summary.scored, summary.quarantined) == (0, 0)
     predictions = pq.read_table(summary.predictions_path)
     quarantine = pq.read_table(summary.quarantine_path)
-    assert predictions.num_rows == 0 and predictions.column_names == list(SCORED_COLUMNS)
+    assert predictions.num_rows == 0 and predictions.column_names == list(STORED_COLUMNS)
     assert quarantine.num_rows == 0 and quarantine.column_names == [*REPORT_FIELDS, *INTAKE_COLUMNS, "reason",
                                                                     "detail", "extra"]  # fmt: skip
     assert str(predictions.schema.field("scored_at").type) == "timestamp[us, tz=UTC]"
@@ -234,6 +285,17 @@ def test_quarantined_bytes_survive_the_round_trip_exactly(tmp_path: Path) -> Non
     assert all(isinstance(raw, bytes) for raw in back["raw"])
     assert back["intake_seq"].tolist() == [0, 1, 2, 3] and back["reason"].unique().tolist() == ["invalid_encoding"]
     assert json.loads(back["extra"].iloc[0]) == {"feature_age": "54", "feature_dose": None}  # extra columns folded
+
+
+def test_type_errors_are_kept_and_quarantine_rows_from_before_the_column_still_store(tmp_path: Path) -> None:
+    store = LocalResultsStore(tmp_path)
+    typed = held(0, 1, type_error="report_id is a number (7), not a string", reason="invalid_type")
+    with store.writer("b", "run-1") as writer:
+        writer.add(pd.DataFrame(), typed)
+        writer.add(pd.DataFrame(), held(1, 1))  # a producer that knows no type_error column
+    back = store.quarantined("b")
+    assert back["type_error"].tolist() == ["report_id is a number (7), not a string", None]
+    assert back["extra"].tolist() == [None, None]  # the column is the contract's, not folded as an extra one
 
 
 def test_an_altered_quarantine_file_is_refused(tmp_path: Path) -> None:
@@ -302,7 +364,7 @@ def test_adjudications_keep_history_latest_wins_and_repeats_count_once(tmp_path:
             connection.execute("UPDATE adjudications SET label = 1")
 
     latest = store.adjudicated().set_index("report_id")
-    assert list(latest.columns) == [*SCORED_COLUMNS[:1], *SCORED_COLUMNS[2:], "label", "adjudicated_at", "adjudicator"]
+    assert list(latest.columns) == [*STORED_COLUMNS[:1], *STORED_COLUMNS[2:], "label", "adjudicated_at", "adjudicator"]
     assert latest.loc["r0", ["label", "adjudicator", "batch"]].tolist() == [0, "bob", "b2"]
     assert latest.loc["r1", "label"] == 1 and latest["label"].dtype == "int64"
     assert str(latest["adjudicated_at"].dtype) == "datetime64[us, UTC]"
