@@ -69,6 +69,13 @@ def psi_noise(n_batch: int, n_reference: int, bins: int) -> float:
     return float(chi2.ppf(1 - PSI_ALPHA, bins - 1) * (1 / n_batch + 1 / n_reference))
 
 
+def review_noise(reference_share: float, n_batch: int, n_reference: int, z: float = 3.0) -> float:
+    """The REVIEW-share increase that sampling alone exceeds rarely: z binomial standard errors of the difference of
+    two shares (z = 3: reports of one document are correlated, so the nominal rate is optimistic)."""
+    p = min(max(reference_share, 1 / max(n_reference, 1)), 1 - 1 / max(n_reference, 1))
+    return float(z * np.sqrt(p * (1 - p) * (1 / max(n_batch, 1) + 1 / max(n_reference, 1))))
+
+
 def word_block(X: sp.csr_matrix, spec: FeatureSpec) -> sp.csr_matrix:
     """The word n-gram columns of a full feature matrix, one stored entry per present (report, bucket) pair.
 
@@ -139,7 +146,7 @@ class DriftLimits:
 
     score_psi_max: float
     unseen_ngram_share_max: float
-    review_share_max: float
+    review_share_increase_max: float  # over the reference's REVIEW share
     domain_auc_max: float | None = None  # None: domain_auc is measured and shown, not judged
 
     def to_dict(self) -> dict:
@@ -377,13 +384,21 @@ class DriftAccumulator:
                 unseen_share = self._unseen_word_pairs / self._word_pairs
             else:
                 notes.append("no word n-gram in the batch: the unseen n-gram share is undefined")
+        review_increase = None
+        if review_share is not None:
+            increase = review_share - reference.review_share
+            if increase > review_noise(reference.review_share, n, reference.n_reports):
+                review_increase = increase
+            elif increase > limits.review_share_increase_max + _SLACK:
+                notes.append(f"REVIEW share {review_share:.3f} is above the reference's {reference.review_share:.3f} "
+                             f"but within the sampling noise of {n} reports: no alarm")  # fmt: skip
         shift = self._domain_shift(limits, notes) if n else None
         domain_auc = shift.auc if shift is not None else None
         significant = shift is not None and shift.z is not None and shift.z >= DOMAIN_MIN_Z
         monitored = (
             ("score_psi", score_psi if score_psi is not None and score_psi > noise else None, limits.score_psi_max),
             ("unseen_ngram_share", unseen_share, limits.unseen_ngram_share_max),
-            ("review_share", review_share, limits.review_share_max),
+            ("review_share_increase", review_increase, limits.review_share_increase_max),
             ("domain_auc", domain_auc if significant else None, limits.domain_auc_max),
         )
         alarms = [

@@ -142,11 +142,11 @@ def drift_plot(measurement: dict, reference: dict) -> bytes:
     monitored = [
         ("score_psi", "score PSI", limits["score_psi_max"]),
         ("unseen_ngram_share", "unseen n-gram share", limits["unseen_ngram_share_max"]),
-        ("review_share", "REVIEW share", limits["review_share_max"]),
+        ("review_share", "REVIEW share", reference["review_share"] + limits["review_share_increase_max"]),
     ]
     if "domain_auc" in measurement:  # measurements made before the domain classifier have none
         monitored.append(("domain_auc", "domain AUROC", limits.get("domain_auc_max")))
-    alarmed = {alarm.split()[0] for alarm in measurement["alarms"]}
+    alarmed = {alarm.split()[0].removesuffix("_increase") for alarm in measurement["alarms"]}
     for position, (key, _, limit) in enumerate(monitored):
         value = measurement[key]
         height = 0.0 if value is None else value

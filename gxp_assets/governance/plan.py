@@ -97,7 +97,7 @@ class FailSafe(_Strict):
 class DriftThresholds(_Strict):
     score_psi_max: float = Field(ge=0)
     unseen_ngram_share_max: Fraction
-    review_share_max: Fraction
+    review_share_increase_max: Fraction  # over the model's own REVIEW share on its test split
     # Out-of-fold AUROC of a classifier telling batch from reference; None (an older plan): measured, not judged.
     domain_auc_max: Annotated[float, Field(ge=0.5, le=1)] | None = None
 

@@ -10,7 +10,7 @@ import pytest
 from gxp_assets.core.drift import MIN_JUDGED_REPORTS, DriftLimits, DriftMeasurement
 from gxp_assets.core.fail_safe import FailSafe, apply_suspension, is_standing, suspension_reason
 
-LIMITS = DriftLimits(score_psi_max=0.2, unseen_ngram_share_max=0.35, review_share_max=0.5)
+LIMITS = DriftLimits(score_psi_max=0.2, unseen_ngram_share_max=0.35, review_share_increase_max=0.2)
 CALM = DriftMeasurement(
     n_reports=500, score_psi=0.01, length_psi=0.01, unseen_ngram_share=0.05, review_share=0.3, source_shares={},
     source_shift=0.0, score_counts=(), length_counts=(), word_pairs=10, unseen_word_pairs=1, limits=LIMITS,
