@@ -307,7 +307,7 @@ def main() -> None:
             rows.append((model, summary(batches, found)))
         tolerance = current_plan().plan.retraining_triggers.false_alarm_tolerance
         references, measured = domain_cases(args.quick)
-        review_max = current_plan().plan.retraining_triggers.drift.review_share_max
+        review_max = 0.5  # the plan's former absolute REVIEW-share limit, for comparison
     if rows:
         print(f"\n{'model':<14} {'batches of':<18} {'n':>4} {'reports':>8} {'alarms':>7} {'PSI mean':>9} "
               f"{'PSI p95':>8} {'unseen mean':>12} {'unseen p95':>11} {'REVIEW':>7} {'AUC max':>8}")  # fmt: skip

@@ -39,10 +39,12 @@ def _arrow_type(name: str) -> pa.DataType:
     return _UTC if name in _TIMES else pa.string()
 
 
+#: Columns that may be empty: optional ones, and those added later (empty in rows stored before them).
+_NULLABLE = frozenset({"explanation", "product", "received_at", "due_at", "triage_reason", *_FLAGS})
 #: A stored scored row: the scoring's columns, then the store's notes (null in rows stored before a note existed).
 STORED_COLUMNS: tuple[str, ...] = (*SCORED_COLUMNS, *STORE_NOTE_COLUMNS)
 PREDICTION_SCHEMA = pa.schema(
-    pa.field(name, _arrow_type(name), nullable=name in {"explanation", "product", "received_at", "due_at", *_FLAGS})
+    pa.field(name, _arrow_type(name), nullable=name in _NULLABLE)
     for name in STORED_COLUMNS
 )
 #: The intake columns + reason and detail; extra columns of a use case travel as one JSON object in ``extra``.

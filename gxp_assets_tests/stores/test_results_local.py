@@ -36,6 +36,7 @@ def scored(batch: str, start: int, n: int, **columns: object) -> pd.DataFrame:
             "p_ae": (seq % 100) / 100.0,
             "prediction_set": "{1}",
             "triage": TRIAGE[seq % 3],
+            "triage_reason": "AE not excluded at 95 %; no AE excluded at 95 %",
             "explanation": json.dumps([{"feature": "headache", "contribution": 0.4}]),
             "model_version": "model-1",
             "plan_version": "pv-triage 1.0",
