@@ -275,6 +275,10 @@ def test_social_media_batches_drift_and_the_sensor_requests_retraining(world: di
     assert run.success
     drift = run.output_for_node("drift_report")
     assert drift["alarms"], drift
+    # Social media is a source the literature model was never calibrated on: scored, kept, never auto-closed.
+    scored = results_store().predictions(key)
+    assert len(scored) > 0 and "AUTO_CLOSE" not in set(scored["triage"])
+    assert any(m["kind"] == "auto_close_not_covered" and m["payload"]["batch"] == key for m in outbox())
     assert drift["unseen_ngram_share"] > drift_limits().unseen_ngram_share_max or drift["score_psi"] > 0.2
     assert is_png("drift_report/plot", drift["plot_sha256"])
 

@@ -110,3 +110,22 @@ def test_evaluation_never_reads_the_train_or_calibration_split(trained: dict) ->
     assert rerun.success
     after = load(store, "model_evaluation")["metrics"]
     assert json.dumps(after, sort_keys=True) == json.dumps(before, sort_keys=True)
+
+
+def test_too_few_calibration_documents_stop_the_run_before_training(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("GXP_HOME", str(tmp_path / "gxp"))
+    (tmp_path / "dagster").mkdir()
+    (tmp_path / "dagster" / "dagster.yaml").write_text((Path(__file__).parents[2] / "dagster.yaml").read_text())
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
+    monkeypatch.setenv("GXP_PLAN", str(relaxed_plan(tmp_path / "plan.yaml", PAC_FOR_SMALL_MODELS)))
+    config = {"ops": {"labelled_reports": {"config": {"format": "demo", "demo_documents": 40}}}}
+    with DagsterInstance.get() as instance:
+        result = defs.resolve_job_def("train_model").execute_in_process(
+            instance=instance, run_config=config, raise_on_error=False
+        )
+    assert not result.success
+    [failure] = [event for event in result.all_events if event.event_type_value == "STEP_FAILURE"]
+    assert failure.step_key == "ae_classifier"
+    message = failure.event_specific_data.error.cause.message if failure.event_specific_data.error.cause else ""
+    assert "AE documents" in message and "needs at least 16" in message, message
+    assert not result.asset_materializations_for_node("ae_classifier")  # nothing was trained
