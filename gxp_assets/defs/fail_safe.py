@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from gxp_assets.core.batch_scoring import BatchOutcome
-from gxp_assets.core.drift import DriftLimits
+from gxp_assets.core.drift import DriftLimits, DriftReference
 from gxp_assets.core.fail_safe import FailSafe, is_standing
 from gxp_assets.core.hashing import canonical_json, sha256_hex
 from gxp_assets.governance.suspension import NOT_COVERED, SUSPENDED, WITHHELD, standing_suspension
@@ -22,11 +22,11 @@ def drift_limits() -> DriftLimits:
     return DriftLimits(**current_plan().plan.retraining_triggers.drift.model_dump())
 
 
-def watch(version: str, reference: object) -> FailSafe:
+def watch(version: str, reference: DriftReference | None) -> FailSafe:
     """What a scoring run by ``version`` watches, with the suspension in force for it (from the audit trail)."""
     standing = standing_suspension(audit_trail().entries(), version)
     return FailSafe(
-        reference=reference,  # type: ignore[arg-type]
+        reference=reference,
         limits=drift_limits(),
         suspend_on_drift=current_plan().plan.fail_safe.suspend_on_drift,
         standing_suspension=standing.reason if standing else None,
