@@ -318,6 +318,12 @@ def print_scorings(report_id: str) -> bool:
               f"in run {row.run_id[:8]} at {row.scored_at:%Y-%m-%d %H:%M:%S} UTC: {row.triage}, set "
               f"{row.prediction_set}, p(AE) {row.p_ae:.3f}; input SHA-256 {row.input_sha256[:12]} "
               f"({row.source_file}:{row.source_line}){resubmission_note(row.resubmitted)}")  # fmt: skip
+        if isinstance(row.triage_reason, str) and row.triage_reason:
+            print(f"  why: {row.triage_reason}")
+        words = json.loads(row.explanation) if isinstance(row.explanation, str) and row.explanation else []
+        if words:
+            print("  words that moved the score: " + ", ".join(
+                f"{entry['feature']} ({entry['contribution']:+.3f})" for entry in words))  # fmt: skip
     return not scorings.empty
 
 

@@ -181,7 +181,9 @@ def test_a_landed_batch_is_scored_once_by_the_active_model(world: dict, capsys: 
     # Which model version scored a report, and the queue people work from.
     capsys.readouterr()
     assert gxp(["trace", row["report_id"]]) == 0
-    assert f"scored in batch {key} by model {version}" in capsys.readouterr().out
+    traced = capsys.readouterr().out
+    assert f"scored in batch {key} by model {version}" in traced
+    assert f"  why: {row['triage_reason']}" in traced and "words that moved the score: " in traced
     assert gxp(["queue"]) == 0
     queue = capsys.readouterr().out
     assert f"{len(priority)} PRIORITY report(s) awaiting adjudication" in queue
