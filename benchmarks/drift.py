@@ -152,22 +152,6 @@ def build_corpus(name: str, reports: pd.DataFrame) -> Corpus:
     return Corpus(name, source, booster, conformal, reference, pool, featurize(pool, DEFAULT_FEATURE_SPEC))
 
 
-def document_runs(pool: pd.DataFrame, size: int, count: int, seed: int) -> list[np.ndarray]:
-    """Up to ``count`` batches of ``size`` rows, each a run of whole documents in random order, none shared."""
-    documents = pool["document_id"].unique()
-    np.random.default_rng(seed).shuffle(documents)
-    rows_of = pool.groupby("document_id", sort=False).indices
-    found, current = [], []
-    for document in documents:
-        current.extend(rows_of[document])
-        if len(current) >= size:
-            found.append(np.array(current[:size]))
-            current = []
-            if len(found) == count:
-                break
-    return found
-
-
 def measure(reference: Corpus, batch: Corpus, rows: np.ndarray, label: str | None) -> dict:
     """Score the rows with the reference's model and measure them against its reference, with the plan's limits;
     the rows' source is ``label`` where given (so that only the text can tell), else their own."""
@@ -206,6 +190,8 @@ def measure_rates(name: str, kind: str, size: int, found: list[dict]) -> dict:
 
 def domain_cases(quick: bool) -> tuple[list[dict], list[dict]]:
     """Every (reference, batch corpus) pair worth asking: same corpus (false alarms), other channel or corpus."""
+    from gxp_assets.core.splits import whole_document_batches
+
     reports = corpora(quick)
     print(f"setup: a model and reference per corpus ({', '.join(reports)}) ...", flush=True)
     built = {name: build_corpus(name, frame) for name, frame in reports.items()}
@@ -242,7 +228,7 @@ def domain_cases(quick: bool) -> tuple[list[dict], list[dict]]:
     rows = []
     for reference, batch, kind, label in pairs:
         for size, count in zip((SMALL, LARGE), counts[kind], strict=True):
-            chosen = document_runs(built[batch].pool, size, count, seed=size)
+            chosen = whole_document_batches(built[batch].pool, size, count, seed=size)
             found = [measure(built[reference], built[batch], rows_, label) for rows_ in chosen]
             rows.append(measure_rates(f"{reference} <- {batch}", kind, size, found))
             print(

@@ -54,7 +54,7 @@ from gxp_assets.core.hashing import sha256_hex, unit_interval  # noqa: E402
 from gxp_assets.core.loaders import load_ade_corpus, load_contract_files  # noqa: E402
 from gxp_assets.core.model import TrainingParams, load_booster, predict_scores, train_classifier  # noqa: E402
 from gxp_assets.core.scoring import TriageModel  # noqa: E402
-from gxp_assets.core.splits import SplitPlan, assign_splits  # noqa: E402
+from gxp_assets.core.splits import SplitPlan, assign_splits, whole_document_batches  # noqa: E402
 from gxp_assets.core.validation import ValidationRules, validate_reports  # noqa: E402
 from gxp_assets.governance.plan import load_plan  # noqa: E402
 
@@ -167,22 +167,6 @@ def build(corpus: Corpus, params: TrainingParams) -> Built:
     return Built(corpus, model, fail_safe, note)
 
 
-def document_runs(pool: pd.DataFrame, size: int, count: int, seed: int) -> list[pd.DataFrame]:
-    """Up to ``count`` batches of ``size`` records, each a run of whole documents in random order, none shared."""
-    documents = pool["document_id"].unique()
-    np.random.default_rng(seed).shuffle(documents)
-    rows_of = pool.groupby("document_id", sort=False).indices
-    found, current = [], []
-    for document in documents:
-        current.extend(rows_of[document])
-        if len(current) >= size:
-            found.append(pool.iloc[current[:size]].reset_index(drop=True))
-            current = []
-            if len(found) == count:
-                break
-    return found
-
-
 class Collected:
     """A sink: keeps what is needed to measure (ids, triage, reason), as the results store would keep it all."""
 
@@ -269,7 +253,9 @@ def run(quick: bool) -> tuple[list[str], list[dict]]:
         for model, other, kind, arrival in cases(built, found):
             b = built[model]
             for size, count in zip((SMALL, LARGE), counts[kind], strict=True):
-                batches = document_runs(found[other].pool, size, count, seed=size)
+                pool = found[other].pool
+                runs = whole_document_batches(pool, size, count, seed=size)
+                batches = [pool.iloc[rows].reset_index(drop=True) for rows in runs]
                 for index, batch in enumerate(batches):
                     if arrival == "relabelled":
                         batch = batch.assign(source=b.corpus.source)
@@ -280,7 +266,7 @@ def run(quick: bool) -> tuple[list[str], list[dict]]:
     return [b.note for b in built.values()], rows
 
 
-SHORT = {"score_psi": "psi", "unseen_ngram_share": "unseen", "review_share": "review", "domain_auc": "domain"}
+SHORT = {"score_psi": "psi", "unseen_ngram_share": "unseen", "review_share_increase": "review", "domain_auc": "domain"}
 HEADER = (f"{'model':<13}{'batch of':<13}{'arrives as':<12}{'records':>8}{'AEs':>5}{'AE closed':>11}{'AE closed':>11}"
           f"{'closed':>8}{'closed':>8}{'not':>8}{'domain':>8}  {'drift alarms':<28}{'suspended':<9}")  # fmt: skip
 HEADER2 = (f"{'':<13}{'':<13}{'':<12}{'':>8}{'':>5}{'bare':>11}{'fail-safe':>11}{'bare':>8}{'f-safe':>8}"

@@ -101,3 +101,21 @@ def leaks(splits: pd.DataFrame, key: pd.Series) -> pd.DataFrame:
     sides = pd.DataFrame({"key": key.to_numpy(), "split": splits["split"].to_numpy()})
     per_key = sides.groupby("key")["split"].agg(lambda values: sorted(set(values)))
     return per_key[per_key.map(len) > 1].rename("splits").reset_index()
+
+
+def whole_document_batches(reports: pd.DataFrame, size: int, count: int, seed: int) -> list[np.ndarray]:
+    """Up to ``count`` batches of ``size`` row positions, each a run of whole documents in random order, none shared:
+    records of one document arrive together, as they do from a channel (benchmarks draw batches this way)."""
+    documents = reports["document_id"].unique()
+    np.random.default_rng(seed).shuffle(documents)
+    rows_of = reports.groupby("document_id", sort=False).indices
+    found: list[np.ndarray] = []
+    current: list[int] = []
+    for document in documents:
+        current.extend(rows_of[document])
+        if len(current) >= size:
+            found.append(np.array(current[:size]))
+            current = []
+            if len(found) == count:
+                break
+    return found

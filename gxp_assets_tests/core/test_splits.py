@@ -1,9 +1,17 @@
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from gxp_assets.core.splits import SplitPlan, assign_splits, folded_text, leaks, split_groups
+from gxp_assets.core.splits import (
+    SplitPlan,
+    assign_splits,
+    folded_text,
+    leaks,
+    split_groups,
+    whole_document_batches,
+)
 
 
 def reports(n_documents: int, per_document: int = 3) -> pd.DataFrame:
@@ -57,3 +65,14 @@ def test_leaks_reports_the_sides() -> None:
     splits = pd.DataFrame({"split": ["train", "test", "train"]})
     found = leaks(splits, pd.Series(["k", "k", "j"]))
     assert found.to_dict("records") == [{"key": "k", "splits": ["test", "train"]}]
+
+
+def test_whole_document_batches_keep_documents_together_and_never_share_a_row() -> None:
+    reports = pd.DataFrame({"document_id": [f"d{k // 3}" for k in range(60)]})  # 20 documents of 3 records
+    batches = whole_document_batches(reports, size=9, count=4, seed=1)
+    assert len(batches) == 4 and all(len(rows) == 9 for rows in batches)
+    used = np.concatenate(batches)
+    assert len(set(used.tolist())) == len(used)
+    for rows in batches:  # 9 rows of 3-record documents: exactly three whole documents
+        assert reports["document_id"].iloc[rows].value_counts().eq(3).all()
+    assert [rows.tolist() for rows in batches] == [rows.tolist() for rows in whole_document_batches(reports, 9, 4, 1)]
