@@ -82,18 +82,26 @@ def _signature_for(args: argparse.Namespace, governance: Governance, meaning: Me
     model = governance.registry.get(args.version)
     if model is None:
         raise LookupError(f"no model version {args.version} in the registry")
+    return sign_as_user(args, governance, args.version, model.record_hash, meaning)
+
+
+def sign_as_user(
+    args: argparse.Namespace, governance: Governance, subject: str, record_hash: str, meaning: Meaning
+) -> Signature:
+    """``args.user`` signs ``record_hash`` with their key and passphrase (refusals audited against ``subject``);
+    ``--save-signature`` keeps a copy."""
     user = governance.roles.user(args.user)
     if user is None:
         message = f"{args.user} is not in the roles file, so cannot sign"
-        governance.refuse(args.user, args.version, "unknown_user", message)
+        governance.refuse(args.user, subject, "unknown_user", message)
         raise SignatureRefused("unknown_user", message)
     key_path = Path(args.key) if args.key else default_key_path(args.user)
     try:
         private_key = load_private_key(key_path.read_bytes(), _passphrase(args))
-        signature = sign(model.record_hash, meaning, args.reason, user, private_key, governance.audit_head(),
+        signature = sign(record_hash, meaning, args.reason, user, private_key, governance.audit_head(),
                          roles_sha256=governance.roles.digest())  # fmt: skip
     except SignatureRefused as refusal:
-        governance.refuse(args.user, args.version, str(refusal.code), str(refusal))
+        governance.refuse(args.user, subject, str(refusal.code), str(refusal))
         raise
     if getattr(args, "save_signature", None):
         Path(args.save_signature).write_text(json.dumps(signature.to_dict(), indent=2))

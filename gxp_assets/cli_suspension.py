@@ -10,9 +10,9 @@ import argparse
 import json
 from pathlib import Path
 
-from gxp_assets.cli_governance import EXIT_OK, _fail, _passphrase, default_key_path
+from gxp_assets.cli_governance import EXIT_OK, _fail, sign_as_user
 from gxp_assets.governance.service import ActionRefused
-from gxp_assets.governance.signatures import Meaning, Signature, SignatureRefused, load_private_key, sign
+from gxp_assets.governance.signatures import Meaning, Signature, SignatureRefused
 from gxp_assets.governance.suspension import lift_decision_hash, lift_suspension, standing_suspension
 from gxp_assets.stores import audit_trail, open_governance
 
@@ -54,19 +54,7 @@ def cmd_lift(args: argparse.Namespace) -> int:
             suspension = standing_suspension(entries, version)
             if suspension is None:
                 return _fail(f"auto-close is not suspended for model {version}: there is nothing to lift")
-            user = governance.roles.user(args.user)
-            if user is None:
-                message = f"{args.user} is not in the roles file, so cannot sign"
-                governance.refuse(args.user, version, "unknown_user", message)
-                return _fail(message)
-            key_path = Path(args.key) if args.key else default_key_path(args.user)
-            private_key = load_private_key(key_path.read_bytes(), _passphrase(args))
-            signature = sign(
-                lift_decision_hash(suspension), Meaning.APPROVAL, args.reason, user, private_key,
-                governance.audit_head(), roles_sha256=governance.roles.digest(),
-            )  # fmt: skip
-            if args.save_signature:
-                Path(args.save_signature).write_text(json.dumps(signature.to_dict(), indent=2))
+            signature = sign_as_user(args, governance, version, lift_decision_hash(suspension), Meaning.APPROVAL)
         entry = lift_suspension(governance, entries, version, signature)
     except (SignatureRefused, ActionRefused) as refusal:
         return _fail(f"refused ({refusal.code}): {refusal}")
