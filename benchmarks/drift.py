@@ -130,7 +130,7 @@ def build_corpus(name: str, reports: pd.DataFrame) -> Corpus:
     from gxp_assets.core.drift import build_reference
     from gxp_assets.core.features import DEFAULT_FEATURE_SPEC, featurize
     from gxp_assets.core.hashing import unit_interval
-    from gxp_assets.core.model import TrainingParams, load_booster, predict_scores, train_classifier
+    from gxp_assets.core.model import TrainingParams, load_classifier, predict_scores, train_classifier
     from gxp_assets.core.splits import SplitPlan, assign_splits
 
     held = reports["document_id"].map(lambda document: unit_interval("drift-benchmark", str(document)) >= 0.4)
@@ -141,15 +141,18 @@ def build_corpus(name: str, reports: pd.DataFrame) -> Corpus:
     labels = modelled["label"].astype(int).to_numpy()
     train, calibration, test = (np.flatnonzero(split == part) for part in ("train", "calibration", "test"))
     params = TrainingParams(**BOOSTING)
-    trained = train_classifier(X[train], labels[train], modelled["document_id"].to_numpy()[train], params)
-    booster = load_booster(trained.model_text)
-    conformal = fit_conformal(predict_scores(booster, X[calibration]), labels[calibration], 0.95, 0.95)
-    scores = predict_scores(booster, X[test])
+    trained = train_classifier(
+        X[train], labels[train], modelled["document_id"].to_numpy()[train], params,
+        text_blocks=DEFAULT_FEATURE_SPEC.text_blocks(),
+    )
+    classifier = load_classifier(trained.model_text)
+    conformal = fit_conformal(predict_scores(classifier, X[calibration]), labels[calibration], 0.95, 0.95)
+    scores = predict_scores(classifier, X[test])
     sets = conformal.prediction_sets(scores)
     texts, sources = modelled["text"].iloc[test], modelled["source"].iloc[test]
     reference = build_reference(X[train], DEFAULT_FEATURE_SPEC, texts, scores, triage(sets), sources)
     source = str(modelled["source"].iloc[0])
-    return Corpus(name, source, booster, conformal, reference, pool, featurize(pool, DEFAULT_FEATURE_SPEC))
+    return Corpus(name, source, classifier, conformal, reference, pool, featurize(pool, DEFAULT_FEATURE_SPEC))
 
 
 def measure(reference: Corpus, batch: Corpus, rows: np.ndarray, label: str | None) -> dict:

@@ -37,7 +37,7 @@ from gxp_assets.core.evaluation import evaluate  # noqa: E402
 from gxp_assets.core.features import DEFAULT_FEATURE_SPEC, featurize  # noqa: E402
 from gxp_assets.core.guarantee import Guarantee  # noqa: E402
 from gxp_assets.core.loaders import load_ade_corpus, load_contract_files  # noqa: E402
-from gxp_assets.core.model import TrainingParams, load_booster, predict_scores, train_classifier  # noqa: E402
+from gxp_assets.core.model import TrainingParams, load_classifier, predict_scores, train_classifier  # noqa: E402
 from gxp_assets.core.splits import SplitPlan, assign_splits  # noqa: E402
 from gxp_assets.core.validation import ValidationRules, validate_reports  # noqa: E402
 from gxp_assets.governance.plan import load_plan  # noqa: E402
@@ -113,9 +113,12 @@ def run_seed(valid, X, seed: int, params: TrainingParams, scores_dir: Path | Non
     parts = {part: splits[splits["split"] == part] for part in ("train", "calibration", "test")}
     rows = {part: frame["row"].to_numpy() for part, frame in parts.items()}
     train_labels = parts["train"]["label"].astype(int).to_numpy()
-    trained = train_classifier(X[rows["train"]], train_labels, parts["train"]["split_group"].to_numpy(), params)
-    booster = load_booster(trained.model_text)
-    cal, test = (predict_scores(booster, X[rows[part]]) for part in ("calibration", "test"))
+    trained = train_classifier(
+        X[rows["train"]], train_labels, parts["train"]["split_group"].to_numpy(), params,
+        text_blocks=DEFAULT_FEATURE_SPEC.text_blocks(),
+    )
+    classifier = load_classifier(trained.model_text)
+    cal, test = (predict_scores(classifier, X[rows[part]]) for part in ("calibration", "test"))
     texts = {part: valid["text"].iloc[rows[part]].tolist() for part in rows}
     ref_cal, ref_test = reference_scores(texts["train"], train_labels, [texts["calibration"], texts["test"]])
     calibration = parts["calibration"]

@@ -104,7 +104,7 @@ def child_reference(path: Path) -> dict:
     start = time.perf_counter()
     records = 0
     for chunk in pd.read_csv(path, chunksize=CHUNK, dtype=str, keep_default_na=False):
-        predict_scores(deployed.model.booster, featurize(chunk, deployed.spec))
+        predict_scores(deployed.model.classifier, featurize(chunk, deployed.spec))
         records += len(chunk)
         print(f"    reference: {records:,} records, {time.perf_counter() - start:.1f} s", file=sys.stderr)
     return {"seconds": time.perf_counter() - start, "peak_mb": _peak_mb(), "records": records}

@@ -52,7 +52,7 @@ from gxp_assets.core.features import DEFAULT_FEATURE_SPEC, featurize  # noqa: E4
 from gxp_assets.core.guarantee import Guarantee  # noqa: E402
 from gxp_assets.core.hashing import sha256_hex, unit_interval  # noqa: E402
 from gxp_assets.core.loaders import load_ade_corpus, load_contract_files  # noqa: E402
-from gxp_assets.core.model import TrainingParams, load_booster, predict_scores, train_classifier  # noqa: E402
+from gxp_assets.core.model import TrainingParams, load_classifier, predict_scores, train_classifier  # noqa: E402
 from gxp_assets.core.scoring import TriageModel  # noqa: E402
 from gxp_assets.core.splits import SplitPlan, assign_splits, whole_document_batches  # noqa: E402
 from gxp_assets.core.validation import ValidationRules, validate_reports  # noqa: E402
@@ -129,10 +129,13 @@ def build(corpus: Corpus, params: TrainingParams) -> Built:
     labels = reports["label"].astype(int).to_numpy()
     rows = {part: np.flatnonzero(splits["split"].to_numpy() == part) for part in ("train", "calibration", "test")}
     groups = splits["split_group"].to_numpy()
-    trained = train_classifier(X[rows["train"]], labels[rows["train"]], groups[rows["train"]], params)
-    booster = load_booster(trained.model_text)
+    trained = train_classifier(
+        X[rows["train"]], labels[rows["train"]], groups[rows["train"]], params,
+        text_blocks=DEFAULT_FEATURE_SPEC.text_blocks(),
+    )
+    classifier = load_classifier(trained.model_text)
     cal = rows["calibration"]
-    scores = predict_scores(booster, X[cal])
+    scores = predict_scores(classifier, X[cal])
     conformal = fit_conformal(
         scores,
         labels[cal],
@@ -144,7 +147,7 @@ def build(corpus: Corpus, params: TrainingParams) -> Built:
         selection_seed=7,
     )
     calibrator = choose_calibrator(scores, labels[cal], seed=7)
-    model = TriageModel(booster, sha256_hex(trained.model_text.encode()), conformal, calibrator, feature_names={})
+    model = TriageModel(classifier, sha256_hex(trained.model_text.encode()), conformal, calibrator, feature_names={})
     test = rows["test"]
     scored = model.score(X[test], reports["source"].to_numpy()[test])
     reference: DriftReference = build_reference(

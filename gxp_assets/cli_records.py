@@ -20,7 +20,7 @@ def _fail(message: str) -> int:
 def cmd_reproduce(args: argparse.Namespace) -> int:
     """Retrain from the recorded data versions and parameters; the model text must hash to the recorded SHA-256."""
     from gxp_assets.core.features import FeatureMatrix
-    from gxp_assets.core.model import TrainingParams, train_classifier
+    from gxp_assets.core.model import TrainingParams, load_classifier, train_classifier
     from gxp_assets.core.splits import split_rows
     from gxp_assets.defs.provenance import library_versions
     from gxp_assets.stores import artifact_store, codecs
@@ -39,17 +39,22 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     try:
         features = FeatureMatrix.from_arrays(recorded("report_features"))
         X, labels, part = split_rows(features, recorded("dataset_splits"), "train")
+        recorded_params = load_classifier(recorded("ae_classifier")).training  # what it was fitted with
     except (IntegrityError, ArtifactNotFound) as error:
         return _fail(f"cannot reproduce {args.version}: {error}")
-    run = lineage["runs"][lineage["assets"]["ae_classifier"]["run_id"]]
-    config = (run["run_config"].get("ops", {}).get("ae_classifier") or {}).get("config", {})
-    params = TrainingParams(**{**TrainingParams().to_dict(), **config})
+    if recorded_params is None:  # a model from before the text carried them: its run config over today's defaults
+        run = lineage["runs"][lineage["assets"]["ae_classifier"]["run_id"]]
+        config = (run["run_config"].get("ops", {}).get("ae_classifier") or {}).get("config", {})
+        recorded_params = {**TrainingParams().to_dict(), **config}
+    params = TrainingParams(**recorded_params)
     changed = {name: (old, new) for name, new in library_versions().items()
                if (old := lineage["libraries"].get(name)) != new and name != "gxp-assets"}  # fmt: skip
     for name, (old, new) in changed.items():
         print(f"note: {name} was {old} when the model was built, is {new} now")
     print(f"retraining {args.version} on {len(labels):,} train reports with {params.to_dict()}", flush=True)
-    rebuilt = train_classifier(X, labels, part["split_group"].to_numpy(), params, log=print)
+    rebuilt = train_classifier(
+        X, labels, part["split_group"].to_numpy(), params, log=print, text_blocks=features.spec.text_blocks()
+    )
     rebuilt_sha = sha256_hex(rebuilt.model_text.encode())
     governance.audit.append(
         args.user or "system",

@@ -1,10 +1,12 @@
 """Why a report scored as it did: per-prediction contributions to the model's log-odds, named as words.
 
-Contributions are path attributions (Saabas, the "treeinterpreter" method): in every tree, each split on the
-report's decision path moves the expected log-odds from the parent node's value to the child's, and that move is
-credited to the split's feature. They add up exactly to the raw score (bias = the trees' root values), like
-TreeSHAP's, and cost one leaf lookup per tree instead of TreeSHAP's leaves x depth^2, which is what lets a batch of a
-million reports be explained as it is scored. Per-leaf attributions are computed once per model from its text.
+The model's log-odds are the trees' plus the linear part's (each times its blend weight); a column's contribution is
+the sum of both parts' moves. The linear part's move is exact: weight x value. The trees' are path attributions
+(Saabas, the "treeinterpreter" method): in every tree, each split on the report's decision path moves the expected
+log-odds from the parent node's value to the child's, and that move is credited to the split's feature. They add up
+exactly to the raw score (bias = the trees' root values), like TreeSHAP's, and cost one leaf lookup per tree instead
+of TreeSHAP's leaves x depth^2, which is what lets a batch of a million reports be explained as it is scored.
+Per-leaf attributions are computed once per model from its text.
 """
 
 from __future__ import annotations
@@ -16,12 +18,16 @@ import numpy as np
 import scipy.sparse as sp
 
 from gxp_assets.core.features import ReportTexts, TextColumns
-from gxp_assets.core.model import model_columns, model_inputs
+from gxp_assets.core.model import Classifier, model_columns, model_inputs
 
 
-def used_columns(booster: lgb.Booster) -> np.ndarray:
-    """Feature-matrix columns the model splits on: the only ones an explanation can name."""
-    return model_columns(booster)[booster.feature_importance(importance_type="split") > 0]
+def used_columns(classifier: Classifier) -> np.ndarray:
+    """Feature-matrix columns the model uses (split on, or weighted): the only ones an explanation can name."""
+    booster = classifier.booster
+    used = model_columns(booster)[booster.feature_importance(importance_type="split") > 0]
+    if classifier.linear is not None and classifier.blend.linear > 0:
+        used = np.union1d(used, classifier.linear.columns[classifier.linear.weights != 0])
+    return used
 
 
 def column_name(names: dict[int, str], column: int) -> str:
@@ -76,50 +82,67 @@ class PathAttribution:
         return (landed @ self.per_leaf).tocsr()
 
 
+def log_odds_contributions(
+    classifier: Classifier, X: sp.csr_matrix, attribution: PathAttribution
+) -> tuple[sp.csr_matrix, float]:
+    """(rows, ``classifier.columns``) moves of both parts, and the bias: each row's sum plus it is the log-odds."""
+    blend, columns = classifier.blend, classifier.columns
+    trees = attribution.contributions(classifier.booster, model_inputs(classifier.booster, X)).tocoo()
+    parts = [(trees, model_columns(classifier.booster), blend.trees)]
+    bias = blend.trees * attribution.bias + blend.offset
+    linear = classifier.linear
+    if linear is not None and blend.linear:
+        parts.append((linear.contributions(X).tocoo(), linear.columns, blend.linear))
+        bias += blend.linear * linear.intercept
+    rows, positions, values = [], [], []
+    for moves, part_columns, weight in parts:
+        rows.append(moves.row)
+        positions.append(np.searchsorted(columns, part_columns)[moves.col])
+        values.append(moves.data * weight)
+    shape = (X.shape[0], len(columns))
+    merged = sp.csr_matrix((np.concatenate(values), (np.concatenate(rows), np.concatenate(positions))), shape=shape)
+    return merged, float(bias)
+
+
 ABSENT = "(words absent from the report)"
-# Present columns mapped to words per report: the strongest this many, beyond the k shown, so that a word's sum
-# takes in most of its n-grams; the small moves left out cost nothing to ignore and a lot to name.
+# Without the texts, columns named from training words: the strongest this many beyond the k shown are summed.
 EXTRA_COLUMNS = 20
 
 
 def top_contributions(
-    booster: lgb.Booster,
+    classifier: Classifier,
     X: sp.csr_matrix,
     names: dict[int, str],
     k: int = 5,
     attribution: PathAttribution | None = None,
     texts: ReportTexts | None = None,
-    extra_columns: int | None = EXTRA_COLUMNS,
 ) -> list[list[dict]]:
     """Per row, the k terms that moved its log-odds most (positive: towards AE), largest magnitude first.
 
     With ``texts`` (the rows' own texts), terms are the report's words and word n-grams: a word column is named by
     the report's n-grams that hash to it, a character n-gram column is credited to the report's words holding it
     (split equally between several), and the shares are summed per term, so no term appears twice. What features
-    *absent* from the report moved is one entry, ``ABSENT`` (present: false), so bias + the terms + that entry is
-    the log-odds when every present column is mapped (``extra_columns=None``; by default only the k +
-    ``extra_columns`` strongest are, which is where the top k come from, and the small rest is left out).
+    *absent* from the report moved is one entry, ``ABSENT`` (present: false), so bias + all terms + that entry is
+    the log-odds. Every present column is mapped: the linear part spreads a word's weight over its many character
+    n-grams, so a word's total is only right when all of them are summed.
     Present columns outside the text blocks (numeric, categorical) keep their ``names``.
 
     Without ``texts``, columns are named from ``names`` (training vocabulary) and summed per (name, presence).
     Pass ``attribution`` to reuse a model's precomputed per-leaf attributions across chunks.
     """
-    inputs = model_inputs(booster, X)
-    original = model_columns(booster)
-    attribution = attribution or PathAttribution.from_booster(booster)
-    contributions = attribution.contributions(booster, inputs)
+    inputs = classifier.inputs(X)
+    original = classifier.columns
+    attribution = attribution or PathAttribution.from_booster(classifier.booster)
+    contributions, _ = log_odds_contributions(classifier, X, attribution)
     if texts is None:
         return _named_by_columns(contributions, inputs, original, names, k)
     if len(texts.texts) != contributions.shape[0]:
         raise ValueError(f"{len(texts.texts)} texts for {contributions.shape[0]} feature rows")
     present = contributions.multiply(inputs != 0).tocsr()
     absent = np.asarray(contributions.sum(axis=1)).ravel() - np.asarray(present.sum(axis=1)).ravel()
-    if extra_columns is None:
-        present.eliminate_zeros()
-        rows = np.repeat(np.arange(present.shape[0]), np.diff(present.indptr))
-        columns, values = present.indices.astype(np.int64), present.data
-    else:
-        rows, columns, values = _largest_per_row(present, k + extra_columns)
+    present.eliminate_zeros()
+    rows = np.repeat(np.arange(present.shape[0]), np.diff(present.indptr))
+    columns, values = present.indices.astype(np.int64), present.data
     columns = original[columns]
     spec = texts.spec
     char_end = spec.word_buckets + spec.char_buckets
@@ -220,13 +243,18 @@ def _largest_per_row(matrix: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.ndar
     return rows[first_k], columns[first_k], values[first_k]
 
 
-def global_importance(booster: lgb.Booster, names: dict[int, str], k: int = 30) -> list[dict]:
-    """The k readable names with the largest total gain, summed over the columns that share a name."""
-    gain = booster.feature_importance(importance_type="gain")
+def global_importance(
+    classifier: Classifier, names: dict[int, str], X: sp.csr_matrix, k: int = 30
+) -> list[dict]:
+    """The k readable names that move the log-odds most on ``X``: mean |contribution| per row, summed over the
+    columns that share a name (one measure for both parts, where the trees' gain would leave the linear part out)."""
+    attribution = PathAttribution.from_booster(classifier.booster)
+    contributions, _ = log_odds_contributions(classifier, X, attribution)
+    mean_move = np.asarray(abs(contributions).mean(axis=0)).ravel()
     totals: dict[str, float] = {}
-    for column, column_gain in zip(model_columns(booster).tolist(), gain.tolist(), strict=True):
-        if column_gain > 0:
+    for column, move in zip(classifier.columns.tolist(), mean_move.tolist(), strict=True):
+        if move > 0:
             name = column_name(names, int(column))
-            totals[name] = totals.get(name, 0.0) + float(column_gain)
+            totals[name] = totals.get(name, 0.0) + float(move)
     ranked = sorted(totals.items(), key=lambda item: (-item[1], item[0]))[:k]
-    return [{"feature": name, "gain": round(value, 4)} for name, value in ranked]
+    return [{"feature": name, "mean_abs_log_odds": round(value, 6)} for name, value in ranked]

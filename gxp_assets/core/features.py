@@ -67,6 +67,15 @@ class FeatureSpec:
             blocks.append(("cat", self.categorical_buckets))
         return blocks
 
+    def text_blocks(self) -> tuple[tuple[int, int], ...]:
+        """The [start, end) column ranges of the word and character blocks (none without a text column)."""
+        ranges, offset = [], 0
+        for block, width in self.blocks():
+            if block in ("word", "char"):
+                ranges.append((offset, offset + width))
+            offset += width
+        return tuple(ranges)
+
     @property
     def n_features(self) -> int:
         return sum(width for _, width in self.blocks())

@@ -1,30 +1,40 @@
-"""Deterministic LightGBM training on the train split, stored as LightGBM's own text format.
+"""Deterministic training on the train split: LightGBM trees plus a linear part on the text, log-odds added.
 
 Same inputs and parameters give byte-identical model text: fixed seeds, ``deterministic=True`` and a fixed thread
-count. The number of boosting rounds is chosen by early stopping on an inner fold of the train split (whole split
-groups, by hash), never on calibration or test data; the final model is then refitted on the whole train split
-with that many rounds.
+count. The trees are fitted once, on the train split less an inner fold (whole split groups, by hash) on which
+early stopping picks the number of rounds; never on calibration or test data. They get the text columns a linear
+fit on the same rows weighs most (fewer but better columns: each round costs time per column). The linear part is
+then refitted on the whole train split, a second or two; refitting the trees would double the training time for a
+gain within the noise of 10 seeds (benchmarks/quality.py, ``refit_trees``). The stored text is a JSON document
+holding LightGBM's own text format and the linear weights; a model text in LightGBM's format alone (models built
+before the linear part) still loads, as trees alone.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import cached_property
 
 import lightgbm as lgb
 import numpy as np
 import scipy.sparse as sp
+from scipy.special import expit
 from sklearn.metrics import roc_auc_score
 
-from gxp_assets.core.hashing import unit_interval
+from gxp_assets.core.hashing import canonical_json, unit_interval
+from gxp_assets.core.linear import LinearPart, fit_linear, text_columns
+
+MODEL_FORMAT = "gxp-classifier/1"
 
 
 @dataclass(frozen=True)
 class TrainingParams:
     """Defaults tuned on an inner fold of the ADE train split (see benchmarks/quality.py for the measured result)."""
 
-    learning_rate: float = 0.05
+    learning_rate: float = 0.1
     num_leaves: int = 31
     min_data_in_leaf: int = 10
     feature_fraction: float = 0.5
@@ -36,6 +46,10 @@ class TrainingParams:
     early_stopping_rounds: int = 50
     inner_validation_share: float = 0.2
     min_column_count: int = 10  # columns with fewer non-zeros in the train split are left out of the model
+    linear_c: float = 8.0  # inverse L2 strength of the linear part on the text blocks; 0 = trees alone
+    tree_weight: float = 0.5  # log-odds = trees x tree_weight + linear x (1 - tree_weight)
+    tree_columns: int = 10_000  # the trees get this many text columns, those the linear part weighs most; 0 = all
+    refit_trees: bool = False  # refit the trees on the whole train split with the rounds early stopping chose
     seed: int = 7
     num_threads: int = 2
 
@@ -60,6 +74,56 @@ class TrainingParams:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Blend:
+    """How the two parts' log-odds add: ``trees * tree log-odds + linear * linear decision + offset``."""
+
+    trees: float = 1.0
+    linear: float = 0.0
+    offset: float = 0.0
+
+
+@dataclass(frozen=True)
+class Classifier:
+    """The trees, the optional linear part and their blend; scores full-width feature rows."""
+
+    booster: lgb.Booster
+    linear: LinearPart | None = None
+    blend: Blend = Blend()
+    training: dict | None = None  # the TrainingParams it was fitted with, so that it can be rebuilt from its text
+
+    @cached_property
+    def columns(self) -> np.ndarray:
+        """The feature-matrix columns either part reads, ascending."""
+        trees = model_columns(self.booster)
+        return trees if self.linear is None else np.union1d(trees, self.linear.columns)
+
+    def inputs(self, X: sp.csr_matrix) -> sp.csr_matrix:
+        """Full-width feature rows cut to ``columns``."""
+        return sp.csr_matrix(X)[:, self.columns]
+
+    def log_odds(self, X: sp.csr_matrix) -> np.ndarray:
+        raw = np.asarray(self.booster.predict(model_inputs(self.booster, X), raw_score=True), dtype=float)
+        logit = self.blend.trees * raw + self.blend.offset
+        if self.linear is not None:
+            logit = logit + self.blend.linear * self.linear.decision(X)
+        return logit
+
+    def predict(self, X: sp.csr_matrix) -> np.ndarray:
+        """P(AE) before calibration."""
+        return expit(self.log_odds(X))
+
+    def to_text(self) -> str:
+        document = {
+            "format": MODEL_FORMAT,
+            "lightgbm": self.booster.model_to_string(),
+            "linear": self.linear.to_dict() if self.linear is not None else None,
+            "blend": asdict(self.blend),
+            "training": self.training,
+        }
+        return canonical_json(document).decode()
 
 
 @dataclass(frozen=True)
@@ -96,17 +160,32 @@ def train_classifier(
     groups: np.ndarray,
     params: TrainingParams,
     log: Callable[[str], None] = lambda message: None,
+    text_blocks: tuple[tuple[int, int], ...] = (),
 ) -> TrainedModel:
-    """Fit on the rows given (the train split only) and return the model as LightGBM text."""
+    """Fit on the rows given (the train split only); ``text_blocks`` (``FeatureSpec.text_blocks()``) get the linear
+    part, none: trees alone."""
     start = time.perf_counter()
     labels = np.asarray(labels, dtype=int)
-    columns = frequent_columns(X, params.min_column_count)
+    full = sp.csr_matrix(X)
+    columns = frequent_columns(full, params.min_column_count)
     log(f"{len(columns):,} of {X.shape[1]:,} columns have >= {params.min_column_count} non-zeros in the train split")
-    X = sp.csr_matrix(X)[:, columns]
-    names = [f"c{column}" for column in columns]
     inner = inner_validation_mask(np.asarray(groups), params.inner_validation_share, params.seed)
-    lgb_params = params.lightgbm_params()
     fit_rows, stop_rows = np.flatnonzero(~inner), np.flatnonzero(inner)
+    if not len(stop_rows) or len(set(labels[stop_rows].tolist())) < 2 or len(set(labels[fit_rows].tolist())) < 2:
+        raise ValueError(
+            f"the inner fold of the train split needs both classes on both sides; it has {len(stop_rows)} of "
+            f"{len(labels)} train records: more train data (or more documents) is needed"
+        )
+    linear_columns = text_columns(columns, text_blocks)
+    with_linear = params.linear_c > 0 and len(linear_columns) > 0
+    inner_linear = None
+    if with_linear:  # fitted without the inner fold, so that the fold stays unseen by what chooses tree columns
+        inner_linear = fit_linear(full[fit_rows], labels[fit_rows], linear_columns, text_blocks, params.linear_c)
+        columns = tree_columns(columns, inner_linear, params.tree_columns)
+        log(f"the trees get the {len(columns):,} columns the linear part weighs most (of {len(linear_columns):,})")
+    X = full[:, columns]
+    names = [f"c{column}" for column in columns]
+    lgb_params = params.lightgbm_params()
     fitting = lgb.Dataset(X[fit_rows], labels[fit_rows], feature_name=names, free_raw_data=True)
     stopping = lgb.Dataset(X[stop_rows], labels[stop_rows], reference=fitting, free_raw_data=True)
     probe = lgb.train(
@@ -121,20 +200,43 @@ def train_classifier(
         ],
     )
     best_iteration = max(int(probe.best_iteration or params.max_rounds), 1)
-    inner_auc = float(roc_auc_score(labels[stop_rows], probe.predict(X[stop_rows], num_iteration=best_iteration)))
-    log(f"early stopping chose {best_iteration} rounds (inner-fold AUROC {inner_auc:.4f}); refitting on all train rows")
-    final = lgb.train(
-        lgb_params,
-        lgb.Dataset(X, labels, feature_name=names, free_raw_data=True),
-        num_boost_round=best_iteration,
-        callbacks=[_progress(log, every=50, total=best_iteration, what="final fit")],
-    )
+    inner_score = np.asarray(probe.predict(X[stop_rows], num_iteration=best_iteration, raw_score=True), dtype=float)
+    log(f"early stopping chose {best_iteration} rounds (inner-fold AUROC of the trees "
+        f"{roc_auc_score(labels[stop_rows], inner_score):.4f})")  # fmt: skip
+    if params.refit_trees:
+        log("refitting the trees on all train rows")
+        booster = lgb.train(
+            lgb_params,
+            lgb.Dataset(X, labels, feature_name=names, free_raw_data=True),
+            num_boost_round=best_iteration,
+            callbacks=[_progress(log, every=50, total=best_iteration, what="final fit")],
+        )
+    else:
+        booster = lgb.Booster(model_str=probe.model_to_string(num_iteration=best_iteration))
+    linear, blend = None, Blend()
+    if inner_linear is not None:
+        blend = Blend(trees=params.tree_weight, linear=round(1 - params.tree_weight, 12))
+        inner_score = blend.trees * inner_score + blend.linear * inner_linear.decision(full[stop_rows])
+        linear = fit_linear(full, labels, linear_columns, text_blocks, params.linear_c)
+        log(f"linear part on {len(linear_columns):,} text columns, refitted on all train rows; log-odds: trees x "
+            f"{blend.trees:g} + linear x {blend.linear:g}")  # fmt: skip
+    inner_auc = float(roc_auc_score(labels[stop_rows], inner_score))
+    log(f"inner-fold AUROC of the model {inner_auc:.4f}")
     return TrainedModel(
-        model_text=final.model_to_string(),
+        model_text=Classifier(booster, linear, blend, params.to_dict()).to_text(),
         best_iteration=best_iteration,
         inner_validation_auc=inner_auc,
         seconds=time.perf_counter() - start,
     )
+
+
+def tree_columns(columns: np.ndarray, linear: LinearPart, keep: int) -> np.ndarray:
+    """Fewer but better columns for the trees: the ``keep`` text columns with the largest linear weights (ties by
+    column), and every column outside the text. Rounds cost time per column; weak columns mostly add noise."""
+    if keep <= 0 or keep >= len(linear.columns):
+        return columns
+    strongest = linear.columns[np.lexsort((linear.columns, -np.abs(linear.weights)))[:keep]]
+    return np.union1d(np.setdiff1d(columns, linear.columns), strongest)
 
 
 def _progress(log: Callable[[str], None], every: int, total: int, what: str) -> Callable:
@@ -147,10 +249,18 @@ def _progress(log: Callable[[str], None], every: int, total: int, what: str) -> 
     return callback
 
 
-def load_booster(model_text: str) -> lgb.Booster:
-    return lgb.Booster(model_str=model_text)
+def load_classifier(model_text: str) -> Classifier:
+    """From the stored text: our JSON document, or LightGBM's own format alone (trees only)."""
+    if not model_text.lstrip().startswith("{"):
+        return Classifier(lgb.Booster(model_str=model_text))
+    document = json.loads(model_text)
+    if document.get("format") != MODEL_FORMAT:
+        raise ValueError(f"unknown model format {document.get('format')!r}; this version reads {MODEL_FORMAT}")
+    linear = LinearPart.from_dict(document["linear"]) if document.get("linear") else None
+    booster = lgb.Booster(model_str=document["lightgbm"])
+    return Classifier(booster, linear, Blend(**document["blend"]), document.get("training"))
 
 
-def predict_scores(booster: lgb.Booster, X: sp.csr_matrix) -> np.ndarray:
+def predict_scores(classifier: Classifier, X: sp.csr_matrix) -> np.ndarray:
     """The model's P(AE), before calibration, from full-width feature rows."""
-    return np.asarray(booster.predict(model_inputs(booster, X)), dtype=float)
+    return classifier.predict(X)

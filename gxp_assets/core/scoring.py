@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
-import lightgbm as lgb
 import numpy as np
 import scipy.sparse as sp
 
@@ -18,7 +17,7 @@ from gxp_assets.core.conformal import ALL_SOURCES, ConformalRecord, set_labels, 
 from gxp_assets.core.explain import PathAttribution, top_contributions
 from gxp_assets.core.features import ReportTexts
 from gxp_assets.core.hashing import sha256_hex
-from gxp_assets.core.model import load_booster, predict_scores
+from gxp_assets.core.model import Classifier, load_classifier, predict_scores
 
 
 @dataclass(frozen=True)
@@ -37,7 +36,7 @@ class ScoredRows:
 
 @dataclass(frozen=True)
 class TriageModel:
-    booster: lgb.Booster
+    classifier: Classifier
     model_sha256: str
     conformal: ConformalRecord
     calibrator: Calibrator
@@ -59,7 +58,7 @@ class TriageModel:
     @cached_property
     def attribution(self) -> PathAttribution:
         """Built on the first explanation only: scoring without explanations never walks the trees."""
-        return PathAttribution.from_booster(self.booster)
+        return PathAttribution.from_booster(self.classifier.booster)
 
     @classmethod
     def from_records(cls, model_text: str, record: dict) -> TriageModel:
@@ -75,7 +74,7 @@ class TriageModel:
         )
         names = {int(column): name for column, name in record["feature_names"].items()}
         floor = float(record.get("triage_policy", {}).get("priority_min_p_ae", 0.0))
-        return cls(load_booster(model_text), model_sha256, conformal, calibrator, names, priority_min_p_ae=floor)
+        return cls(load_classifier(model_text), model_sha256, conformal, calibrator, names, priority_min_p_ae=floor)
 
     def score(
         self,
@@ -88,10 +87,10 @@ class TriageModel:
 
         ``texts`` (the rows' own texts) let explanations name the report's words instead of training n-grams.
         """
-        raw = predict_scores(self.booster, X)
+        raw = predict_scores(self.classifier, X)
         sets = self.conformal.prediction_sets(raw, sources, self.judged_sources)
         explanations = (
-            top_contributions(self.booster, X, self.feature_names, explain_top_k, self.attribution, texts)
+            top_contributions(self.classifier, X, self.feature_names, explain_top_k, self.attribution, texts)
             if explain_top_k
             else None
         )

@@ -1,5 +1,7 @@
 """The model half of the asset graph: classifier -> conformal model -> evaluation on the test split."""
 
+import json
+
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
@@ -13,7 +15,7 @@ from gxp_assets.core.explain import global_importance, used_columns
 from gxp_assets.core.features import FeatureMatrix, feature_names
 from gxp_assets.core.guarantee import Guarantee, check_calibration_supports
 from gxp_assets.core.hashing import sha256_hex
-from gxp_assets.core.model import TrainingParams, load_booster, predict_scores, train_classifier
+from gxp_assets.core.model import TrainingParams, load_classifier, predict_scores, train_classifier
 from gxp_assets.core.model_card import model_card
 from gxp_assets.core.plots import coverage_plot, reliability_plot, roc_plot, triage_plot
 from gxp_assets.core.scoring import TriageModel
@@ -27,7 +29,7 @@ _DEFAULTS = TrainingParams()
 
 
 class ClassifierConfig(Config):
-    """LightGBM hyperparameters; the defaults are the tuned configuration measured in benchmarks/quality.py."""
+    """LightGBM and linear-part settings; the defaults are the configuration measured in benchmarks/quality.py."""
 
     learning_rate: float = Field(default=_DEFAULTS.learning_rate, gt=0)
     num_leaves: int = Field(default=_DEFAULTS.num_leaves, ge=2)
@@ -40,6 +42,19 @@ class ClassifierConfig(Config):
     max_rounds: int = Field(default=_DEFAULTS.max_rounds, ge=1)
     early_stopping_rounds: int = Field(default=_DEFAULTS.early_stopping_rounds, ge=1)
     inner_validation_share: float = Field(default=_DEFAULTS.inner_validation_share, gt=0, lt=1)
+    min_column_count: int = Field(default=_DEFAULTS.min_column_count, ge=1)
+    linear_c: float = Field(
+        default=_DEFAULTS.linear_c, ge=0, description="inverse L2 strength of the text's linear part; 0: trees alone"
+    )
+    tree_weight: float = Field(
+        default=_DEFAULTS.tree_weight, ge=0, le=1, description="log-odds = trees x w + linear part x (1 - w)"
+    )
+    tree_columns: int = Field(
+        default=_DEFAULTS.tree_columns, ge=0, description="text columns for the trees, by linear weight; 0: all"
+    )
+    refit_trees: bool = Field(
+        default=_DEFAULTS.refit_trees, description="refit the trees on the whole train split (doubles training time)"
+    )
     seed: int = _DEFAULTS.seed
     num_threads: int = Field(default=_DEFAULTS.num_threads, ge=1)
 
@@ -67,7 +82,11 @@ def calibration_part(dataset_splits: pd.DataFrame) -> pd.DataFrame:
     return dataset_splits[dataset_splits["split"] == "calibration"]
 
 
-@asset(group_name=MODEL_GROUP, description="LightGBM on the train split, stored in LightGBM's text format.")
+@asset(
+    group_name=MODEL_GROUP,
+    description="LightGBM trees plus a linear part on the text, fitted on the train split; stored as one JSON text "
+    "holding LightGBM's own text format and the linear weights.",
+)
 def ae_classifier(
     context: AssetExecutionContext, config: ClassifierConfig, report_features: dict, dataset_splits: pd.DataFrame
 ) -> Output[str]:
@@ -84,13 +103,16 @@ def ae_classifier(
     context.log.info(
         f"training on {len(labels):,} train reports ({int(labels.sum()):,} AE), {params.num_threads} threads"
     )
-    trained = train_classifier(X, labels, part["split_group"].to_numpy(), params, log=context.log.info)
+    trained = train_classifier(
+        X, labels, part["split_group"].to_numpy(), params, log=context.log.info, text_blocks=features.spec.text_blocks()
+    )
     return Output(
         trained.model_text,
         metadata={
             "params": MetadataValue.json(params.to_dict()),
             "best_iteration": trained.best_iteration,
             "inner_validation_auroc": trained.inner_validation_auc,
+            "blend": MetadataValue.json(json.loads(trained.model_text).get("blend", {})),
             "training_seconds": round(trained.seconds, 2),
             "train_records": len(labels),
             "train_ae": int(labels.sum()),
@@ -113,9 +135,9 @@ def conformal_model(
     validated_reports: pd.DataFrame,
 ) -> Output[dict]:
     features = FeatureMatrix.from_arrays(report_features)
-    booster = load_booster(ae_classifier)
+    classifier = load_classifier(ae_classifier)
     X, labels, part = split_rows(features, dataset_splits, "calibration")
-    scores = predict_scores(booster, X)
+    scores = predict_scores(classifier, X)
     guarantee = plan_guarantee(config.ae_confidence)
     no_ae_confidence = config.no_ae_confidence or current_plan().plan.conformal.no_ae_confidence
     conformal = fit_conformal(
@@ -132,7 +154,7 @@ def conformal_model(
     calibrator = choose_calibrator(scores, labels, seed=config.calibration_seed)
     context.log.info(f"calibration: {calibrator.method} chosen by cross-fitted ECE {calibrator.cross_fitted_ece}")
     train_rows = dataset_splits.loc[dataset_splits["split"] == "train", "row"].to_numpy()
-    used = set(used_columns(booster).tolist())
+    used = set(used_columns(classifier).tolist())
     names = {
         column: name
         for column, name in feature_names(validated_reports["text"].iloc[train_rows], features.spec).items()
@@ -192,7 +214,7 @@ def model_evaluation(
     )
     marginal = {str(k): float(marginal_sets[labels == k, k].mean()) for k in (0, 1)}
     metrics["marginal_lac_coverage"] = marginal
-    metrics["global_importance"] = global_importance(model.booster, model.feature_names)
+    metrics["global_importance"] = global_importance(model.classifier, model.feature_names, X)
     examples = np.argsort(-scored.p_ae)[:3].tolist() + np.argsort(scored.p_ae)[:2].tolist()
     metrics["example_explanations"] = [
         {"report_id": part["report_id"].iloc[i], "p_ae": float(scored.p_ae[i]), "top_features": scored.explanations[i]}

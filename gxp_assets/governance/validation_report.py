@@ -351,7 +351,7 @@ def _conformal(evaluation: dict, plots: dict[str, bytes]) -> str:
 def _explanations(evaluation: dict) -> str:
     metrics = _dict(evaluation.get("metrics"))
     importance = [
-        (str(rank), f"<code>{_text(row.get('feature'))}</code>", _number(row.get("gain"), 1))
+        (str(rank), f"<code>{_text(row.get('feature'))}</code>", _number(row.get("mean_abs_log_odds"), 4))
         for rank, row in enumerate(map(_dict, _list(metrics.get("global_importance"))[:TOP_FEATURES]), start=1)
     ]
     examples = []
@@ -369,8 +369,8 @@ def _explanations(evaluation: dict) -> str:
             + _table(("Feature", "Present in the report", "Contribution (log-odds)"), rows, numeric=(2,))
         )
     return (
-        f"<h3>Global importance (top {TOP_FEATURES} by total gain)</h3>\n"
-        + _table(("Rank", "Feature", "Gain"), importance, numeric=(0, 2))
+        f"<h3>Global importance (top {TOP_FEATURES} by mean |log-odds move| on the test split)</h3>\n"
+        + _table(("Rank", "Feature", "Mean |log-odds move|"), importance, numeric=(0, 2))
         + "<h3>Example explanations</h3>\n"
         + "<p>The reports with the highest and the lowest p_ae on the test split, with the features that moved "
         "their score most.</p>\n" + ("".join(examples) or f"<p>{NA}</p>\n")

@@ -24,7 +24,7 @@ from gxp_assets.core.drift import (
     word_block,
 )
 from gxp_assets.core.features import DEFAULT_FEATURE_SPEC, FeatureSpec, featurize
-from gxp_assets.core.model import TrainingParams, load_booster, predict_scores, train_classifier
+from gxp_assets.core.model import TrainingParams, load_classifier, predict_scores, train_classifier
 from gxp_assets.core.plots import drift_plot
 from gxp_assets.core.splits import SplitPlan, assign_splits
 
@@ -212,8 +212,11 @@ def literature_model() -> tuple:
     split = assign_splits(reports, SplitPlan())["split"].to_numpy()
     labels = reports["label"].astype(int).to_numpy()
     train, calibration, test = (np.flatnonzero(split == name) for name in ("train", "calibration", "test"))
-    booster = load_booster(
-        train_classifier(X[train], labels[train], reports["document_id"].to_numpy()[train], FAST).model_text
+    booster = load_classifier(
+        train_classifier(
+            X[train], labels[train], reports["document_id"].to_numpy()[train], FAST,
+            text_blocks=DEFAULT_FEATURE_SPEC.text_blocks(),
+        ).model_text
     )
     conformal = fit_conformal(predict_scores(booster, X[calibration]), labels[calibration], 0.9, 0.9)
     scores = predict_scores(booster, X[test])

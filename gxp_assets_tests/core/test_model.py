@@ -7,18 +7,28 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import HashingVectorizer
 
 from gxp_assets.core.demo_data import generate_demo_reports
-from gxp_assets.core.explain import ABSENT, PathAttribution, global_importance, top_contributions, used_columns
+from gxp_assets.core.explain import (
+    ABSENT,
+    PathAttribution,
+    global_importance,
+    log_odds_contributions,
+    top_contributions,
+    used_columns,
+)
 from gxp_assets.core.features import FeatureSpec, ReportTexts, feature_names, featurize
+from gxp_assets.core.linear import unit_blocks
 from gxp_assets.core.model import (
     TrainingParams,
     inner_validation_mask,
-    load_booster,
+    load_classifier,
+    model_columns,
     model_inputs,
     predict_scores,
     train_classifier,
 )
 
 SMALL_SPEC = FeatureSpec(word_buckets=2**12, char_buckets=2**12)
+TEXT = SMALL_SPEC.text_blocks()
 FAST = TrainingParams(max_rounds=60, early_stopping_rounds=10, num_leaves=8, min_data_in_leaf=3, num_threads=1)
 
 
@@ -31,20 +41,63 @@ def corpus() -> tuple:
 
 def test_two_runs_give_byte_identical_model_text(corpus: tuple) -> None:
     _, X, labels, groups = corpus
-    first = train_classifier(X, labels, groups, FAST)
-    second = train_classifier(X, labels, groups, FAST)
+    first = train_classifier(X, labels, groups, FAST, text_blocks=TEXT)
+    second = train_classifier(X, labels, groups, FAST, text_blocks=TEXT)
     assert first.model_text == second.model_text
     assert first.best_iteration >= 1 and 0.5 < first.inner_validation_auc <= 1
-    other_seed = train_classifier(X, labels, groups, TrainingParams(**{**FAST.to_dict(), "seed": 8}))
+    other_seed = train_classifier(X, labels, groups, TrainingParams(**{**FAST.to_dict(), "seed": 8}), text_blocks=TEXT)
     assert other_seed.model_text != first.model_text  # the seed is really used
 
 
 def test_the_stored_text_is_the_model(corpus: tuple) -> None:
     _, X, labels, groups = corpus
-    trained = train_classifier(X, labels, groups, FAST)
-    scores = predict_scores(load_booster(trained.model_text), X)
+    trained = train_classifier(X, labels, groups, FAST, text_blocks=TEXT)
+    classifier = load_classifier(trained.model_text)
+    assert classifier.linear is not None and classifier.blend.linear > 0  # the linear part is in the stored text
+    assert TrainingParams(**classifier.training) == FAST  # and what it was fitted with, to rebuild it from the text
+    scores = predict_scores(classifier, X)
     assert scores.shape == (len(labels),) and ((scores > 0) & (scores < 1)).all()
     assert scores[labels == 1].mean() > scores[labels == 0].mean()
+    trees_only = load_classifier(classifier.booster.model_to_string())  # LightGBM's own format still loads
+    assert trees_only.linear is None
+    assert not np.allclose(predict_scores(trees_only, X), scores)
+
+
+def test_without_text_blocks_or_with_linear_c_zero_the_model_is_trees_alone(corpus: tuple) -> None:
+    _, X, labels, groups = corpus
+    for trained in (
+        train_classifier(X, labels, groups, FAST),
+        train_classifier(X, labels, groups, TrainingParams(**{**FAST.to_dict(), "linear_c": 0.0}), text_blocks=TEXT),
+    ):
+        classifier = load_classifier(trained.model_text)
+        assert classifier.linear is None and classifier.blend.linear == 0
+        np.testing.assert_allclose(
+            classifier.log_odds(X), classifier.booster.predict(model_inputs(classifier.booster, X), raw_score=True)
+        )
+
+
+def test_text_blocks_are_scaled_to_unit_length_per_row_and_other_columns_are_left_alone() -> None:
+    X = sp.csr_matrix(np.array([[3.0, 4.0, 0.0, 2.0, 7.0], [0.0, 0.0, 0.0, 0.0, 5.0], [1.0, 0.0, 1.0, 0.0, 0.0]]))
+    scaled = unit_blocks(X, ((0, 2), (2, 4))).toarray()
+    np.testing.assert_allclose(scaled[0], [0.6, 0.8, 0.0, 1.0, 7.0])  # two blocks, each of unit length
+    np.testing.assert_allclose(scaled[1], [0.0, 0.0, 0.0, 0.0, 5.0])  # empty blocks stay empty, no NaN
+    np.testing.assert_allclose(scaled[2], [1.0, 0.0, 1.0, 0.0, 0.0])
+    assert X[0, 0] == 3.0  # the input is not changed
+    cut = unit_blocks(X, ((0, 2), (2, 4)), np.array([1, 4])).toarray()  # norms still over the whole block
+    np.testing.assert_allclose(cut, [[0.8, 7.0], [0.0, 5.0], [0.0, 0.0]])
+
+
+def test_the_trees_get_the_columns_the_linear_part_weighs_most(corpus: tuple) -> None:
+    _, X, labels, groups = corpus
+    params = TrainingParams(**{**FAST.to_dict(), "tree_columns": 40})
+    classifier = load_classifier(train_classifier(X, labels, groups, params, text_blocks=TEXT).model_text)
+    trees = model_columns(classifier.booster)
+    assert len(trees) == 40 and set(trees) < set(classifier.linear.columns)
+    outside = np.setdiff1d(classifier.linear.columns, trees)
+    weight = dict(zip(classifier.linear.columns.tolist(), np.abs(classifier.linear.weights).tolist(), strict=True))
+    # Chosen by a linear fit without the inner fold, so the final weights agree only mostly: compare the medians.
+    assert np.median([weight[c] for c in trees]) > 3 * np.median([weight[c] for c in outside])
+    np.testing.assert_array_equal(classifier.columns, classifier.linear.columns)  # the union of both parts
 
 
 def test_early_stopping_holds_out_whole_groups() -> None:
@@ -65,9 +118,10 @@ def test_explanations_name_the_ngrams_that_drive_a_prediction() -> None:
     params = TrainingParams(
         max_rounds=30, early_stopping_rounds=30, min_data_in_leaf=2, feature_fraction=1.0, num_threads=1
     )
-    booster = load_booster(train_classifier(X, labels, np.arange(120), params).model_text)
+    classifier = load_classifier(train_classifier(X, labels, np.arange(120), params, text_blocks=TEXT).model_text)
+    booster = classifier.booster
     names = feature_names(texts, SMALL_SPEC)
-    explanation = top_contributions(booster, X[:1], names, k=3, texts=ReportTexts(texts[:1], SMALL_SPEC))[0]
+    explanation = top_contributions(classifier, X[:1], names, k=3, texts=ReportTexts(texts[:1], SMALL_SPEC))[0]
     top = explanation[0]
     # The words that separate the two templates: present in this report (rash), or the price question's, absent.
     analyzer = HashingVectorizer(ngram_range=SMALL_SPEC.word_ngrams).build_analyzer()
@@ -81,14 +135,19 @@ def test_explanations_name_the_ngrams_that_drive_a_prediction() -> None:
     np.testing.assert_allclose(
         contributions.sum(axis=1) + attribution.bias, booster.predict(inputs, raw_score=True), rtol=1e-9, atol=1e-9
     )
+    both, bias = log_odds_contributions(classifier, X, attribution)  # trees and linear part together
+    np.testing.assert_allclose(np.asarray(both.sum(axis=1)).ravel() + bias, classifier.log_odds(X), atol=1e-9)
     # Same features, same direction as TreeSHAP where it matters most: the top feature of each row agrees in sign.
     shap = booster.predict(inputs, pred_contrib=True)
     shap = (shap.toarray() if hasattr(shap, "toarray") else shap)[:, :-1]
     strongest = np.abs(shap).argmax(axis=1)
     rows = np.arange(len(strongest))
     assert (np.sign(contributions[rows, strongest]) == np.sign(shap[rows, strongest])).mean() > 0.9
-    assert set(used_columns(booster)) <= set(names)  # every column the model uses has a readable name
-    assert global_importance(booster, names)[0]["gain"] > 0
+    assert set(used_columns(classifier)) <= set(names)  # every column the model uses has a readable name
+    ranked = global_importance(classifier, names, X)
+    assert ranked[0]["mean_abs_log_odds"] > 0 and ranked[0]["feature"] in only_in_ae_report | set(
+        analyzer(texts[60])
+    )
 
 
 def test_largest_per_row_matches_a_plain_sort_with_ties_and_short_rows() -> None:

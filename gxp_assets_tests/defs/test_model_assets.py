@@ -62,7 +62,10 @@ def test_the_model_stage_materializes_with_evidence(trained: dict) -> None:
     assert {"ae_classifier", "conformal_model", "model_evaluation"} <= set(found)
 
     model_text = load(store, "ae_classifier")
-    assert model_text.startswith("tree\nversion=")  # LightGBM's own text format
+    stored = json.loads(model_text)  # one JSON text: LightGBM's own text format and the linear part, no pickle
+    assert stored["format"] == "gxp-classifier/1" and stored["lightgbm"].startswith("tree\nversion=")
+    assert len(stored["linear"]["weights"]) == len(stored["linear"]["columns"]) > 0
+    assert stored["blend"]["trees"] + stored["blend"]["linear"] == pytest.approx(1)
     record = load(store, "conformal_model")
     assert record["model_sha256"] == found["ae_classifier"].metadata["sha256"].value
     assert record["calibration"]["method"] in record["calibration"]["cross_fitted_ece"]

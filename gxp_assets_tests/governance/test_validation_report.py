@@ -151,7 +151,7 @@ def metrics() -> dict:
             {"source": "social_media", "n": 700, "ae": 90, "auroc": 0.93, "ae_recall": 0.944, "auto_close_share": 0.6},
             {"source": "literature", "n": 500, "ae": 90, "auroc": 0.95, "ae_recall": 0.958, "auto_close_share": 0.62},
         ],
-        "global_importance": [{"feature": f"w:feature{i}", "gain": 1000.0 - i} for i in range(20)],
+        "global_importance": [{"feature": f"w:feature{i}", "mean_abs_log_odds": 1.0 - i / 100} for i in range(20)],
         "example_explanations": [
             {
                 "report_id": "R-000123",
@@ -418,7 +418,7 @@ def test_data_metrics_explanations_lineage_and_history_are_shown() -> None:
     assert ["PRIORITY share", "13.7 %"] in page.rows
     assert ["social_media", "700", "90", "0.930", "94.4 %", "60.0 %"] in page.rows
     ranked = [row for row in page.rows if len(row) == 3 and row[1].startswith("w:feature")]
-    assert len(ranked) == 15 and ranked[0] == ["1", "w:feature0", "1000.0"]
+    assert len(ranked) == 15 and ranked[0] == ["1", "w:feature0", "1.0000"]
     assert ["w:rash", "yes", "1.2340"] in page.rows and ["c:<b>", "no", "-0.2000"] in page.rows
     assert "Report R-000123: p_ae 0.970" in page.text
     assert ["Trained by", "trainer1"] in page.rows
