@@ -99,7 +99,7 @@ def _vectorizer(spec: FeatureSpec, block: str) -> HashingVectorizer:
 
 
 def _text_block(vectorizer: HashingVectorizer, texts: list[str], spec: FeatureSpec) -> sp.csr_matrix:
-    counts = vectorizer.transform(texts).tocsr()
+    counts = _char_counts(texts, spec) if vectorizer.analyzer == "char_wb" else vectorizer.transform(texts).tocsr()
     if spec.text_weighting == "presence":
         counts.data[:] = 1.0
         return counts.astype(spec.dtype)
@@ -107,6 +107,40 @@ def _text_block(vectorizer: HashingVectorizer, texts: list[str], spec: FeatureSp
         counts.data = np.log1p(counts.data)
         return normalize(counts, norm="l2").astype(spec.dtype)
     raise ValueError(f"unknown text_weighting {spec.text_weighting!r}: use 'presence' or 'log_count_l2'")
+
+
+def _char_counts(texts: list[str], spec: FeatureSpec) -> sp.csr_matrix:
+    """The char_wb block exactly as HashingVectorizer counts it, hashing each distinct word of the batch once.
+
+    char_wb n-grams never cross a space, so a text's n-gram counts are (texts x words) @ (words x n-gram columns):
+    words repeat, so hashing per distinct word instead of per occurrence, and one sparse product, is several times
+    faster than the vectorizer's Python loop over every n-gram of every text (byte-identical output; tested).
+    """
+    word_ids: dict[str, int] = {}
+    occurrences: list[int] = []
+    indptr = [0]
+    for text in texts:
+        occurrences.extend(word_ids.setdefault(word, len(word_ids)) for word in text.lower().split())
+        indptr.append(len(occurrences))
+    words = sp.csr_matrix(
+        (np.ones(len(occurrences)), np.asarray(occurrences, dtype=np.int64), np.asarray(indptr, dtype=np.int64)),
+        shape=(len(texts), len(word_ids)),
+    )
+    gram_columns: list[int] = []
+    gram_indptr = [0]
+    for word in word_ids:  # insertion order = id order
+        grams = char_wb_ngrams(f" {word} ", spec.char_ngrams)
+        gram_columns.extend(ngram_column(gram, spec.char_buckets) for _, gram in grams)
+        gram_indptr.append(len(gram_columns))
+    grams = sp.csr_matrix(
+        (np.ones(len(gram_columns)), np.asarray(gram_columns, dtype=np.int64), np.asarray(gram_indptr, dtype=np.int64)),
+        shape=(len(word_ids), spec.char_buckets),
+    )
+    grams.sum_duplicates()
+    counts = (words @ grams).tocsr()
+    counts.sum_duplicates()
+    counts.sort_indices()
+    return counts
 
 
 def _texts(batch: pd.DataFrame, spec: FeatureSpec) -> list[str]:

@@ -9,6 +9,7 @@ from gxp_assets.core.features import (
     FeatureMatrix,
     FeatureSpec,
     TextColumns,
+    _char_counts,
     _vectorizer,
     char_wb_ngrams,
     feature_names,
@@ -76,6 +77,22 @@ def test_ngram_hashing_reproduces_the_vectorizer_exactly(block: str) -> None:
             )
         expected = set(vectorizer.transform([text]).indices.tolist())
         assert {ngram_column(gram, width) for gram in analyzer(text)} == expected
+
+
+@pytest.mark.parametrize("ngrams", [(2, 5), (1, 3), (4, 4)])
+def test_the_char_block_counts_exactly_what_the_vectorizer_counts(ngrams: tuple[int, int]) -> None:
+    """Hashed once per distinct word, then multiplied out: same counts, same bytes as HashingVectorizer's."""
+    spec = FeatureSpec(word_buckets=2**6, char_buckets=2**6, char_ngrams=ngrams, text_weighting="log_count_l2")
+    texts = HOSTILE_TEXTS + TEXTS + ["rash rash rash", "Rash\n\nRASH\u00a0rash", "ab ab a"]  # repeats, NBSP, collisions
+    ours = _char_counts(texts, spec)
+    theirs = _vectorizer(spec, "char").transform(texts).tocsr()
+    theirs.sum_duplicates()
+    theirs.sort_indices()
+    assert ours.shape == theirs.shape and ours.data.max() > 1  # counts, not presence: repeats are counted
+    np.testing.assert_array_equal(ours.indptr, theirs.indptr)
+    np.testing.assert_array_equal(ours.indices, theirs.indices)
+    np.testing.assert_array_equal(ours.data, theirs.data)
+    assert _char_counts([], spec).shape == (0, spec.char_buckets)
 
 
 def test_text_columns_find_the_words_behind_each_column() -> None:
