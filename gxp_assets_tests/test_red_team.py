@@ -19,8 +19,9 @@ import pytest
 import yaml
 from dagster import DagsterInstance, build_sensor_context
 
-from gxp_assets.cli import main as gxp
-from gxp_assets.cli_inference import DEMO_PASSPHRASE_ENV, ensure_demo_signers, promote, sign_demo_approvals
+from gxp_assets.cli.demo import DEMO_PASSPHRASE_ENV, ensure_demo_signers, sign_demo_approvals
+from gxp_assets.cli.main import main as gxp
+from gxp_assets.cli.runs import promote
 from gxp_assets.core.demo_data import demo_batch
 from gxp_assets.core.hashing import canonical_json, sha256_file, sha256_hex
 from gxp_assets.definitions import defs
