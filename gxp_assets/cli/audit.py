@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 from gxp_assets.cli.common import EXIT_FAILED, EXIT_OK, write_output
-from gxp_assets.governance.audit_export import export_csv, export_html
+from gxp_assets.cli.signing import registered
+from gxp_assets.governance.audit_export import entries_for_version, export_csv, export_html
 from gxp_assets.stores import audit_trail, open_governance
 
 
@@ -42,15 +43,26 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_export(args: argparse.Namespace) -> int:
-    trail = audit_trail()
+    """A copy for people: printed names, readable details, optionally one model version's entries; audited."""
+    from gxp_assets.core.hashing import sha256_hex
+    from gxp_assets.defs.provenance import current_user
+
+    trail, governance = audit_trail(), open_governance()
     entries = trail.entries()
-    text = (
-        export_csv(entries)
-        if args.format == "csv"
-        else export_html(entries, trail.verify(open_governance().audit_anchors()))
-    )
-    write_output(args.out, text)
-    print(f"wrote {len(entries)} audit entries to {args.out}")
+    if args.version:
+        registered(governance, args.version)
+        entries = entries_for_version(entries, args.version)
+    names = {user.user_id: user.printed_name for user in governance.roles.users}
+    scope = f"entries about model version {args.version}" if args.version else "every entry"
+    if args.format == "csv":
+        text = export_csv(entries, names)
+    else:
+        text = export_html(entries, trail.verify(governance.audit_anchors()), names=names, scope=scope)
+    out = write_output(args.out, text)
+    trail.append(args.user or current_user(), "audit_export", args.version or "audit",
+                 {"format": args.format, "file": str(out), "entries": len(entries), "scope": scope,
+                  "sha256": sha256_hex(text.encode("utf-8"))})  # fmt: skip
+    print(f"wrote {len(entries)} audit entries ({scope}) to {out}")
     return EXIT_OK
 
 
@@ -64,4 +76,6 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     export.add_argument("--format", choices=["csv", "html"], default="html",
                         help="%(choices)s (default %(default)s)")  # fmt: skip
     export.add_argument("--out", required=True, help="file to write")
+    export.add_argument("--version", help="only the entries about this model version (its own and those naming it)")
+    export.add_argument("--user", help="who exports, for the audit trail (default: GXP_USER or your login)")
     export.set_defaults(handler=cmd_audit_export)
