@@ -209,6 +209,13 @@ def test_monitor_runs_monitor_performance_now(world: dict) -> None:
     made = [e for e in audit_trail().entries()[before:] if e.action == "materialization"]
     assert {e.subject for e in made} >= {"adjudications", "realized_performance"}
     assert {e.actor for e in made} == {"olivia"}  # who ran it, as the sensor's runs carry theirs
+    # The monitoring summary in the UI: every batch's drift in the order measured, with the plan's limits.
+    summary = latest_metadata("monitoring_summary")
+    drift = [record.data for record in summary["drift_over_time"].records]
+    assert [row["at"] for row in drift] == sorted(row["at"] for row in drift) and len(drift) >= 2
+    assert any(row["measured"].startswith("old-batch") for row in drift)
+    assert all(row["score_psi_max"] is not None for row in drift)
+    assert summary["performance_measurements"].value >= 1 and "data:image/png;base64," in summary["plot_trends"].value
 
 
 def test_report_and_audit_export_are_inspection_ready_and_audited(world: dict, tmp_path: Path) -> None:

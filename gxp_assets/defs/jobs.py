@@ -37,9 +37,9 @@ score_batch = define_asset_job(
 
 monitor_performance = define_asset_job(
     "monitor_performance",
-    selection=AssetSelection.assets("adjudications", "realized_performance"),
-    description="Take adjudicated labels from the landing zone and measure realized AE recall and PRIORITY "
-    "precision against the change control plan.",
+    selection=AssetSelection.assets("adjudications", "realized_performance", "monitoring_summary"),
+    description="Take adjudicated labels from the landing zone, measure realized AE recall and PRIORITY "
+    "precision against the change control plan, and update the monitoring trends.",
 )
 
 #: What `gxp run` runs.
