@@ -26,24 +26,42 @@ def _demo_fingerprints() -> frozenset[str]:
     return frozenset(key_fingerprint(user.key()) for user in load_roles(path).users)
 
 
-def _inputs(record: dict) -> tuple[tuple[tuple[str, int], ...], str | None, tuple[tuple[str, int], ...]]:
-    """Input files with record counts, the stored input's hash, quarantine counts by reason (from the lineage)."""
+def _recorded(record: dict, asset: str) -> tuple[object | None, str | None]:
+    """The version of ``asset`` the model record names, decoded (hash-verified); None when absent."""
     from gxp_assets.stores import artifact_store, codecs
 
-    store, assets = artifact_store(), record.get("lineage", {}).get("assets", {})
+    store = artifact_store()
+    version = (record.get("lineage", {}).get("assets", {}).get(asset) or {}).get("data_version")
+    ref = store.find(asset, version) if version else None
+    return (codecs.decode(store.read(ref), ref.suffix), version) if ref else (None, version)
 
-    def recorded(asset: str):
-        version = (assets.get(asset) or {}).get("data_version")
-        ref = store.find(asset, version) if version else None
-        return (codecs.decode(store.read(ref), ref.suffix), version) if ref else (None, version)
 
-    intake, intake_sha = recorded("labelled_reports")
-    held, _ = recorded("quarantined_reports")
+def _inputs(record: dict) -> tuple[tuple[tuple[str, int], ...], str | None, tuple[tuple[str, int], ...]]:
+    """Input files with record counts, the stored input's hash, quarantine counts by reason (from the lineage)."""
+    intake, intake_sha = _recorded(record, "labelled_reports")
+    held, _ = _recorded(record, "quarantined_reports")
     per_file = intake["source_file"].value_counts().sort_index() if intake is not None else None
     files = () if per_file is None else tuple((str(name), int(count)) for name, count in per_file.items())
     reasons = () if held is None or held.empty else tuple(
         (str(name), int(count)) for name, count in held["reason"].value_counts().items())  # fmt: skip
     return files, intake_sha, reasons
+
+
+def _intervals(record: dict) -> tuple[dict, ...]:
+    """Test-split metrics with document-bootstrap intervals, rescored from the artifacts the record names."""
+    from gxp_assets.core.bootstrap import document_bootstrap
+    from gxp_assets.core.features import FeatureMatrix
+    from gxp_assets.core.scoring import TriageModel
+    from gxp_assets.core.splits import split_rows
+
+    found = {name: _recorded(record, name)[0] for name in
+             ("report_features", "dataset_splits", "ae_classifier", "conformal_model")}  # fmt: skip
+    if any(value is None for value in found.values()):
+        return ()
+    X, labels, part = split_rows(FeatureMatrix.from_arrays(found["report_features"]), found["dataset_splits"], "test")
+    scored = TriageModel.from_records(found["ae_classifier"], found["conformal_model"]).score(
+        X, part["source"].to_numpy())  # fmt: skip
+    return tuple(document_bootstrap(part["split_group"].to_numpy(), labels, scored.p_ae, scored.triage))
 
 
 def generation_context(governance: Governance, version: str, record_hash: str, user: str):
@@ -67,6 +85,7 @@ def generation_context(governance: Governance, version: str, record_hash: str, u
         input_files=files,
         input_sha256=input_sha,
         quarantine_reasons=reasons,
+        intervals=_intervals(governance.registry.get(version).record),
     )
 
 

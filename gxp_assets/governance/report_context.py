@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from html import escape
 
-from gxp_assets.governance.report_html import _number, _table, _text
+from gxp_assets.governance.report_html import _number, _pct, _table, _text
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ class GenerationContext:
     input_files: tuple[tuple[str, int], ...] = ()  # (source file, records) of labelled_reports
     input_sha256: str | None = None  # the labelled_reports artifact: every input record byte for byte
     quarantine_reasons: tuple[tuple[str, int], ...] = ()
+    intervals: tuple[dict, ...] = ()  # core.bootstrap.document_bootstrap rows, recomputed from the stored artifacts
 
 
 def document_id(version: str, record_hash: str) -> str:
@@ -89,4 +90,25 @@ def inputs_section(context: GenerationContext | None) -> str:
         + _table(("File", "Records"), files, numeric=(1,))
         + "<h3>Quarantined records by reason</h3>\n"
         + _table(("Reason", "Records"), reasons, empty="No record was quarantined.", numeric=(1,))
+    )
+
+
+def intervals_section(context: GenerationContext | None) -> str:
+    """Test metrics with confidence intervals by document bootstrap (documents, not records, are resampled)."""
+    if context is None:
+        return ""
+    rows = [(_text(row.get("metric")), _number(row.get("estimate")), _number(row.get("low")), _number(row.get("high")))
+            for row in context.intervals]  # fmt: skip
+    first = context.intervals[0] if context.intervals else {}
+    how = (
+        f"{_pct(first.get('level'))} percentile intervals over {_number(first.get('draws'))} resamples of the "
+        f"{_number(first.get('documents'))} test documents (seed {_text(first.get('seed'))}), rescored from the "
+        "stored artifacts when this page was generated."
+        if first
+        else "Not available: the artifacts named by the record could not be read."
+    )
+    return (
+        "<h3>Confidence intervals (document bootstrap, test split)</h3>\n"
+        f"<p>{escape(how)} Records of one document are correlated, so whole documents are resampled.</p>\n"
+        + _table(("Metric", "Estimate", "Lower", "Upper"), rows, numeric=(1, 2, 3))
     )

@@ -19,6 +19,7 @@ from gxp_assets.governance.report_context import (
     document_facts,
     document_id,
     inputs_section,
+    intervals_section,
     is_demo_signature,
 )
 from gxp_assets.governance.report_html import (
@@ -309,7 +310,11 @@ def render_validation_report(
     sections = [
         _section("intended-use", "1. Intended use and model card", _intended_use(evaluation), first=True),
         _section("data", "2. Data and splits", inputs_section(context) + data_section(record, evaluation)),
-        _section("acceptance", "3. Metrics against the acceptance criteria", acceptance_section(record)),
+        _section(
+            "acceptance",
+            "3. Metrics against the acceptance criteria",
+            acceptance_section(record) + intervals_section(context),
+        ),
         _section("conformal", "4. The conformal guarantee", conformal_section(evaluation, plots)),
         _section("explanations", "5. Explanations", explanations_section(evaluation)),
         _section("approvals", "6. Approvals (electronic signatures)", _approvals(signatures, record_hash, context)),

@@ -553,3 +553,13 @@ def test_the_print_layout_numbers_pages_and_names_the_document() -> None:
     digest = record_hash(record())
     html = render(context=generation(digest))[0]
     assert 'counter(page) " of " counter(pages)' in html and f"VR-ae-triage-0123456789ab-{digest[:8]} v2" in html
+
+
+def test_metrics_carry_document_bootstrap_intervals() -> None:
+    digest = record_hash(record())
+    rows = ({"metric": "AUROC", "estimate": 0.9412, "low": 0.92, "high": 0.96, "documents": 800, "draws": 1000,
+             "level": 0.95, "seed": 7},)  # fmt: skip
+    page = walk(render(context=generation(digest, intervals=rows))[0])
+    assert ["AUROC", "0.9412", "0.9200", "0.9600"] in page.rows
+    assert "over 1,000 resamples of the 800 test documents (seed 7)" in page.text
+    assert "Not available" in walk(render(context=generation(digest))[0]).text
