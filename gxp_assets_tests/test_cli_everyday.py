@@ -91,6 +91,12 @@ def test_every_argument_has_help_and_meaning_lists_its_choices() -> None:
         shown.stdout.split())  # fmt: skip
 
 
+def test_the_console_script_runs_the_same_command() -> None:
+    script = Path(sys.executable).parent / "gxp"
+    done = subprocess.run([str(script), "queue", "--help"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "--all" in done.stdout, done.stderr
+
+
 def test_usage_errors_exit_2_without_a_traceback() -> None:
     done = gxp("queue", "--limit", "many", env=dict(os.environ))
     assert done.returncode == 2 and TRACEBACK not in done.stderr and "invalid int value" in done.stderr
