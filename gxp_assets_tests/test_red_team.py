@@ -314,11 +314,17 @@ def test_a_symlink_in_the_landing_zone_is_refused_audited_and_never_copied(world
     link = landing_zone().folder(REPORTS) / "passwd.csv"
     link.symlink_to("/etc/passwd")
     with DagsterInstance.get() as instance:
+        audited = len(audit_trail().entries())
         result = landing_files(build_sensor_context(instance=instance))
-        assert not result.run_requests
+        [request] = result.run_requests  # only the audit of the refusal is asked for: nothing is scored
+        assert request.job_name == "landing_refusals"
+        assert len(audit_trail().entries()) == audited  # the tick itself wrote nothing
+        run = defs.resolve_job_def("landing_refusals").execute_in_process(instance=instance,
+                                                                         run_config=request.run_config)  # fmt: skip
+        assert run.success
         refusals = [e for e in audit_trail().entries() if e.action == "landing_refused"]
         assert refusals and refusals[-1].subject == "landing/reports/passwd.csv"
-        assert "symbolic link" in refusals[-1].details["reason"]
+        assert "symbolic link" in refusals[-1].details["reason"] and refusals[-1].details["run_id"] == run.run_id
         again = landing_files(build_sensor_context(instance=instance, cursor=result.cursor))
         assert len([e for e in audit_trail().entries() if e.action == "landing_refused"]) == len(refusals)
         assert not again.run_requests

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import argparse
 from datetime import UTC, datetime
+from pathlib import Path
 
-from gxp_assets.cli.common import EXIT_OK, write_output
+from gxp_assets.cli.common import EXIT_OK, CliError, write_output
 from gxp_assets.cli.signing import registered
 from gxp_assets.governance.service import Governance
 from gxp_assets.stores import open_governance
@@ -96,6 +97,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     from gxp_assets.governance.validation_report import render_validation_report
     from gxp_assets.stores import artifact_store, codecs
 
+    out = Path(args.out)
+    if not out.parent.is_dir():  # before minutes of rescoring, not after
+        raise CliError(f"cannot write {out}: folder {out.parent} does not exist")
     governance, store = open_governance(), artifact_store()
     model = registered(governance, args.version)
     evaluation_ref = store.find(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from gxp_assets.cli.common import EXIT_OK, CliError
+from gxp_assets.cli.common import EXIT_OK, CliError, utc_time
 from gxp_assets.cli.signing import add_signer_arguments, read_signature, sign_as_user
 from gxp_assets.governance.signatures import Meaning
 from gxp_assets.governance.suspension import lift_decision_hash, lift_suspension, standing_suspension
@@ -31,8 +31,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     if suspension is None:
         print(f"auto-close is in force for model {version}: no suspension stands")
         return EXIT_OK
-    print(f"auto-close is SUSPENDED for model {version} since {suspension.at} (audit entry {suspension.seq}, batch "
-          f"{suspension.batch}): {suspension.reason}")  # fmt: skip
+    print(f"auto-close is SUSPENDED for model {version} since {utc_time(suspension.at)} (audit entry "
+          f"{suspension.seq}, batch {suspension.batch}): {suspension.reason}")  # fmt: skip
     role = open_governance().plan.plan.fail_safe.lift_role
     print(f"a {role} lifts it with: gxp suspension lift {version} --user ID --reason TEXT")
     return EXIT_OK

@@ -6,6 +6,7 @@ from dagster import AssetSelection, define_asset_job
 
 from gxp_assets.defs.data_assets import DATA_GROUP
 from gxp_assets.defs.inference_assets import batches
+from gxp_assets.defs.landing_refusals import landing_refusals
 from gxp_assets.defs.model_assets import MODEL_GROUP
 
 prepare_training_data = define_asset_job(
@@ -44,4 +45,4 @@ monitor_performance = define_asset_job(
 
 #: What `gxp run` runs.
 MAIN_JOB = train_model
-JOBS = [prepare_training_data, train_model, promote_model, score_batch, monitor_performance]
+JOBS = [prepare_training_data, train_model, promote_model, score_batch, monitor_performance, landing_refusals]
