@@ -7,10 +7,11 @@ import argparse
 
 from gxp_assets.cli.common import EXIT_OK, CliError
 from gxp_assets.cli.views import print_approvals, print_scorings
+from gxp_assets.governance.service import Governance
 from gxp_assets.stores import open_governance
 
 
-def _print_training_use(report_id: str, governance) -> bool:
+def _print_training_use(report_id: str, governance: Governance) -> bool:
     """The quarantine and the split the report served in for each registered model version."""
     from gxp_assets.stores import artifact_store, codecs
 
