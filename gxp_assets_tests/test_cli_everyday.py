@@ -205,11 +205,12 @@ def test_monitor_runs_monitor_performance_now(world: dict) -> None:
                                 "adjudicated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")})  # fmt: skip
     path = world["home"] / "landing" / "adjudications" / "today.csv"
     adjudicated.to_csv(path, index=False)
-    waiting = gxp("monitor", env=world["env"])  # a file just written may still be growing: left alone, said so
+    patient = {**world["env"], "GXP_LANDING_SETTLE_SECONDS": "3600"}  # no race with a loaded machine's clock
+    waiting = gxp("monitor", env=patient)  # a file just written may still be growing: left alone, said so
     assert waiting.returncode == 0 and "not taken yet: today.csv" in waiting.stdout, waiting.stdout
-    os.utime(path, (time.time() - 60, time.time() - 60))
+    os.utime(path, (time.time() - 7200, time.time() - 7200))
     before = len(audit_trail().entries())
-    done = gxp("monitor", env=world["env"])
+    done = gxp("monitor", env=patient)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "adjudications: 12 accepted" in done.stdout and "realized performance" in done.stdout, done.stdout
     made = [e for e in audit_trail().entries()[before:] if e.action == "materialization"]
