@@ -26,5 +26,5 @@ setup(
     extras_require={
         "dev": ["pytest>=8", "ruff>=0.5", "playwright>=1.45", "moto[server]>=5"],
     },
-    entry_points={"console_scripts": ["gxp = gxp_assets.cli:main"]},
+    entry_points={"console_scripts": ["gxp = gxp_assets.cli.main:main"]},
 )

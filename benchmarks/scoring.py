@@ -44,7 +44,8 @@ def setup() -> None:
     """Train, approve (DEMO-ONLY keys) and promote a model in GXP_HOME; nothing here is timed."""
     from dagster import DagsterInstance
 
-    from gxp_assets.cli_inference import ensure_demo_signers, promote, sign_demo_approvals
+    from gxp_assets.cli.demo import ensure_demo_signers, sign_demo_approvals
+    from gxp_assets.cli.runs import promote
     from gxp_assets.definitions import defs
     from gxp_assets.defs.io_manager import LAUNCHED_BY_TAG
     from gxp_assets.stores import open_governance

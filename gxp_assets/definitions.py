@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from dagster import Definitions, load_assets_from_modules
 
-from gxp_assets.defs import data_assets, governance_assets, inference_assets, model_assets, monitoring_assets
+from gxp_assets.defs import (
+    data_assets,
+    governance_assets,
+    inference_assets,
+    model_assets,
+    monitoring_assets,
+    monitoring_summary,
+)
 from gxp_assets.defs.data_checks import DATA_CHECKS
 from gxp_assets.defs.io_manager import ArtifactIOManager
 from gxp_assets.defs.jobs import JOBS
@@ -13,7 +20,7 @@ from gxp_assets.defs.sensors import approved_models, landing_files
 
 defs = Definitions(
     assets=load_assets_from_modules(
-        [data_assets, model_assets, governance_assets, inference_assets, monitoring_assets]
+        [data_assets, model_assets, governance_assets, inference_assets, monitoring_assets, monitoring_summary]
     ),
     asset_checks=DATA_CHECKS,
     jobs=JOBS,

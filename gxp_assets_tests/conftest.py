@@ -67,7 +67,7 @@ def control_roles(env: dict[str, str], key_folder: Path) -> None:
     import subprocess
     import sys
 
-    from gxp_assets.cli_roles import pin_role_administrator, public_fingerprint
+    from gxp_assets.cli.signing import pin_role_administrator, public_fingerprint
     from gxp_assets.governance.signatures import create_key_pair
 
     pem, _ = create_key_pair(ROLE_ADMIN_PASSPHRASE)

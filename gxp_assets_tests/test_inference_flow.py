@@ -16,11 +16,12 @@ from types import SimpleNamespace
 
 import pandas as pd
 import pytest
-from dagster import DagsterInstance, DagsterRunStatus, build_schedule_context, build_sensor_context
+from dagster import AssetKey, DagsterInstance, DagsterRunStatus, build_schedule_context, build_sensor_context
 from dagster._core.storage.dagster_run import DagsterRun
 
-from gxp_assets.cli import main as gxp
-from gxp_assets.cli_inference import DEMO_PASSPHRASE_ENV, ensure_demo_signers, promote, sign_demo_approvals
+from gxp_assets.cli.demo import DEMO_PASSPHRASE_ENV, ensure_demo_signers, sign_demo_approvals
+from gxp_assets.cli.main import main as gxp
+from gxp_assets.cli.runs import promote
 from gxp_assets.core.batch_scoring import ScoringStamp, score_file
 from gxp_assets.core.demo_data import demo_batch, generate_demo_reports
 from gxp_assets.core.drift import DriftAccumulator
@@ -182,8 +183,8 @@ def test_a_landed_batch_is_scored_once_by_the_active_model(world: dict, capsys: 
     capsys.readouterr()
     assert gxp(["trace", row["report_id"]]) == 0
     traced = capsys.readouterr().out
-    assert f"scored in batch {key} by model {version}" in traced
-    assert f"  why: {row['triage_reason']}" in traced and "words that moved the score: " in traced
+    assert f"scored in batch {key}\n  model {version}, plan " in traced
+    assert f"  why: {row['triage_reason']}" in traced and "words that moved the score): " in traced
     assert gxp(["queue"]) == 0
     queue = capsys.readouterr().out
     assert f"{len(priority)} PRIORITY report(s) awaiting adjudication" in queue
@@ -284,6 +285,7 @@ def test_social_media_batches_drift_and_the_sensor_requests_retraining(world: di
     assert drift["unseen_ngram_share"] > drift_limits().unseen_ngram_share_max or drift["score_psi"] > 0.2
     assert is_png("drift_report/plot", drift["plot_sha256"])
 
+    audited, notified = len(audit_trail().entries()), len(outbox())
     context = build_sensor_context(instance=instance, cursor=cursor)
     result = retraining_triggers(context)
     [request] = result.run_requests
@@ -291,11 +293,20 @@ def test_social_media_batches_drift_and_the_sensor_requests_retraining(world: di
     evidence = json.loads(request.tags[EVIDENCE_TAG])
     assert evidence[-1]["batch"] == key and evidence[-1]["alarms"] == drift["alarms"]
     assert request.run_config["ops"]["labelled_reports"]["config"]["include_adjudicated"] is True
-    entries = [entry for entry in audit_trail().entries() if entry.action == "retraining_requested"]
-    assert entries and entries[-1].details["evidence"][-1]["batch"] == key
+    # Evaluating the sensor (a tick, or `dagster sensor preview`) asks only: nothing audited, nothing notified.
+    assert len(audit_trail().entries()) == audited and len(outbox()) == notified
     alarms = [entry for entry in audit_trail().entries() if entry.action == "alarm"]
     assert alarms[-1].subject == f"drift_report[{key}]" and alarms[-1].details["alarms"] == drift["alarms"]
-    assert any(m["kind"] == "retraining_requested" for m in outbox())
+    # The run it asked for records the request when it really starts (its first asset), with the evidence.
+    started = defs.resolve_job_def("train_model").execute_in_process(
+        instance=instance, tags=request.tags, asset_selection=[AssetKey("labelled_reports")],
+        run_config={"ops": {"labelled_reports": request.run_config["ops"]["labelled_reports"]}},
+    )  # fmt: skip
+    assert started.success
+    entries = [entry for entry in audit_trail().entries() if entry.action == "retraining_requested"]
+    assert len(entries) == 1 and entries[-1].details["evidence"][-1]["batch"] == key
+    assert entries[-1].details["run_id"] == started.run_id and entries[-1].actor == "sensor:retraining_triggers"
+    assert [m for m in outbox() if m["kind"] == "retraining_requested"][-1]["payload"]["run_id"] == started.run_id
     again = retraining_triggers(build_sensor_context(instance=instance, cursor=result.cursor))
     assert not getattr(again, "run_requests", None)  # the cursor moved past the event: asked once
 
@@ -381,9 +392,11 @@ def test_routine_retraining_follows_the_plans_schedule(world: dict) -> None:
     assert schedule.cron_schedule == current_plan().plan.retraining_triggers.schedule
     assert schedule.execution_timezone == "UTC"
     when = datetime(2026, 11, 30, 3, tzinfo=UTC)
+    audited, notified = len(audit_trail().entries()), len(outbox())
     request = schedule.evaluate_tick(
         build_schedule_context(instance=world["instance"], scheduled_execution_time=when)
     ).run_requests[0]
+    assert len(audit_trail().entries()) == audited and len(outbox()) == notified  # asking leaves no trace
     assert request.tags[TRIGGER_TAG] == "schedule"
     assert request.run_config["ops"]["labelled_reports"]["config"]["include_adjudicated"] is True
     assert request.run_key == f"routine-{when.isoformat()}"

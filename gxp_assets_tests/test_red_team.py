@@ -19,8 +19,9 @@ import pytest
 import yaml
 from dagster import DagsterInstance, build_sensor_context
 
-from gxp_assets.cli import main as gxp
-from gxp_assets.cli_inference import DEMO_PASSPHRASE_ENV, ensure_demo_signers, promote, sign_demo_approvals
+from gxp_assets.cli.demo import DEMO_PASSPHRASE_ENV, ensure_demo_signers, sign_demo_approvals
+from gxp_assets.cli.main import main as gxp
+from gxp_assets.cli.runs import promote
 from gxp_assets.core.demo_data import demo_batch
 from gxp_assets.core.hashing import canonical_json, sha256_file, sha256_hex
 from gxp_assets.definitions import defs
@@ -313,11 +314,17 @@ def test_a_symlink_in_the_landing_zone_is_refused_audited_and_never_copied(world
     link = landing_zone().folder(REPORTS) / "passwd.csv"
     link.symlink_to("/etc/passwd")
     with DagsterInstance.get() as instance:
+        audited = len(audit_trail().entries())
         result = landing_files(build_sensor_context(instance=instance))
-        assert not result.run_requests
+        [request] = result.run_requests  # only the audit of the refusal is asked for: nothing is scored
+        assert request.job_name == "landing_refusals"
+        assert len(audit_trail().entries()) == audited  # the tick itself wrote nothing
+        run = defs.resolve_job_def("landing_refusals").execute_in_process(instance=instance,
+                                                                         run_config=request.run_config)  # fmt: skip
+        assert run.success
         refusals = [e for e in audit_trail().entries() if e.action == "landing_refused"]
         assert refusals and refusals[-1].subject == "landing/reports/passwd.csv"
-        assert "symbolic link" in refusals[-1].details["reason"]
+        assert "symbolic link" in refusals[-1].details["reason"] and refusals[-1].details["run_id"] == run.run_id
         again = landing_files(build_sensor_context(instance=instance, cursor=result.cursor))
         assert len([e for e in audit_trail().entries() if e.action == "landing_refused"]) == len(refusals)
         assert not again.run_requests

@@ -14,6 +14,7 @@ from gxp_assets.core.splits import SPLITS, assign_splits
 from gxp_assets.core.validation import validate_reports
 from gxp_assets.defs.config import ReportSourceConfig, SplitConfig, ValidationConfig
 from gxp_assets.defs.metadata import count_table, label_balance
+from gxp_assets.defs.retraining_request import record_retraining_request
 from gxp_assets.stores import results_store
 from gxp_assets.stores.local import default_home
 from gxp_assets.stores.results_protocol import ResultsStore
@@ -81,6 +82,7 @@ def export_adjudicated_reports(results: ResultsStore, path: Path) -> Path | None
 
 @asset(group_name=DATA_GROUP, description="The adjudicated corpus as received: every record, its bytes and origin.")
 def labelled_reports(context: AssetExecutionContext, config: ReportSourceConfig) -> Output[pd.DataFrame]:
+    record_retraining_request(context)  # a run started by a retraining trigger records why, once it really runs
     intake, location = read_source(config)
     context.log.info(f"read {len(intake):,} records from {location}")
     return Output(

@@ -15,7 +15,9 @@ from dagster import (
 
 from gxp_assets.core.hashing import canonical_json, sha256_hex
 from gxp_assets.defs.io_manager import LAUNCHED_BY_TAG
+from gxp_assets.defs.metadata import records_table, rounded
 from gxp_assets.defs.provenance import current_user, git_commit, library_versions
+from gxp_assets.defs.registry_observation import CANDIDATE_KEY, registry_observations
 from gxp_assets.governance.plan import data_requirements_met, evaluate_acceptance, within_plan
 from gxp_assets.governance.registry import State, version_id
 from gxp_assets.stores import open_governance
@@ -33,6 +35,19 @@ LINEAGE_ASSETS = (
     "drift_reference",
 )
 CRITERIA = ("auroc_min", "ae_recall_min", "auto_close_min", "max_auroc_drop_vs_active", "subgroup_ae_recall_min")
+#: What each blocking check of model_candidate judges, as the UI shows it.
+CHECK_DESCRIPTIONS = {
+    "auroc_min": "Test-split AUROC is at least the change control plan's acceptance_criteria.auroc_min.",
+    "ae_recall_min": "Realized AE recall on the test split is at least the guaranteed recall minus the plan's "
+    "ae_recall_tolerance.",
+    "auto_close_min": "The share of test reports auto-closed is at least the plan's auto_close_min (the model is "
+    "useful, not only safe).",
+    "max_auroc_drop_vs_active": "AUROC does not drop by more than the plan allows against the ACTIVE model.",
+    "subgroup_ae_recall_min": "Every source with enough AE reports keeps AE recall at or above the plan's "
+    "subgroup_ae_recall_min.",
+    "inside_change_control_plan": "The change stays inside what the plan allows without a new plan: feature "
+    "specification, model family, intended use, guarantee, PRIORITY floor and confidence levels.",
+}
 METRICS_KEPT = ("auroc", "pr_auc", "best_f1", "ae_recall", "auto_close_share", "review_share", "brier", "ece")
 
 
@@ -60,8 +75,10 @@ def _lineage(context: AssetExecutionContext) -> dict:
 @asset(
     group_name=GOVERNANCE_GROUP,
     check_specs=[
-        *(AssetCheckSpec(name, asset="model_candidate", blocking=True) for name in CRITERIA),
-        AssetCheckSpec("inside_change_control_plan", asset="model_candidate", blocking=True),
+        *(
+            AssetCheckSpec(name, asset="model_candidate", blocking=True, description=CHECK_DESCRIPTIONS[name])
+            for name in (*CRITERIA, "inside_change_control_plan")
+        ),
     ],
     description="The evaluated model registered under the change control plan, with its lineage and verdict.",
 )
@@ -136,8 +153,14 @@ def model_candidate(
             passed=all(r.passed for r in matching),
             severity=AssetCheckSeverity.ERROR,
             metadata={
-                "results": MetadataValue.json([r.model_dump() for r in matching]),
-                **({"measured": matching[0].measured, "limit": matching[0].limit} if len(matching) == 1 else {}),
+                "results": records_table(
+                    [r.model_dump() for r in matching], ["name", "measured", "limit", "passed", "detail"]
+                ),
+                **(
+                    {"measured": rounded(matching[0].measured), "limit": rounded(matching[0].limit)}
+                    if len(matching) == 1
+                    else {}
+                ),
             },
         )
     yield AssetCheckResult(
@@ -158,6 +181,10 @@ def model_candidate(
             "trained_by": lineage["trained_by"],
             "git_commit": str(lineage["code"]["commit"]),
             "failures": "; ".join(failures) or "none",
+            "acceptance_criteria": records_table(
+                [r.model_dump() for r in results], ["name", "measured", "limit", "passed", "detail"]
+            ),
+            "subgroups": records_table(stored.record["metrics"].get("subgroups", [])),
             "lineage": MetadataValue.json(
                 {
                     "data_versions": {name: facts["data_version"] for name, facts in lineage["assets"].items()},
@@ -187,6 +214,9 @@ def active_model(context: AssetExecutionContext, config: PromotionConfig, model_
     model = governance.registry.get(version)
     if model.state != State.ACTIVE:
         raise ValueError(f"model {version} is {model.state}: it needs the plan's approvals before it can be ACTIVE")
+    for observation in registry_observations(governance, version):
+        if observation.asset_key == CANDIDATE_KEY:  # the candidate's picture in the UI now says ACTIVE
+            context.log_event(observation)
     status = governance.approval_status(version)
     manifestations = [signature.manifestation() for signature in status.valid]
     return Output(

@@ -20,6 +20,7 @@ from pydantic import Field
 from gxp_assets.core.batch_scoring import DEFAULT_CHUNK_RECORDS, BatchOutcome, BatchTally, ScoringStamp, score_file
 from gxp_assets.core.validation import ValidationRules
 from gxp_assets.defs.deployed import deployed_model
+from gxp_assets.defs.evidence import attach
 from gxp_assets.defs.fail_safe import record_outcome, watch
 from gxp_assets.defs.metadata import count_table
 from gxp_assets.stores import artifact_store, audit_trail, landing_zone, notifier, open_governance, results_store
@@ -83,15 +84,21 @@ class ScoringConfig(Config):
         )
 
 
-def _priority_table(queue: pd.DataFrame) -> str:
+PRIORITY_SHOWN = 20
+
+
+def _priority_table(queue: pd.DataFrame, full_table: str) -> str:
+    """The first rows of the batch's PRIORITY queue, saying how many there are and where the full table is."""
     if queue.empty:
         return "no PRIORITY reports"
     rows = [
-        f"| {row.report_id} | {row.due_at:%Y-%m-%d %H:%M} UTC | {row.p_ae:.3f} | {row.source} | "
+        f"| {row.report_id} | {row.due_at:%Y-%m-%d %H:%M:%S} UTC | {row.p_ae:.3f} | {row.source} | "
         f"{str(row.text)[:80].replace('|', '/')} |"
-        for row in queue.head(20).itertuples()
+        for row in queue.head(PRIORITY_SHOWN).itertuples()
     ]
-    return "| report | due | p(AE) | source | text |\n|---|---|---|---|---|\n" + "\n".join(rows)
+    shown = min(PRIORITY_SHOWN, len(queue))
+    note = f"\n\nshowing {shown} of {len(queue)}; the full table: `{full_table}` (priority_queue_file)"
+    return "| report | due | p(AE) | source | text |\n|---|---|---|---|---|\n" + "\n".join(rows) + note
 
 
 def _notify_priority(
@@ -127,7 +134,15 @@ def _notify_priority(
     group_name=INFERENCE_GROUP,
     partitions_def=batches,
     deps=["active_model"],  # lineage as drawn in DESIGN.md; the version used is read from the registry at run time
-    check_specs=[AssetCheckSpec("batch_reconciled", asset="scored_reports", blocking=True)],
+    check_specs=[
+        AssetCheckSpec(
+            "batch_reconciled",
+            asset="scored_reports",
+            blocking=True,
+            description="Every record received is either scored or quarantined, exactly once, in the stored files "
+            "and in the results index.",
+        )
+    ],
     description="Every record of the batch scored by the ACTIVE model (p_ae, conformal set, triage, explanation) "
     "or quarantined with a reason; results in the results store, replacing any earlier run of the batch.",
 )
@@ -201,6 +216,8 @@ def scored_reports(context: AssetExecutionContext, config: ScoringConfig, incomi
     ).to_pandas()
     priority = priority.sort_values(["due_at", "p_ae"], ascending=[True, False], na_position="last")
     notified = _notify_priority(context, batch, priority, deployed.version)
+    full = attach(context, "priority_queue", priority.to_csv(index=False, lineterminator="\n").encode(), ".csv")
+    full_path = full.uri.removeprefix("file://")
     yield Output(
         {
             "batch": batch,
@@ -227,7 +244,10 @@ def scored_reports(context: AssetExecutionContext, config: ScoringConfig, incomi
             "auto_close_suspended_reports": tally.suspended,
             "sources_not_covered": MetadataValue.json(tally.to_dict()["sources_not_covered"]),
             "quarantine_reasons": count_table(pd.Series(list(tally.reasons.elements()), dtype=object), "reason"),
-            "priority_queue": MetadataValue.md(_priority_table(priority)),
+            "priority_reports": len(priority),
+            "priority_queue": MetadataValue.md(_priority_table(priority, full_path)),
+            "priority_queue_file": MetadataValue.path(full_path),
+            "priority_queue_sha256": full.sha256,
             "predictions_file": MetadataValue.path(str(summary.predictions_path)),
         },
     )

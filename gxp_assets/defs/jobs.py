@@ -6,6 +6,7 @@ from dagster import AssetSelection, define_asset_job
 
 from gxp_assets.defs.data_assets import DATA_GROUP
 from gxp_assets.defs.inference_assets import batches
+from gxp_assets.defs.landing_refusals import landing_refusals
 from gxp_assets.defs.model_assets import MODEL_GROUP
 
 prepare_training_data = define_asset_job(
@@ -37,11 +38,11 @@ score_batch = define_asset_job(
 
 monitor_performance = define_asset_job(
     "monitor_performance",
-    selection=AssetSelection.assets("adjudications", "realized_performance"),
-    description="Take adjudicated labels from the landing zone and measure realized AE recall and PRIORITY "
-    "precision against the change control plan.",
+    selection=AssetSelection.assets("adjudications", "realized_performance", "monitoring_summary"),
+    description="Take adjudicated labels from the landing zone, measure realized AE recall and PRIORITY "
+    "precision against the change control plan, and update the monitoring trends.",
 )
 
 #: What `gxp run` runs.
 MAIN_JOB = train_model
-JOBS = [prepare_training_data, train_model, promote_model, score_batch, monitor_performance]
+JOBS = [prepare_training_data, train_model, promote_model, score_batch, monitor_performance, landing_refusals]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 
 import pandas as pd
-from dagster import MetadataValue
+from dagster import MetadataValue, TableColumn, TableRecord, TableSchema
 
 
 def count_table(values: pd.Series, name: str) -> MetadataValue:
@@ -31,3 +31,39 @@ def label_balance(labels: pd.Series) -> MetadataValue:
 def embedded_png(name: str, png: bytes) -> MetadataValue:
     """A plot shown in the UI's metadata (Show Markdown), the PNG inlined as a data URI."""
     return MetadataValue.md(f"![{name}](data:image/png;base64,{base64.b64encode(png).decode()})")
+
+
+#: Digits a person reads in the UI; the stored record (the asset's artifact) keeps every value exact.
+DISPLAY_DIGITS = 4
+
+
+def rounded(value: float | None, digits: int = DISPLAY_DIGITS) -> float | None:
+    """A metric as people read it in the UI (0.9814, not 0.9814166208353836); None stays None."""
+    return None if value is None or value != value else round(float(value), digits)
+
+
+def _cell(value: object) -> str | int | float | bool | None:
+    if isinstance(value, str):
+        return str(value)  # a StrEnum (a registry state) as its plain text
+    if isinstance(value, bool) or value is None or isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return rounded(value)
+    if hasattr(value, "item"):  # numpy scalar
+        return _cell(value.item())
+    return str(value)
+
+
+def records_table(rows: list[dict], columns: list[str] | None = None) -> MetadataValue:
+    """Rows of dicts as Dagster table metadata (sortable in the UI), floats rounded for people."""
+    names = columns or (list(rows[0]) if rows else [])
+    kinds = {bool: "bool", int: "int", float: "float"}
+
+    def kind(name: str) -> str:
+        seen = {type(_cell(row.get(name))) for row in rows} - {type(None)}
+        return kinds.get(seen.pop(), "string") if len(seen) == 1 else "string"
+
+    schema = TableSchema(columns=[TableColumn(name, kind(name)) for name in names])
+    return MetadataValue.table(
+        records=[TableRecord({name: _cell(row.get(name)) for name in names}) for row in rows], schema=schema
+    )

@@ -21,7 +21,7 @@ from gxp_assets.core.plots import coverage_plot, reliability_plot, roc_plot, tri
 from gxp_assets.core.scoring import TriageModel
 from gxp_assets.core.splits import split_rows
 from gxp_assets.defs.evidence import attach, current_data_version
-from gxp_assets.defs.metadata import embedded_png
+from gxp_assets.defs.metadata import embedded_png, records_table, rounded
 from gxp_assets.stores import current_plan
 
 MODEL_GROUP = "model"
@@ -192,6 +192,10 @@ def conformal_model(
     )
 
 
+DISPLAYED_METRICS = ("auroc", "pr_auc", "best_f1", "f1_at_operating_point", "brier", "ece", "ae_recall",
+                     "auto_close_share", "review_share")  # fmt: skip
+
+
 @asset(
     group_name=MODEL_GROUP,
     description="Metrics, plots, explanations and the model card, on the test split only.",
@@ -255,17 +259,10 @@ def model_evaluation(
             "guarantee_statement": conformal_model["conformal"]["statement"],
         },
         metadata={
-            "auroc": metrics["auroc"],
-            "pr_auc": metrics["pr_auc"],
-            "best_f1": metrics["best_f1"],
-            "f1_at_operating_point": metrics["f1_at_operating_point"],
-            "brier": metrics["brier"],
-            "ece": metrics["ece"],
-            "ae_recall": metrics["ae_recall"],
-            "ae_target": confidence["1"],
-            "auto_close_share": metrics["auto_close_share"],
-            "review_share": metrics["review_share"],
+            **{name: rounded(metrics[name]) for name in DISPLAYED_METRICS},  # exact values in the artifact
+            "ae_target": rounded(confidence["1"]),
             "test_records": metrics["n"],
+            "subgroups": records_table(metrics["subgroups"]),
             "model_card": MetadataValue.md(card),
             "model_card_file": MetadataValue.path(card_ref.uri.removeprefix("file://")),
             **{f"plot_{name}": embedded_png(name, png) for name, png in plots.items()},

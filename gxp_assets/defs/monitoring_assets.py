@@ -21,7 +21,7 @@ from gxp_assets.core.splits import split_rows
 from gxp_assets.defs.deployed import deployed_model
 from gxp_assets.defs.evidence import attach
 from gxp_assets.defs.inference_assets import batches
-from gxp_assets.defs.metadata import embedded_png
+from gxp_assets.defs.metadata import embedded_png, rounded
 from gxp_assets.defs.model_assets import MODEL_GROUP
 from gxp_assets.stores import (
     artifact_store,
@@ -68,7 +68,7 @@ def drift_reference(
         values,
         metadata={
             "reference_reports": len(test),
-            "review_share": reference.review_share,
+            "review_share": rounded(reference.review_share),
             "source_mix": MetadataValue.json(reference.source_shares),
         },
     )
@@ -109,7 +109,7 @@ def drift_report(context: AssetExecutionContext, scored_reports: dict) -> Output
             "drifted": bool(measured["alarms"]),
             "alarms": "; ".join(measured["alarms"]) or "none",
             "auto_close_suspension": scored_reports.get("auto_close_suspension") or "none",
-            **{name: value for name, value in measured.items() if isinstance(value, float)},  # every measure
+            **{name: rounded(value) for name, value in measured.items() if isinstance(value, float)},  # every measure
             "reports": measured["n_reports"],
             "plot_drift": embedded_png("drift", png),
             "plot_file": MetadataValue.path(plot.uri.removeprefix("file://")),
@@ -176,8 +176,8 @@ def realized_performance(context: AssetExecutionContext, adjudications: pd.DataF
         | {"monitoring_event": event, "adjudication_rows": len(adjudications), "plot_sha256": plot.sha256},
         metadata={
             "adjudicated_in_window": performance.adjudicated,
-            "realized_ae_recall": performance.ae_recall,
-            "realized_priority_precision": performance.priority_precision,
+            "realized_ae_recall": rounded(performance.ae_recall),
+            "realized_priority_precision": rounded(performance.priority_precision),
             "alarms": "; ".join(performance.alarms) or "none",
             "notes": "; ".join(performance.notes) or "none",
             "model_versions": MetadataValue.json(performance.model_versions),

@@ -1,12 +1,13 @@
 """Retraining within the change control plan: on a crossed trigger (drift sensor) or on the plan's schedule.
 
 A retraining run is the ``train_model`` job on the ACTIVE model's own data configuration plus the adjudications
-collected since. It ends at a new CANDIDATE: the plan's signed approvals are still needed to promote it.
+collected since. It ends at a new CANDIDATE: the plan's signed approvals are still needed to promote it. The sensor
+and the schedule only ask; the run records the request (audit entry, notification) when it starts
+(``retraining_request.py``), so a preview or an evaluation without a launched run leaves no trace.
 """
 
 import copy
 import json
-from datetime import UTC, datetime
 
 from dagster import (
     DagsterRunStatus,
@@ -23,13 +24,11 @@ from dagster import (
 
 from gxp_assets.defs.io_manager import LAUNCHED_BY_TAG
 from gxp_assets.defs.jobs import train_model
+from gxp_assets.defs.retraining_request import EVIDENCE_TAG, SCHEDULE_ACTOR, SENSOR_ACTOR, TRIGGER_TAG
 from gxp_assets.governance.service import Governance
-from gxp_assets.stores import current_plan, notifier, open_governance, verified_results
-from gxp_assets.stores.notifier import Notification
+from gxp_assets.stores import current_plan, open_governance, verified_results
 
-SENSOR_ACTOR = "sensor:retraining_triggers"
-SCHEDULE_ACTOR = "schedule:routine_retraining"
-TRIGGER_TAG, EVIDENCE_TAG = "gxp/trigger", "gxp/trigger_evidence"
+__all__ = ["EVIDENCE_TAG", "TRIGGER_TAG", "retraining_triggers", "routine_retraining_schedules"]
 MAX_TAG_CHARS = 4000
 IN_FLIGHT = [
     DagsterRunStatus.QUEUED,
@@ -58,7 +57,8 @@ def retraining_run_config(governance: Governance) -> dict | None:
     job=train_model,
     minimum_interval_seconds=60,
     description="Requests a retraining run (within the change control plan) when a drift report or the realized "
-    "performance crosses a trigger of the plan; audits and notifies. The new candidate still needs approvals.",
+    "performance crosses a trigger of the plan; the run, once started, audits and notifies. The new candidate "
+    "still needs approvals.",
 )
 def retraining_triggers(context: SensorEvaluationContext):
     after = int(context.cursor or 0)
@@ -88,23 +88,7 @@ def retraining_triggers(context: SensorEvaluationContext):
         {"event": e.id, "kind": e.kind, "batch": e.batch, "model_version": e.model_version, "alarms": e.alarms}
         for e in crossed
     ]
-    details = {"triggers": triggers, "evidence": evidence, "plan_sha256": governance.plan.sha256}
-    governance.audit.append(SENSOR_ACTOR, "retraining_requested", governance.plan.plan.intended_use.id, details)
-    subject = f"Retraining requested: {', '.join(triggers)} trigger(s) of the change control plan crossed"
-    lines = [
-        f"- {e['kind']} {e['batch'] or ''} (model {e['model_version'] or '-'}): {'; '.join(e['alarms'])}"
-        for e in evidence
-    ]
-    notifier().send(
-        Notification(
-            kind="retraining_requested",
-            subject=subject,
-            body=subject + ".\n" + "\n".join(lines) + "\nThe new candidate will need the plan's signed approvals.",
-            payload=details,
-            created_at=datetime.now(UTC),
-        )
-    )
-    context.log.warning(subject)
+    context.log.warning(f"retraining requested: {', '.join(triggers)} trigger(s) crossed")
     return SensorResult(
         run_requests=[
             RunRequest(
@@ -140,12 +124,6 @@ def routine_retraining_schedules() -> list[ScheduleDefinition]:
         if run_config is None:
             return SkipReason("no ACTIVE model to retrain")
         when = context.scheduled_execution_time.isoformat()
-        governance.audit.append(
-            SCHEDULE_ACTOR,
-            "retraining_requested",
-            governance.plan.plan.intended_use.id,
-            {"triggers": ["schedule"], "scheduled_at": when, "plan_sha256": governance.plan.sha256},
-        )
         return RunRequest(
             run_key=f"routine-{when}",
             run_config=run_config,

@@ -4,11 +4,12 @@ import json
 
 from dagster import RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
 
-from gxp_assets.core.hashing import sha256_file
+from gxp_assets.core.hashing import sha256_file, sha256_hex
 from gxp_assets.defs.inference_assets import batches
 from gxp_assets.defs.jobs import monitor_performance, promote_model, score_batch
+from gxp_assets.defs.landing_refusals import REFUSALS_OP, landing_refusals
 from gxp_assets.governance.registry import State
-from gxp_assets.stores import audit_trail, landing_zone, open_governance
+from gxp_assets.stores import landing_zone, open_governance
 from gxp_assets.stores.landing import ADJUDICATIONS, REFUSED, REPORTS, LandedFile, batch_key
 
 
@@ -48,34 +49,46 @@ def _new_content(cursor: dict, kind: str, files: list[LandedFile]) -> list[tuple
     return new
 
 
-def _report_waiting(context: SensorEvaluationContext, cursor: dict, waiting: dict[str, dict[str, str]]) -> None:
-    """Log why each entry was left alone; a refusal (link, sub-folder, device) also goes to the audit trail, once per
-    entry and reason."""
-    audited = cursor.setdefault("refused", {})
+def _report_waiting(
+    context: SensorEvaluationContext, cursor: dict, waiting: dict[str, dict[str, str]]
+) -> dict[str, str]:
+    """Log why each entry was left alone; return the refusals (link, sub-folder, device) not asked about before, for
+    a ``landing_refusals`` run to audit (the sensor itself writes nothing outside a run)."""
+    asked, new = cursor.setdefault("refused", {}), {}
     for kind, reasons in waiting.items():
         for name, why in reasons.items():
             if not why.startswith(REFUSED):
                 context.log.info(f"not taken yet: {name}: {why}")
                 continue
             context.log.warning(f"{kind}/{name}: {why}")
-            if audited.get(f"{kind}/{name}") != why:
-                audit_trail().append("system", "landing_refused", f"landing/{kind}/{name}", {"reason": why})
-                audited[f"{kind}/{name}"] = why
+            if asked.get(f"{kind}/{name}") != why:
+                new[f"{kind}/{name}"] = asked[f"{kind}/{name}"] = why
+    return new
+
+
+def _refusals_request(refusals: dict[str, str]) -> RunRequest:
+    digest = sha256_hex(json.dumps(refusals, sort_keys=True).encode())
+    return RunRequest(
+        run_key=f"refused-{digest[:16]}",
+        job_name=landing_refusals.name,
+        run_config={"ops": {REFUSALS_OP: {"config": {"refusals": refusals}}}},
+    )
 
 
 @sensor(
-    jobs=[score_batch, monitor_performance],
+    jobs=[score_batch, monitor_performance, landing_refusals],
     minimum_interval_seconds=30,
     description="Registers each settled batch file in the landing zone as a partition and scores it once (run key = "
-    "the file's SHA-256); new adjudication files start the realized-performance check.",
+    "the file's SHA-256); new adjudication files start the realized-performance check; refused entries (links, "
+    "sub-folders, devices) are audited by a landing_refusals run.",
 )
 def landing_files(context: SensorEvaluationContext):
     zone = landing_zone()
     cursor = json.loads(context.cursor) if context.cursor else {}
     reports, waiting = zone.scan(REPORTS)
     labels, waiting_labels = zone.scan(ADJUDICATIONS)
-    _report_waiting(context, cursor, {REPORTS: waiting, ADJUDICATIONS: waiting_labels})
-    requests, keys = [], []
+    refused = _report_waiting(context, cursor, {REPORTS: waiting, ADJUDICATIONS: waiting_labels})
+    requests, keys = ([_refusals_request(refused)] if refused else []), []
     for file, sha256 in _new_content(cursor, REPORTS, reports):
         key = batch_key(file.name, sha256)
         if context.instance.has_dynamic_partition(batches.name, key):

@@ -14,6 +14,7 @@ from gxp_assets.stores.audit_protocol import AuditTrail
 from gxp_assets.stores.landing import DEFAULT_SETTLE_SECONDS, LocalLandingZone
 from gxp_assets.stores.local import LocalArtifactStore
 from gxp_assets.stores.notifier import LocalOutboxNotifier, Notification, Notifier
+from gxp_assets.stores.notifier_audit import AuditedNotifier
 from gxp_assets.stores.protocols import ArtifactStore
 from gxp_assets.stores.registry_local import LocalRegistry
 from gxp_assets.stores.results_integrity import ResultsIntegrityError, recorded_results
@@ -62,7 +63,7 @@ def verified_results(home: Path | str | None = None) -> ResultsStore:
 def notifier(home: Path | str | None = None) -> Notifier:
     """Where people are told about PRIORITY reports and retraining (local: an outbox folder of JSON messages)."""
     _environment()
-    return LocalOutboxNotifier(home)
+    return AuditedNotifier(LocalOutboxNotifier(home), audit_trail(home))
 
 
 def landing_zone() -> LocalLandingZone:

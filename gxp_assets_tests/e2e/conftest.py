@@ -200,7 +200,7 @@ def materialized_run_id(gxp_env: GxpEnv) -> str:
 def gxp_plan(gxp_env: GxpEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """GXP_PLAN set to a relaxed copy of the change control plan, which a small demo model meets, with the DEMO-ONLY
     role administrator pinned (so the demo roles file is approved before `dagster dev` starts)."""
-    from gxp_assets.cli_inference import ensure_demo_signers
+    from gxp_assets.cli.demo import ensure_demo_signers
 
     monkeypatch.setenv("GXP_PLAN", str(relaxed_plan(tmp_path / "relaxed_change_control_plan.yaml")))
     ensure_demo_signers()  # points GXP_PLAN at the pinned copy

@@ -30,7 +30,8 @@ SMALL_TRAINING = {
 
 def active_model_in(instance, monkeypatch: pytest.MonkeyPatch) -> str:
     """Train, approve with the DEMO-ONLY keys and promote, in the instance dagster dev serves."""
-    from gxp_assets.cli_inference import ensure_demo_signers, promote, sign_demo_approvals
+    from gxp_assets.cli.demo import ensure_demo_signers, sign_demo_approvals
+    from gxp_assets.cli.runs import promote
     from gxp_assets.definitions import defs
     from gxp_assets.defs.io_manager import LAUNCHED_BY_TAG
     from gxp_assets.stores import open_governance

@@ -362,3 +362,22 @@ def test_html_export_holds_every_entry_escaped_with_a_verdict(tmp_path: Path) ->
     assert "2025-03-01T09:30:00.123456+00:00" in page
     failed = export_html(entries, ["seq 2: <b>edited</b>"], generated_at=T0)
     assert "FAILED" in failed and "Chain verified" not in failed and "&lt;b&gt;edited" in failed
+
+
+def test_exports_print_names_and_readable_details_and_filter_per_model_version(tmp_path: Path) -> None:
+    from gxp_assets.governance.audit_export import entries_for_version
+
+    trail = LocalAuditTrail(tmp_path)
+    trail.append("quinn", "signature", "model-v1", {"signature_id": "s1", "meaning": "approval"}, T0)
+    trail.append("system", "results", "batch-7", {"model_version": "model-v1", "files": {"rows": 3}}, T0)
+    trail.append("sensor:retraining_triggers", "retraining_requested", "ae", {"triggers": ["drift"]}, T0)
+    trail.append("petra", "signature", "model-v2", {"signature_id": "s2"}, T0)
+    entries, names = trail.entries(), {"quinn": "Quinn Quality", "petra": "Petra Physician"}
+    rows = list(csv.DictReader(io.StringIO(export_csv(entries, names))))
+    assert [row["printed_name"] for row in rows] == [
+        "Quinn Quality", "(system)", "(system)", "Petra Physician"]  # fmt: skip
+    assert rows[1]["details_readable"] == "files.rows: 3\nmodel_version: model-v1"
+    assert json.loads(rows[1]["details"]) == entries[1].details  # the exact JSON stays
+    page = export_html(entries, [], generated_at=T0, names=names)
+    assert "<td>Quinn Quality</td>" in page and "triggers: drift" in page and "{&quot;" not in page
+    assert [entry.subject for entry in entries_for_version(entries, "model-v1")] == ["model-v1", "batch-7"]

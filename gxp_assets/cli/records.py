@@ -1,20 +1,13 @@
-"""`gxp reproduce` and `gxp report`: rebuilding a model version from its record, and its validation report."""
+"""`gxp reproduce`: rebuilding a model version from its record, bit for bit."""
 
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
+from gxp_assets.cli.common import EXIT_OK, CliError
+from gxp_assets.cli.signing import registered
 from gxp_assets.core.hashing import sha256_hex
 from gxp_assets.stores import open_governance
-
-EXIT_OK, EXIT_FAILED = 0, 1
-
-
-def _fail(message: str) -> int:
-    print(f"gxp: {message}", file=sys.stderr)
-    return EXIT_FAILED
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
@@ -27,9 +20,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     from gxp_assets.stores.protocols import ArtifactNotFound, IntegrityError
 
     governance = open_governance()
-    model = governance.registry.get(args.version)
-    if model is None:
-        return _fail(f"no model version {args.version} in the registry")
+    model = registered(governance, args.version)
     lineage, store = model.record["lineage"], artifact_store()
 
     def recorded(asset: str):
@@ -41,7 +32,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         X, labels, part = split_rows(features, recorded("dataset_splits"), "train")
         recorded_params = load_classifier(recorded("ae_classifier")).training  # what it was fitted with
     except (IntegrityError, ArtifactNotFound) as error:
-        return _fail(f"cannot reproduce {args.version}: {error}")
+        raise CliError(f"cannot reproduce {args.version}: {error}") from error
     if recorded_params is None:  # a model from before the text carried them: its run config over today's defaults
         run = lineage["runs"][lineage["assets"]["ae_classifier"]["run_id"]]
         config = (run["run_config"].get("ops", {}).get("ae_classifier") or {}).get("config", {})
@@ -67,62 +58,17 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         },
     )
     if rebuilt_sha != model.record["model_sha256"]:
-        return _fail(
+        raise CliError(
             f"NOT reproduced: rebuilt model {rebuilt_sha} differs from recorded {model.record['model_sha256']}"
         )
     print(f"reproduced: the rebuilt model matches {rebuilt_sha} bit for bit")
     return EXIT_OK
 
 
-def add_reproduce_command(commands: argparse._SubParsersAction) -> None:
+def add_commands(commands: argparse._SubParsersAction) -> None:
     reproduce = commands.add_parser(
         "reproduce", help="rebuild a model version from its recorded inputs, compare hashes"
     )
-    reproduce.add_argument("version")
+    reproduce.add_argument("version", help="model version, as `gxp registry list` shows it")
     reproduce.add_argument("--user", help="who asks (for the audit trail)")
     reproduce.set_defaults(handler=cmd_reproduce)
-
-
-def cmd_report(args: argparse.Namespace) -> int:
-    """The validation report of a model version: one self-contained HTML page, for reviewers and inspectors."""
-    from datetime import UTC, datetime
-
-    from gxp_assets.governance.validation_report import render_validation_report
-    from gxp_assets.stores import artifact_store, codecs
-
-    governance, store = open_governance(), artifact_store()
-    model = governance.registry.get(args.version)
-    if model is None:
-        return _fail(f"no model version {args.version} in the registry")
-    evaluation_ref = store.find(
-        "model_evaluation", model.record["lineage"]["assets"]["model_evaluation"]["data_version"]
-    )
-    evaluation = codecs.decode(store.read(evaluation_ref), evaluation_ref.suffix)
-    plots = {
-        name: store.read(store.find(f"model_evaluation/plots/{name}", sha256))
-        for name, sha256 in evaluation.get("plots", {}).items()
-    }
-    history = [
-        {"from_state": t.from_state, "to_state": t.to_state, "actor": t.actor, "reason": t.reason, "at": t.at}
-        for t in governance.registry.history(args.version)
-    ]
-    page = render_validation_report(
-        model.record,
-        model.record_hash,
-        str(model.state),
-        history,
-        governance.registry.signatures(args.version),
-        evaluation,
-        plots,
-        datetime.now(UTC),
-    )
-    Path(args.out).write_text(page, encoding="utf-8")
-    print(f"validation report of {args.version} ({model.state}) written to {args.out}")
-    return EXIT_OK
-
-
-def add_report_command(commands: argparse._SubParsersAction) -> None:
-    report = commands.add_parser("report", help="write a model version's validation report (self-contained HTML)")
-    report.add_argument("version")
-    report.add_argument("--out", required=True)
-    report.set_defaults(handler=cmd_report)

@@ -7,12 +7,10 @@ suspension entry of the audit trail and its reason, so it cannot be reused for a
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 
-from gxp_assets.cli_governance import EXIT_OK, _fail, sign_as_user
-from gxp_assets.governance.service import ActionRefused
-from gxp_assets.governance.signatures import Meaning, Signature, SignatureRefused
+from gxp_assets.cli.common import EXIT_OK, CliError, utc_time
+from gxp_assets.cli.signing import add_signer_arguments, read_signature, sign_as_user
+from gxp_assets.governance.signatures import Meaning
 from gxp_assets.governance.suspension import lift_decision_hash, lift_suspension, standing_suspension
 from gxp_assets.stores import audit_trail, open_governance
 
@@ -23,21 +21,18 @@ def _version(args: argparse.Namespace) -> str:
     governance = open_governance()
     active = governance.registry.active(governance.plan.plan.intended_use.id)
     if active is None:
-        raise LookupError("no ACTIVE model: name a version")
+        raise CliError("no ACTIVE model: name a version")
     return active.version
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    try:
-        version = _version(args)
-    except LookupError as error:
-        return _fail(str(error))
+    version = _version(args)
     suspension = standing_suspension(audit_trail().entries(), version)
     if suspension is None:
         print(f"auto-close is in force for model {version}: no suspension stands")
         return EXIT_OK
-    print(f"auto-close is SUSPENDED for model {version} since {suspension.at} (audit entry {suspension.seq}, batch "
-          f"{suspension.batch}): {suspension.reason}")  # fmt: skip
+    print(f"auto-close is SUSPENDED for model {version} since {utc_time(suspension.at)} (audit entry "
+          f"{suspension.seq}, batch {suspension.batch}): {suspension.reason}")  # fmt: skip
     role = open_governance().plan.plan.fail_safe.lift_role
     print(f"a {role} lifts it with: gxp suspension lift {version} --user ID --reason TEXT")
     return EXIT_OK
@@ -46,20 +41,15 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_lift(args: argparse.Namespace) -> int:
     governance = open_governance()
     entries = audit_trail().entries()
-    try:
-        version = _version(args)
-        if args.signature:
-            signature = Signature.from_dict(json.loads(Path(args.signature).read_text()))
-        else:
-            suspension = standing_suspension(entries, version)
-            if suspension is None:
-                return _fail(f"auto-close is not suspended for model {version}: there is nothing to lift")
-            signature = sign_as_user(args, governance, version, lift_decision_hash(suspension), Meaning.APPROVAL)
-        entry = lift_suspension(governance, entries, version, signature)
-    except (SignatureRefused, ActionRefused) as refusal:
-        return _fail(f"refused ({refusal.code}): {refusal}")
-    except (LookupError, OSError, ValueError) as error:
-        return _fail(str(error))
+    version = _version(args)
+    if args.signature:
+        signature = read_signature(args.signature)
+    else:
+        suspension = standing_suspension(entries, version)
+        if suspension is None:
+            raise CliError(f"auto-close is not suspended for model {version}: there is nothing to lift")
+        signature = sign_as_user(args, governance, version, lift_decision_hash(suspension), Meaning.APPROVAL)
+    entry = lift_suspension(governance, entries, version, signature)
     print(signature.manifestation())
     print(f"the suspension of auto-close for model {version} is lifted (audit entry {entry.seq})")
     return EXIT_OK
@@ -73,10 +63,6 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     show.set_defaults(handler=cmd_show)
     lift = actions.add_parser("lift", help="lift a suspension with your electronic signature (the plan's lift role)")
     lift.add_argument("version", nargs="?", default=None, help="model version (default: the ACTIVE one)")
-    lift.add_argument("--user", required=True, help="your user id in the roles file")
-    lift.add_argument("--reason", required=True, help="why auto-closing may resume (part of what you sign)")
-    lift.add_argument("--key", help="your private key file (default: GXP_HOME/keys/USER.pem)")
-    lift.add_argument("--passphrase-env", help="environment variable holding your passphrase (for scripts)")
+    add_signer_arguments(lift, "lift (why auto-closing may resume)")
     lift.add_argument("--signature", help="submit a signature JSON made earlier instead of signing now")
-    lift.add_argument("--save-signature", help="also write the signature JSON to this file")
     lift.set_defaults(handler=cmd_lift)

@@ -1,0 +1,142 @@
+"""Running a job of the Definitions in the DAGSTER_HOME instance, so its history shows in `dagster dev` afterwards.
+
+The commands that act now instead of waiting for a sensor (`gxp run`, `score`, `promote`, `monitor`, `demo`) start
+the same jobs with the same run config the sensors would request, so they are audited the same way: by the run.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gxp_assets.cli.common import CliError, number
+from gxp_assets.stores.local import default_home
+
+
+class NoInstance(CliError):
+    pass
+
+
+def run_job(
+    name: str, run_config: dict | None = None, partition_key: str | None = None, log_level: str = "INFO"
+) -> Any:
+    """Execute ``name`` in process, tagged with who launched it; returns Dagster's result (never raises on failure)."""
+    from dagster import DagsterInstance
+
+    from gxp_assets.definitions import defs
+    from gxp_assets.defs.io_manager import LAUNCHED_BY_TAG
+    from gxp_assets.defs.provenance import current_user
+
+    if not os.environ.get("DAGSTER_HOME"):
+        raise NoInstance("DAGSTER_HOME is not set: run through scripts/demo.sh, or `source scripts/env.sh` first")
+    run_config = dict(run_config or {})
+    run_config.setdefault("loggers", {"console": {"config": {"log_level": log_level}}})
+    job = defs.resolve_job_def(name)
+    print(f"running job '{job.name}'{f' on partition {partition_key}' if partition_key else ''} "
+          f"(GXP_HOME={default_home()})", flush=True)  # fmt: skip
+    return job.execute_in_process(
+        instance=DagsterInstance.get(),
+        run_config=run_config,
+        partition_key=partition_key,
+        raise_on_error=False,
+        tags={LAUNCHED_BY_TAG: current_user()},
+    )
+
+
+def materializations(result: Any) -> dict[str, dict]:
+    """Metadata of each asset the run materialized, by asset name, printing one line per asset."""
+    found = {}
+    for event in result.get_asset_materialization_events():
+        materialization = event.materialization
+        metadata = {key: value.value for key, value in materialization.metadata.items()}
+        name = materialization.asset_key.to_user_string()
+        size = metadata.get("records", metadata.get("rows", metadata.get("shape", metadata.get("bytes", ""))))
+        print(f"  {name:<22} {size!s:>10}  {metadata.get('artifact', '')}")
+        found[name] = metadata
+    for check in result.get_asset_check_evaluations():
+        print(f"  check {check.check_name:<30} {'passed' if check.passed else 'FAILED'}")
+    return found
+
+
+def require_success(result: Any, what: str) -> None:
+    print(f"run {result.run_id}: {'SUCCESS' if result.success else 'FAILURE'}")
+    if not result.success:
+        raise CliError(f"the {what} run {result.run_id} failed; its error is in the log above and in the UI")
+
+
+def promote(version: str) -> bool:
+    """Run `promote_model` for an APPROVED version, as the approved_models sensor requests it."""
+    from gxp_assets.defs.jobs import promote_model
+
+    run_config = {"ops": {"active_model": {"config": {"version": version}}}}
+    return bool(run_job(promote_model.name, run_config, None, "WARNING").success)
+
+
+def score_landed_file(path: Path) -> Any:
+    """Register a landed batch file as a partition and score it now, as the landing sensor would."""
+    from dagster import DagsterInstance
+
+    from gxp_assets.core.hashing import sha256_file
+    from gxp_assets.defs.inference_assets import batches
+    from gxp_assets.defs.jobs import score_batch
+    from gxp_assets.stores.landing import batch_key
+
+    if not path.is_file():
+        raise CliError(f"no batch file {path}")
+    if not os.environ.get("DAGSTER_HOME"):
+        raise NoInstance("DAGSTER_HOME is not set: run through scripts/demo.sh, or `source scripts/env.sh` first")
+    key = batch_key(path.name, sha256_file(path))
+    DagsterInstance.get().add_dynamic_partitions(batches.name, [key])
+    return run_job(score_batch.name, partition_key=key, log_level="WARNING")
+
+
+def print_batch(result: Any) -> None:
+    """What a scoring run did: counts, triage and drift; a batch with nothing scored prints 'n/a' for figures."""
+    print(f"run {result.run_id}: {'SUCCESS' if result.success else 'FAILURE'}")
+    found = materializations(result)
+    scored, drift = found.get("scored_reports"), found.get("drift_report")
+    if scored:
+        print(f"\nBatch scored by ACTIVE model {scored['model_version']} ({scored['plan_version']}): "
+              f"{scored['received']:,} received = {scored['scored']:,} scored + {scored['quarantined']:,} "
+              f"quarantined; triage {scored['triage']}")  # fmt: skip
+    if drift:
+        print(f"Drift report: {'DRIFT: ' + drift['alarms'] if drift['drifted'] else 'no drift'} (score PSI "
+              f"{number(drift.get('score_psi'))}, unseen n-grams {number(drift.get('unseen_ngram_share'), '.1%')}, "
+              f"REVIEW share {number(drift.get('review_share'), '.1%')}, source shift "
+              f"{number(drift.get('source_shift'))})\nDrift plot: {drift['plot_file']}")  # fmt: skip
+
+
+def train(config: str | None, log_level: str = "INFO") -> dict[str, dict]:
+    """Run the main job; prints the model's test metrics and how it was registered; returns the metadata found."""
+    from gxp_assets.defs.jobs import MAIN_JOB
+
+    if config and not Path(config).is_file():
+        raise CliError(f"no run config file {config}")
+    run_config = yaml.safe_load(Path(config).read_text()) if config else {}
+    result = run_job(MAIN_JOB.name, run_config, log_level=log_level)
+    print(f"\nrun {result.run_id}: {'SUCCESS' if result.success else 'FAILURE'}")
+    found = materializations(result)
+    evaluation, candidate = found.get("model_evaluation", {}), found.get("model_candidate", {})
+    if evaluation:
+        print(
+            f"\nModel on the test split: AUROC {evaluation['auroc']:.3f}, best F1 {evaluation['best_f1']:.3f}, "
+            f"realized AE recall {evaluation['ae_recall']:.3f} (target {evaluation['ae_target']:.2f}), "
+            f"auto-closed {evaluation['auto_close_share']:.1%}, review {evaluation['review_share']:.1%}. "
+            f"Model card: {evaluation['model_card_file']}"
+        )
+    if candidate:
+        print(
+            f"Registered as model {candidate['version']}: {candidate['state']} under the change control plan "
+            f"(`gxp registry show {candidate['version']}`; approvals: `gxp approve {candidate['version']} ...`)."
+        )
+    print(
+        f"\nResults: artifacts under {default_home() / 'artifacts'} (`gxp artifacts list`), run history in "
+        f"{os.environ['DAGSTER_HOME']}.\nOpen the UI: `source scripts/env.sh && dagster dev`, then "
+        "http://127.0.0.1:3000 (Assets > View lineage)."
+    )
+    if not result.success:
+        raise CliError("the run failed; its error is in the log above and in the UI")
+    return found
