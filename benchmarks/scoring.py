@@ -10,7 +10,7 @@ unique texts) are written as CSV. Each measurement then runs in a fresh process,
 - end to end: `score_file`, what the `scored_reports` asset runs: read the file in chunks, validate (with the
   duplicate checks across chunks), featurize, predict, calibrate, conformal sets, triage, explanations (top 3),
   and write Parquet + SQLite through the results store.
-- reference: the same file read with pandas' C parser in the same chunks, featurized, and scored by the booster;
+- reference: the same file read with pandas' C parser in the same chunks, featurized, and scored by the classifier;
   nothing validated, explained or written. Both load the same ACTIVE model before the clock starts.
 """
 

@@ -84,8 +84,8 @@ def calibration_part(dataset_splits: pd.DataFrame) -> pd.DataFrame:
 
 @asset(
     group_name=MODEL_GROUP,
-    description="LightGBM trees plus a linear part on the text, fitted on the train split; stored as one JSON text "
-    "holding LightGBM's own text format and the linear weights.",
+    description="LightGBM trees (plus, with linear_c > 0, a linear part on the text) fitted on the train split; stored "
+    "as one JSON text holding LightGBM's own text format, any linear weights and the training parameters.",
 )
 def ae_classifier(
     context: AssetExecutionContext, config: ClassifierConfig, report_features: dict, dataset_splits: pd.DataFrame

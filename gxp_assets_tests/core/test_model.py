@@ -29,7 +29,9 @@ from gxp_assets.core.model import (
 
 SMALL_SPEC = FeatureSpec(word_buckets=2**12, char_buckets=2**12)
 TEXT = SMALL_SPEC.text_blocks()
-FAST = TrainingParams(max_rounds=60, early_stopping_rounds=10, num_leaves=8, min_data_in_leaf=3, num_threads=1)
+FAST = TrainingParams(
+    max_rounds=60, early_stopping_rounds=10, num_leaves=8, min_data_in_leaf=3, num_threads=1, linear_c=8.0
+)
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +118,7 @@ def test_explanations_name_the_ngrams_that_drive_a_prediction() -> None:
     frame = pd.DataFrame({"text": texts})
     X = featurize(frame, SMALL_SPEC)
     params = TrainingParams(
-        max_rounds=30, early_stopping_rounds=30, min_data_in_leaf=2, feature_fraction=1.0, num_threads=1
+        max_rounds=30, early_stopping_rounds=30, min_data_in_leaf=2, feature_fraction=1.0, num_threads=1, linear_c=8.0
     )
     classifier = load_classifier(train_classifier(X, labels, np.arange(120), params, text_blocks=TEXT).model_text)
     booster = classifier.booster

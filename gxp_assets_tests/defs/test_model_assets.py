@@ -11,9 +11,10 @@ import pytest
 from dagster import AssetKey, AssetSelection, DagsterInstance
 
 from gxp_assets.core.features import FeatureMatrix
+from gxp_assets.core.model import TrainingParams
 from gxp_assets.definitions import defs
 from gxp_assets.defs.data_assets import DATA_GROUP
-from gxp_assets.defs.model_assets import MODEL_GROUP
+from gxp_assets.defs.model_assets import MODEL_GROUP, ClassifierConfig
 from gxp_assets.stores import codecs
 from gxp_assets.stores.local import LocalArtifactStore
 from gxp_assets_tests.conftest import PAC_FOR_SMALL_MODELS, relaxed_plan
@@ -62,10 +63,10 @@ def test_the_model_stage_materializes_with_evidence(trained: dict) -> None:
     assert {"ae_classifier", "conformal_model", "model_evaluation"} <= set(found)
 
     model_text = load(store, "ae_classifier")
-    stored = json.loads(model_text)  # one JSON text: LightGBM's own text format and the linear part, no pickle
+    stored = json.loads(model_text)  # one JSON text: LightGBM's own text format, any linear part, no pickle
     assert stored["format"] == "gxp-classifier/1" and stored["lightgbm"].startswith("tree\nversion=")
-    assert len(stored["linear"]["weights"]) == len(stored["linear"]["columns"]) > 0
-    assert stored["blend"]["trees"] + stored["blend"]["linear"] == pytest.approx(1)
+    assert TrainingParams(**stored["training"]) == ClassifierConfig(**FAST_MODEL).params()  # what it was fitted with
+    assert stored["linear"] is None and stored["blend"]["trees"] == 1  # the default: trees alone
     record = load(store, "conformal_model")
     assert record["model_sha256"] == found["ae_classifier"].metadata["sha256"].value
     assert record["calibration"]["method"] in record["calibration"]["cross_fitted_ece"]
