@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from gxp_assets.governance.plan import DEFAULT_PLAN_PATH, LoadedPlan, load_plan
 from gxp_assets.governance.roles import load_roles
-from gxp_assets.governance.service import Governance
+from gxp_assets.governance.service import Governance, RegistryStore
 from gxp_assets.stores import codecs
 from gxp_assets.stores.audit_local import LocalAuditTrail
 from gxp_assets.stores.audit_protocol import AuditTrail
 from gxp_assets.stores.landing import DEFAULT_SETTLE_SECONDS, LocalLandingZone
-from gxp_assets.stores.local import LocalArtifactStore
+from gxp_assets.stores.local import LocalArtifactStore, default_home
 from gxp_assets.stores.notifier import LocalOutboxNotifier, Notification, Notifier
 from gxp_assets.stores.protocols import ArtifactStore
 from gxp_assets.stores.registry_local import LocalRegistry
@@ -20,32 +22,79 @@ from gxp_assets.stores.results_integrity import ResultsIntegrityError, recorded_
 from gxp_assets.stores.results_local import LocalResultsStore
 from gxp_assets.stores.results_protocol import ResultsStore
 
-BACKENDS = ("local",)
 DEFAULT_ROLES_PATH = DEFAULT_PLAN_PATH.parent / "roles.yaml"
 
 
-def _environment() -> str:
-    environment = os.environ.get("GXP_ENV", "local") or "local"
-    if environment not in BACKENDS:
-        raise ValueError(f"GXP_ENV={environment!r} is not available; choose one of {BACKENDS}")
-    return environment
+@dataclass(frozen=True)
+class Backend:
+    """How one environment makes each store; ``home`` is GXP_HOME (aws: where verified copies are cached)."""
+
+    artifacts: Callable[[Path | str | None], ArtifactStore]
+    audit: Callable[[Path | str | None], AuditTrail]
+    registry: Callable[[Path | str | None], RegistryStore]
+    results: Callable[[Path | str | None], ResultsStore]
+    notifier: Callable[[Path | str | None], Notifier]
+
+
+def _local() -> Backend:
+    return Backend(LocalArtifactStore, LocalAuditTrail, LocalRegistry, LocalResultsStore, LocalOutboxNotifier)
+
+
+def _aws() -> Backend:
+    """Imported only when chosen, so the embedded default never needs AWS configuration."""
+    from gxp_assets.stores.aws_artifacts import AwsArtifactStore
+    from gxp_assets.stores.aws_audit import AwsAuditTrail
+    from gxp_assets.stores.aws_notifier import AwsNotifier
+    from gxp_assets.stores.aws_registry import AwsRegistry
+    from gxp_assets.stores.aws_results import AwsResultsStore
+    from gxp_assets.stores.aws_session import aws_context
+
+    def cache(home: Path | str | None) -> Path:
+        return (Path(home).resolve() if home else default_home()) / "aws-cache"
+
+    return Backend(
+        artifacts=lambda home: AwsArtifactStore(aws_context(), cache(home) / "artifacts"),
+        audit=lambda home: AwsAuditTrail(aws_context()),
+        registry=lambda home: AwsRegistry(aws_context()),
+        results=lambda home: AwsResultsStore(aws_context(), cache(home) / "results"),
+        notifier=lambda home: AwsNotifier(aws_context()),
+    )
+
+
+#: The one mapping from GXP_ENV to the stores of that environment.
+ENVIRONMENTS: dict[str, Callable[[], Backend]] = {"local": _local, "aws": _aws}
+BACKENDS = tuple(ENVIRONMENTS)
+
+
+def environment() -> str:
+    """GXP_ENV, ``local`` by default; anything else is refused naming the choices."""
+    name = os.environ.get("GXP_ENV", "local") or "local"
+    if name not in ENVIRONMENTS:
+        raise ValueError(f"GXP_ENV={name!r} is not available; choose one of {BACKENDS}")
+    return name
+
+
+def backend() -> Backend:
+    return ENVIRONMENTS[environment()]()
 
 
 def artifact_store(home: Path | str | None = None) -> ArtifactStore:
-    """The artifact store of the environment: ``local`` (filesystem + SQLite under GXP_HOME) by default."""
-    _environment()
-    return LocalArtifactStore(home)
+    """The artifact store of the environment: ``local`` (filesystem + SQLite under GXP_HOME) by default, ``aws``
+    (S3 + a DynamoDB index) with GXP_ENV=aws."""
+    return backend().artifacts(home)
 
 
 def audit_trail(home: Path | str | None = None) -> AuditTrail:
-    _environment()
-    return LocalAuditTrail(home)
+    return backend().audit(home)
+
+
+def registry(home: Path | str | None = None) -> RegistryStore:
+    return backend().registry(home)
 
 
 def results_store(home: Path | str | None = None) -> ResultsStore:
     """Scored batches, quarantine, adjudications and monitoring events (local: SQLite + Parquet per batch)."""
-    _environment()
-    return LocalResultsStore(home)
+    return backend().results(home)
 
 
 def verified_results(home: Path | str | None = None) -> ResultsStore:
@@ -60,14 +109,14 @@ def verified_results(home: Path | str | None = None) -> ResultsStore:
 
 
 def notifier(home: Path | str | None = None) -> Notifier:
-    """Where people are told about PRIORITY reports and retraining (local: an outbox folder of JSON messages)."""
-    _environment()
-    return LocalOutboxNotifier(home)
+    """Where people are told about PRIORITY reports and retraining (local: an outbox folder of JSON messages;
+    aws: SES e-mail and SQS queues)."""
+    return backend().notifier(home)
 
 
 def landing_zone() -> LocalLandingZone:
     """GXP_LANDING, else GXP_HOME/landing; GXP_LANDING_SETTLE_SECONDS overrides how long a file must be still."""
-    _environment()
+    environment()
     settle = float(os.environ.get("GXP_LANDING_SETTLE_SECONDS") or DEFAULT_SETTLE_SECONDS)
     return LocalLandingZone(os.environ.get("GXP_LANDING") or None, settle_seconds=settle)
 
@@ -80,7 +129,6 @@ def current_plan() -> LoadedPlan:
 def open_governance(home: Path | str | None = None) -> Governance:
     """Registry and audit trail of the environment, with the plan (GXP_PLAN) and roles file (GXP_ROLES); artifacts
     are read (hash-checked) from the environment's store for verification, alarms go to its notifier."""
-    _environment()
     plan = current_plan()
     roles = load_roles(os.environ.get("GXP_ROLES") or DEFAULT_ROLES_PATH)
     store, messages = artifact_store(home), notifier(home)
@@ -92,4 +140,4 @@ def open_governance(home: Path | str | None = None) -> Governance:
     def alarm(kind: str, subject: str, payload: dict) -> str:
         return messages.send(Notification(kind=kind, subject=subject, body=subject, payload=payload))
 
-    return Governance(LocalRegistry(home), audit_trail(home), plan, roles, load_artifact=load, alarm=alarm)
+    return Governance(registry(home), audit_trail(home), plan, roles, load_artifact=load, alarm=alarm)
