@@ -14,6 +14,8 @@ from pathlib import Path
 
 import yaml
 
+from gxp_assets.cli_aws import AWS_ERRORS, aws_problem
+from gxp_assets.cli_aws import add_commands as add_aws_commands
 from gxp_assets.cli_governance import add_commands as add_governance_commands
 from gxp_assets.cli_inference import add_commands as add_inference_commands
 from gxp_assets.cli_suspension import add_commands as add_suspension_commands
@@ -144,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_governance_commands(commands)
     add_inference_commands(commands)
     add_suspension_commands(commands)
+    add_aws_commands(commands)
     return parser
 
 
@@ -153,7 +156,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit_:
         return int(exit_.code or 0) and EXIT_USAGE
-    return int(args.handler(args))
+    try:
+        return int(args.handler(args))
+    except AWS_ERRORS as error:  # GXP_ENV=aws: a missing stack, wrong region or missing permission
+        return _fail(aws_problem(error))
 
 
 if __name__ == "__main__":

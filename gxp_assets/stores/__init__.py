@@ -53,7 +53,7 @@ def _aws() -> Backend:
         return (Path(home).resolve() if home else default_home()) / "aws-cache"
 
     return Backend(
-        artifacts=lambda home: AwsArtifactStore(aws_context(), cache(home) / "artifacts"),
+        artifacts=lambda home: AwsArtifactStore(aws_context(), cache(home)),
         audit=lambda home: AwsAuditTrail(aws_context()),
         registry=lambda home: AwsRegistry(aws_context()),
         results=lambda home: AwsResultsStore(aws_context(), cache(home) / "results"),

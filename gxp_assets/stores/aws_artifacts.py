@@ -52,7 +52,7 @@ class AwsArtifactStore:
         self.bucket = context.resources.ArtifactBucket
         self.s3 = context.client("s3")
         self.index = context.session.resource("dynamodb").Table(context.resources.ArtifactIndexTable)
-        self.cache = Path(cache).resolve() if cache else default_home() / "aws-cache" / "artifacts"
+        self.cache = Path(cache).resolve() if cache else default_home() / "aws-cache"
 
     @staticmethod
     def key(asset: str, partition: str | None, sha256: str, suffix: str) -> str:

@@ -159,7 +159,7 @@ class AwsAuditTrail:
             **locked_put_args(self.context),
         )
 
-    def checkpoints(self) -> list[Anchor]:
+    def locked_checkpoints(self) -> list[Anchor]:
         """Every head anchored in S3, oldest first, read from the object keys."""
         anchors: list[Anchor] = []
         for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=CHECKPOINTS):
@@ -192,5 +192,5 @@ class AwsAuditTrail:
                 f"the head item names seq {pointer['head_seq']} ({pointer['head_hash'][:12]}) but the last entry is "
                 f"seq {last[0]} ({last[1][:12]}): entries were removed or added outside the trail"
             )
-        extra = self.checkpoints() if self.anchored else []
+        extra = self.locked_checkpoints() if self.anchored else []
         return problems + verify_chain(entries, [*anchors, *extra])

@@ -264,10 +264,22 @@ class AwsResultsStore:
             batch=batch, run_id=facts["run_id"], scored=facts["scored"], quarantined=facts["quarantined"],
             triage_counts=facts["triage_counts"], predictions_sha256=facts["predictions_sha256"],
             quarantine_sha256=facts["quarantine_sha256"],
-            predictions_path=Path(self._key(batch, "predictions", facts["predictions_sha256"])),
-            quarantine_path=Path(self._key(batch, "quarantine", facts["quarantine_sha256"])),
+            predictions_path=self._cached(batch, "predictions", facts["predictions_sha256"]),
+            quarantine_path=self._cached(batch, "quarantine", facts["quarantine_sha256"]),
             written_at=datetime.fromisoformat(facts["written_at"]),
         )  # fmt: skip
+
+    def _cached(self, batch: str, name: str, sha256: str) -> Path:
+        """A verified local copy of one batch file (readers of a summary open its paths); the name carries the hash,
+        so a copy once verified is not fetched again."""
+        path = self.cache / "files" / self._key(batch, name, sha256)
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            payload = self._fetch(batch, name, sha256)
+            with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".part") as handle:
+                handle.write(payload)
+            Path(handle.name).replace(path)
+        return path
 
     def batch_summary(self, batch: str) -> BatchSummary | None:
         item = self.table.get_item(Key={"pk": f"BATCH#{batch}", "sk": "SUMMARY"}, ConsistentRead=True).get("Item")
@@ -311,13 +323,17 @@ class AwsResultsStore:
             return arrow_pandas(QUARANTINE_SCHEMA.empty_table())
         return self._read(batch, "quarantine", summary.quarantine_sha256)
 
-    def _read(self, batch: str, name: str, expected: str) -> pd.DataFrame:
-        """One of the batch's Parquet files, refused when its bytes no longer hash to what the batch records."""
+    def _fetch(self, batch: str, name: str, expected: str) -> bytes:
+        """One of the batch's Parquet files from S3, refused when its bytes no longer hash to what was recorded."""
         key = self._key(batch, name, expected)
-        payload = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        payload: bytes = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
         if (actual := sha256_hex(payload)) != expected:
             raise IntegrityError(f"{name} of batch '{batch}' at s3://{self.bucket}/{key} was recorded with SHA-256 "
                                  f"{expected} but its bytes hash to {actual}: it has been altered")  # fmt: skip
+        return payload
+
+    def _read(self, batch: str, name: str, expected: str) -> pd.DataFrame:
+        payload = self._fetch(batch, name, expected)
         return arrow_pandas(pq.read_table(pa.BufferReader(payload), schema=_SCHEMAS[name]))
 
     def _latest(self, report_id: str) -> dict[str, Any] | None:

@@ -9,7 +9,9 @@ use; a missing or half-created stack is a one-line ``AwsSetupError`` naming the 
 
 from __future__ import annotations
 
+import atexit
 import os
+import sys
 from collections import Counter
 from dataclasses import dataclass, fields
 from functools import lru_cache
@@ -84,6 +86,12 @@ class AwsContext:
         self.session.events.register("before-call", self._count)
         self._clients: dict[str, Any] = {}
         self.resources = self._resources()
+        if os.environ.get("GXP_AWS_CALLS"):  # how many AWS calls a command made, on stderr when it ends
+            atexit.register(self.report_calls)
+
+    def report_calls(self) -> None:
+        top = ", ".join(f"{name} {count}" for name, count in self.calls.most_common(6))
+        print(f"gxp: {self.total_calls()} AWS calls to stack {self.stack} ({top})", file=sys.stderr)
 
     def _count(self, model: Any = None, **_: Any) -> None:
         if model is not None:
