@@ -11,11 +11,15 @@ import json
 import logging
 import urllib.request
 import uuid
+import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from moto.server import ThreadedMotoServer
+from werkzeug.serving import make_server
 
 from gxp_assets.stores.aws_provision import Provisioned, provision
 from gxp_assets.stores.aws_session import AwsContext, aws_context, reset_contexts
@@ -34,16 +38,38 @@ def aws_environment(endpoint: str) -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
+class SerialMotoServer(ThreadedMotoServer):
+    """moto's threaded server, answering one request at a time. moto evaluates a DynamoDB transaction's conditions and
+    writes without a lock, so with requests served in parallel threads two conflicting TransactWriteItems can both
+    succeed (measured: forked audit chains and HTTP 500s with six appending threads). DynamoDB serializes them; so
+    does this server, while the clients still race (each reads the head, then writes under its condition)."""
+
+    def _server_entry(self) -> None:
+        self._server = make_server(self._ip_address, self._port, DomainDispatcherApplication(create_backend_app),
+                                   threaded=False)  # fmt: skip
+        self._server_ready_event.set()
+        self._server.serve_forever()
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """A moto server on a free loopback port for the ``with`` block; yields its endpoint URL."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    # moto's CloudFormation names what it skips; the provisioner reports and checks those resources itself.
+    warnings.filterwarnings("ignore", message="Tried to parse .* not supported by moto", category=UserWarning)
+    server = SerialMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
     try:
         yield f"http://{host}:{port}"
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    with moto_server() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture

@@ -99,10 +99,18 @@ class AwsArtifactStore:
             if self._exists(key):
                 self._download_verified(asset, key, sha256)
             else:
-                self.s3.upload_file(
-                    spool.name, self.bucket, key, ExtraArgs=locked_put_args(self.context), Config=MULTIPART
-                )
+                args = locked_put_args(self.context)
+                self.s3.upload_file(spool.name, self.bucket, key, ExtraArgs=args, Config=MULTIPART)
+                self._ensure_locked(key, args)
         return self._index_ref(asset, partition, sha256, suffix, size, key, run_id)
+
+    def _ensure_locked(self, key: str, args: dict[str, Any]) -> None:
+        """A multipart upload is checked to hold its retention and given it when it does not (some S3-compatible
+        endpoints, moto among them, drop Object Lock headers on multipart uploads)."""
+        head = self.s3.head_object(Bucket=self.bucket, Key=key)
+        if head.get("ObjectLockMode") != "COMPLIANCE":
+            retention = {"Mode": "COMPLIANCE", "RetainUntilDate": args["ObjectLockRetainUntilDate"]}
+            self.s3.put_object_retention(Bucket=self.bucket, Key=key, VersionId=head["VersionId"], Retention=retention)
 
     def _index_ref(
         self, asset: str, partition: str | None, sha256: str, suffix: str, size: int, key: str, run_id: str

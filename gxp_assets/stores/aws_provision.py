@@ -115,7 +115,10 @@ class ControlCheck:
             if _code(error) != "ObjectLockConfigurationNotFoundError":
                 raise
             found = {}
-        if found != wanted:
+        held = found.get("Rule", {}).get("DefaultRetention", {})
+        if found.get("ObjectLockEnabled") != "Enabled" or (held.get("Mode"), held.get("Days")) != (
+            retention["Mode"], retention["Days"]
+        ):
             try:
                 self.s3.put_object_lock_configuration(Bucket=name, ObjectLockConfiguration=wanted)
             except ClientError as error:
@@ -153,6 +156,20 @@ class ControlCheck:
     def queue_arn(self, url: str) -> str:
         return str(self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
 
+    def queue_policy(self) -> None:
+        """The Records queue accepts the landing bucket's notifications: the template's statement, resolved."""
+        url = self.resources.RecordsQueueUrl
+        found = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"]).get("Attributes", {})
+        if "s3.amazonaws.com" in found.get("Policy", ""):
+            return
+        arn = self.queue_arn(url)
+        account = arn.split(":")[4]
+        declared = load_template()["Resources"]["RecordsQueuePolicy"]["Properties"]["PolicyDocument"]
+        text = json.dumps(declared).replace('{"Fn::GetAtt": ["RecordsQueue", "Arn"]}', json.dumps(arn))
+        text = text.replace('{"Ref": "AWS::AccountId"}', json.dumps(account))
+        self.sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": text})
+        self._applied(f"policy of the Records queue letting S3 notify it (account {account})")
+
     def queue(self, url: str, dead_letter_url: str | None) -> None:
         attributes = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
         if not attributes.get("KmsMasterKeyId"):
@@ -177,6 +194,7 @@ class ControlCheck:
                       resources.ResultsTable):  # fmt: skip
             self.table(table)
         self.queue(resources.RecordsQueueUrl, resources.RecordsDeadLetterQueueUrl)
+        self.queue_policy()
         self.queue(resources.TrainModelQueueUrl, None)
         self.queue(resources.ResultsQueueUrl, None)
         self.queue(resources.TrainingResultsQueueUrl, None)
