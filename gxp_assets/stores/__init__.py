@@ -116,9 +116,14 @@ def notifier(home: Path | str | None = None) -> Notifier:
 
 def landing_zone() -> LocalLandingZone:
     """GXP_LANDING, else GXP_HOME/landing; GXP_LANDING_SETTLE_SECONDS overrides how long a file must be still."""
-    environment()
-    settle = float(os.environ.get("GXP_LANDING_SETTLE_SECONDS") or DEFAULT_SETTLE_SECONDS)
-    return LocalLandingZone(os.environ.get("GXP_LANDING") or None, settle_seconds=settle)
+    settle = os.environ.get("GXP_LANDING_SETTLE_SECONDS")
+    root = os.environ.get("GXP_LANDING") or None
+    if environment() == "aws":  # files arrive whole in the landing bucket; the folder is their local mirror
+        from gxp_assets.stores.aws_landing import AwsLandingZone
+        from gxp_assets.stores.aws_session import aws_context
+
+        return AwsLandingZone(aws_context(), root, settle_seconds=float(settle or 0))
+    return LocalLandingZone(root, settle_seconds=float(settle or DEFAULT_SETTLE_SECONDS))
 
 
 def current_plan() -> LoadedPlan:
