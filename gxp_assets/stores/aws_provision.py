@@ -21,7 +21,7 @@ import boto3
 import yaml
 from botocore.exceptions import ClientError, WaiterError
 
-from gxp_assets.stores.aws_session import RETRIES, AwsSetupError, StackResources, problem
+from gxp_assets.stores.aws_session import RETRIES, AwsSetupError, StackResources, name_the_service, problem
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / "gxp_stack.yaml"
 #: Resource types whose effect the control checks below establish when an endpoint's CloudFormation skips them.
@@ -249,6 +249,7 @@ def provision(
 ) -> Provisioned:
     """Create or update ``stack`` from the template, check every resource and control, return its outputs."""
     session = session or boto3.Session()
+    session.events.register("after-call", name_the_service)
     cloudformation = session.client("cloudformation", config=RETRIES)
     deploy_stack(cloudformation, stack, TEMPLATE.read_text(encoding="utf-8"), parameters or {})
     try:

@@ -76,6 +76,13 @@ def problem(error: Exception, resource: str) -> str:
     return f"{resource}: {error}"
 
 
+def name_the_service(parsed: Any = None, model: Any = None, **_: Any) -> None:
+    """botocore hook: an error response carries the service name, so ``problem`` can name the permission
+    (``s3:PutObject``) and not only the operation."""
+    if isinstance(parsed, dict) and "Error" in parsed and model is not None:
+        parsed.setdefault("ResponseMetadata", {})["ServiceName"] = model.service_model.service_name
+
+
 class AwsContext:
     """One boto3 session, its clients (created once, retried by botocore) and the stack's resources."""
 
@@ -84,6 +91,7 @@ class AwsContext:
         self.session = session or boto3.Session()
         self.calls: Counter[str] = Counter()
         self.session.events.register("before-call", self._count)
+        self.session.events.register("after-call", name_the_service)
         self._clients: dict[str, Any] = {}
         self.resources = self._resources()
         if os.environ.get("GXP_AWS_CALLS"):  # how many AWS calls a command made, on stderr when it ends

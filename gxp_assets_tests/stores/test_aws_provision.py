@@ -18,9 +18,10 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from gxp_assets.stores.aws_provision import TEMPLATE, load_template, provision
-from gxp_assets.stores.aws_session import AwsContext, AwsSetupError, StackResources
+from gxp_assets.stores.aws_session import AwsContext, AwsSetupError, StackResources, problem
 from gxp_assets_tests.conftest import PROJECT_ROOT
 
 
@@ -104,6 +105,14 @@ def test_a_missing_or_half_created_stack_is_one_line_naming_it(aws_env: dict[str
     with pytest.raises(AwsSetupError, match=r"stack half has no output KmsKeyArn .*half-created") as raised:
         AwsContext("half")
     assert "\n" not in str(raised.value)
+
+
+def test_an_aws_error_names_the_resource_and_the_permission(aws_stack: AwsContext) -> None:
+    with pytest.raises(ClientError) as raised:
+        aws_stack.client("s3").get_object(Bucket="gxp-no-such-bucket", Key="x")
+    message = problem(raised.value, "bucket gxp-no-such-bucket")
+    assert message.startswith("bucket gxp-no-such-bucket: NoSuchBucket on s3:GetObject")
+    assert "check the permission s3:GetObject" in message and "\n" not in message
 
 
 def _gxp(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
