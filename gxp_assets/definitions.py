@@ -6,8 +6,8 @@ from dagster import Definitions, load_assets_from_modules
 
 from gxp_assets.defs import data_assets, governance_assets, inference_assets, model_assets, monitoring_assets
 from gxp_assets.defs.data_checks import DATA_CHECKS
-from gxp_assets.defs.io_manager import ArtifactIOManager
 from gxp_assets.defs.jobs import JOBS
+from gxp_assets.defs.resources import resources
 from gxp_assets.defs.retraining import retraining_triggers, routine_retraining_schedules
 from gxp_assets.defs.sensors import approved_models, landing_files
 
@@ -19,5 +19,5 @@ defs = Definitions(
     jobs=JOBS,
     sensors=[approved_models, landing_files, retraining_triggers],
     schedules=routine_retraining_schedules(),
-    resources={"io_manager": ArtifactIOManager()},
+    resources=resources(),  # chosen by GXP_ENV from one mapping (gxp_assets.defs.resources)
 )

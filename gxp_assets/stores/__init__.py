@@ -36,12 +36,13 @@ class Backend:
     notifier: Callable[[Path | str | None], Notifier]
 
 
-def _local() -> Backend:
+def _local(stack: str | None = None) -> Backend:
     return Backend(LocalArtifactStore, LocalAuditTrail, LocalRegistry, LocalResultsStore, LocalOutboxNotifier)
 
 
-def _aws() -> Backend:
-    """Imported only when chosen, so the embedded default never needs AWS configuration."""
+def _aws(stack: str | None = None) -> Backend:
+    """Imported only when chosen, so the embedded default never needs AWS configuration; ``stack`` overrides
+    GXP_AWS_STACK."""
     from gxp_assets.stores.aws_artifacts import AwsArtifactStore
     from gxp_assets.stores.aws_audit import AwsAuditTrail
     from gxp_assets.stores.aws_notifier import AwsNotifier
@@ -53,39 +54,42 @@ def _aws() -> Backend:
         return (Path(home).resolve() if home else default_home()) / "aws-cache"
 
     return Backend(
-        artifacts=lambda home: AwsArtifactStore(aws_context(), cache(home)),
-        audit=lambda home: AwsAuditTrail(aws_context()),
-        registry=lambda home: AwsRegistry(aws_context()),
-        results=lambda home: AwsResultsStore(aws_context(), cache(home) / "results"),
-        notifier=lambda home: AwsNotifier(aws_context()),
+        artifacts=lambda home: AwsArtifactStore(aws_context(stack), cache(home)),
+        audit=lambda home: AwsAuditTrail(aws_context(stack)),
+        registry=lambda home: AwsRegistry(aws_context(stack)),
+        results=lambda home: AwsResultsStore(aws_context(stack), cache(home) / "results"),
+        notifier=lambda home: AwsNotifier(aws_context(stack)),
     )
 
 
 #: The one mapping from GXP_ENV to the stores of that environment.
-ENVIRONMENTS: dict[str, Callable[[], Backend]] = {"local": _local, "aws": _aws}
+ENVIRONMENTS: dict[str, Callable[[str | None], Backend]] = {"local": _local, "aws": _aws}
 BACKENDS = tuple(ENVIRONMENTS)
 
 
-def environment() -> str:
-    """GXP_ENV, ``local`` by default; anything else is refused naming the choices."""
-    name = os.environ.get("GXP_ENV", "local") or "local"
+def environment(name: str | None = None) -> str:
+    """``name``, else GXP_ENV, ``local`` by default; anything else is refused naming the choices."""
+    name = name or os.environ.get("GXP_ENV", "local") or "local"
     if name not in ENVIRONMENTS:
         raise ValueError(f"GXP_ENV={name!r} is not available; choose one of {BACKENDS}")
     return name
 
 
-def backend() -> Backend:
-    return ENVIRONMENTS[environment()]()
+def backend(name: str | None = None, stack: str | None = None) -> Backend:
+    """The stores of environment ``name`` (default GXP_ENV); ``stack`` overrides GXP_AWS_STACK on aws."""
+    return ENVIRONMENTS[environment(name)](stack)
 
 
-def artifact_store(home: Path | str | None = None) -> ArtifactStore:
+def artifact_store(
+    home: Path | str | None = None, env: str | None = None, stack: str | None = None
+) -> ArtifactStore:
     """The artifact store of the environment: ``local`` (filesystem + SQLite under GXP_HOME) by default, ``aws``
-    (S3 + a DynamoDB index) with GXP_ENV=aws."""
-    return backend().artifacts(home)
+    (S3 + a DynamoDB index) with GXP_ENV=aws; a Dagster resource passes its configured ``env`` and ``stack``."""
+    return backend(env, stack).artifacts(home)
 
 
-def audit_trail(home: Path | str | None = None) -> AuditTrail:
-    return backend().audit(home)
+def audit_trail(home: Path | str | None = None, env: str | None = None, stack: str | None = None) -> AuditTrail:
+    return backend(env, stack).audit(home)
 
 
 def registry(home: Path | str | None = None) -> RegistryStore:

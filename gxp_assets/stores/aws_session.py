@@ -149,10 +149,10 @@ def _context(stack: str, region: str, endpoint: str, profile: str) -> AwsContext
     return AwsContext(stack)
 
 
-def aws_context() -> AwsContext:
-    """The process's context for GXP_AWS_STACK (one per stack, region, endpoint and profile)."""
+def aws_context(stack: str | None = None) -> AwsContext:
+    """The process's context for ``stack``, else GXP_AWS_STACK (one per stack, region, endpoint and profile)."""
     return _context(
-        stack_name(),
+        stack or stack_name(),
         os.environ.get("AWS_DEFAULT_REGION", ""),
         os.environ.get("AWS_ENDPOINT_URL", ""),
         os.environ.get("AWS_PROFILE", ""),
