@@ -1,4 +1,5 @@
-"""Where things are kept, behind small protocols; ``GXP_ENV`` picks the backend (DESIGN.md)."""
+"""Where things are kept, behind small protocols; ``GXP_ENV`` picks the backend from one mapping (DESIGN.md):
+``local`` (files and SQLite under GXP_HOME) or ``aws`` (the stack named by GXP_AWS_STACK)."""
 
 from __future__ import annotations
 
