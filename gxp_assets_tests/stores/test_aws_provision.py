@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import fields
@@ -60,9 +61,11 @@ def test_the_template_declares_every_control() -> None:
 
 
 def test_the_template_is_cfn_lint_clean() -> None:
-    linter = subprocess.run([sys.executable, "-m", "cfnlint", str(TEMPLATE)], capture_output=True, text=True)
-    if "No module named cfnlint" in linter.stderr:
-        pytest.skip("cfn-lint is not installed in this environment")
+    """cfn-lint is not a dependency of the project: the one on PATH is used, or the test is skipped."""
+    command = shutil.which("cfn-lint")
+    if command is None:
+        pytest.skip("cfn-lint is not on PATH")
+    linter = subprocess.run([command, str(TEMPLATE)], capture_output=True, text=True, timeout=300)
     assert linter.returncode == 0, linter.stdout + linter.stderr
 
 
