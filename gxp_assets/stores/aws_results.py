@@ -7,7 +7,10 @@ Items of the stack's results table (``pk``/``sk``):
   and every row is found by report through the ``by_report`` index;
 - ``BATCH#<batch>`` / ``SUMMARY``: counts, the SHA-256 of the batch's files and of its rows, written last;
 - ``ADJ#<report_id>`` / ``<adjudicated_at>#<label>#<source file>``: labels, each put once (conditional);
-- ``MONITORING`` / ``<id>``: monitoring events, ids from an atomic counter.
+- ``MONITORING`` / ``<id>``: monitoring events, ids from an atomic counter;
+- ``LEASE#<batch>``: held while a batch is published, so two runs never interleave their rows (the second fails).
+
+Rows and the writer are in aws_results_rows.py.
 
 The Parquet files are content-addressed objects under Object Lock (a re-scored batch gets new objects, the summary
 points to them). A writer spools chunks to local files (bounded memory) and publishes on exit; unlike SQLite there
@@ -20,11 +23,10 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
-from collections import Counter
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
-from decimal import Decimal
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -38,6 +40,7 @@ from botocore.exceptions import ClientError
 from gxp_assets.core.hashing import canonical_json, sha256_file, sha256_hex
 from gxp_assets.stores.aws_artifacts import locked_put_args
 from gxp_assets.stores.aws_dynamo import query_all, scan_all
+from gxp_assets.stores.aws_results_rows import FILES, INDEX, SCHEMAS, AwsBatchWriter, item_row, row_item
 from gxp_assets.stores.aws_session import AwsContext
 from gxp_assets.stores.protocols import IntegrityError
 from gxp_assets.stores.results_frames import (
@@ -46,8 +49,6 @@ from gxp_assets.stores.results_frames import (
     STORED_COLUMNS,
     adjudication_rows,
     arrow_pandas,
-    arrow_table,
-    quarantine_frame,
     scored_frame,
     sql_rows,
     typed_frame,
@@ -57,80 +58,11 @@ from gxp_assets.stores.results_integrity import add_rows
 from gxp_assets.stores.results_local import OnCommit
 from gxp_assets.stores.results_protocol import TRIAGE_LEVELS, BatchSummary, MonitoringEvent
 
-_FILES = ("predictions", "quarantine")
-_SCHEMAS = {"predictions": PREDICTION_SCHEMA, "quarantine": QUARANTINE_SCHEMA}
-_INDEX = {name: position for position, name in enumerate(STORED_COLUMNS)}
-_READABLE = ("report_id", "input_sha256", "prediction_set", "triage", "model_version", "plan_version", "run_id",
-             "scored_at", "due_at", "batch")  # fmt: skip
-_NO_DUE = "~"  # sorts after every ISO time: PRIORITY rows without a due date come last
+LEASE = timedelta(minutes=15)  # longer than any publish; a killed publisher's lease lapses after it
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
-
-
-def _item(row: Sequence[Any]) -> dict[str, Any]:
-    """A row as an item: readable attributes, the row itself as JSON, and the index keys."""
-    values = dict(zip(STORED_COLUMNS, row, strict=True))
-    seq = f"{values['intake_seq']:012d}"
-    item: dict[str, Any] = {"pk": f"ROWS#{values['batch']}", "sk": seq,
-                            "row": json.dumps(list(row), ensure_ascii=False, allow_nan=True),
-                            "scored_key": f"{values['scored_at']}#{values['batch']}#{seq}"}  # fmt: skip
-    item.update({name: values[name] for name in _READABLE if values.get(name) is not None})
-    if isinstance(values.get("p_ae"), float) and values["p_ae"] == values["p_ae"]:
-        item["p_ae"] = Decimal(repr(values["p_ae"]))
-    if values["triage"] == "PRIORITY":
-        item.update(queue="PRIORITY", due_key=values.get("due_at") or _NO_DUE)
-    return item
-
-
-def _row(item: dict[str, Any]) -> tuple:
-    return tuple(json.loads(item["row"]))
-
-
-class _AwsBatchWriter:
-    """Spools chunks to local Parquet files and a JSON-lines file of rows; nothing is visible until published."""
-
-    def __init__(self, store: AwsResultsStore, batch: str, folder: Path) -> None:
-        self.store, self.batch, self.folder = store, batch, folder
-        self.paths = {name: folder / f"{name}.parquet" for name in _FILES}
-        self._parquet = {name: pq.ParquetWriter(self.paths[name], _SCHEMAS[name], compression="zstd")
-                         for name in _FILES}  # fmt: skip
-        self.rows_path = folder / "rows.jsonl"
-        self._rows = self.rows_path.open("w", encoding="utf-8")
-        self.scored = self.quarantined = 0
-        self.triage: Counter[str] = Counter()
-        self.broken = False
-
-    def add(self, predictions: pd.DataFrame, quarantined: pd.DataFrame) -> None:
-        scored = scored_frame(predictions, self.batch) if len(predictions) else None
-        if scored is not None:
-            scored["resubmitted"] = self.store.scored_elsewhere(scored["report_id"].tolist(), self.batch)
-        held = quarantine_frame(quarantined) if len(quarantined) else None
-        tables = {"predictions": arrow_table(scored, PREDICTION_SCHEMA) if scored is not None else None,
-                  "quarantine": arrow_table(held, QUARANTINE_SCHEMA) if held is not None else None}  # fmt: skip
-        self.broken = True
-        if scored is not None:
-            for row in sql_rows(scored):
-                self._rows.write(json.dumps(list(row), ensure_ascii=False, allow_nan=True) + "\n")
-            self.scored += len(scored)
-            self.triage.update(scored["triage"].value_counts().to_dict())
-        if held is not None:
-            self.quarantined += len(held)
-        for name, table in tables.items():
-            if table is not None:
-                self._parquet[name].write_table(table)
-        self.broken = False
-
-    def close(self) -> None:
-        self._rows.close()
-        for writer in self._parquet.values():
-            writer.close()
-
-    def rows(self) -> list[tuple]:
-        with self.rows_path.open(encoding="utf-8") as handle:
-            rows = [tuple(json.loads(line)) for line in handle]
-        return sorted(rows, key=lambda row: row[_INDEX["intake_seq"]])
 
 
 class AwsResultsStore:
@@ -150,35 +82,58 @@ class AwsResultsStore:
         return [report_id in seen for report_id in report_ids]
 
     @contextmanager
-    def writer(self, batch: str, run_id: str, on_commit: OnCommit | None = None) -> Iterator[_AwsBatchWriter]:
+    def writer(self, batch: str, run_id: str, on_commit: OnCommit | None = None) -> Iterator[AwsBatchWriter]:
         if not batch:
             raise ValueError("a batch needs a non-empty name")
         self.cache.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=self.cache) as folder:
-            writer = _AwsBatchWriter(self, batch, Path(folder))
+            writer = AwsBatchWriter(self.scored_elsewhere, batch, Path(folder))
             try:
                 yield writer
             finally:
                 writer.close()
             if writer.broken:
                 raise RuntimeError(f"a chunk of batch {batch!r} failed half written; the attempt is not committed")
-            self._publish(writer, run_id, on_commit)
+            with self._lease(batch):
+                self._publish(writer, run_id, on_commit)
+
+    @contextmanager
+    def _lease(self, batch: str) -> Iterator[None]:
+        """One publisher per batch at a time (a conditional put of a lease that expires, so a killed writer does not
+        block the batch for ever); a second one fails loudly instead of interleaving its rows with the first's."""
+        token, now = uuid.uuid4().hex, datetime.now(UTC)
+        key = {"pk": f"LEASE#{batch}", "sk": "LEASE"}
+        try:
+            self.table.put_item(Item={**key, "token": token, "expires": (now + LEASE).isoformat()},
+                                ConditionExpression="attribute_not_exists(pk) OR expires < :now",
+                                ExpressionAttributeValues={":now": now.isoformat()})  # fmt: skip
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            raise RuntimeError(f"batch {batch!r} is being published by another run; nothing of this attempt was "
+                               "committed: score it again once that run ends") from None  # fmt: skip
+        try:
+            yield
+        finally:
+            self.table.delete_item(Key=key, ConditionExpression="#token = :token",
+                                   ExpressionAttributeNames={"#token": "token"},
+                                   ExpressionAttributeValues={":token": token})  # fmt: skip
 
     def _key(self, batch: str, name: str, sha256: str) -> str:
         return f"results/{quote(batch, safe='')}/{name}-{sha256}.parquet"
 
-    def _publish(self, writer: _AwsBatchWriter, run_id: str, on_commit: OnCommit | None) -> None:
+    def _publish(self, writer: AwsBatchWriter, run_id: str, on_commit: OnCommit | None) -> None:
         batch = writer.batch
-        hashes = {name: sha256_file(writer.paths[name]) for name in _FILES}
-        for name in _FILES:
+        hashes = {name: sha256_file(writer.paths[name]) for name in FILES}
+        for name in FILES:
             self.s3.upload_file(str(writer.paths[name]), self.bucket, self._key(batch, name, hashes[name]),
                                 ExtraArgs=locked_put_args(self.context))  # fmt: skip
         rows = writer.rows()
-        new_keys = {f"{row[_INDEX['intake_seq']]:012d}" for row in rows}
+        new_keys = {f"{row[INDEX['intake_seq']]:012d}" for row in rows}
         stale = [item["sk"] for item in self._row_items(batch) if item["sk"] not in new_keys]
         with self.table.batch_writer() as batch_writer:  # boto3 re-sends unprocessed items itself
             for row in rows:
-                batch_writer.put_item(Item=_item(row))
+                batch_writer.put_item(Item=row_item(row))
             for sk in stale:
                 batch_writer.delete_item(Key={"pk": f"ROWS#{batch}", "sk": sk})
         digest = hashlib.sha256()
@@ -219,7 +174,7 @@ class AwsResultsStore:
                 problems.append(f"batch {batch}: recorded in the audit trail, missing from the results table")
                 continue
             digest = hashlib.sha256()
-            add_rows(digest, [_row(item) for item in self._row_items(batch)])
+            add_rows(digest, [item_row(item) for item in self._row_items(batch)])
             found = {**{name: summary.get(name) for name in ("scored", "quarantined", "predictions_sha256",
                                                               "quarantine_sha256")},
                      "rows_sha256": digest.hexdigest()}  # fmt: skip
@@ -227,7 +182,7 @@ class AwsResultsStore:
                 if facts.get(name) != value:
                     problems.append(f"batch {batch}: the table holds {name} {value}, "
                                     f"the audit trail {facts.get(name)}")  # fmt: skip
-            for name in _FILES:
+            for name in FILES:
                 expected = facts.get(f"{name}_sha256")
                 if (actual := self._object_sha256(batch, name, str(expected))) != expected:
                     problems.append(f"batch {batch}: {name} file hashes to {actual}, "
@@ -241,14 +196,14 @@ class AwsResultsStore:
         restored: list[str] = []
         for batch, facts in sorted(recorded.items()):
             if any(self._object_sha256(batch, name, facts[f"{name}_sha256"]) != facts[f"{name}_sha256"]
-                   for name in _FILES):  # fmt: skip
+                   for name in FILES):  # fmt: skip
                 continue
             frame = self._read(batch, "predictions", facts["predictions_sha256"])
             rows = sql_rows(scored_frame(frame, batch))
-            keep = {f"{row[_INDEX['intake_seq']]:012d}" for row in rows}
+            keep = {f"{row[INDEX['intake_seq']]:012d}" for row in rows}
             with self.table.batch_writer() as batch_writer:
                 for row in rows:
-                    batch_writer.put_item(Item=_item(row))
+                    batch_writer.put_item(Item=row_item(row))
                 for item in self._row_items(batch):
                     if item["sk"] not in keep:
                         batch_writer.delete_item(Key={"pk": item["pk"], "sk": item["sk"]})
@@ -303,13 +258,13 @@ class AwsResultsStore:
             items = [item for report_id in dict.fromkeys(map(str, report_ids)) for item in self._by_report(report_id)]
         else:
             items = scan_all(self.table, FilterExpression=Attr("pk").begins_with("ROWS#"))
-        rows = [_row(item) for item in items if batch is None or item["batch"] == batch]
-        rows.sort(key=lambda row: (row[_INDEX["batch"]], row[_INDEX["intake_seq"]]))
+        rows = [item_row(item) for item in items if batch is None or item["batch"] == batch]
+        rows.sort(key=lambda row: (row[INDEX["batch"]], row[INDEX["intake_seq"]]))
         return typed_frame(rows, STORED_COLUMNS)
 
     def find_report(self, report_id: str) -> pd.DataFrame:
         items = sorted(self._by_report(report_id), key=lambda item: item["scored_key"])
-        return typed_frame([_row(item) for item in items], STORED_COLUMNS)
+        return typed_frame([item_row(item) for item in items], STORED_COLUMNS)
 
     def predictions_file(self, batch: str) -> pd.DataFrame:
         summary = self.batch_summary(batch)
@@ -334,7 +289,7 @@ class AwsResultsStore:
 
     def _read(self, batch: str, name: str, expected: str) -> pd.DataFrame:
         payload = self._fetch(batch, name, expected)
-        return arrow_pandas(pq.read_table(pa.BufferReader(payload), schema=_SCHEMAS[name]))
+        return arrow_pandas(pq.read_table(pa.BufferReader(payload), schema=SCHEMAS[name]))
 
     def _latest(self, report_id: str) -> dict[str, Any] | None:
         items = self._by_report(report_id)
@@ -354,8 +309,8 @@ class AwsResultsStore:
             latest = self._latest(item["report_id"])
             if latest is not None and latest["pk"] == item["pk"] and latest["sk"] == item["sk"]:
                 if not self._adjudications(item["report_id"]):
-                    rows.append(_row(item))
-        p_ae, due, report = _INDEX["p_ae"], _INDEX["due_at"], _INDEX["report_id"]
+                    rows.append(item_row(item))
+        p_ae, due, report = INDEX["p_ae"], INDEX["due_at"], INDEX["report_id"]
         rows.sort(key=lambda row: (row[due] is None, row[due] or "", -row[p_ae], row[report]))
         frame = typed_frame(rows, STORED_COLUMNS)
         frame["hours_left"] = (frame["due_at"] - pd.Timestamp(now).tz_convert("UTC")).dt.total_seconds() / 3600.0
@@ -394,7 +349,7 @@ class AwsResultsStore:
             scoring = self._latest(report_id)
             if scoring is None or (floor is not None and label["adjudicated_at"] < floor):
                 continue
-            rows.append((*_row(scoring), label["label"], label["adjudicated_at"], label["adjudicator"]))
+            rows.append((*item_row(scoring), label["label"], label["adjudicated_at"], label["adjudicator"]))
         return typed_frame(rows, (*STORED_COLUMNS, "label", "adjudicated_at", "adjudicator"))
 
     def record_monitoring(

@@ -154,3 +154,21 @@ def test_a_file_landed_in_the_bucket_is_announced_on_the_records_queue(aws_stack
     messages = sqs.receive_message(QueueUrl=resources.RecordsQueueUrl, MaxNumberOfMessages=10)["Messages"]
     records = [record for message in messages for record in json.loads(message["Body"]).get("Records", [])]
     assert [unquote_plus(record["s3"]["object"]["key"]) for record in records] == ["landing/reports/b1.csv"]
+
+
+def test_a_batch_being_published_by_another_run_is_refused_without_a_trace(aws_stack: AwsContext) -> None:
+    import pandas as pd
+
+    from gxp_assets_tests.stores.test_results_local import scored
+
+    store = stores.results_store()
+    lease = {"pk": "LEASE#b", "sk": "LEASE", "token": "other-run", "expires": "9999-01-01T00:00:00+00:00"}
+    store.table.put_item(Item=lease)
+    with pytest.raises(RuntimeError, match="being published by another run"), store.writer("b", "run-2") as writer:
+        writer.add(scored("b", 0, 5), pd.DataFrame())
+    assert store.batch_summary("b") is None and store.find_report("r1").empty
+    store.table.put_item(Item={**lease, "expires": "2000-01-01T00:00:00+00:00"})  # lapsed: taken over
+    with store.writer("b", "run-3") as writer:
+        writer.add(scored("b", 0, 5), pd.DataFrame())
+    assert store.batch_summary("b").run_id == "run-3"
+    assert "Item" not in store.table.get_item(Key={"pk": "LEASE#b", "sk": "LEASE"})  # released
