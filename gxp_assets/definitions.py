@@ -13,8 +13,8 @@ from gxp_assets.defs import (
     monitoring_summary,
 )
 from gxp_assets.defs.data_checks import DATA_CHECKS
-from gxp_assets.defs.io_manager import ArtifactIOManager
 from gxp_assets.defs.jobs import JOBS
+from gxp_assets.defs.resources import resources
 from gxp_assets.defs.retraining import retraining_triggers, routine_retraining_schedules
 from gxp_assets.defs.sensors import approved_models, landing_files
 
@@ -26,5 +26,5 @@ defs = Definitions(
     jobs=JOBS,
     sensors=[approved_models, landing_files, retraining_triggers],
     schedules=routine_retraining_schedules(),
-    resources={"io_manager": ArtifactIOManager()},
+    resources=resources(),  # chosen by GXP_ENV from one mapping (gxp_assets.defs.resources)
 )

@@ -11,14 +11,26 @@ import os
 import sys
 from collections.abc import Sequence
 
-from gxp_assets.cli import artifacts, audit, demo, governance, inference, records, report, roles, suspension, trace
+from gxp_assets.cli import (
+    artifacts,
+    audit,
+    aws,
+    demo,
+    governance,
+    inference,
+    records,
+    report,
+    roles,
+    suspension,
+    trace,
+)
 from gxp_assets.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliError
 from gxp_assets.governance.service import ActionRefused
 from gxp_assets.governance.signatures import SignatureRefused
 from gxp_assets.stores.protocols import ArtifactNotFound, IntegrityError
 from gxp_assets.stores.results_integrity import ResultsIntegrityError
 
-LEAVES = (artifacts, governance, roles, audit, records, report, trace, inference, suspension, demo)
+LEAVES = (artifacts, governance, roles, audit, records, report, trace, inference, suspension, demo, aws)
 #: Set to 1 to see the traceback of an unexpected error (for developers; people get one line).
 DEBUG_ENV = "GXP_DEBUG"
 
@@ -33,7 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _reason(error: BaseException) -> str:
     """One line a person can act on."""
-    if isinstance(error, SignatureRefused | ActionRefused):
+    if isinstance(error, aws.AWS_ERRORS):  # GXP_ENV=aws: a missing stack, wrong region or missing permission
+        message = aws.aws_problem(error)
+    elif isinstance(error, SignatureRefused | ActionRefused):
         message = f"refused ({error.code}): {error}"
     elif isinstance(error, FileNotFoundError) and error.filename:
         message = f"no such file or folder: {error.filename}"

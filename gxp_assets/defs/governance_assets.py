@@ -20,7 +20,8 @@ from gxp_assets.defs.provenance import current_user, git_commit, library_version
 from gxp_assets.defs.registry_observation import CANDIDATE_KEY, registry_observations
 from gxp_assets.governance.plan import data_requirements_met, evaluate_acceptance, within_plan
 from gxp_assets.governance.registry import State, version_id
-from gxp_assets.stores import open_governance
+from gxp_assets.stores import notifier, open_governance
+from gxp_assets.stores.notifier import Notification
 
 GOVERNANCE_GROUP = "governance"
 LINEAGE_ASSETS = (
@@ -211,6 +212,11 @@ def active_model(context: AssetExecutionContext, config: PromotionConfig, model_
     model = governance.registry.get(version)
     if model.state == State.APPROVED:
         governance.promote(version, current_user())
+        notifier().send(
+            Notification(kind="model_activated", subject=f"model {version} is ACTIVE", dedupe_key=f"active-{version}",
+                         body=f"Model {version} of {model.use_case} went live, promoted by {current_user()}.",
+                         payload={"version": version, "use_case": model.use_case, "record_hash": model.record_hash})
+        )  # fmt: skip
     model = governance.registry.get(version)
     if model.state != State.ACTIVE:
         raise ValueError(f"model {version} is {model.state}: it needs the plan's approvals before it can be ACTIVE")

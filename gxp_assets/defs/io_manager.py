@@ -31,9 +31,11 @@ class ArtifactIOManager(ConfigurableIOManager):
     """Immutable, content-addressed storage of asset values, verified on every load."""
 
     home: str | None = None  # GXP_HOME when unset
+    environment: str | None = None  # GXP_ENV when unset: local or aws (gxp_assets.defs.resources picks it)
+    aws_stack: str | None = None  # GXP_AWS_STACK when unset
 
     def store(self) -> ArtifactStore:
-        return artifact_store(self.home)
+        return artifact_store(self.home, self.environment, self.aws_stack)
 
     def handle_output(self, context: OutputContext, obj: Any) -> None:
         payload, suffix = codecs.encode(obj)
@@ -44,7 +46,7 @@ class ArtifactIOManager(ConfigurableIOManager):
         context.add_output_metadata({"sha256": ref.sha256, "artifact": ref.uri, "bytes": ref.size})
         context.add_output_metadata(codecs.summary(obj))
         # Every materialization passes here, so this is the one place that audits them.
-        entry = audit_trail(self.home).append(
+        entry = audit_trail(self.home, self.environment, self.aws_stack).append(
             launched_by(context),
             "materialization",
             ref.asset,

@@ -84,6 +84,7 @@ def _refusals_request(refusals: dict[str, str]) -> RunRequest:
 )
 def landing_files(context: SensorEvaluationContext):
     zone = landing_zone()
+    receipts = zone.pull()  # aws: objects the Records queue announced, copied into the zone's folder
     cursor = json.loads(context.cursor) if context.cursor else {}
     reports, waiting = zone.scan(REPORTS)
     labels, waiting_labels = zone.scan(ADJUDICATIONS)
@@ -113,6 +114,7 @@ def landing_files(context: SensorEvaluationContext):
                 tags={"gxp/adjudication_files": names[:1000]},
             )
         )
+    zone.acknowledge(receipts)  # the run requests are made: their announcements may go
     if not requests:
         return SensorResult(
             skip_reason=f"no new file ({len(waiting) + len(waiting_labels)} waiting)", cursor=json.dumps(cursor)

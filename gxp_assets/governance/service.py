@@ -76,6 +76,11 @@ class VerificationFailed(ActionRefused):
         self.verdict = verdict
 
 
+
+def transition_details(transition: Transition) -> dict[str, object]:
+    """The details of a transition's audit entry: one definition for every registry backend."""
+    return {"from": transition.from_state, "to": transition.to_state, "reason": transition.reason}
+
 class Governance:
     def __init__(
         self,
@@ -100,14 +105,15 @@ class Governance:
         return found
 
     def _transition(self, version: str, target: State, actor: str, reason: str) -> list[Transition]:
+        """A registry that can write a state change and its audit entries in one transaction (aws) does so;
+        otherwise the entries follow the change."""
+        atomic = getattr(self.registry, "transition_audited", None)
+        if atomic is not None and hasattr(self.audit, "append_all"):
+            made: list[Transition] = atomic(version, target, actor, reason, self.audit)
+            return made
         made = self.registry.transition(version, target, actor, reason)
         for transition in made:
-            self.audit.append(
-                actor,
-                "transition",
-                transition.version,
-                {"from": transition.from_state, "to": transition.to_state, "reason": transition.reason},
-            )
+            self.audit.append(actor, "transition", transition.version, transition_details(transition))
         return made
 
     def refuse(self, actor: str, version: str, code: str, message: str, signature_id: str | None = None) -> None:

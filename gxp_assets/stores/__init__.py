@@ -1,18 +1,21 @@
-"""Where things are kept, behind small protocols; ``GXP_ENV`` picks the backend (DESIGN.md)."""
+"""Where things are kept, behind small protocols; ``GXP_ENV`` picks the backend from one mapping (DESIGN.md):
+``local`` (files and SQLite under GXP_HOME) or ``aws`` (the stack named by GXP_AWS_STACK)."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from gxp_assets.governance.plan import DEFAULT_PLAN_PATH, LoadedPlan, load_plan
 from gxp_assets.governance.roles import load_roles
-from gxp_assets.governance.service import Governance
+from gxp_assets.governance.service import Governance, RegistryStore
 from gxp_assets.stores import codecs
 from gxp_assets.stores.audit_local import LocalAuditTrail
 from gxp_assets.stores.audit_protocol import AuditTrail
 from gxp_assets.stores.landing import DEFAULT_SETTLE_SECONDS, LocalLandingZone
-from gxp_assets.stores.local import LocalArtifactStore
+from gxp_assets.stores.local import LocalArtifactStore, default_home
 from gxp_assets.stores.notifier import LocalOutboxNotifier, Notification, Notifier
 from gxp_assets.stores.notifier_audit import AuditedNotifier
 from gxp_assets.stores.protocols import ArtifactStore
@@ -21,32 +24,83 @@ from gxp_assets.stores.results_integrity import ResultsIntegrityError, recorded_
 from gxp_assets.stores.results_local import LocalResultsStore
 from gxp_assets.stores.results_protocol import ResultsStore
 
-BACKENDS = ("local",)
 DEFAULT_ROLES_PATH = DEFAULT_PLAN_PATH.parent / "roles.yaml"
 
 
-def _environment() -> str:
-    environment = os.environ.get("GXP_ENV", "local") or "local"
-    if environment not in BACKENDS:
-        raise ValueError(f"GXP_ENV={environment!r} is not available; choose one of {BACKENDS}")
-    return environment
+@dataclass(frozen=True)
+class Backend:
+    """How one environment makes each store; ``home`` is GXP_HOME (aws: where verified copies are cached)."""
+
+    artifacts: Callable[[Path | str | None], ArtifactStore]
+    audit: Callable[[Path | str | None], AuditTrail]
+    registry: Callable[[Path | str | None], RegistryStore]
+    results: Callable[[Path | str | None], ResultsStore]
+    notifier: Callable[[Path | str | None], Notifier]
 
 
-def artifact_store(home: Path | str | None = None) -> ArtifactStore:
-    """The artifact store of the environment: ``local`` (filesystem + SQLite under GXP_HOME) by default."""
-    _environment()
-    return LocalArtifactStore(home)
+def _local(stack: str | None = None) -> Backend:
+    return Backend(LocalArtifactStore, LocalAuditTrail, LocalRegistry, LocalResultsStore, LocalOutboxNotifier)
 
 
-def audit_trail(home: Path | str | None = None) -> AuditTrail:
-    _environment()
-    return LocalAuditTrail(home)
+def _aws(stack: str | None = None) -> Backend:
+    """Imported only when chosen, so the embedded default never needs AWS configuration; ``stack`` overrides
+    GXP_AWS_STACK."""
+    from gxp_assets.stores.aws_artifacts import AwsArtifactStore
+    from gxp_assets.stores.aws_audit import AwsAuditTrail
+    from gxp_assets.stores.aws_notifier import AwsNotifier
+    from gxp_assets.stores.aws_registry import AwsRegistry
+    from gxp_assets.stores.aws_results import AwsResultsStore
+    from gxp_assets.stores.aws_session import aws_context
+
+    def cache(home: Path | str | None) -> Path:
+        return (Path(home).resolve() if home else default_home()) / "aws-cache"
+
+    return Backend(
+        artifacts=lambda home: AwsArtifactStore(aws_context(stack), cache(home)),
+        audit=lambda home: AwsAuditTrail(aws_context(stack)),
+        registry=lambda home: AwsRegistry(aws_context(stack)),
+        results=lambda home: AwsResultsStore(aws_context(stack), cache(home) / "results"),
+        notifier=lambda home: AwsNotifier(aws_context(stack)),
+    )
+
+
+#: The one mapping from GXP_ENV to the stores of that environment.
+ENVIRONMENTS: dict[str, Callable[[str | None], Backend]] = {"local": _local, "aws": _aws}
+BACKENDS = tuple(ENVIRONMENTS)
+
+
+def environment(name: str | None = None) -> str:
+    """``name``, else GXP_ENV, ``local`` by default; anything else is refused naming the choices."""
+    name = name or os.environ.get("GXP_ENV", "local") or "local"
+    if name not in ENVIRONMENTS:
+        raise ValueError(f"GXP_ENV={name!r} is not available; choose one of {BACKENDS}")
+    return name
+
+
+def backend(name: str | None = None, stack: str | None = None) -> Backend:
+    """The stores of environment ``name`` (default GXP_ENV); ``stack`` overrides GXP_AWS_STACK on aws."""
+    return ENVIRONMENTS[environment(name)](stack)
+
+
+def artifact_store(
+    home: Path | str | None = None, env: str | None = None, stack: str | None = None
+) -> ArtifactStore:
+    """The artifact store of the environment: ``local`` (filesystem + SQLite under GXP_HOME) by default, ``aws``
+    (S3 + a DynamoDB index) with GXP_ENV=aws; a Dagster resource passes its configured ``env`` and ``stack``."""
+    return backend(env, stack).artifacts(home)
+
+
+def audit_trail(home: Path | str | None = None, env: str | None = None, stack: str | None = None) -> AuditTrail:
+    return backend(env, stack).audit(home)
+
+
+def registry(home: Path | str | None = None) -> RegistryStore:
+    return backend().registry(home)
 
 
 def results_store(home: Path | str | None = None) -> ResultsStore:
     """Scored batches, quarantine, adjudications and monitoring events (local: SQLite + Parquet per batch)."""
-    _environment()
-    return LocalResultsStore(home)
+    return backend().results(home)
 
 
 def verified_results(home: Path | str | None = None) -> ResultsStore:
@@ -61,16 +115,21 @@ def verified_results(home: Path | str | None = None) -> ResultsStore:
 
 
 def notifier(home: Path | str | None = None) -> Notifier:
-    """Where people are told about PRIORITY reports and retraining (local: an outbox folder of JSON messages)."""
-    _environment()
-    return AuditedNotifier(LocalOutboxNotifier(home), audit_trail(home))
+    """Where people are told about PRIORITY reports and retraining (local: an outbox folder of JSON messages;
+    aws: SES e-mail and SQS queues); every message sent is also an audit entry."""
+    return AuditedNotifier(backend().notifier(home), audit_trail(home))
 
 
 def landing_zone() -> LocalLandingZone:
     """GXP_LANDING, else GXP_HOME/landing; GXP_LANDING_SETTLE_SECONDS overrides how long a file must be still."""
-    _environment()
-    settle = float(os.environ.get("GXP_LANDING_SETTLE_SECONDS") or DEFAULT_SETTLE_SECONDS)
-    return LocalLandingZone(os.environ.get("GXP_LANDING") or None, settle_seconds=settle)
+    settle = os.environ.get("GXP_LANDING_SETTLE_SECONDS")
+    root = os.environ.get("GXP_LANDING") or None
+    if environment() == "aws":  # files arrive whole in the landing bucket; the folder is their local mirror
+        from gxp_assets.stores.aws_landing import AwsLandingZone
+        from gxp_assets.stores.aws_session import aws_context
+
+        return AwsLandingZone(aws_context(), root, settle_seconds=float(settle or 0))
+    return LocalLandingZone(root, settle_seconds=float(settle or DEFAULT_SETTLE_SECONDS))
 
 
 def current_plan() -> LoadedPlan:
@@ -81,7 +140,6 @@ def current_plan() -> LoadedPlan:
 def open_governance(home: Path | str | None = None) -> Governance:
     """Registry and audit trail of the environment, with the plan (GXP_PLAN) and roles file (GXP_ROLES); artifacts
     are read (hash-checked) from the environment's store for verification, alarms go to its notifier."""
-    _environment()
     plan = current_plan()
     roles = load_roles(os.environ.get("GXP_ROLES") or DEFAULT_ROLES_PATH)
     store, messages = artifact_store(home), notifier(home)
@@ -93,4 +151,4 @@ def open_governance(home: Path | str | None = None) -> Governance:
     def alarm(kind: str, subject: str, payload: dict) -> str:
         return messages.send(Notification(kind=kind, subject=subject, body=subject, payload=payload))
 
-    return Governance(LocalRegistry(home), audit_trail(home), plan, roles, load_artifact=load, alarm=alarm)
+    return Governance(registry(home), audit_trail(home), plan, roles, load_artifact=load, alarm=alarm)

@@ -99,6 +99,13 @@ class LocalLandingZone:
             ready.append(LandedFile(path, status.st_size, status.st_mtime_ns))
         return ready, waiting
 
+    def pull(self) -> list[str]:
+        """Bring in what a queue announced (the aws zone); a local folder needs nothing: no receipts."""
+        return []
+
+    def acknowledge(self, receipts: list[str]) -> None:
+        """Forget announcements once their runs are requested (the aws zone deletes the queue messages)."""
+
     def locate(self, key: str) -> Path:
         """The batch file behind a partition key; its content must still hash to the key."""
         for path in sorted(self.folder(REPORTS).iterdir()):

@@ -70,6 +70,13 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"a notification payload cannot hold a {type(value).__name__}")
 
 
+def notification_json(notification: Notification) -> str:
+    """The message as JSON text, the same for every backend (outbox file, queue message, e-mail attachment)."""
+    return json.dumps(
+        notification.to_dict(), sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False, default=_jsonable
+    )
+
+
 def _outbox_folder(home: Path | str | None) -> Path:
     return (Path(home).resolve() if home else default_home()) / "outbox"
 
@@ -91,10 +98,7 @@ class LocalOutboxNotifier:
                 _LOG.info("%s: already sent (%s)", notification.kind, notification.dedupe_key)
                 return f"already sent ({notification.dedupe_key})"
             os.close(descriptor)
-        text = json.dumps(
-            notification.to_dict(), sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False, default=_jsonable
-        )
-        content = (text + "\n").encode()
+        content = (notification_json(notification) + "\n").encode()
         kind = _UNSAFE.sub("_", notification.kind)[:60]
         path = self.outbox / f"{notification.created_at:%Y%m%dT%H%M%S%fZ}-{kind}-{sha256_hex(content)[:12]}.json"
         with tempfile.NamedTemporaryFile(dir=self.outbox, prefix=".sending-", suffix=".tmp", delete=False) as handle:

@@ -15,7 +15,7 @@ import json
 import os
 import shutil
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,11 +50,18 @@ def rows_sha256(connection: sqlite3.Connection, batch: str) -> str:
     columns = ", ".join(STORED_COLUMNS)
     cursor = connection.execute(f"SELECT {columns} FROM predictions WHERE batch = ? ORDER BY intake_seq", (batch,))
     while rows := cursor.fetchmany(50_000):
-        for row in rows:
-            while row and row[-1] is None and len(row) > _SCORED_WIDTH:
-                row = row[:-1]
-            digest.update(json.dumps(row, ensure_ascii=False, allow_nan=True).encode() + b"\n")
+        add_rows(digest, rows)
     return digest.hexdigest()
+
+
+def add_rows(digest: Any, rows: Iterable[Sequence[Any]]) -> None:
+    """Feed index rows (``STORED_COLUMNS`` order) into ``digest``: one definition of a row's bytes for every
+    backend. Trailing note columns that are None are left out."""
+    for row in rows:
+        row = tuple(row)
+        while row and row[-1] is None and len(row) > _SCORED_WIDTH:
+            row = row[:-1]
+        digest.update(json.dumps(row, ensure_ascii=False, allow_nan=True).encode() + b"\n")
 
 
 def recorded_results(entries: Iterable[AuditEntry]) -> dict[str, dict[str, Any]]:

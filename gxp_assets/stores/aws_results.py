@@ -1,0 +1,371 @@
+"""The inference results table in DynamoDB and one pair of Parquet files per batch in S3: the aws ``ResultsStore``.
+
+Items of the stack's results table (``pk``/``sk``):
+- ``ROWS#<batch>`` / ``<intake_seq>``: one scored row (report_id, input_sha256, p_ae, prediction_set, triage, model
+  and plan version, run_id, scored_at as attributes, and the whole row as JSON, which is what its hash covers);
+  PRIORITY rows carry ``queue`` and ``due_key``, so the PRIORITY queue is a query of the sparse ``priority`` index,
+  and every row is found by report through the ``by_report`` index;
+- ``BATCH#<batch>`` / ``SUMMARY``: counts, the SHA-256 of the batch's files and of its rows, written last;
+- ``ADJ#<report_id>`` / ``<adjudicated_at>#<label>#<source file>``: labels, each put once (conditional);
+- ``MONITORING`` / ``<id>``: monitoring events, ids from an atomic counter;
+- ``LEASE#<batch>``: held while a batch is published, so two runs never interleave their rows (the second fails).
+
+Rows and the writer are in aws_results_rows.py.
+
+The Parquet files are content-addressed objects under Object Lock (a re-scored batch gets new objects, the summary
+points to them). A writer spools chunks to local files (bounded memory) and publishes on exit; unlike SQLite there
+is no transaction across the rows, so a reader during a re-score may briefly see rows of both attempts, and
+``verify`` (against the audit trail) tells which one the summary stands for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from boto3.dynamodb.conditions import Attr, Key
+from botocore.exceptions import ClientError
+
+from gxp_assets.core.hashing import canonical_json, sha256_file, sha256_hex
+from gxp_assets.stores.aws_artifacts import locked_put_args
+from gxp_assets.stores.aws_dynamo import query_all, scan_all
+from gxp_assets.stores.aws_results_rows import FILES, INDEX, SCHEMAS, AwsBatchWriter, item_row, row_item
+from gxp_assets.stores.aws_session import AwsContext
+from gxp_assets.stores.protocols import IntegrityError
+from gxp_assets.stores.results_frames import (
+    PREDICTION_SCHEMA,
+    QUARANTINE_SCHEMA,
+    STORED_COLUMNS,
+    adjudication_rows,
+    arrow_pandas,
+    scored_frame,
+    sql_rows,
+    typed_frame,
+    utc_text,
+)
+from gxp_assets.stores.results_integrity import add_rows
+from gxp_assets.stores.results_local import OnCommit
+from gxp_assets.stores.results_protocol import TRIAGE_LEVELS, BatchSummary, MonitoringEvent
+
+LEASE = timedelta(minutes=15)  # longer than any publish; a killed publisher's lease lapses after it
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+class AwsResultsStore:
+    def __init__(self, context: AwsContext, cache: Path | str | None = None) -> None:
+        self.context = context
+        self.table = context.session.resource("dynamodb").Table(context.resources.ResultsTable)
+        self.s3 = context.client("s3")
+        self.bucket = context.resources.ArtifactBucket
+        self.cache = Path(cache) if cache else Path(tempfile.gettempdir()) / "gxp-aws-results"
+
+    # -- writing batches ------------------------------------------------------------------------------------------
+
+    def scored_elsewhere(self, report_ids: list[str], batch: str) -> list[bool]:
+        """Per report id, whether another batch holds a scoring of it (a report sent again is kept and marked)."""
+        seen = {report_id for report_id in set(report_ids)
+                if any(item["batch"] != batch for item in self._by_report(report_id))}  # fmt: skip
+        return [report_id in seen for report_id in report_ids]
+
+    @contextmanager
+    def writer(self, batch: str, run_id: str, on_commit: OnCommit | None = None) -> Iterator[AwsBatchWriter]:
+        if not batch:
+            raise ValueError("a batch needs a non-empty name")
+        self.cache.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=self.cache) as folder:
+            writer = AwsBatchWriter(self.scored_elsewhere, batch, Path(folder))
+            try:
+                yield writer
+            finally:
+                writer.close()
+            if writer.broken:
+                raise RuntimeError(f"a chunk of batch {batch!r} failed half written; the attempt is not committed")
+            with self._lease(batch):
+                self._publish(writer, run_id, on_commit)
+
+    @contextmanager
+    def _lease(self, batch: str) -> Iterator[None]:
+        """One publisher per batch at a time (a conditional put of a lease that expires, so a killed writer does not
+        block the batch for ever); a second one fails loudly instead of interleaving its rows with the first's."""
+        token, now = uuid.uuid4().hex, datetime.now(UTC)
+        key = {"pk": f"LEASE#{batch}", "sk": "LEASE"}
+        try:
+            self.table.put_item(Item={**key, "token": token, "expires": (now + LEASE).isoformat()},
+                                ConditionExpression="attribute_not_exists(pk) OR expires < :now",
+                                ExpressionAttributeValues={":now": now.isoformat()})  # fmt: skip
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            raise RuntimeError(f"batch {batch!r} is being published by another run; nothing of this attempt was "
+                               "committed: score it again once that run ends") from None  # fmt: skip
+        try:
+            yield
+        finally:
+            self.table.delete_item(Key=key, ConditionExpression="#token = :token",
+                                   ExpressionAttributeNames={"#token": "token"},
+                                   ExpressionAttributeValues={":token": token})  # fmt: skip
+
+    def _key(self, batch: str, name: str, sha256: str) -> str:
+        return f"results/{quote(batch, safe='')}/{name}-{sha256}.parquet"
+
+    def _publish(self, writer: AwsBatchWriter, run_id: str, on_commit: OnCommit | None) -> None:
+        batch = writer.batch
+        hashes = {name: sha256_file(writer.paths[name]) for name in FILES}
+        for name in FILES:
+            self.s3.upload_file(str(writer.paths[name]), self.bucket, self._key(batch, name, hashes[name]),
+                                ExtraArgs=locked_put_args(self.context))  # fmt: skip
+        rows = writer.rows()
+        new_keys = {f"{row[INDEX['intake_seq']]:012d}" for row in rows}
+        stale = [item["sk"] for item in self._row_items(batch) if item["sk"] not in new_keys]
+        with self.table.batch_writer() as batch_writer:  # boto3 re-sends unprocessed items itself
+            for row in rows:
+                batch_writer.put_item(Item=row_item(row))
+            for sk in stale:
+                batch_writer.delete_item(Key={"pk": f"ROWS#{batch}", "sk": sk})
+        digest = hashlib.sha256()
+        add_rows(digest, rows)
+        counts = {level: int(writer.triage.get(level, 0)) for level in TRIAGE_LEVELS}
+        facts = {"run_id": run_id, "scored": writer.scored, "quarantined": writer.quarantined,
+                 "triage_counts": counts, "predictions_sha256": hashes["predictions"],
+                 "quarantine_sha256": hashes["quarantine"], "rows_sha256": digest.hexdigest(),
+                 "folder": quote(batch, safe=""), "written_at": _now()}  # fmt: skip
+        if on_commit is not None:
+            on_commit(facts)
+        self.table.put_item(Item={"pk": f"BATCH#{batch}", "sk": "SUMMARY", "batch": batch,
+                                  "facts": canonical_json(facts).decode()})  # fmt: skip
+
+    # -- integrity ------------------------------------------------------------------------------------------------
+
+    def _row_items(self, batch: str) -> list[dict[str, Any]]:
+        return query_all(self.table, KeyConditionExpression=Key("pk").eq(f"ROWS#{batch}"))
+
+    def _summaries(self) -> dict[str, dict[str, Any]]:
+        items = scan_all(self.table, FilterExpression=Attr("sk").eq("SUMMARY"))
+        return {item["batch"]: json.loads(item["facts"]) for item in items}
+
+    def _object_sha256(self, batch: str, name: str, sha256: str) -> str | None:
+        try:
+            payload = self.s3.get_object(Bucket=self.bucket, Key=self._key(batch, name, sha256))["Body"].read()
+        except ClientError:
+            return None
+        return sha256_hex(payload)
+
+    def verify(self, recorded: dict[str, dict]) -> list[str]:
+        """Differences between the table (and the batch files in S3) and the audit trail's results records."""
+        summaries = self._summaries()
+        problems: list[str] = []
+        for batch, facts in sorted(recorded.items()):
+            summary = summaries.get(batch)
+            if summary is None:
+                problems.append(f"batch {batch}: recorded in the audit trail, missing from the results table")
+                continue
+            digest = hashlib.sha256()
+            add_rows(digest, [item_row(item) for item in self._row_items(batch)])
+            found = {**{name: summary.get(name) for name in ("scored", "quarantined", "predictions_sha256",
+                                                              "quarantine_sha256")},
+                     "rows_sha256": digest.hexdigest()}  # fmt: skip
+            for name, value in found.items():
+                if facts.get(name) != value:
+                    problems.append(f"batch {batch}: the table holds {name} {value}, "
+                                    f"the audit trail {facts.get(name)}")  # fmt: skip
+            for name in FILES:
+                expected = facts.get(f"{name}_sha256")
+                if (actual := self._object_sha256(batch, name, str(expected))) != expected:
+                    problems.append(f"batch {batch}: {name} file hashes to {actual}, "
+                                    f"the audit trail records {expected}")  # fmt: skip
+        problems += [f"batch {b}: in the results table, never recorded in the audit trail" for b in summaries
+                     if b not in recorded]  # fmt: skip
+        return problems
+
+    def rebuild(self, recorded: dict[str, dict]) -> list[str]:
+        """Rewrite rows and summaries from the batch files in S3 that still hash to what the trail recorded."""
+        restored: list[str] = []
+        for batch, facts in sorted(recorded.items()):
+            if any(self._object_sha256(batch, name, facts[f"{name}_sha256"]) != facts[f"{name}_sha256"]
+                   for name in FILES):  # fmt: skip
+                continue
+            frame = self._read(batch, "predictions", facts["predictions_sha256"])
+            rows = sql_rows(scored_frame(frame, batch))
+            keep = {f"{row[INDEX['intake_seq']]:012d}" for row in rows}
+            with self.table.batch_writer() as batch_writer:
+                for row in rows:
+                    batch_writer.put_item(Item=row_item(row))
+                for item in self._row_items(batch):
+                    if item["sk"] not in keep:
+                        batch_writer.delete_item(Key={"pk": item["pk"], "sk": item["sk"]})
+            self.table.put_item(Item={"pk": f"BATCH#{batch}", "sk": "SUMMARY", "batch": batch,
+                                      "facts": canonical_json(facts).decode()})  # fmt: skip
+            restored.append(batch)
+        return restored
+
+    # -- reading batches ------------------------------------------------------------------------------------------
+
+    def _summary(self, batch: str, facts: dict[str, Any]) -> BatchSummary:
+        return BatchSummary(
+            batch=batch, run_id=facts["run_id"], scored=facts["scored"], quarantined=facts["quarantined"],
+            triage_counts=facts["triage_counts"], predictions_sha256=facts["predictions_sha256"],
+            quarantine_sha256=facts["quarantine_sha256"],
+            predictions_path=self._cached(batch, "predictions", facts["predictions_sha256"]),
+            quarantine_path=self._cached(batch, "quarantine", facts["quarantine_sha256"]),
+            written_at=datetime.fromisoformat(facts["written_at"]),
+        )  # fmt: skip
+
+    def _cached(self, batch: str, name: str, sha256: str) -> Path:
+        """A verified local copy of one batch file (readers of a summary open its paths); the name carries the hash,
+        so a copy once verified is not fetched again."""
+        path = self.cache / "files" / self._key(batch, name, sha256)
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            payload = self._fetch(batch, name, sha256)
+            with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".part") as handle:
+                handle.write(payload)
+            Path(handle.name).replace(path)
+        return path
+
+    def batch_summary(self, batch: str) -> BatchSummary | None:
+        item = self.table.get_item(Key={"pk": f"BATCH#{batch}", "sk": "SUMMARY"}, ConsistentRead=True).get("Item")
+        return self._summary(batch, json.loads(item["facts"])) if item else None
+
+    def batches(self) -> list[BatchSummary]:
+        return [self._summary(batch, facts) for batch, facts in sorted(self._summaries().items())]
+
+    def _by_report(self, report_id: str) -> list[dict[str, Any]]:
+        return query_all(self.table, IndexName="by_report", ConsistentRead=False,
+                         KeyConditionExpression=Key("report_id").eq(report_id))  # fmt: skip
+
+    def predictions(self, batch: str | None = None, report_ids: Sequence[str] | None = None) -> pd.DataFrame:
+        """A whole batch comes from its Parquet file in S3 (checked); the rest from the table. Batch, intake order."""
+        if isinstance(report_ids, str):
+            raise TypeError("report_ids is a sequence of ids, not one id")
+        if batch is not None and report_ids is None:
+            frame = self.predictions_file(batch)
+            return frame.sort_values("intake_seq", kind="stable", ignore_index=True)
+        if report_ids is not None:
+            items = [item for report_id in dict.fromkeys(map(str, report_ids)) for item in self._by_report(report_id)]
+        else:
+            items = scan_all(self.table, FilterExpression=Attr("pk").begins_with("ROWS#"))
+        rows = [item_row(item) for item in items if batch is None or item["batch"] == batch]
+        rows.sort(key=lambda row: (row[INDEX["batch"]], row[INDEX["intake_seq"]]))
+        return typed_frame(rows, STORED_COLUMNS)
+
+    def find_report(self, report_id: str) -> pd.DataFrame:
+        items = sorted(self._by_report(report_id), key=lambda item: item["scored_key"])
+        return typed_frame([item_row(item) for item in items], STORED_COLUMNS)
+
+    def predictions_file(self, batch: str) -> pd.DataFrame:
+        summary = self.batch_summary(batch)
+        if summary is None:
+            return arrow_pandas(PREDICTION_SCHEMA.empty_table())
+        return self._read(batch, "predictions", summary.predictions_sha256)
+
+    def quarantined(self, batch: str) -> pd.DataFrame:
+        summary = self.batch_summary(batch)
+        if summary is None:
+            return arrow_pandas(QUARANTINE_SCHEMA.empty_table())
+        return self._read(batch, "quarantine", summary.quarantine_sha256)
+
+    def _fetch(self, batch: str, name: str, expected: str) -> bytes:
+        """One of the batch's Parquet files from S3, refused when its bytes no longer hash to what was recorded."""
+        key = self._key(batch, name, expected)
+        payload: bytes = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        if (actual := sha256_hex(payload)) != expected:
+            raise IntegrityError(f"{name} of batch '{batch}' at s3://{self.bucket}/{key} was recorded with SHA-256 "
+                                 f"{expected} but its bytes hash to {actual}: it has been altered")  # fmt: skip
+        return payload
+
+    def _read(self, batch: str, name: str, expected: str) -> pd.DataFrame:
+        payload = self._fetch(batch, name, expected)
+        return arrow_pandas(pq.read_table(pa.BufferReader(payload), schema=SCHEMAS[name]))
+
+    def _latest(self, report_id: str) -> dict[str, Any] | None:
+        items = self._by_report(report_id)
+        return max(items, key=lambda item: item["scored_key"]) if items else None
+
+    def _adjudications(self, report_id: str) -> list[dict[str, Any]]:
+        return query_all(self.table, KeyConditionExpression=Key("pk").eq(f"ADJ#{report_id}"))
+
+    def priority_queue(self, now: datetime) -> pd.DataFrame:
+        """The latest scorings that are PRIORITY and not adjudicated: a query of the sparse ``priority`` index."""
+        if now.tzinfo is None:
+            raise ValueError("now must carry a time zone (UTC)")
+        candidates = query_all(self.table, IndexName="priority", ConsistentRead=False,
+                               KeyConditionExpression=Key("queue").eq("PRIORITY"))  # fmt: skip
+        rows = []
+        for item in candidates:
+            latest = self._latest(item["report_id"])
+            if latest is not None and latest["pk"] == item["pk"] and latest["sk"] == item["sk"]:
+                if not self._adjudications(item["report_id"]):
+                    rows.append(item_row(item))
+        p_ae, due, report = INDEX["p_ae"], INDEX["due_at"], INDEX["report_id"]
+        rows.sort(key=lambda row: (row[due] is None, row[due] or "", -row[p_ae], row[report]))
+        frame = typed_frame(rows, STORED_COLUMNS)
+        frame["hours_left"] = (frame["due_at"] - pd.Timestamp(now).tz_convert("UTC")).dt.total_seconds() / 3600.0
+        frame["hours_left"] = frame["hours_left"].astype("float64")
+        return frame
+
+    # -- feedback and monitoring ----------------------------------------------------------------------------------
+
+    def record_adjudications(self, frame: pd.DataFrame) -> int:
+        if frame.empty:
+            return 0
+        added = 0
+        for report_id, label, at, adjudicator, source_file in adjudication_rows(frame):
+            try:
+                self.table.put_item(
+                    Item={"pk": f"ADJ#{report_id}", "sk": f"{at}#{label}#{source_file}", "report_id_adj": report_id,
+                          "label": label, "adjudicated_at": at, "adjudicator": adjudicator,
+                          "source_file": source_file, "recorded_at": _now()},
+                    ConditionExpression="attribute_not_exists(pk)",
+                )  # fmt: skip
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                    raise
+                continue  # an identical row recorded again is ignored
+            added += 1
+        return added
+
+    def adjudicated(self, since: datetime | None = None) -> pd.DataFrame:
+        labels = scan_all(self.table, FilterExpression=Attr("pk").begins_with("ADJ#"))
+        latest: dict[str, dict[str, Any]] = {}
+        for item in sorted(labels, key=lambda item: (item["adjudicated_at"], item["recorded_at"])):
+            latest[item["report_id_adj"]] = item
+        floor = utc_text(since, "since") if since is not None else None
+        rows = []
+        for report_id, label in sorted(latest.items(), key=lambda pair: (pair[1]["adjudicated_at"], pair[0])):
+            scoring = self._latest(report_id)
+            if scoring is None or (floor is not None and label["adjudicated_at"] < floor):
+                continue
+            rows.append((*item_row(scoring), label["label"], label["adjudicated_at"], label["adjudicator"]))
+        return typed_frame(rows, (*STORED_COLUMNS, "label", "adjudicated_at", "adjudicator"))
+
+    def record_monitoring(
+        self, kind: str, batch: str | None, model_version: str | None, alarms: list[str], evidence: dict
+    ) -> int:
+        counter = self.table.update_item(Key={"pk": "COUNTER", "sk": "monitoring"}, UpdateExpression="ADD n :one",
+                                         ExpressionAttributeValues={":one": 1}, ReturnValues="UPDATED_NEW")  # fmt: skip
+        event_id = int(counter["Attributes"]["n"])
+        self.table.put_item(Item={"pk": "MONITORING", "sk": f"{event_id:012d}", "event_id": event_id, "kind": kind,
+                                  "batch": batch, "model_version": model_version, "alarms": json.dumps(list(alarms)),
+                                  "evidence": canonical_json(evidence).decode(), "created_at": _now()})  # fmt: skip
+        return event_id
+
+    def monitoring_since(self, after_id: int) -> list[MonitoringEvent]:
+        after = Key("pk").eq("MONITORING") & Key("sk").gt(f"{after_id:012d}")
+        items = query_all(self.table, KeyConditionExpression=after)
+        return [MonitoringEvent(int(item["event_id"]), item["kind"], item.get("batch"), item.get("model_version"),
+                                tuple(json.loads(item["alarms"])), json.loads(item["evidence"]),
+                                datetime.fromisoformat(item["created_at"])) for item in items]  # fmt: skip

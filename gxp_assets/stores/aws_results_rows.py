@@ -1,0 +1,101 @@
+"""Rows of the aws results table and the writer that spools a batch before it is published (aws_results.py).
+
+A row is kept as its readable attributes (report_id, input hash, p_ae, prediction set, triage, model and plan
+version, run id, scored_at) plus the whole row as JSON, which is what the batch's ``rows_sha256`` covers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from gxp_assets.stores.results_frames import (
+    PREDICTION_SCHEMA,
+    QUARANTINE_SCHEMA,
+    STORED_COLUMNS,
+    arrow_table,
+    quarantine_frame,
+    scored_frame,
+    sql_rows,
+)
+
+FILES = ("predictions", "quarantine")
+SCHEMAS = {"predictions": PREDICTION_SCHEMA, "quarantine": QUARANTINE_SCHEMA}
+NO_DUE = "~"  # sorts after every ISO time: PRIORITY rows without a due date come last
+ScoredElsewhere = Callable[[list[str], str], list[bool]]
+"""Per report id of a chunk, whether another batch holds a scoring of it."""
+
+INDEX = {name: position for position, name in enumerate(STORED_COLUMNS)}
+_READABLE = ("report_id", "input_sha256", "prediction_set", "triage", "model_version", "plan_version", "run_id",
+             "scored_at", "due_at", "batch")  # fmt: skip
+
+
+def row_item(row: Sequence[Any]) -> dict[str, Any]:
+    """A row as an item: readable attributes, the row itself as JSON, and the index keys."""
+    values = dict(zip(STORED_COLUMNS, row, strict=True))
+    seq = f"{values['intake_seq']:012d}"
+    item: dict[str, Any] = {"pk": f"ROWS#{values['batch']}", "sk": seq,
+                            "row": json.dumps(list(row), ensure_ascii=False, allow_nan=True),
+                            "scored_key": f"{values['scored_at']}#{values['batch']}#{seq}"}  # fmt: skip
+    item.update({name: values[name] for name in _READABLE if values.get(name) is not None})
+    if isinstance(values.get("p_ae"), float) and values["p_ae"] == values["p_ae"]:
+        item["p_ae"] = Decimal(repr(values["p_ae"]))
+    if values["triage"] == "PRIORITY":
+        item.update(queue="PRIORITY", due_key=values.get("due_at") or NO_DUE)
+    return item
+
+
+def item_row(item: dict[str, Any]) -> tuple:
+    return tuple(json.loads(item["row"]))
+
+
+class AwsBatchWriter:
+    """Spools chunks to local Parquet files and a JSON-lines file of rows; nothing is visible until published."""
+
+    def __init__(self, scored_elsewhere: ScoredElsewhere, batch: str, folder: Path) -> None:
+        self.scored_elsewhere, self.batch, self.folder = scored_elsewhere, batch, folder
+        self.paths = {name: folder / f"{name}.parquet" for name in FILES}
+        self._parquet = {name: pq.ParquetWriter(self.paths[name], SCHEMAS[name], compression="zstd")
+                         for name in FILES}  # fmt: skip
+        self.rows_path = folder / "rows.jsonl"
+        self._rows = self.rows_path.open("w", encoding="utf-8")
+        self.scored = self.quarantined = 0
+        self.triage: Counter[str] = Counter()
+        self.broken = False
+
+    def add(self, predictions: pd.DataFrame, quarantined: pd.DataFrame) -> None:
+        scored = scored_frame(predictions, self.batch) if len(predictions) else None
+        if scored is not None:
+            scored["resubmitted"] = self.scored_elsewhere(scored["report_id"].tolist(), self.batch)
+        held = quarantine_frame(quarantined) if len(quarantined) else None
+        tables = {"predictions": arrow_table(scored, PREDICTION_SCHEMA) if scored is not None else None,
+                  "quarantine": arrow_table(held, QUARANTINE_SCHEMA) if held is not None else None}  # fmt: skip
+        self.broken = True
+        if scored is not None:
+            for row in sql_rows(scored):
+                self._rows.write(json.dumps(list(row), ensure_ascii=False, allow_nan=True) + "\n")
+            self.scored += len(scored)
+            self.triage.update(scored["triage"].value_counts().to_dict())
+        if held is not None:
+            self.quarantined += len(held)
+        for name, table in tables.items():
+            if table is not None:
+                self._parquet[name].write_table(table)
+        self.broken = False
+
+    def close(self) -> None:
+        self._rows.close()
+        for writer in self._parquet.values():
+            writer.close()
+
+    def rows(self) -> list[tuple]:
+        with self.rows_path.open(encoding="utf-8") as handle:
+            rows = [tuple(json.loads(line)) for line in handle]
+        return sorted(rows, key=lambda row: row[INDEX["intake_seq"]])
