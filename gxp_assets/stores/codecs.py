@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 _FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+NPZ_COMPRESS_LEVEL = 1
 
 
 class UnsupportedArtifact(TypeError):
@@ -83,9 +84,13 @@ def _parquet_bytes(frame: pd.DataFrame) -> bytes:
 
 
 def _npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
-    """numpy's own ``.npz`` layout, but with fixed zip timestamps (``np.savez`` stamps the current time)."""
+    """numpy's own ``.npz`` layout, but with fixed zip timestamps (``np.savez`` stamps the current time).
+
+    Deflate level 1: on ADE's feature matrix 3x faster than the default 6 for 13 % more bytes (measured: 0.44 s,
+    18.3 MB against 1.28 s, 16.2 MB); the bytes are as deterministic at either level.
+    """
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=NPZ_COMPRESS_LEVEL) as archive:
         for name in sorted(arrays):
             array = np.asarray(arrays[name])
             if array.dtype == object:
@@ -95,5 +100,5 @@ def _npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
             info = zipfile.ZipInfo(f"{name}.npy", date_time=_FIXED_ZIP_TIME)
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
-            archive.writestr(info, member.getvalue())
+            archive.writestr(info, member.getvalue(), compresslevel=NPZ_COMPRESS_LEVEL)
     return buffer.getvalue()
