@@ -73,6 +73,7 @@ def write_batch(path: Path, records: int, seed: int) -> int:
 def child_end_to_end(path: Path) -> dict:
     from gxp_assets.core.batch_scoring import ScoringStamp, score_file
     from gxp_assets.defs.deployed import deployed_model
+    from gxp_assets.defs.fail_safe import watch
     from gxp_assets.defs.inference_assets import ScoringConfig
     from gxp_assets.stores import artifact_store, open_governance, results_store
 
@@ -85,9 +86,13 @@ def child_end_to_end(path: Path) -> dict:
     def progress(tally) -> None:
         print(f"    end to end: {tally.received:,} records, {time.perf_counter() - start:.1f} s", file=sys.stderr)
 
-    with results.writer(path.stem, "benchmark") as writer:
-        tally = score_file(path, deployed.model, deployed.spec, ScoringConfig().rules(), stamp, writer,
-                           chunk_records=CHUNK, progress=progress)  # fmt: skip
+    # As the scored_reports asset runs it: drift measured while scoring (the fail-safe), chunks staged, then published.
+    fail_safe = watch(deployed.version, deployed.reference)
+    with tempfile.TemporaryDirectory() as staging, results.writer(path.stem, "benchmark") as writer:
+        outcome = score_file(path, deployed.model, deployed.spec, ScoringConfig().rules(), stamp, writer,
+                             fail_safe=fail_safe, chunk_records=CHUNK, progress=progress,
+                             staging_dir=Path(staging))  # fmt: skip
+    tally = outcome.tally
     seconds = time.perf_counter() - start
     return {"seconds": seconds, "peak_mb": _peak_mb(), "records": tally.received, "scored": tally.scored,
             "quarantined": tally.quarantined, "reasons": dict(tally.reasons)}  # fmt: skip
