@@ -8,11 +8,9 @@ quarantine row with a reason instead of an exception. Only a file that cannot be
 
 from __future__ import annotations
 
-import codecs
 import csv
 import itertools
 import json
-import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,17 +30,17 @@ from gxp_assets.core.record_fields import (
     type_problem,
     unique_pairs,
 )
-
-_SURROGATE = re.compile("[\udc80-\udcff]")
-CONTRACT_SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
-_BOMS = (
-    (b"\xef\xbb\xbf", "utf-8"),
-    (b"\xff\xfe\x00\x00", "utf-32-le"),
-    (b"\x00\x00\xfe\xff", "utf-32-be"),
-    (b"\xff\xfe", "utf-16-le"),
-    (b"\xfe\xff", "utf-16-be"),
+from gxp_assets.core.text_decoding import (
+    decode_blocks,
+    decode_file,
+    file_blocks,
+    split_lines,
+    storable,
+    text_lines,
+    undecodable,
 )
-_BOM_PREFIX_BYTES = 4  # enough of a file's start to tell its byte-order marks apart
+
+CONTRACT_SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
 #: Bytes read and decoded at a time when streaming: memory holds a block and the current line, never the file.
 BLOCK_BYTES = 1 << 20
 #: Parquet rows converted at a time; a file's row groups are read one by one.
@@ -58,128 +56,6 @@ class _Record:
     fields: dict[str, str | None] = field(default_factory=dict)
     parse_error: str | None = None
     type_error: str | None = None
-
-
-def _undecodable(fields: dict[str, str | None]) -> str | None:
-    """Describe bytes that were not valid in the file's encoding; they travel as surrogate escapes."""
-    for name, value in fields.items():
-        if value and _SURROGATE.search(value):
-            found = [f"0x{ord(char) - 0xDC00:02X}" for char in dict.fromkeys(_SURROGATE.findall(value))][:3]
-            return f"{name} holds bytes {', '.join(found)} that are not valid in the file's encoding"
-    return None
-
-
-def _storable(value: str | None) -> str | None:
-    """Parquet needs valid UTF-8; the original bytes stay in the record's raw column."""
-    return _SURROGATE.sub("\ufffd", value) if value else value
-
-
-@dataclass(frozen=True)
-class _Decoding:
-    """How a text file's bytes become text, decided from its first bytes."""
-
-    encoding: str
-    bom_bytes: int = 0  # a byte-order mark to skip
-    strict: bool = False  # a file with a BOM must be what it claims, so bytes invalid in it reject the file
-    nul_is_error: bool = False  # an undeclared file is taken as UTF-8 text, so a NUL byte means it is not text
-
-    @property
-    def can_reject(self) -> bool:
-        """Whether a problem found anywhere in the file refuses the file as a whole."""
-        return self.strict or self.nul_is_error
-
-
-def _decoding(head: bytes, path: str, declared_encoding: str | None) -> _Decoding:
-    """No guessing: a BOM or the declared encoding wins, else UTF-8."""
-    for bom, encoding in _BOMS:
-        if head.startswith(bom):
-            return _Decoding(encoding, len(bom), strict=True)
-    if declared_encoding:
-        try:
-            codecs.lookup(declared_encoding)
-        except LookupError as error:
-            raise ReportFileError(path, None, f"declared encoding {declared_encoding!r} is unknown") from error
-        return _Decoding(declared_encoding)
-    return _Decoding("utf-8", nul_is_error=True)
-
-
-def _decode_blocks(
-    blocks: Iterable[bytes], path: str, declared_encoding: str | None
-) -> tuple[_Decoding, Iterator[str]]:
-    """The decoding, and the text block by block: one implementation of the rules for whole files and streams.
-
-    Bytes that are not valid in a file's encoding are kept as surrogate escapes, so each record can be re-encoded to
-    exactly its original bytes and the records that hold them are quarantined, not the whole file. The incremental
-    decoder carries a character split between blocks over to the next one.
-    """
-    blocks = iter(blocks)
-    head = b""
-    while len(head) < _BOM_PREFIX_BYTES and (block := next(blocks, None)) is not None:
-        head = head + block if head else block
-    decoding = _decoding(head, path, declared_encoding)
-    return decoding, _decoded(itertools.chain((head[decoding.bom_bytes :],), blocks), path, decoding)
-
-
-def _decoded(blocks: Iterable[bytes], path: str, decoding: _Decoding) -> Iterator[str]:
-    decoder = codecs.getincrementaldecoder(decoding.encoding)("strict" if decoding.strict else "surrogateescape")
-    newlines = 0  # LF bytes before the current block, for the line number of a problem
-    for block, final in itertools.chain(((block, False) for block in blocks), ((b"", True),)):
-        if decoding.nul_is_error and (nul := block.find(b"\x00")) >= 0:
-            raise ReportFileError(
-                path,
-                newlines + block.count(b"\n", 0, nul) + 1,
-                "contains NUL bytes: not a text file (declare its encoding if it is UTF-16 without a BOM)",
-            )
-        pending = decoder.getstate()[0] if decoding.strict else b""  # bytes of a character begun in the last block
-        try:
-            text = decoder.decode(block, final)
-        except UnicodeDecodeError as error:
-            if not decoding.strict:
-                raise
-            line = newlines - pending.count(b"\n") + (pending + block).count(b"\n", 0, error.start) + 1
-            problem = f"starts with a {decoding.encoding} byte-order mark but is not {decoding.encoding}"
-            raise ReportFileError(path, line, problem) from error
-        newlines += block.count(b"\n")
-        if text:
-            yield text
-
-
-def decode_file(data: bytes, path: str, declared_encoding: str | None = None) -> tuple[str, str]:
-    """A whole file's text and encoding, by the rules of :func:`_decode_blocks` with the file as one block."""
-    decoding, texts = _decode_blocks((data,), path, declared_encoding)
-    return "".join(texts), decoding.encoding
-
-
-def _file_blocks(path: Path, block_bytes: int) -> Iterator[bytes]:
-    with path.open("rb") as handle:
-        while block := handle.read(block_bytes):
-            yield block
-
-
-def _split_lines(blocks: Iterable[str]) -> Iterator[str]:
-    """Lines of text arriving in blocks; a line may span blocks, so a CRLF split between two stays one line end.
-
-    Split on newline only: ``str.splitlines`` would also split on carriage returns, form feeds and Unicode separators.
-    """
-    partial: list[str] = []  # the start of a line whose end is in a later block
-    for block in blocks:
-        start = 0
-        while (end := block.find("\n", start)) >= 0:
-            if partial:
-                partial.append(block[start : end + 1])
-                yield "".join(partial)
-                partial = []
-            else:
-                yield block[start : end + 1]
-            start = end + 1
-        if start < len(block):
-            partial.append(block[start:])
-    if partial:
-        yield "".join(partial)
-
-
-def _lines(text: str) -> Iterator[str]:
-    return _split_lines((text,))
 
 
 class _TrackedLines:
@@ -256,7 +132,7 @@ def _csv_records(lines: Iterable[str], path: str, encoding: str) -> Iterator[_Re
 def read_csv_records(data: bytes, path: str, declared_encoding: str | None = None) -> list[_Record]:
     """A whole CSV file's records."""
     text, encoding = decode_file(data, path, declared_encoding)
-    return list(_csv_records(_lines(text), path, encoding))
+    return list(_csv_records(text_lines(text), path, encoding))
 
 
 def _jsonl_records(lines: Iterable[str], path: str, encoding: str) -> Iterator[_Record]:
@@ -295,7 +171,7 @@ def _set_typed_fields(record: _Record, values: dict[str, Any]) -> None:
 def read_jsonl_records(data: bytes, path: str, declared_encoding: str | None = None) -> list[_Record]:
     """A whole JSON Lines file's records."""
     text, encoding = decode_file(data, path, declared_encoding)
-    return list(_jsonl_records(_lines(text), path, encoding))
+    return list(_jsonl_records(text_lines(text), path, encoding))
 
 
 def _not_parquet(path: str, error: Exception) -> ReportFileError:
@@ -412,12 +288,12 @@ def _streamed_records(file: Path, kind: str, encoding: str | None, block_bytes: 
         with pa.OSFile(path) as source:
             yield from _parquet_records(_parquet_batches(source, path), path)
         return
-    decoding, texts = _decode_blocks(_file_blocks(file, block_bytes), path, encoding)
+    decoding, texts = decode_blocks(file_blocks(file, block_bytes), path, encoding)
     if decoding.can_reject:  # a first pass, so that a file is refused before any of its records, as when read whole
         for _ in texts:
             pass
-        decoding, texts = _decode_blocks(_file_blocks(file, block_bytes), path, encoding)
-    yield from _TEXT_PARSERS[kind](_split_lines(texts), path, decoding.encoding)
+        decoding, texts = decode_blocks(file_blocks(file, block_bytes), path, encoding)
+    yield from _TEXT_PARSERS[kind](split_lines(texts), path, decoding.encoding)
 
 
 def _intake_chunks(records: Iterator[_Record], chunk_records: int) -> Iterator[pd.DataFrame]:
@@ -453,7 +329,7 @@ def load_ade_corpus(folder: Path) -> pd.DataFrame:
         return base if seen_ids[base] == 1 else f"{base}-{seen_ids[base]}"
 
     text, encoding = decode_file(relations.read_bytes(), str(relations))
-    for line_number, line in enumerate(_lines(text), start=1):
+    for line_number, line in enumerate(text_lines(text), start=1):
         if not line.strip():
             continue
         parts = line.rstrip("\r\n").split("|")
@@ -474,7 +350,7 @@ def load_ade_corpus(folder: Path) -> pd.DataFrame:
         records.append(record)
 
     text, encoding = decode_file(negatives.read_bytes(), str(negatives))
-    for line_number, line in enumerate(_lines(text), start=1):
+    for line_number, line in enumerate(text_lines(text), start=1):
         if not line.strip():
             continue
         parts = line.rstrip("\r\n").split(" ", 2)
@@ -511,8 +387,8 @@ def intake_table(records: Sequence[_Record], first_seq: int = 0, extra_columns: 
     columns: dict[str, list[Any]] = {name: [] for name in (*REPORT_FIELDS, *extra, *INTAKE_COLUMNS)}
     for seq, record in enumerate(records, start=first_seq):
         for name in (*REPORT_FIELDS, *extra):
-            columns[name].append(_storable(record.fields.get(name)))
-        columns["encoding_error"].append(_undecodable(record.fields))
+            columns[name].append(storable(record.fields.get(name)))
+        columns["encoding_error"].append(undecodable(record.fields))
         columns["type_error"].append(record.type_error)
         columns["intake_seq"].append(seq)
         columns["source_file"].append(record.source_file)
