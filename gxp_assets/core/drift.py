@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import base64
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from scipy.stats import chi2
 
 from gxp_assets.core.conformal import Triage
 from gxp_assets.core.domain_shift import (
@@ -32,48 +31,24 @@ from gxp_assets.core.domain_shift import (
     domain_shift,
     reference_sample,
 )
+from gxp_assets.core.drift_stats import (
+    bin_counts,
+    psi,
+    psi_noise,
+    quantile_edges,
+    review_noise,
+    shares,
+)
 from gxp_assets.core.features import FeatureSpec, word_features
 from gxp_assets.core.hashing import canonical_json, sha256_hex
 
 #: Below this many reports a batch's drift is measured and shown but not judged (core.fail_safe then withholds
 #: auto-close for that batch alone, since nothing watches the guarantee's assumptions there).
 MIN_JUDGED_REPORTS = 20
-SHARE_FLOOR = 1e-4  # shares below this count as this in PSI, so an empty bin gives a large but finite term
 MISSING_SOURCE = "(missing)"
 # Limits are written as decimals that binary floats cannot hold exactly; a value equal to its limit is no alarm.
 _SLACK = 1e-9
 _BINNED = ("score_edges", "score_shares", "length_edges", "length_shares")
-PSI_ALPHA = 0.001  # a PSI alarm must also lie beyond what two samples of one distribution reach this often
-
-
-def psi(actual: Sequence[float], expected: Sequence[float], floor: float = SHARE_FLOOR) -> float:
-    """Population stability index of batch shares ``actual`` against reference shares ``expected``, bin by bin:
-
-    PSI = sum_i (a_i - e_i) * ln(a_i / e_i),  with a_i = max(actual_i, floor) and e_i = max(expected_i, floor).
-
-    0 for identical distributions; by the usual rule of thumb < 0.1 is stable and > 0.25 a major shift.
-    """
-    a = np.maximum(np.asarray(actual, dtype=float), floor)
-    e = np.maximum(np.asarray(expected, dtype=float), floor)
-    if a.shape != e.shape:
-        raise ValueError(f"PSI needs the same bins on both sides, got {a.shape} and {e.shape}")
-    return float(np.sum((a - e) * np.log(a / e)))
-
-
-def psi_noise(n_batch: int, n_reference: int, bins: int) -> float:
-    """The PSI that two samples of one distribution exceed with probability ``PSI_ALPHA``: for small differences PSI
-    is the chi-square distance, so PSI / (1/n + 1/m) is about chi-square with bins - 1 degrees of freedom. About
-    0.49 for 60 reports in 10 bins, 0.06 for 1,000: small batches must not alarm on sampling noise."""
-    if bins < 2:
-        return 0.0
-    return float(chi2.ppf(1 - PSI_ALPHA, bins - 1) * (1 / n_batch + 1 / n_reference))
-
-
-def review_noise(reference_share: float, n_batch: int, n_reference: int, z: float = 3.0) -> float:
-    """The REVIEW-share increase that sampling alone exceeds rarely: z binomial standard errors of the difference of
-    two shares (z = 3: reports of one document are correlated, so the nominal rate is optimistic)."""
-    p = min(max(reference_share, 1 / max(n_reference, 1)), 1 - 1 / max(n_reference, 1))
-    return float(z * np.sqrt(p * (1 - p) * (1 / max(n_batch, 1) + 1 / max(n_reference, 1))))
 
 
 def word_block(X: sp.csr_matrix, spec: FeatureSpec) -> sp.csr_matrix:
@@ -92,19 +67,6 @@ def word_block(X: sp.csr_matrix, spec: FeatureSpec) -> sp.csr_matrix:
             return block
         start += width
     return sp.csr_matrix((X.shape[0], 0), dtype=np.float32)
-
-
-def _quantile_edges(values: np.ndarray, bins: int) -> tuple[float, ...]:
-    """Inner bin edges at the reference quantiles, each one a reference value; repeated quantiles (ties) collapse
-    and an edge at the minimum is dropped, so no bin is empty on the reference side."""
-    inner = np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1], method="inverted_cdf")
-    return tuple(float(edge) for edge in np.unique(inner) if edge > values.min())
-
-
-def _bin_counts(values: np.ndarray, edges: Sequence[float]) -> np.ndarray:
-    """Counts in the bins (-inf, e0), [e0, e1), ..., [e_last, inf): the outer edges are open, every value lands."""
-    index = np.searchsorted(np.asarray(edges, dtype=float), values, side="right")
-    return np.bincount(index, minlength=len(edges) + 1).astype(np.int64)
 
 
 def _finite_scores(scores: Iterable[float]) -> np.ndarray:
@@ -135,9 +97,6 @@ def _check_rows(n: int, **others: int) -> None:
         raise ValueError(f"{n} scores but {wrong}: every input must hold one row per report")
 
 
-def _shares(counts: Mapping[str, int]) -> dict[str, float]:
-    total = sum(counts.values())
-    return {key: counts[key] / total for key in sorted(counts)} if total else {}
 
 
 @dataclass(frozen=True)
@@ -239,17 +198,17 @@ def build_reference(
     if len(scores) == 0:
         raise ValueError("the reference split holds no report: there is nothing to compare a batch with")
     words = word_block(train_features, spec)
-    score_edges, length_edges = _quantile_edges(scores, bins), _quantile_edges(lengths, bins)
+    score_edges, length_edges = quantile_edges(scores, bins), quantile_edges(lengths, bins)
     return DriftReference(
         feature_spec=spec,
         n_reports=len(scores),
         score_edges=score_edges,
-        score_shares=tuple(float(c) / len(scores) for c in _bin_counts(scores, score_edges)),
+        score_shares=tuple(float(c) / len(scores) for c in bin_counts(scores, score_edges)),
         length_edges=length_edges,
-        length_shares=tuple(float(c) / len(scores) for c in _bin_counts(lengths, length_edges)),
+        length_shares=tuple(float(c) / len(scores) for c in bin_counts(lengths, length_edges)),
         seen_word_buckets=np.bincount(words.indices, minlength=words.shape[1]) > 0,
         review_share=float((triage == Triage.REVIEW.value).mean()),
-        source_shares=_shares(Counter(sources)),
+        source_shares=shares(Counter(sources)),
         domain_sample=reference_sample(texts.tolist(), sources.tolist(), spec, domain_rows),
     )
 
@@ -352,8 +311,8 @@ class DriftAccumulator:
         rows = {"features": words.shape[0], "texts": len(lengths), "triage": len(triage_values)}
         _check_rows(len(values), **rows, sources=len(source_values))
         buckets = words.indices
-        self._score_counts += _bin_counts(values, self.reference.score_edges)
-        self._length_counts += _bin_counts(lengths, self.reference.length_edges)
+        self._score_counts += bin_counts(values, self.reference.score_edges)
+        self._length_counts += bin_counts(lengths, self.reference.length_edges)
         self._n_reports += len(values)
         self._review += int((triage_values == Triage.REVIEW.value).sum())
         self._sources.update(source_values)
@@ -373,7 +332,7 @@ class DriftAccumulator:
             score_psi = psi(self._score_counts / n, reference.score_shares)
             length_psi = psi(self._length_counts / n, reference.length_shares)
             review_share = self._review / n
-            batch_mix = _shares(self._sources)
+            batch_mix = shares(self._sources)
             keys = sorted(set(batch_mix) | set(reference.source_shares))  # sorted: the same sum on every run
             source_shift = 0.5 * sum(abs(batch_mix.get(k, 0.0) - reference.source_shares.get(k, 0.0)) for k in keys)
             noise = psi_noise(n, reference.n_reports, len(reference.score_shares))
@@ -415,7 +374,7 @@ class DriftAccumulator:
             length_psi=length_psi,
             unseen_ngram_share=unseen_share,
             review_share=review_share,
-            source_shares=_shares(self._sources),
+            source_shares=shares(self._sources),
             source_shift=source_shift,
             score_counts=tuple(int(c) for c in self._score_counts),
             length_counts=tuple(int(c) for c in self._length_counts),

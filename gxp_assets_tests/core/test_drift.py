@@ -19,10 +19,9 @@ from gxp_assets.core.drift import (
     DriftReference,
     build_reference,
     measure_drift,
-    psi,
-    psi_noise,
     word_block,
 )
+from gxp_assets.core.drift_stats import psi, psi_noise
 from gxp_assets.core.features import DEFAULT_FEATURE_SPEC, FeatureSpec, featurize
 from gxp_assets.core.model import TrainingParams, load_classifier, predict_scores, train_classifier
 from gxp_assets.core.plots import drift_plot
