@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from gxp_assets.core.hashing import canonical_json, sha256_hex
 
@@ -56,6 +59,18 @@ class ModelVersion:
     record_hash: str
     state: State
     registered_at: str
+
+    @classmethod
+    def from_stored(cls, stored: Mapping[str, Any]) -> ModelVersion:
+        """From a stored row or item (any backend) whose ``record`` is the record's JSON text."""
+        return cls(
+            version=stored["version"],
+            use_case=stored["use_case"],
+            record=json.loads(stored["record"]),
+            record_hash=stored["record_hash"],
+            state=State(stored["state"]),
+            registered_at=stored["registered_at"],
+        )
 
 
 @dataclass(frozen=True)

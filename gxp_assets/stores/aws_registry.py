@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,17 +37,6 @@ class AwsRegistry:
         self.table_name = context.resources.RegistryTable
         self.table = context.session.resource("dynamodb").Table(self.table_name)
         self.dynamodb = context.client("dynamodb")
-
-    @staticmethod
-    def _version(item: Mapping[str, Any]) -> ModelVersion:
-        return ModelVersion(
-            version=item["version"],
-            use_case=item["use_case"],
-            record=json.loads(item["record"]),
-            record_hash=item["record_hash"],
-            state=State(item["state"]),
-            registered_at=item["registered_at"],
-        )
 
     def _put(self, item: dict[str, Any], condition: str = "attribute_not_exists(pk)") -> dict[str, Any]:
         return {"Put": {"TableName": self.table_name, "Item": low_level(item), "ConditionExpression": condition}}
@@ -80,14 +68,14 @@ class AwsRegistry:
 
     def get(self, version: str) -> ModelVersion | None:
         item = self.table.get_item(Key={"pk": f"MODEL#{version}", "sk": "RECORD"}, ConsistentRead=True).get("Item")
-        return self._version(item) if item else None
+        return ModelVersion.from_stored(item) if item else None
 
     def versions(self, use_case: str | None = None) -> list[ModelVersion]:
         condition = Attr("sk").eq("RECORD")
         if use_case:
             condition = condition & Attr("use_case").eq(use_case)
         items = scan_all(self.table, FilterExpression=condition)
-        return [self._version(item) for item in sorted(items, key=lambda item: item["registered_at"])]
+        return [ModelVersion.from_stored(item) for item in sorted(items, key=lambda item: item["registered_at"])]
 
     def active(self, use_case: str) -> ModelVersion | None:
         pointer = self.table.get_item(Key={"pk": f"ACTIVE#{use_case}", "sk": "ACTIVE"}, ConsistentRead=True).get(

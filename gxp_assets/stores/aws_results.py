@@ -53,6 +53,7 @@ from gxp_assets.stores.results_frames import (
     sql_rows,
     typed_frame,
     utc_text,
+    with_hours_left,
 )
 from gxp_assets.stores.results_integrity import add_rows
 from gxp_assets.stores.results_local import OnCommit
@@ -312,10 +313,7 @@ class AwsResultsStore:
                     rows.append(item_row(item))
         p_ae, due, report = INDEX["p_ae"], INDEX["due_at"], INDEX["report_id"]
         rows.sort(key=lambda row: (row[due] is None, row[due] or "", -row[p_ae], row[report]))
-        frame = typed_frame(rows, STORED_COLUMNS)
-        frame["hours_left"] = (frame["due_at"] - pd.Timestamp(now).tz_convert("UTC")).dt.total_seconds() / 3600.0
-        frame["hours_left"] = frame["hours_left"].astype("float64")
-        return frame
+        return with_hours_left(typed_frame(rows, STORED_COLUMNS), now)
 
     # -- feedback and monitoring ----------------------------------------------------------------------------------
 

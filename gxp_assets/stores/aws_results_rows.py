@@ -20,9 +20,7 @@ from gxp_assets.stores.results_frames import (
     PREDICTION_SCHEMA,
     QUARANTINE_SCHEMA,
     STORED_COLUMNS,
-    arrow_table,
-    quarantine_frame,
-    scored_frame,
+    chunk_frames,
     sql_rows,
 )
 
@@ -71,12 +69,9 @@ class AwsBatchWriter:
         self.broken = False
 
     def add(self, predictions: pd.DataFrame, quarantined: pd.DataFrame) -> None:
-        scored = scored_frame(predictions, self.batch) if len(predictions) else None
-        if scored is not None:
-            scored["resubmitted"] = self.scored_elsewhere(scored["report_id"].tolist(), self.batch)
-        held = quarantine_frame(quarantined) if len(quarantined) else None
-        tables = {"predictions": arrow_table(scored, PREDICTION_SCHEMA) if scored is not None else None,
-                  "quarantine": arrow_table(held, QUARANTINE_SCHEMA) if held is not None else None}  # fmt: skip
+        scored, held, tables = chunk_frames(
+            predictions, quarantined, self.batch, lambda report_ids: self.scored_elsewhere(report_ids, self.batch)
+        )
         self.broken = True
         if scored is not None:
             for row in sql_rows(scored):

@@ -83,16 +83,6 @@ class LocalRegistry:
         connection.row_factory = sqlite3.Row
         return connection
 
-    def _version(self, row: sqlite3.Row) -> ModelVersion:
-        return ModelVersion(
-            version=row["version"],
-            use_case=row["use_case"],
-            record=json.loads(row["record"]),
-            record_hash=row["record_hash"],
-            state=State(row["state"]),
-            registered_at=row["registered_at"],
-        )
-
     def register(self, version: str, use_case: str, record: dict, actor: str) -> ModelVersion:
         """A new CANDIDATE. The version id comes from the model's and conformal record's hashes, so registering it
         again (a rerun that rebuilt the same model) returns the first record unchanged: records never change."""
@@ -116,21 +106,22 @@ class LocalRegistry:
     def get(self, version: str) -> ModelVersion | None:
         with closing(self._connect()) as connection:
             row = connection.execute("SELECT * FROM versions WHERE version = ?", (version,)).fetchone()
-        return self._version(row) if row else None
+        return ModelVersion.from_stored(row) if row else None
 
     def versions(self, use_case: str | None = None) -> list[ModelVersion]:
         query, params = "SELECT * FROM versions", ()
         if use_case:
             query, params = query + " WHERE use_case = ?", (use_case,)
         with closing(self._connect()) as connection:
-            return [self._version(row) for row in connection.execute(query + " ORDER BY registered_at", params)]
+            rows = connection.execute(query + " ORDER BY registered_at", params)
+            return [ModelVersion.from_stored(row) for row in rows]
 
     def active(self, use_case: str) -> ModelVersion | None:
         with closing(self._connect()) as connection:
             row = connection.execute(
                 "SELECT * FROM versions WHERE use_case = ? AND state = 'ACTIVE'", (use_case,)
             ).fetchone()
-        return self._version(row) if row else None
+        return ModelVersion.from_stored(row) if row else None
 
     def transition(self, version: str, target: State, actor: str, reason: str) -> list[Transition]:
         """Move ``version`` to ``target``; activating retires the use case's ACTIVE version in the same transaction.
@@ -144,7 +135,7 @@ class LocalRegistry:
                 row = connection.execute("SELECT * FROM versions WHERE version = ?", (version,)).fetchone()
                 if row is None:
                     raise LookupError(f"no model version {version} in the registry")
-                current = self._version(row)
+                current = ModelVersion.from_stored(row)
                 check_transition(version, current.state, target)
                 if target == State.ACTIVE:
                     previous = connection.execute(

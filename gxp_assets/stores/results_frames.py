@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import numbers
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -248,3 +248,32 @@ def adjudication_rows(frame: pd.DataFrame) -> list[tuple[str, int, str, str, str
         for report_id, label, at, adjudicator, source_file in frame[list(ADJUDICATION_COLUMNS)].itertuples(
             index=False, name=None)
     ]  # fmt: skip
+
+
+def chunk_frames(
+    predictions: pd.DataFrame,
+    quarantined: pd.DataFrame,
+    batch: str,
+    scored_elsewhere: Callable[[list[str]], list[bool]],
+) -> tuple[pd.DataFrame | None, pd.DataFrame | None, dict[str, pa.Table | None]]:
+    """One chunk as every backend stores it: the checked scored and quarantine frames (None when empty), the scored
+    rows marked ``resubmitted`` where ``scored_elsewhere`` says so, and their Parquet tables. Both frames are checked
+    before anything is written, so a refused chunk leaves no half of itself behind."""
+    scored = scored_frame(predictions, batch) if len(predictions) else None
+    if scored is not None:
+        scored["resubmitted"] = scored_elsewhere(scored["report_id"].tolist())
+    held = quarantine_frame(quarantined) if len(quarantined) else None
+    tables = {
+        "predictions": arrow_table(scored, PREDICTION_SCHEMA) if scored is not None else None,
+        "quarantine": arrow_table(held, QUARANTINE_SCHEMA) if held is not None else None,
+    }
+    return scored, held, tables
+
+
+def with_hours_left(frame: pd.DataFrame, now: datetime) -> pd.DataFrame:
+    """The PRIORITY queue's ``hours_left`` column: hours from ``now`` (which must carry a time zone) to ``due_at``."""
+    if now.tzinfo is None:
+        raise ValueError("now must carry a time zone (UTC)")
+    frame["hours_left"] = (frame["due_at"] - pd.Timestamp(now).tz_convert("UTC")).dt.total_seconds() / 3600.0
+    frame["hours_left"] = frame["hours_left"].astype("float64")
+    return frame

@@ -39,12 +39,11 @@ from gxp_assets.stores.results_frames import (
     STORED_COLUMNS,
     adjudication_rows,
     arrow_pandas,
-    arrow_table,
-    quarantine_frame,
+    chunk_frames,
     read_frame,
-    scored_frame,
     sql_rows,
     utc_text,
+    with_hours_left,
 )
 from gxp_assets.stores.results_integrity import index_problems, rebuild_index, rows_sha256
 from gxp_assets.stores.results_protocol import TRIAGE_LEVELS, BatchSummary, MonitoringEvent
@@ -155,15 +154,7 @@ class _LocalBatchWriter:
         self.broken = False  # a chunk failed half written: SQLite and Parquet may disagree, so never commit
 
     def add(self, predictions: pd.DataFrame, quarantined: pd.DataFrame) -> None:
-        # Both frames are checked before anything is written, so a refused chunk leaves no half of itself behind.
-        scored = scored_frame(predictions, self.batch) if len(predictions) else None
-        if scored is not None:
-            scored["resubmitted"] = self._scored_elsewhere(scored["report_id"].tolist())
-        held = quarantine_frame(quarantined) if len(quarantined) else None
-        tables = {
-            "predictions": arrow_table(scored, PREDICTION_SCHEMA) if scored is not None else None,
-            "quarantine": arrow_table(held, QUARANTINE_SCHEMA) if held is not None else None,
-        }
+        scored, held, tables = chunk_frames(predictions, quarantined, self.batch, self._scored_elsewhere)
         self.broken = True
         if scored is not None:
             marks = ", ".join("?" * len(STORED_COLUMNS))
@@ -383,9 +374,7 @@ class LocalResultsStore:
                 f" AND {_LATEST_P} ORDER BY p.due_at IS NULL, p.due_at, p.p_ae DESC, p.report_id"
             )
             frame = read_frame(cursor, STORED_COLUMNS)
-        frame["hours_left"] = (frame["due_at"] - pd.Timestamp(now).tz_convert("UTC")).dt.total_seconds() / 3600.0
-        frame["hours_left"] = frame["hours_left"].astype("float64")
-        return frame
+        return with_hours_left(frame, now)
 
     # -- feedback and monitoring ----------------------------------------------------------------------------------
 
