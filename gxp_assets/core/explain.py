@@ -89,7 +89,7 @@ def log_odds_contributions(
     blend, columns = classifier.blend, classifier.columns
     trees = attribution.contributions(classifier.booster, model_inputs(classifier.booster, X)).tocoo()
     parts = [(trees, model_columns(classifier.booster), blend.trees)]
-    bias = blend.trees * attribution.bias + blend.offset
+    bias = blend.trees * attribution.bias
     linear = classifier.linear
     if linear is not None and blend.linear:
         parts.append((linear.contributions(X).tocoo(), linear.columns, blend.linear))

@@ -81,11 +81,10 @@ class TrainingParams:
 
 @dataclass(frozen=True)
 class Blend:
-    """How the two parts' log-odds add: ``trees * tree log-odds + linear * linear decision + offset``."""
+    """How the two parts' log-odds add: ``trees * tree log-odds + linear * linear decision``."""
 
     trees: float = 1.0
     linear: float = 0.0
-    offset: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -109,7 +108,7 @@ class Classifier:
 
     def log_odds(self, X: sp.csr_matrix) -> np.ndarray:
         raw = np.asarray(self.booster.predict(model_inputs(self.booster, X), raw_score=True), dtype=float)
-        logit = self.blend.trees * raw + self.blend.offset
+        logit = self.blend.trees * raw
         if self.linear is not None:
             logit = logit + self.blend.linear * self.linear.decision(X)
         return logit
