@@ -22,7 +22,12 @@ setup(
         "pyyaml>=6",
         "cryptography>=42",
         "matplotlib>=3.8",
+        "starlette>=0.37",
+        "jinja2>=3.1",
+        "itsdangerous>=2.1",
+        "uvicorn>=0.29",
     ],
+    package_data={"gxp_assets.console": ["templates/*.html"]},
     extras_require={
         "dev": ["pytest>=8", "ruff>=0.5", "playwright>=1.45", "moto[server]>=5"],
     },

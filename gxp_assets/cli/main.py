@@ -21,6 +21,7 @@ from gxp_assets.cli import (
     records,
     report,
     roles,
+    serve,
     suspension,
     trace,
 )
@@ -30,7 +31,7 @@ from gxp_assets.governance.signatures import SignatureRefused
 from gxp_assets.stores.protocols import ArtifactNotFound, IntegrityError
 from gxp_assets.stores.results_integrity import ResultsIntegrityError
 
-LEAVES = (artifacts, governance, roles, audit, records, report, trace, inference, suspension, demo, aws)
+LEAVES = (artifacts, governance, roles, audit, records, report, trace, inference, suspension, demo, aws, serve)
 #: Set to 1 to see the traceback of an unexpected error (for developers; people get one line).
 DEBUG_ENV = "GXP_DEBUG"
 

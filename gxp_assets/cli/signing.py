@@ -17,20 +17,14 @@ from gxp_assets.governance.registry import ModelVersion, State
 from gxp_assets.governance.roles import load_roles
 from gxp_assets.governance.roles_control import approve_roles
 from gxp_assets.governance.service import Governance
-from gxp_assets.governance.signatures import (
-    Meaning,
-    Signature,
-    SignatureRefused,
-    key_fingerprint,
-    load_private_key,
-    sign,
-)
+from gxp_assets.governance.signatures import Meaning, Signature, key_fingerprint, load_private_key
+from gxp_assets.governance.signing_as import known_signer, sign_as
 from gxp_assets.stores import open_governance
-from gxp_assets.stores.local import default_home
+from gxp_assets.stores.local import key_folder
 
 
 def default_key_path(user_id: str) -> Path:
-    return default_home() / "keys" / f"{user_id}.pem"
+    return key_folder() / f"{user_id}.pem"
 
 
 def add_signer_arguments(parser: argparse.ArgumentParser, subject: str = "model version") -> None:
@@ -47,21 +41,12 @@ def sign_as_user(
 ) -> Signature:
     """``args.user`` signs ``record_hash`` with their key and passphrase (refusals audited against ``subject``);
     ``--save-signature`` keeps a copy."""
-    user = governance.roles.user(args.user)
-    if user is None:
-        message = f"{args.user} is not in the roles file, so cannot sign"
-        governance.refuse(args.user, subject, "unknown_user", message)
-        raise SignatureRefused("unknown_user", message)
+    known_signer(governance, args.user, subject)
     key_path = Path(args.key) if args.key else default_key_path(args.user)
     if not key_path.is_file():
         raise CliError(f"no private key at {key_path} (create one with `gxp keys create --user {args.user}`)")
-    try:
-        private_key = load_private_key(key_path.read_bytes(), passphrase(args))
-        signature = sign(record_hash, meaning, args.reason, user, private_key, governance.audit_head(),
-                         roles_sha256=governance.roles.digest())  # fmt: skip
-    except SignatureRefused as refusal:
-        governance.refuse(args.user, subject, str(refusal.code), str(refusal))
-        raise
+    signature = sign_as(governance, args.user, key_path.read_bytes(), passphrase(args), subject, record_hash, meaning,
+                        args.reason)  # fmt: skip
     if getattr(args, "save_signature", None):
         Path(args.save_signature).write_text(json.dumps(signature.to_dict(), indent=2))
     return signature

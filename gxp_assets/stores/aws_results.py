@@ -299,10 +299,14 @@ class AwsResultsStore:
     def _adjudications(self, report_id: str) -> list[dict[str, Any]]:
         return query_all(self.table, KeyConditionExpression=Key("pk").eq(f"ADJ#{report_id}"))
 
-    def priority_queue(self, now: datetime) -> pd.DataFrame:
-        """The latest scorings that are PRIORITY and not adjudicated: a query of the sparse ``priority`` index."""
+    def priority_queue(self, now: datetime, levels: Sequence[str] = ("PRIORITY",)) -> pd.DataFrame:
+        """The latest scorings that are PRIORITY and not adjudicated: a query of the sparse ``priority`` index.
+
+        Only PRIORITY rows are indexed, so a queue with other levels (the console's REVIEW) is refused here."""
         if now.tzinfo is None:
             raise ValueError("now must carry a time zone (UTC)")
+        if tuple(levels) != ("PRIORITY",):
+            raise NotImplementedError("the aws results store indexes only the PRIORITY queue, not REVIEW")
         candidates = query_all(self.table, IndexName="priority", ConsistentRead=False,
                                KeyConditionExpression=Key("queue").eq("PRIORITY"))  # fmt: skip
         rows = []

@@ -59,6 +59,11 @@ def default_home() -> Path:
     return Path(os.environ.get("GXP_HOME") or Path.cwd() / ".gxp").resolve()
 
 
+def key_folder() -> Path:
+    """Where people's private keys are kept by default (GXP_HOME/keys/USER.pem), for `gxp approve` and `gxp serve`."""
+    return default_home() / "keys"
+
+
 class LocalArtifactStore:
     def __init__(self, home: Path | str | None = None) -> None:
         self.home = Path(home).resolve() if home else default_home()

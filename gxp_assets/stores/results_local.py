@@ -363,15 +363,20 @@ class LocalResultsStore:
             )
         return arrow_pandas(pq.read_table(pa.BufferReader(payload), schema=schema))
 
-    def priority_queue(self, now: datetime) -> pd.DataFrame:
-        """Latest scorings that are PRIORITY and have no adjudication; due first (missing last), then surest."""
+    def priority_queue(self, now: datetime, levels: Sequence[str] = ("PRIORITY",)) -> pd.DataFrame:
+        """Latest scorings of a triage in ``levels`` that have no adjudication; due first (missing last), then
+        surest."""
         if now.tzinfo is None:
             raise ValueError("now must carry a time zone (UTC)")
+        unknown = set(levels) - set(TRIAGE_LEVELS)
+        if unknown or not levels:
+            raise ValueError(f"queue levels must be some of {TRIAGE_LEVELS}, not {sorted(unknown) or 'none'}")
         with closing(self._connect()) as connection:
             cursor = connection.execute(
-                f"SELECT {_P_COLUMNS} FROM predictions AS p WHERE p.triage = 'PRIORITY'"
+                f"SELECT {_P_COLUMNS} FROM predictions AS p WHERE p.triage IN ({', '.join('?' * len(levels))})"
                 " AND NOT EXISTS (SELECT 1 FROM adjudications AS a WHERE a.report_id = p.report_id)"
-                f" AND {_LATEST_P} ORDER BY p.due_at IS NULL, p.due_at, p.p_ae DESC, p.report_id"
+                f" AND {_LATEST_P} ORDER BY p.due_at IS NULL, p.due_at, p.p_ae DESC, p.report_id",
+                tuple(levels),
             )
             frame = read_frame(cursor, STORED_COLUMNS)
         return with_hours_left(frame, now)

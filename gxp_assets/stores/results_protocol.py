@@ -102,8 +102,9 @@ class ResultsStore(Protocol):
         """Every scoring of one report id across batches, oldest first (what ``gxp trace`` shows)."""
         ...
 
-    def priority_queue(self, now: datetime) -> pd.DataFrame:
-        """PRIORITY reports nobody has adjudicated yet, most urgent first, with ``hours_left`` until due."""
+    def priority_queue(self, now: datetime, levels: Sequence[str] = ("PRIORITY",)) -> pd.DataFrame:
+        """Reports of a triage in ``levels`` (PRIORITY by default; the console adds REVIEW) nobody has adjudicated
+        yet, most urgent first, with ``hours_left`` until due."""
         ...
 
     def record_adjudications(self, frame: pd.DataFrame) -> int:

@@ -1,0 +1,104 @@
+"""The reviewer's day: the work queue (PRIORITY and REVIEW across batches), a report with why it was triaged so, and
+adjudication through the same checks and store the landing-zone path uses (core.adjudications + the results store).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+import pandas as pd
+
+from gxp_assets.core.adjudications import validate_adjudications
+from gxp_assets.governance.service import Governance
+from gxp_assets.stores.results_protocol import ResultsStore
+
+QUEUE_LEVELS = ("PRIORITY", "REVIEW")
+#: Where a console adjudication says it came from (the landing path names its file here).
+CONSOLE_SOURCE = "review-console"
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    source: str = ""
+    batch: str = ""
+    due_before: str = ""  # YYYY-MM-DD (UTC), inclusive
+
+    def apply(self, queue: pd.DataFrame) -> pd.DataFrame:
+        shown = queue
+        if self.source:
+            shown = shown[shown["source"] == self.source]
+        if self.batch:
+            shown = shown[shown["batch"] == self.batch]
+        if self.due_before:
+            limit = pd.Timestamp(self.due_before, tz="UTC") + pd.Timedelta(days=1)
+            shown = shown[shown["due_at"] < limit]
+        return shown
+
+
+def work_queue(results: ResultsStore, now: datetime) -> pd.DataFrame:
+    """PRIORITY and REVIEW reports nobody has adjudicated, earliest due first (the store's one queue query)."""
+    return results.priority_queue(now, levels=QUEUE_LEVELS)
+
+
+def latest_scoring(results: ResultsStore, report_id: str) -> dict | None:
+    scorings = results.find_report(report_id)
+    return None if scorings.empty else scorings.iloc[-1].to_dict()
+
+
+def explanation(scoring: dict) -> list[dict]:
+    raw = scoring.get("explanation")
+    return json.loads(raw) if isinstance(raw, str) and raw else []
+
+
+def highlighted(text: str, words: list[dict]) -> list[tuple[str, float | None]]:
+    """The text cut into pieces, each with the contribution of the explanation term it shows (None: plain text).
+    The template escapes every piece, so a hostile text stays text."""
+    weights = {str(w["feature"]).lower(): float(w["contribution"]) for w in words if str(w.get("feature", "")).strip()}
+    if not weights:
+        return [(text, None)]
+    terms = sorted(weights, key=len, reverse=True)
+    pattern = re.compile(r"(?<!\w)(" + "|".join(re.escape(term).replace(r"\ ", r"\s+") for term in terms) + r")(?!\w)",
+                         re.IGNORECASE)  # fmt: skip
+    pieces: list[tuple[str, float | None]] = []
+    last = 0
+    for match in pattern.finditer(text):
+        if match.start() > last:
+            pieces.append((text[last:match.start()], None))
+        pieces.append((match.group(0), weights.get(" ".join(match.group(0).lower().split()))))
+        last = match.end()
+    if last < len(text):
+        pieces.append((text[last:], None))
+    return pieces
+
+
+def adjudicate(
+    results: ResultsStore, governance: Governance, report_id: str, label: int, reason: str, user_id: str,
+    now: datetime,
+) -> str | None:  # fmt: skip
+    """Record one person's verdict through the landing path's checks; the reason and verdict go to the audit trail.
+    Returns why it was not accepted, or None."""
+    if label not in (0, 1):
+        return "the verdict is AE (1) or not AE (0)"
+    if not reason.strip():
+        return "an adjudication needs a reason"
+    intake = pd.DataFrame([{"intake_seq": 0, "source_file": CONSOLE_SOURCE, "source_line": 1, "raw": b"",
+                            "encoding": "utf-8", "parse_error": None, "encoding_error": None, "type_error": None,
+                            "report_id": report_id, "label": str(label), "adjudicator": user_id,
+                            "adjudicated_at": now.isoformat(timespec="microseconds")}])  # fmt: skip
+    valid, quarantined = validate_adjudications(
+        intake, lambda ids: set(results.predictions(report_ids=ids)["report_id"]), now
+    )
+    if len(quarantined):
+        why = f"{quarantined['reason'].iloc[0]}: {quarantined['detail'].iloc[0]}"
+        governance.audit.append(user_id, "refusal", report_id, {"code": "adjudication_refused", "message": why})
+        return why
+    results.record_adjudications(valid)
+    governance.audit.append(user_id, "adjudication", report_id, {
+        "label": label, "verdict": "AE" if label else "not AE", "reason": reason.strip(),
+        "adjudicated_at": now.isoformat(timespec="microseconds"), "source_file": CONSOLE_SOURCE,
+        "printed_name": governance.roles.user(user_id).printed_name if governance.roles.user(user_id) else user_id,
+    })  # fmt: skip
+    return None
