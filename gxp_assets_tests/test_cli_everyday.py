@@ -11,23 +11,19 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 
 from gxp_assets.cli.main import build_parser
-from gxp_assets_tests.conftest import PROJECT_ROOT, register_recalibrated, relaxed_plan
+from gxp_assets_tests.conftest import register_recalibrated, run_gxp
 
 TRACEBACK = "Traceback (most recent call last)"
 
 
-def gxp(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "gxp_assets.cli", *args], capture_output=True, text=True, env=env, timeout=600
-    )
+gxp = run_gxp
 
 
 def one_line_error(done: subprocess.CompletedProcess, *words: str) -> None:
@@ -35,42 +31,6 @@ def one_line_error(done: subprocess.CompletedProcess, *words: str) -> None:
     assert done.returncode == 1, (done.stdout, done.stderr)
     assert TRACEBACK not in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert done.stderr.startswith("gxp: ") and all(word in done.stderr for word in words), done.stderr
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    """`gxp demo` on a small corpus under a relaxed plan, then an old batch whose due dates have passed."""
-    root = tmp_path_factory.mktemp("everyday")
-    home, dagster_home = root / "gxp_home", root / "dagster_home"
-    dagster_home.mkdir()
-    (dagster_home / "dagster.yaml").write_text((PROJECT_ROOT / "dagster.yaml").read_text())
-    config = root / "small.yaml"
-    training = {"labelled_reports": {"config": {"demo_documents": 300}},
-                "ae_classifier": {"config": {"max_rounds": 60, "num_threads": 1}}}  # fmt: skip
-    config.write_text(yaml.safe_dump({"ops": training}))
-    env = {**os.environ, "GXP_HOME": str(home), "DAGSTER_HOME": str(dagster_home),
-           "GXP_PLAN": str(relaxed_plan(root / "plan.yaml"))}  # fmt: skip
-    demo = gxp("demo", "--config", str(config), env=env)
-    assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
-    # After the demo, people work under the plan and roles file it put in force (DEMO-ONLY copies).
-    env |= {"GXP_PLAN": str(home / "demo-only" / "plan-DEMO-ONLY.yaml"),
-            "GXP_ROLES": str(home / "demo-only" / "roles-DEMO-ONLY.yaml"), "GXP_USER": "olivia"}  # fmt: skip
-    monkeypatch = pytest.MonkeyPatch()
-    for name in ("GXP_HOME", "DAGSTER_HOME", "GXP_PLAN", "GXP_ROLES"):
-        monkeypatch.setenv(name, env[name])
-    from gxp_assets.core.demo_data import demo_batch
-
-    landing = home / "landing" / "reports"
-    old = landing / "old-batch.csv"
-    demo_batch(40, 23, received_until=datetime.now(UTC) - timedelta(days=300)).to_csv(old, index=False)
-    scored = gxp("score", str(old), env=env)
-    assert scored.returncode == 0, scored.stdout[-2000:] + scored.stderr[-2000:]
-    from gxp_assets.stores import open_governance
-
-    governance = open_governance()
-    version = governance.registry.active(governance.plan.plan.intended_use.id).version
-    yield {"env": env, "home": home, "root": root, "version": version, "demo": demo.stdout}
-    monkeypatch.undo()
 
 
 def test_every_argument_has_help_and_meaning_lists_its_choices() -> None:

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from gxp_assets.console import approving, reviewing
+from gxp_assets.console import approving, monitoring, reviewing
 from gxp_assets.console.auth import Sessions, Throttle
 from gxp_assets.console.web import (
     Console,
@@ -38,7 +38,8 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 REVIEWER_ROLES = ("pv_physician",)
 ANY_ROLE = None
 LOGIN_SUBJECT = "console login"
-THROTTLE = Throttle()
+#: Failed logins: 5 per user id in 15 minutes, 30 per client address (many people may share one proxy).
+USER_THROTTLE, CLIENT_THROTTLE = Throttle(limit=5), Throttle(limit=30)
 
 
 def _guarded(handler: Endpoint) -> Endpoint:
@@ -71,9 +72,9 @@ async def login(request: Request) -> Response:
         return await login_page(request, "your session expired: please try again", 403)
     form = await checked_form(request, session)
     user_id, secret = form.get("user_id", "").strip(), form.get("passphrase", "")
-    client = f"client:{request.client.host if request.client else '?'}"
+    client = request.client.host if request.client else "?"
     governance = open_governance()
-    if THROTTLE.blocked(f"user:{user_id}", client):
+    if USER_THROTTLE.blocked(user_id) or CLIENT_THROTTLE.blocked(client):
         governance.refuse(user_id or "-", LOGIN_SUBJECT, "throttled", "too many failed logins; wait and try again")
         return await login_page(request, "too many failed logins: wait 15 minutes and try again", 429)
     key_path = console(request).key_folder / f"{user_id}.pem"
@@ -84,7 +85,8 @@ async def login(request: Request) -> Response:
         entry = await run_in_threadpool(prove_identity, governance, user_id, key_path.read_bytes(), secret,
                                         LOGIN_SUBJECT)  # fmt: skip
     except SignatureRefused:
-        THROTTLE.failed(f"user:{user_id}", client)
+        USER_THROTTLE.failed(user_id)
+        CLIENT_THROTTLE.failed(client)
         return await login_page(request, "unknown user id or wrong passphrase", 401)
     governance.audit.append(entry.user_id, "console_login", "console", {"printed_name": entry.printed_name})
     _, cookie = console(request).sessions.new(entry.user_id)  # a fresh session and CSRF token after login
@@ -193,6 +195,12 @@ async def sign(request: Request) -> Response:
                               manifestation=signature.manifestation())  # fmt: skip
 
 
+async def monitoring_page(request: Request) -> Response:
+    who = person(request, ANY_ROLE)
+    view = await run_in_threadpool(monitoring.monitoring_view, verified_results(), who.governance)
+    return render(request, "monitoring.html", who=who, title="Monitoring", **view)
+
+
 def create_app(key_folder: Path, secret: str, session_minutes: int = 30, secure_cookie: bool = False) -> Starlette:
     routes = [
         Route("/", _guarded(home)),
@@ -205,6 +213,7 @@ def create_app(key_folder: Path, secret: str, session_minutes: int = 30, secure_
         Route("/approvals", _guarded(inbox)),
         Route("/approvals/{version}/sign", _guarded(sign), methods=["POST"]),
         Route("/approvals/{version}", _guarded(version_page)),
+        Route("/monitoring", _guarded(monitoring_page)),
     ]
     app = Starlette(routes=routes)
     app.state.console = Console(Sessions(secret, session_minutes * 60), key_folder, secure_cookie)

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
@@ -89,10 +90,12 @@ def person(request: Request, roles: Iterable[str] | None) -> Person:
 
 async def checked_form(request: Request, session: Session) -> dict[str, str]:
     """The form's fields, once its CSRF token matches the session's; a forged form is refused."""
-    form = await request.form()
+    # The console's forms are urlencoded; parsed here so that no multipart parser is needed.
+    fields = parse_qs((await request.body()).decode("utf-8", errors="replace"), keep_blank_values=True)
+    form = {key: values[0] for key, values in fields.items()}
     if not session.csrf_ok(form.get(CSRF_FIELD)):
         raise Denied("the form's CSRF token is missing or wrong: reload the page and try again")
-    return {key: value for key, value in form.items() if isinstance(value, str)}
+    return form
 
 
 def render(request: Request, template: str, status: int = 200, who: Person | None = None, **context: Any) -> Response:

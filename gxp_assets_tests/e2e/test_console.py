@@ -1,0 +1,224 @@
+"""The review console end to end: `gxp serve` in a real process on a real demo world, driven by headless Chromium.
+
+A reviewer logs in, opens a report and adjudicates it; approvers sign a version until it is APPROVED; and the console
+refuses what it must: a wrong passphrase, a missing role, the trainer signing, a forged form, hostile report text.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from gxp_assets_tests.conftest import register_recalibrated, run_gxp
+from gxp_assets_tests.e2e.conftest import (
+    CHROMIUM_ARGS,
+    SERVER_START_TIMEOUT_S,
+    _answers_200,
+    _free_loopback_port,
+    _stop,  # fmt: skip
+    _tail,
+)
+
+HOSTILE_ID = "hostile-1"
+HOSTILE_TEXT = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2"> severe rash after the drug'
+
+
+@pytest.fixture(scope="module")
+def console_url(world: dict, chromium_path_module: Path) -> Iterator[str]:
+    """A hostile report scored into the world, then `gxp serve` on a free loopback port with the demo keys."""
+    from gxp_assets.core.demo_data import demo_batch
+
+    batch = demo_batch(3, 5, received_until=datetime.now(UTC))
+    batch.loc[0, ["report_id", "text"]] = [HOSTILE_ID, HOSTILE_TEXT]
+    path = world["home"] / "landing" / "reports" / "hostile.csv"
+    batch.to_csv(path, index=False)
+    scored = run_gxp("score", str(path), env=world["env"])
+    assert scored.returncode == 0, scored.stderr[-2000:]
+    port = _free_loopback_port()
+    log = world["root"] / "console.log"
+    keys = world["home"] / "demo-only" / "keys"
+    with log.open("wb") as out:
+        server = subprocess.Popen([sys.executable, "-m", "gxp_assets.cli", "serve", "--port", str(port), "--keys",
+                                   str(keys)], env=world["env"], stdout=out, stderr=subprocess.STDOUT,
+                                  start_new_session=True)  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+        while not _answers_200(f"{url}/login"):
+            assert server.poll() is None and time.monotonic() < deadline, _tail(log)
+            time.sleep(0.3)
+        yield url
+    finally:
+        _stop(server)
+
+
+@pytest.fixture(scope="module")
+def chromium_path_module() -> Path:
+    from gxp_assets_tests.e2e.conftest import CHROMIUM
+
+    if not CHROMIUM.exists() and os.environ.get("CI") != "true":
+        pytest.skip(f"the console e2e test needs chromium at {CHROMIUM}")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+def browser(chromium_path_module: Path) -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(chromium_path_module), args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture
+def page(browser: object) -> Iterator[object]:
+    """A fresh browser context per test: nobody is logged in."""
+    context = browser.new_context()  # type: ignore[attr-defined]
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+def secret(world: dict) -> str:
+    return (world["home"] / "demo-only" / "PASSPHRASE-DEMO-ONLY.txt").read_text().strip()
+
+
+def log_in(page: object, url: str, user: str, passphrase: str) -> None:
+    page.goto(f"{url}/login")  # type: ignore[attr-defined]
+    page.fill("input[name=user_id]", user)  # type: ignore[attr-defined]
+    page.fill("input[name=passphrase]", passphrase)  # type: ignore[attr-defined]
+    with page.expect_navigation():  # type: ignore[attr-defined]
+        page.click("button[type=submit]")  # type: ignore[attr-defined]
+
+
+def audit_actions(subject: str | None = None) -> list[tuple[str, str, str, dict]]:
+    from gxp_assets.stores import audit_trail
+
+    return [(e.actor, e.action, e.subject, e.details) for e in audit_trail().entries()
+            if subject is None or e.subject == subject]  # fmt: skip
+
+
+def test_a_reviewer_logs_in_opens_a_report_and_adjudicates(world: dict, console_url: str, page: object) -> None:
+    from gxp_assets.stores import results_store
+
+    log_in(page, console_url, "petra", secret(world))
+    assert page.url.endswith("/queue"), page.content()
+    assert "Petra Physician (DEMO ONLY)" in page.inner_text("#who")
+    table = page.inner_text("#queue")
+    assert "OVERDUE" in table and "PRIORITY" in table  # the old batch is past due
+    first = page.locator("#queue a").first
+    report_id = first.inner_text()
+    first.click()
+    assert page.inner_text("h1") == f"Report {report_id}"
+    assert page.inner_text("#triage") in ("PRIORITY", "REVIEW")
+    page.check("input[value=ae]")
+    page.fill("input[name=reason]", "rash after dosing, confirmed by the source")
+    page.click("form[action$='/adjudicate'] button")
+    assert "recorded by Petra Physician (DEMO ONLY)" in page.inner_text("#message")
+    labels = results_store().adjudicated()
+    mine = labels[labels["report_id"] == report_id]
+    assert list(mine["label"]) == [1] and list(mine["adjudicator"]) == ["petra"]
+    entry = [details for actor, action, _, details in audit_actions(report_id) if action == "adjudication"]
+    assert entry and entry[-1]["reason"] == "rash after dosing, confirmed by the source"
+    page.goto(f"{console_url}/queue")
+    assert report_id not in [link.inner_text() for link in page.locator("#queue a").all()]
+
+
+def test_a_wrong_passphrase_is_refused_audited_and_throttled(world: dict, console_url: str, page: object) -> None:
+    log_in(page, console_url, "quinn", "not the passphrase")
+    assert "wrong passphrase" in page.inner_text("#message") and page.url.endswith("/login")
+    refusals = [d for actor, action, subject, d in audit_actions("console login") if actor == "quinn"]
+    assert refusals and refusals[-1]["code"] == "wrong_passphrase"
+    assert "not the passphrase" not in str(audit_actions())  # a passphrase is never written down
+    for _ in range(5):
+        log_in(page, console_url, "nosuch", "guess")
+    assert "too many failed logins" in page.inner_text("#message")
+    log_in(page, console_url, "nosuch", "guess")
+    assert any(actor == "nosuch" and d["code"] == "throttled" for actor, _, _, d in audit_actions("console login"))
+
+
+def test_a_person_without_the_role_is_refused(world: dict, console_url: str, page: object) -> None:
+    log_in(page, console_url, "alice", secret(world))  # data_scientist: neither reviewer nor approver
+    response = page.goto(f"{console_url}/queue")
+    assert response.status == 403 and "needs one of pv_physician" in page.inner_text("#message")
+    response = page.goto(f"{console_url}/approvals")
+    assert response.status == 403
+    anonymous = page.context.browser.new_context()
+    try:
+        other = anonymous.new_page()
+        other.goto(f"{console_url}/queue")
+        assert other.url.endswith("/login")  # nobody logged in: to the login page
+    finally:
+        anonymous.close()
+
+
+def test_a_forged_form_without_csrf_token_is_refused(world: dict, console_url: str, page: object) -> None:
+    from gxp_assets.stores import results_store
+
+    log_in(page, console_url, "petra", secret(world))
+    report_id = page.locator("#queue a").first.inner_text()
+    forged = page.request.post(f"{console_url}/reports/{report_id}/adjudicate",
+                               form={"verdict": "not_ae", "reason": "forged"})  # fmt: skip
+    assert forged.status == 403 and "CSRF" in forged.text()
+    assert report_id not in set(results_store().adjudicated()["report_id"])
+
+
+def test_script_in_a_report_is_shown_as_text(world: dict, console_url: str, page: object) -> None:
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    log_in(page, console_url, "petra", secret(world))
+    page.goto(f"{console_url}/reports/{HOSTILE_ID}")
+    assert page.inner_text("#report-text").startswith("<script>window.__pwned = 1</script><img src=x")
+    assert page.evaluate("window.__pwned === undefined") and not dialogs
+    assert page.locator("#report-text script, #report-text img").count() == 0
+
+
+def test_approvers_sign_until_approved_and_the_trainer_is_refused(world: dict, console_url: str, page: object) -> None:
+    from gxp_assets.stores import open_governance
+
+    version = register_recalibrated(open_governance(), world["version"], trainer="alice").version
+    log_in(page, console_url, "quinn", secret(world))
+    page.goto(f"{console_url}/approvals")
+    assert version in page.inner_text("#inbox")
+    page.click(f"a[href='/approvals/{version}']")
+
+    def sign(passphrase: str, reason: str) -> None:
+        page.select_option("select[name=meaning]", "approval")
+        page.fill("input[name=reason]", reason)
+        page.fill("input[name=passphrase]", passphrase)
+        page.click("form[action$='/sign'] button")
+
+    sign("wrong", "criteria reviewed")  # the passphrase is asked again, and checked again
+    assert "wrong_passphrase" in page.inner_text("#message")
+    sign(secret(world), "criteria reviewed")
+    assert page.inner_text("#manifestation").startswith("Signed by Quinn Quality (DEMO ONLY) (quinn) on ")
+    assert "meaning: approval" in page.inner_text("#manifestation") and " UTC" in page.inner_text("#manifestation")
+    assert page.inner_text("#state") == "PENDING_APPROVAL"
+    page.click("form[action='/logout'] button")
+    log_in(page, console_url, "petra", secret(world))
+    page.goto(f"{console_url}/approvals/{version}")
+    sign(secret(world), "recall by source acceptable")
+    assert page.inner_text("#state") == "APPROVED"
+    assert open_governance().registry.get(version).state == "APPROVED"
+    signed = [d for actor, action, _, d in audit_actions(version) if action == "signature"]
+    names = {d["manifestation"].split(" (")[0] for d in signed}
+    assert names == {"Signed by Quinn Quality", "Signed by Petra Physician"}
+
+    trained_by_quinn = register_recalibrated(open_governance(), world["version"], trainer="quinn").version
+    page.click("form[action='/logout'] button")
+    log_in(page, console_url, "quinn", secret(world))
+    page.goto(f"{console_url}/approvals/{trained_by_quinn}")
+    sign(secret(world), "my own model")
+    assert "separation_of_duties" in page.inner_text("#message")
+    assert page.inner_text("#state") == "PENDING_APPROVAL"
