@@ -143,8 +143,9 @@ def test_a_wrong_passphrase_is_refused_audited_and_throttled(world: dict, consol
     assert "not the passphrase" not in str(audit_actions())  # a passphrase is never written down
     for _ in range(5):
         log_in(page, console_url, "nosuch", "guess")
+    assert "wrong passphrase" in page.inner_text("#message")
+    log_in(page, console_url, "nosuch", "guess")  # the sixth within 15 minutes
     assert "too many failed logins" in page.inner_text("#message")
-    log_in(page, console_url, "nosuch", "guess")
     assert any(actor == "nosuch" and d["code"] == "throttled" for actor, _, _, d in audit_actions("console login"))
 
 
@@ -222,3 +223,12 @@ def test_approvers_sign_until_approved_and_the_trainer_is_refused(world: dict, c
     sign(secret(world), "my own model")
     assert "separation_of_duties" in page.inner_text("#message")
     assert page.inner_text("#state") == "PENDING_APPROVAL"
+
+
+def test_the_monitoring_page_shows_drift_against_the_plan_limits(world: dict, console_url: str, page: object) -> None:
+    log_in(page, console_url, "alice", secret(world))  # any role may look
+    response = page.goto(f"{console_url}/monitoring")
+    assert response.status == 200
+    drift = page.inner_text("#drift")
+    assert "score_psi" in drift and "plan limit" in drift and world["version"] in drift
+    assert page.locator("#suspensions").count() == 1
