@@ -20,7 +20,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ADE = ROOT.parent / "shared" / "data" / "ade_corpus_v2"
+# GXP_ADE_DIR for a checkout that is not beside the shared data (a git worktree, say).
+ADE = Path(os.environ.get("GXP_ADE_DIR") or ROOT.parent / "shared" / "data" / "ade_corpus_v2")
 
 
 def run_config(source: str, documents: int) -> dict:

@@ -10,11 +10,13 @@ result of a drifted batch is ever published with an AUTO_CLOSE. The Dagster asse
 from __future__ import annotations
 
 import json
+import math
 import tempfile
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import Protocol
 
@@ -112,7 +114,7 @@ def score_chunk(
             "prediction_set": scored.prediction_sets,
             "triage": [str(value) for value in scored.triage],
             "triage_reason": scored.reasons,
-            "explanation": [json.dumps(entry, ensure_ascii=False) for entry in explanations],
+            "explanation": [explanation_json(entry) for entry in explanations],
             "model_version": stamp.model_version,
             "plan_version": stamp.plan_version,
             "run_id": stamp.run_id,
@@ -122,14 +124,32 @@ def score_chunk(
             "source": valid["source"].to_numpy(dtype=object),
             "text": valid["text"].to_numpy(dtype=object),
             "product": valid["product"].to_numpy(dtype=object),
-            "received_at": received.to_numpy(),
-            "due_at": (received + stamp.regulatory_clock).to_numpy(),
+            "received_at": received.array,  # not to_numpy(): an object array of Timestamps, one per row
+            "due_at": (received + stamp.regulatory_clock).array,
             "source_file": origin["source_file"].to_numpy(dtype=object),
             "source_line": origin["source_line"].to_numpy(dtype="int64"),
             "intake_seq": valid["intake_seq"].to_numpy(dtype="int64"),
         }
     )
     return _typed(frame)
+
+
+_ENTRY_KEYS = ("feature", "present", "contribution")
+
+
+def explanation_json(entries: list[dict]) -> str:
+    """``json.dumps(entries, ensure_ascii=False)``, byte for byte, several times faster for the usual entries
+    (feature text, present flag, finite contribution), which a batch writes one of per report; anything else goes
+    through ``json.dumps`` itself."""
+    parts = []
+    for entry in entries:
+        feature, present, value = entry.get("feature"), entry.get("present"), entry.get("contribution")
+        if (tuple(entry) != _ENTRY_KEYS or type(feature) is not str or type(present) is not bool
+                or type(value) is not float or not math.isfinite(value)):  # fmt: skip
+            return json.dumps(entries, ensure_ascii=False)
+        flag = "true" if present else "false"
+        parts.append(f'{{"feature": {encode_basestring(feature)}, "present": {flag}, "contribution": {value!r}}}')
+    return f"[{', '.join(parts)}]"
 
 
 def _typed(frame: pd.DataFrame) -> pd.DataFrame:

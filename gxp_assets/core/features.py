@@ -126,21 +126,26 @@ def _char_counts(texts: list[str], spec: FeatureSpec) -> sp.csr_matrix:
         (np.ones(len(occurrences)), np.asarray(occurrences, dtype=np.int64), np.asarray(indptr, dtype=np.int64)),
         shape=(len(texts), len(word_ids)),
     )
-    gram_columns: list[int] = []
-    gram_indptr = [0]
-    for word in word_ids:  # insertion order = id order
-        grams = char_wb_ngrams(f" {word} ", spec.char_ngrams)
-        gram_columns.extend(ngram_column(gram, spec.char_buckets) for _, gram in grams)
-        gram_indptr.append(len(gram_columns))
-    grams = sp.csr_matrix(
-        (np.ones(len(gram_columns)), np.asarray(gram_columns, dtype=np.int64), np.asarray(gram_indptr, dtype=np.int64)),
-        shape=(len(word_ids), spec.char_buckets),
+    # Each distinct word's n-grams (insertion order = id order), hashed in C by the hasher HashingVectorizer uses.
+    hasher = FeatureHasher(n_features=spec.char_buckets, input_type="string", alternate_sign=False)
+    grams = (
+        hasher.transform(_word_grams(word, spec.char_ngrams) for word in word_ids).tocsr()
+        if word_ids
+        else sp.csr_matrix((0, spec.char_buckets))  # the hasher refuses an empty batch
     )
     grams.sum_duplicates()
     counts = (words @ grams).tocsr()
     counts.sum_duplicates()
     counts.sort_indices()
     return counts
+
+
+def _word_grams(word: str, ngram_range: tuple[int, int]) -> list[str]:
+    """The n-grams of :func:`char_wb_ngrams` for one word, without their starts (what the hasher needs)."""
+    padded, (low, high) = f" {word} ", ngram_range
+    if len(padded) > high:  # the common case: every n-gram of every length
+        return [padded[start : start + n] for n in range(low, high + 1) for start in range(len(padded) - n + 1)]
+    return [gram for _, gram in char_wb_ngrams(padded, ngram_range)]
 
 
 def _texts(batch: pd.DataFrame, spec: FeatureSpec) -> list[str]:

@@ -31,6 +31,7 @@ from gxp_assets.core.record_fields import (
     unique_pairs,
 )
 from gxp_assets.core.text_decoding import (
+    SURROGATE,
     decode_blocks,
     decode_file,
     file_blocks,
@@ -384,18 +385,30 @@ def intake_table(records: Sequence[_Record], first_seq: int = 0, extra_columns: 
     is ``intake_seq`` too.
     """
     extra = sorted({name for record in records for name in record.fields}.union(extra_columns) - set(REPORT_FIELDS))
-    columns: dict[str, list[Any]] = {name: [] for name in (*REPORT_FIELDS, *extra, *INTAKE_COLUMNS)}
-    for seq, record in enumerate(records, start=first_seq):
-        for name in (*REPORT_FIELDS, *extra):
-            columns[name].append(storable(record.fields.get(name)))
-        columns["encoding_error"].append(undecodable(record.fields))
-        columns["type_error"].append(record.type_error)
-        columns["intake_seq"].append(seq)
-        columns["source_file"].append(record.source_file)
-        columns["source_line"].append(record.source_line)
-        columns["raw"].append(record.raw)
-        columns["encoding"].append(record.encoding)
-        columns["parse_error"].append(record.parse_error)
+    # Built a column at a time: a record's fields need a rewrite (surrogate escapes made storable) only when it holds
+    # bytes its encoding refused, which one search of its joined values finds.
+    suspect = [
+        (row, record) for row, record in enumerate(records)
+        if SURROGATE.search("".join(value for value in record.fields.values() if value))
+    ]  # fmt: skip
+    columns: dict[str, list[Any]] = {}
+    for name in (*REPORT_FIELDS, *extra):
+        values = [record.fields.get(name) for record in records]
+        for row, _ in suspect:
+            values[row] = storable(values[row])
+        columns[name] = values
+    encoding_errors: list[str | None] = [None] * len(records)
+    for row, record in suspect:
+        encoding_errors[row] = undecodable(record.fields)
+    columns["encoding_error"] = encoding_errors
+    columns["type_error"] = [record.type_error for record in records]
+    columns["intake_seq"] = list(range(first_seq, first_seq + len(records)))
+    columns["source_file"] = [record.source_file for record in records]
+    columns["source_line"] = [record.source_line for record in records]
+    columns["raw"] = [record.raw for record in records]
+    columns["encoding"] = [record.encoding for record in records]
+    columns["parse_error"] = [record.parse_error for record in records]
+    columns = {name: columns[name] for name in (*REPORT_FIELDS, *extra, *INTAKE_COLUMNS)}
     index = pd.RangeIndex(first_seq, first_seq + len(records))
     frame = pd.DataFrame({name: pd.Series(values, index=index, dtype=object) for name, values in columns.items()})
     frame["intake_seq"] = frame["intake_seq"].astype("int64")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -70,58 +71,115 @@ def _blank(value: object) -> bool:
     return value is None or bool(pd.isna(value))
 
 
-def _check_record(row: dict[str, object], rules: ValidationRules, now: datetime) -> tuple[Reason, str] | dict:
-    """The record-level checks; returns the cleaned fields or the first failure."""
-    if not _blank(row["parse_error"]):
-        return Reason.MALFORMED_RECORD, str(row["parse_error"])
-    if not _blank(row["encoding_error"]):
-        return Reason.INVALID_ENCODING, f"{row['encoding_error']}; declare the file's encoding if it is not UTF-8"
-    if not _blank(row.get("type_error")):
-        return Reason.INVALID_TYPE, str(row["type_error"])
+def _column(chunk: pd.DataFrame, name: str) -> list:
+    """A column's values, or None for each row when the intake has no such column."""
+    return chunk[name].tolist() if name in chunk.columns else [None] * len(chunk)
+
+
+def _blanks(values: list) -> list[bool]:
+    return [not value.strip() if type(value) is str else _blank(value) for value in values]
+
+
+class _FirstFailure:
+    """Each row's first failed check: checks run over whole columns in the rule order, and a row keeps the reason of
+    the earliest one it failed, as if its checks had run one after the other and stopped there."""
+
+    def __init__(self, size: int) -> None:
+        self.found: dict[int, tuple[Reason, str]] = {}  # by row position
+        self.size = size
+
+    def add(self, rows: Iterable[int], reason: Reason, detail: Callable[[int], str]) -> None:
+        for row in rows:
+            if row not in self.found:
+                self.found[row] = (reason, detail(row))
+
+
+_FORMULA_STARTS = frozenset("=@+-")  # every alternative of _FORMULA begins with one of these
+
+
+def _record_checks(chunk: pd.DataFrame, rules: ValidationRules, now: datetime) -> tuple[dict[int, tuple], dict]:
+    """The record-level checks, a column at a time: failures by row position, and the cleaned fields of every row
+    (meaningful for the rows that passed; what a failed row holds is never used)."""
+    failures = _FirstFailure(len(chunk))
+    rows = range(len(chunk))
+    parse_errors, encoding_errors = chunk["parse_error"].tolist(), chunk["encoding_error"].tolist()
+    blank = _blanks(parse_errors)
+    failures.add((row for row in rows if not blank[row]), Reason.MALFORMED_RECORD, lambda row: str(parse_errors[row]))
+    blank = _blanks(encoding_errors)
+    failures.add((row for row in rows if not blank[row]), Reason.INVALID_ENCODING,
+                 lambda row: f"{encoding_errors[row]}; declare the file's encoding if it is not UTF-8")  # fmt: skip
+    type_errors = _column(chunk, "type_error")
+    blank = _blanks(type_errors)
+    failures.add((row for row in rows if not blank[row]), Reason.INVALID_TYPE, lambda row: str(type_errors[row]))
+    fields = {name: _column(chunk, name) for name in REPORT_FIELDS}
     for name in REQUIRED_FIELDS:
-        if name == "text":
-            continue
-        if _blank(row.get(name)):
-            return Reason.MISSING_FIELD, f"{name} is missing or empty"
-    if not isinstance(row.get("text"), str):
-        return Reason.MISSING_FIELD, "text is missing"
-    text = normalize_text(str(row["text"]))
-    visible = _INVISIBLE.sub("", text).strip()
-    if not visible:
-        return Reason.EMPTY_TEXT, "text is empty after normalisation (white space or invisible characters only)"
-    if len(text) > rules.max_text_chars:
-        return Reason.TEXT_TOO_LONG, f"text has {len(text):,} characters, the limit is {rules.max_text_chars:,}"
-    if _FORMULA.match(text) or _FORMULA.match(visible):  # also behind zero-width or bidi characters
-        return Reason.FORMULA_TEXT, f"text starts like a spreadsheet formula: {visible[:40]!r}"
-    label: int | None = None
-    if _blank(row.get("label")):
-        if rules.require_label:
-            return Reason.MISSING_LABEL, "label is missing; an adjudicated corpus needs 0 or 1"
-    else:
-        raw_label = str(row["label"]).strip()
-        if raw_label not in VALID_LABELS:
-            return Reason.INVALID_LABEL, f"label {raw_label[:40]!r} is not 0 or 1"
-        label = VALID_LABELS[raw_label]
-    received_at: datetime | None = None
-    if _blank(row.get("received_at")):
-        if rules.require_received_at:
-            return Reason.MISSING_FIELD, "received_at is missing or empty"
-    else:
-        parsed = parse_received_at(str(row["received_at"]))
-        if isinstance(parsed, Reason):
-            return parsed, f"received_at {str(row['received_at'])[:40]!r} is not ISO 8601 with a time zone"
-        if parsed > now + rules.future_tolerance:
-            return Reason.TIMESTAMP_IN_FUTURE, f"received_at {parsed.isoformat()} is after the run ({now.isoformat()})"
-        received_at = parsed
-    return {
-        "report_id": str(row["report_id"]).strip(),
-        "document_id": str(row["document_id"]).strip(),
-        "source": str(row["source"]).strip().lower(),
-        "text": text,
-        "received_at": received_at,
-        "label": label,
-        "product": None if _blank(row.get("product")) else normalize_text(str(row["product"])),
+        if name != "text":
+            blank = _blanks(fields[name])
+            failures.add((row for row in rows if blank[row]), Reason.MISSING_FIELD,
+                         lambda row, name=name: f"{name} is missing or empty")  # fmt: skip
+    texts = fields["text"]
+    failures.add((row for row in rows if not isinstance(texts[row], str)), Reason.MISSING_FIELD,
+                 lambda row: "text is missing")  # fmt: skip
+    cleaned = [normalize_text(text) if isinstance(text, str) else "" for text in texts]
+    # The invisible characters are all outside ASCII, and a normalised text is already stripped.
+    visible = [text if text.isascii() else _INVISIBLE.sub("", text).strip() for text in cleaned]
+    empty = "text is empty after normalisation (white space or invisible characters only)"
+    failures.add((row for row in rows if not visible[row]), Reason.EMPTY_TEXT, lambda row: empty)
+    limit = rules.max_text_chars
+    failures.add((row for row in rows if len(cleaned[row]) > limit), Reason.TEXT_TOO_LONG,
+                 lambda row: f"text has {len(cleaned[row]):,} characters, the limit is {limit:,}")  # fmt: skip
+    formula = [
+        row for row in rows
+        if (cleaned[row][:1] in _FORMULA_STARTS and _FORMULA.match(cleaned[row]))
+        or (visible[row][:1] in _FORMULA_STARTS and _FORMULA.match(visible[row]))  # behind zero-width or bidi
+    ]  # fmt: skip
+    failures.add(formula, Reason.FORMULA_TEXT,
+                 lambda row: f"text starts like a spreadsheet formula: {visible[row][:40]!r}")  # fmt: skip
+    labels = _labels(fields["label"], rules, failures)
+    received = _received(fields["received_at"], rules, now, failures)
+    products = fields["product"]
+    clean = {
+        "report_id": [str(value).strip() for value in fields["report_id"]],
+        "document_id": [str(value).strip() for value in fields["document_id"]],
+        "source": [str(value).strip().lower() for value in fields["source"]],
+        "text": cleaned,
+        "received_at": received,
+        "label": labels,
+        "product": [
+            None if blank else normalize_text(str(value))
+            for value, blank in zip(products, _blanks(products), strict=True)
+        ],
     }
+    return failures.found, clean
+
+
+def _labels(values: list, rules: ValidationRules, failures: _FirstFailure) -> list[int | None]:
+    blank = _blanks(values)
+    if rules.require_label:
+        failures.add((row for row, empty in enumerate(blank) if empty), Reason.MISSING_LABEL,
+                     lambda row: "label is missing; an adjudicated corpus needs 0 or 1")  # fmt: skip
+    raw = [None if empty else str(value).strip() for value, empty in zip(values, blank, strict=True)]
+    failures.add((row for row, label in enumerate(raw) if label is not None and label not in VALID_LABELS),
+                 Reason.INVALID_LABEL, lambda row: f"label {raw[row][:40]!r} is not 0 or 1")  # fmt: skip
+    return [VALID_LABELS.get(label) if label is not None else None for label in raw]
+
+
+def _received(values: list, rules: ValidationRules, now: datetime, failures: _FirstFailure) -> list[datetime | None]:
+    blank = _blanks(values)
+    if rules.require_received_at:
+        failures.add((row for row, empty in enumerate(blank) if empty), Reason.MISSING_FIELD,
+                     lambda row: "received_at is missing or empty")  # fmt: skip
+    parsed = [None if empty else parse_received_at(str(value)) for value, empty in zip(values, blank, strict=True)]
+    for row, stamp in enumerate(parsed):
+        if isinstance(stamp, Reason):
+            detail = f"received_at {str(values[row])[:40]!r} is not ISO 8601 with a time zone"
+            failures.add((row,), stamp, lambda row, detail=detail: detail)
+            parsed[row] = None
+    latest = now + rules.future_tolerance
+    failures.add((row for row, stamp in enumerate(parsed) if stamp is not None and stamp > latest),
+                 Reason.TIMESTAMP_IN_FUTURE,
+                 lambda row: f"received_at {parsed[row].isoformat()} is after the run ({now.isoformat()})")  # fmt: skip
+    return parsed
 
 
 _BOTH_LABELS = 0b11  # label bits of a text: bit 0 for label 0, bit 1 for label 1
@@ -167,55 +225,49 @@ class BatchValidator:
     def validate(self, chunk: pd.DataFrame) -> ValidationResult:
         """Valid reports typed per the contract, and quarantine rows holding the record as received plus a reason."""
         extra = [name for name in chunk.columns if name not in (*REPORT_FIELDS, *INTAKE_COLUMNS)]
-        cleaned: list[dict] = []
-        failures: dict[int, tuple[Reason, str]] = {}
-        columns = list(chunk.columns)
-        for values in chunk.itertuples(index=False, name=None):  # a row at a time: a chunk's rows as dicts are big
-            row = dict(zip(columns, values, strict=True))
-            outcome = _check_record(row, self.rules, self.now)
-            if isinstance(outcome, tuple):
-                failures[row["intake_seq"]] = outcome
-            else:
-                outcome.update({name: row[name] for name in extra})
-                outcome["intake_seq"] = row["intake_seq"]
-                cleaned.append(outcome)
-        failures.update(self._cross_record_failures(cleaned, chunk))
-        valid_rows = [row for row in cleaned if row["intake_seq"] not in failures]
+        by_row, clean = _record_checks(chunk, self.rules, self.now)
+        seqs = chunk["intake_seq"].tolist()
+        failures = {seqs[row]: failure for row, failure in by_row.items()}
+        passed = [row for row in range(len(chunk)) if row not in by_row]
+        clean.update({name: _column(chunk, name) for name in extra})
+        clean["intake_seq"] = seqs
+        files, lines = chunk["source_file"].tolist(), chunk["source_line"].tolist()
+        failures.update(self._cross_record_failures(passed, clean, files, lines))
+        valid = [row for row in passed if seqs[row] not in failures]
         return ValidationResult(
-            valid=_valid_frame(valid_rows, extra),
+            valid=_valid_frame({name: [values[row] for row in valid] for name, values in clean.items()}, extra),
             quarantined=_quarantine_frame(chunk, failures),
         )
 
-    def _cross_record_failures(self, cleaned: list[dict], chunk: pd.DataFrame) -> dict[int, tuple[Reason, str]]:
-        """Duplicate ids, conflicting labels and duplicate texts, judged in intake order."""
-        where = {
-            seq: (file, line)
-            for seq, file, line in zip(chunk["intake_seq"], chunk["source_file"], chunk["source_line"], strict=True)
-        }
+    def _cross_record_failures(
+        self, passed: list[int], clean: dict[str, list], files: list[str], lines: list[int]
+    ) -> dict[int, tuple[Reason, str]]:
+        """Duplicate ids, conflicting labels and duplicate texts over the rows that ``passed``, in intake order."""
+        seqs, ids, texts, labels = clean["intake_seq"], clean["report_id"], clean["text"], clean["label"]
         failures: dict[int, tuple[Reason, str]] = {}
-        for row in cleaned:
-            key, seq = _digest(row["report_id"]), row["intake_seq"]
+        for row in passed:
+            key, seq = _digest(ids[row]), seqs[row]
             if (first := self._first_by_id.get(key)) is None:
-                self._first_by_id[key] = where[seq]
+                self._first_by_id[key] = (files[row], lines[row])
             else:
                 failures[seq] = (
                     Reason.DUPLICATE_REPORT_ID,
-                    f"report_id {row['report_id']!r} was already received at {_at(first)}",
+                    f"report_id {ids[row]!r} was already received at {_at(first)}",
                 )
-        texts = [(row, _digest(row["text"])) for row in cleaned if row["intake_seq"] not in failures]
+        keyed = [(row, _digest(texts[row])) for row in passed if seqs[row] not in failures]
         chunk_labels: dict[bytes, int] = {}
-        for row, key in texts:
-            if row["label"] is not None:
-                chunk_labels[key] = chunk_labels.get(key, 0) | 1 << row["label"]
-        for row, key in texts:
-            seq = row["intake_seq"]
+        for row, key in keyed:
+            if labels[row] is not None:
+                chunk_labels[key] = chunk_labels.get(key, 0) | 1 << labels[row]
+        for row, key in keyed:
+            seq = seqs[row]
             if (seen := self._by_text.get(key)) is None:
                 seen = self._by_text[key] = _TextSeen(0)
             seen.labels |= chunk_labels.get(key, 0)
             if seen.labels == _BOTH_LABELS:
                 failures[seq] = (Reason.CONFLICTING_LABELS, _conflict_detail(seen))
             elif seen.kept_at is None:
-                seen.kept_id, seen.kept_at = row["report_id"], where[seq]
+                seen.kept_id, seen.kept_at = ids[row], (files[row], lines[row])
             else:
                 failures[seq] = (
                     Reason.DUPLICATE_TEXT,
@@ -237,15 +289,13 @@ def validate_reports(intake: pd.DataFrame, rules: ValidationRules, now: datetime
     return BatchValidator(rules, now).validate(intake)
 
 
-def _valid_frame(rows: list[dict], extra: list[str]) -> pd.DataFrame:
-    columns = [*REPORT_FIELDS, *extra, "intake_seq"]
-    frame = pd.DataFrame(rows, columns=columns)
-    for name in ("report_id", "document_id", "source", "text", "product", *extra):
-        frame[name] = frame[name].astype(object)
+def _valid_frame(columns: dict[str, list], extra: list[str]) -> pd.DataFrame:
+    names = [*REPORT_FIELDS, *extra, "intake_seq"]
+    frame = pd.DataFrame({name: pd.Series(columns[name], dtype=object) for name in names}, columns=names)
     frame["received_at"] = pd.to_datetime(frame["received_at"], utc=True).astype("datetime64[us, UTC]")
     frame["label"] = frame["label"].astype("Int8")
     frame["intake_seq"] = frame["intake_seq"].astype("int64")
-    return frame.reset_index(drop=True)
+    return frame
 
 
 def _quarantine_frame(intake: pd.DataFrame, failures: dict[int, tuple[Reason, str]]) -> pd.DataFrame:
