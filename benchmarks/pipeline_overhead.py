@@ -108,9 +108,9 @@ def child_dagster(source: str, quick: bool) -> dict:
 def child_plain(source: str, quick: bool) -> dict:
     """The core functions the assets call, in the assets' order and with their settings; nothing stored."""
     from gxp_assets.core.calibration import choose_calibrator
-    from gxp_assets.core.conformal import fit_conformal, marginal_prediction_sets
-    from gxp_assets.core.evaluation import evaluate
-    from gxp_assets.core.explain import global_importance, used_columns
+    from gxp_assets.core.conformal import fit_conformal
+    from gxp_assets.core.evaluation import held_out_metrics
+    from gxp_assets.core.explain import used_columns
     from gxp_assets.core.features import DEFAULT_FEATURE_SPEC, FeatureMatrix, feature_names, featurize
     from gxp_assets.core.hashing import sha256_hex
     from gxp_assets.core.loaders import load_ade_corpus, load_contract_files
@@ -162,20 +162,13 @@ def child_plain(source: str, quick: bool) -> dict:
         }
         model = TriageModel.from_records(trained.model_text, record)
         X, labels, part = split_rows(features, splits, "test")
-        scored = model.score(X, part["source"].to_numpy(), explain_top_k=5)
-        sources = part["source"].to_numpy()
-        metrics = evaluate(labels, scored.raw_scores, scored.p_ae, scored.sets, scored.triage, sources)
+        metrics, _ = held_out_metrics(model, X, labels, part["source"].to_numpy())
         confidence = record["conformal"]["confidence"]
-        marginal_sets = marginal_prediction_sets(
-            model.conformal.calibration_scores, model.conformal.calibration_labels, scored.raw_scores, confidence["1"]
-        )
-        marginal = {str(k): float(marginal_sets[labels == k, k].mean()) for k in (0, 1)}
-        metrics["marginal_lac_coverage"] = marginal
-        metrics["global_importance"] = global_importance(model.classifier, model.feature_names, X)
         training = {"model_sha256": model.model_sha256, "feature_spec_sha256": spec.sha256, "data_versions": {},
                     "split_sizes": {str(name): int(count) for name, count in splits["split"].value_counts().items()}}
         model_card(metrics, training, {"confidence": confidence, "calibration_method": calibrator.method,
                                        "statement": record["conformal"]["statement"]})  # fmt: skip
+        marginal = metrics["marginal_lac_coverage"]
         [roc_plot(metrics), reliability_plot(metrics), coverage_plot(metrics, confidence, marginal),
          triage_plot(metrics)]  # fmt: skip
         seconds = time.perf_counter() - start

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from sklearn.metrics import (
@@ -14,7 +16,9 @@ from sklearn.metrics import (
 )
 
 from gxp_assets.core.calibration import expected_calibration_error, reliability_curve
-from gxp_assets.core.conformal import CLASSES, Triage
+from gxp_assets.core.conformal import CLASSES, Triage, marginal_prediction_sets
+from gxp_assets.core.explain import global_importance
+from gxp_assets.core.scoring import ScoredRows, TriageModel
 
 
 def best_f1(labels: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
@@ -107,3 +111,17 @@ def subgroup_table(
             }
         )
     return rows
+
+
+def held_out_metrics(model: TriageModel, X: Any, labels: np.ndarray, sources: np.ndarray) -> tuple[dict, ScoredRows]:
+    """What the ``evaluation`` asset reports for a model on a held-out split (the benchmarks reuse it): the
+    metrics, the marginal coverage beside the plan's guarantee and the global importance, with the scored batch."""
+    scored = model.score(X, sources, explain_top_k=5)
+    metrics = evaluate(labels, scored.raw_scores, scored.p_ae, scored.sets, scored.triage, sources)
+    marginal_sets = marginal_prediction_sets(
+        model.conformal.calibration_scores, model.conformal.calibration_labels, scored.raw_scores,
+        model.conformal.confidence[1],
+    )  # fmt: skip
+    metrics["marginal_lac_coverage"] = {str(k): float(marginal_sets[labels == k, k].mean()) for k in (0, 1)}
+    metrics["global_importance"] = global_importance(model.classifier, model.feature_names, X)
+    return metrics, scored

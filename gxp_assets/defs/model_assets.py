@@ -9,9 +9,9 @@ from dagster import AssetExecutionContext, Config, MetadataValue, Output, asset
 from pydantic import Field
 
 from gxp_assets.core.calibration import choose_calibrator
-from gxp_assets.core.conformal import fit_conformal, marginal_prediction_sets
-from gxp_assets.core.evaluation import evaluate
-from gxp_assets.core.explain import global_importance, used_columns
+from gxp_assets.core.conformal import fit_conformal
+from gxp_assets.core.evaluation import held_out_metrics
+from gxp_assets.core.explain import used_columns
 from gxp_assets.core.features import FeatureMatrix, feature_names
 from gxp_assets.core.guarantee import Guarantee, check_calibration_supports
 from gxp_assets.core.hashing import sha256_hex
@@ -210,15 +210,8 @@ def model_evaluation(
     features = FeatureMatrix.from_arrays(report_features)
     X, labels, part = split_rows(features, dataset_splits, "test")  # the test split, and nothing else
     model = TriageModel.from_records(ae_classifier, conformal_model)
-    scored = model.score(X, part["source"].to_numpy(), explain_top_k=5)
-    metrics = evaluate(labels, scored.raw_scores, scored.p_ae, scored.sets, scored.triage, part["source"].to_numpy())
+    metrics, scored = held_out_metrics(model, X, labels, part["source"].to_numpy())
     confidence = conformal_model["conformal"]["confidence"]
-    marginal_sets = marginal_prediction_sets(
-        model.conformal.calibration_scores, model.conformal.calibration_labels, scored.raw_scores, confidence["1"]
-    )
-    marginal = {str(k): float(marginal_sets[labels == k, k].mean()) for k in (0, 1)}
-    metrics["marginal_lac_coverage"] = marginal
-    metrics["global_importance"] = global_importance(model.classifier, model.feature_names, X)
     examples = np.argsort(-scored.p_ae)[:3].tolist() + np.argsort(scored.p_ae)[:2].tolist()
     metrics["example_explanations"] = [
         {"report_id": part["report_id"].iloc[i], "p_ae": float(scored.p_ae[i]), "top_features": scored.explanations[i]}
@@ -240,7 +233,7 @@ def model_evaluation(
     plots = {
         "roc": roc_plot(metrics),
         "reliability": reliability_plot(metrics),
-        "coverage": coverage_plot(metrics, confidence, marginal),
+        "coverage": coverage_plot(metrics, confidence, metrics["marginal_lac_coverage"]),
         "triage": triage_plot(metrics),
     }
     refs = {name: attach(context, f"plots/{name}", png, ".png") for name, png in plots.items()}
