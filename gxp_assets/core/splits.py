@@ -98,9 +98,9 @@ def split_rows(
 
 def leaks(splits: pd.DataFrame, key: pd.Series) -> pd.DataFrame:
     """Values of ``key`` (aligned with ``splits``) that occur on more than one side, with the sides."""
-    sides = pd.DataFrame({"key": key.to_numpy(), "split": splits["split"].to_numpy()})
-    per_key = sides.groupby("key")["split"].agg(lambda values: sorted(set(values)))
-    return per_key[per_key.map(len) > 1].rename("splits").reset_index()
+    pairs = pd.DataFrame({"key": key.to_numpy(), "split": splits["split"].to_numpy()}).drop_duplicates()
+    leaked = pairs[pairs.duplicated("key", keep=False)]  # vectorised: a Python call per key cost ~1 s on ADE
+    return leaked.groupby("key")["split"].agg(sorted).rename("splits").reset_index()
 
 
 def whole_document_batches(reports: pd.DataFrame, size: int, count: int, seed: int) -> list[np.ndarray]:
