@@ -8,7 +8,6 @@ then run over the records that passed them, in intake order, so the first occurr
 
 from __future__ import annotations
 
-import hashlib
 import re
 import unicodedata
 from collections.abc import Callable, Iterable
@@ -18,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 
 from gxp_assets.core.contracts import INTAKE_COLUMNS, REPORT_FIELDS, REQUIRED_FIELDS, Reason
+from gxp_assets.core.seen_records import DigestTable, Places, Strings, digest
 
 VALID_LABELS = {"0": 0, "1": 1, "0.0": 0, "1.0": 1}
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
@@ -185,29 +185,12 @@ def _received(values: list, rules: ValidationRules, now: datetime, failures: _Fi
 _BOTH_LABELS = 0b11  # label bits of a text: bit 0 for label 0, bit 1 for label 1
 
 
-def _digest(value: str) -> bytes:
-    """A 16-byte key, so that what is remembered across chunks does not grow with the length of texts and ids."""
-    return hashlib.blake2b(value.encode("utf-8", "surrogatepass"), digest_size=16).digest()
-
-
-@dataclass(slots=True)
-class _TextSeen:
-    """What later records with the same text are judged against."""
-
-    labels: int  # label bits of its records that passed the record checks with a report_id not seen before
-    kept_id: str | None = None  # the record passed as valid, and where it was received;
-    kept_at: tuple[str, int] | None = None  # both None while the labels conflict
-
-
-def _at(where: tuple[str, int]) -> str:
-    return f"{where[0]}:{where[1]}"
-
-
 class BatchValidator:
     """Validates an intake chunk by chunk, remembering across chunks what the checks across records need.
 
-    That is the first location of each report_id, and per normalised text its labels and the record kept, keyed by a
-    16-byte digest: memory grows with the number of distinct records (some 400 bytes each), not with their size.
+    That is the first place of each report_id, and per normalised text its labels and the record kept, keyed by a
+    16-byte digest (core.seen_records): memory grows with the number of distinct records (a few dozen bytes each),
+    not with their size.
 
     One outcome depends on the chunking. When a text arrives with labels 0 and 1, a whole intake quarantines every
     record of it as ``conflicting_labels``. When an earlier chunk already passed one of them as valid (and perhaps
@@ -219,8 +202,10 @@ class BatchValidator:
     def __init__(self, rules: ValidationRules, now: datetime) -> None:
         self.rules = rules
         self.now = now
-        self._first_by_id: dict[bytes, tuple[str, int]] = {}
-        self._by_text: dict[bytes, _TextSeen] = {}
+        self._places = Places()
+        self._ids = DigestTable(["place"])
+        self._texts = DigestTable(["labels", "kept_place", "kept_id"])  # -1: no record kept (labels conflict)
+        self._kept_ids = Strings()
 
     def validate(self, chunk: pd.DataFrame) -> ValidationResult:
         """Valid reports typed per the contract, and quarantine rows holding the record as received plus a reason."""
@@ -232,7 +217,8 @@ class BatchValidator:
         clean.update({name: _column(chunk, name) for name in extra})
         clean["intake_seq"] = seqs
         files, lines = chunk["source_file"].tolist(), chunk["source_line"].tolist()
-        failures.update(self._cross_record_failures(passed, clean, files, lines))
+        places = {row: self._places.place(files[row], lines[row]) for row in passed}
+        failures.update(self._cross_record_failures(passed, clean, places))
         valid = [row for row in passed if seqs[row] not in failures]
         return ValidationResult(
             valid=_valid_frame({name: [values[row] for row in valid] for name, values in clean.items()}, extra),
@@ -240,48 +226,74 @@ class BatchValidator:
         )
 
     def _cross_record_failures(
-        self, passed: list[int], clean: dict[str, list], files: list[str], lines: list[int]
+        self, passed: list[int], clean: dict[str, list], places: dict[int, int]
     ) -> dict[int, tuple[Reason, str]]:
         """Duplicate ids, conflicting labels and duplicate texts over the rows that ``passed``, in intake order."""
         seqs, ids, texts, labels = clean["intake_seq"], clean["report_id"], clean["text"], clean["label"]
         failures: dict[int, tuple[Reason, str]] = {}
-        for row in passed:
-            key, seq = _digest(ids[row]), seqs[row]
-            if (first := self._first_by_id.get(key)) is None:
-                self._first_by_id[key] = (files[row], lines[row])
+        id_keys = [digest(ids[row]) for row in passed]
+        first_places = self._ids.columns["place"]
+        new_ids: dict[bytes, tuple[int, ...]] = {}
+        unique_ids = []
+        for row, key, slot in zip(passed, id_keys, self._ids.slots(id_keys).tolist(), strict=True):
+            if slot >= 0:
+                first = int(first_places[slot])
+            elif key in new_ids:
+                first = new_ids[key][0]
             else:
-                failures[seq] = (
-                    Reason.DUPLICATE_REPORT_ID,
-                    f"report_id {ids[row]!r} was already received at {_at(first)}",
-                )
-        keyed = [(row, _digest(texts[row])) for row in passed if seqs[row] not in failures]
+                new_ids[key] = (places[row],)
+                unique_ids.append(row)
+                continue
+            failures[seqs[row]] = (
+                Reason.DUPLICATE_REPORT_ID,
+                f"report_id {ids[row]!r} was already received at {self._places.text(first)}",
+            )
+        self._ids.add(new_ids)
+        text_keys = [digest(texts[row]) for row in unique_ids]
         chunk_labels: dict[bytes, int] = {}
-        for row, key in keyed:
+        for row, key in zip(unique_ids, text_keys, strict=True):
             if labels[row] is not None:
                 chunk_labels[key] = chunk_labels.get(key, 0) | 1 << labels[row]
-        for row, key in keyed:
-            seq = seqs[row]
-            if (seen := self._by_text.get(key)) is None:
-                seen = self._by_text[key] = _TextSeen(0)
-            seen.labels |= chunk_labels.get(key, 0)
-            if seen.labels == _BOTH_LABELS:
-                failures[seq] = (Reason.CONFLICTING_LABELS, _conflict_detail(seen))
-            elif seen.kept_at is None:
-                seen.kept_id, seen.kept_at = ids[row], (files[row], lines[row])
+        slots = dict(zip(text_keys, self._texts.slots(text_keys).tolist(), strict=True))
+        seen_texts: dict[bytes, list[int]] = {}  # labels, kept place, kept id number
+        for row, key in zip(unique_ids, text_keys, strict=True):
+            if (seen := seen_texts.get(key)) is None:
+                seen = seen_texts[key] = self._earlier_text(slots[key])
+            seen[0] |= chunk_labels.get(key, 0)
+            if seen[0] == _BOTH_LABELS:
+                failures[seqs[row]] = (Reason.CONFLICTING_LABELS, self._conflict_detail(seen))
+            elif seen[1] < 0:
+                seen[1], seen[2] = places[row], self._kept_ids.add(ids[row])
             else:
-                failures[seq] = (
+                failures[seqs[row]] = (
                     Reason.DUPLICATE_TEXT,
-                    f"same text as report {seen.kept_id!r} ({_at(seen.kept_at)}), which is kept",
+                    f"same text as report {self._kept_ids.get(seen[2])!r} ({self._places.text(seen[1])}), "
+                    "which is kept",
                 )
+        self._remember_texts(seen_texts, slots)
         return failures
 
+    def _earlier_text(self, slot: int) -> list[int]:
+        if slot < 0:
+            return [0, -1, -1]
+        return [int(self._texts.columns[name][slot]) for name in ("labels", "kept_place", "kept_id")]
 
-def _conflict_detail(seen: _TextSeen) -> str:
-    detail = "the same text was received with labels 0 and 1"
-    if seen.kept_at is None:
-        return detail
-    # Only a text without conflicting labels up to an earlier chunk has a record kept.
-    return f"{detail}; report {seen.kept_id!r} ({_at(seen.kept_at)}) with it was passed as valid in an earlier chunk"
+    def _remember_texts(self, seen_texts: dict[bytes, list[int]], slots: dict[bytes, int]) -> None:
+        columns = self._texts.columns
+        for key, (label_bits, kept_place, kept_id) in seen_texts.items():
+            if (slot := slots[key]) >= 0:
+                columns["labels"][slot], columns["kept_place"][slot], columns["kept_id"][slot] = (
+                    label_bits, kept_place, kept_id
+                )  # fmt: skip
+        self._texts.add({key: tuple(seen) for key, seen in seen_texts.items() if slots[key] < 0})
+
+    def _conflict_detail(self, seen: list[int]) -> str:
+        detail = "the same text was received with labels 0 and 1"
+        if seen[1] < 0:
+            return detail
+        # Only a text without conflicting labels up to an earlier chunk has a record kept.
+        kept = f"report {self._kept_ids.get(seen[2])!r} ({self._places.text(seen[1])})"
+        return f"{detail}; {kept} with it was passed as valid in an earlier chunk"
 
 
 def validate_reports(intake: pd.DataFrame, rules: ValidationRules, now: datetime) -> ValidationResult:
