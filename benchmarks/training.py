@@ -74,7 +74,7 @@ def summarize(results: list[dict], names: list[str]) -> dict[str, float]:
     by = {(r["config"], r["seed"]): r for r in results}
     seeds = sorted({r["seed"] for r in results if all((name, r["seed"]) in by for name in names)})
     print(f"\n{len(seeds)} seeds with every configuration; paired difference to default: mean (standard error)")
-    print(f"{'config':<46}" + "".join(f"{metric:>22}" for metric in METRICS))
+    print(f"{'config':<46}" + "".join(f"{metric:>30}" for metric in METRICS))
     summary: dict[str, float] = {"seeds": float(len(seeds))}
     for index, name in enumerate(names):
         cells = []
@@ -86,7 +86,7 @@ def summarize(results: list[dict], names: list[str]) -> dict[str, float]:
                 delta = values - np.array([by[(names[0], seed)][metric] for seed in seeds])
                 se = statistics.stdev(delta) / np.sqrt(len(delta))
                 cell += f" ({delta.mean():+.4f}±{se:.4f})"
-            cells.append(f"{cell:>22}")
+            cells.append(f"{cell:>30}")
         print(f"{name:<46}" + "".join(cells))
     print("configs: " + "; ".join(f"c{index}={name}" for index, name in enumerate(names)))
     return summary
