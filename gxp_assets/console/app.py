@@ -18,6 +18,7 @@ from starlette.routing import Route
 
 from gxp_assets.console import approving, monitoring, reviewing
 from gxp_assets.console.auth import Sessions, Throttle
+from gxp_assets.console.trust import DEFAULT_MAX_AGE_S, VerifiedResults
 from gxp_assets.console.web import (
     Console,
     Denied,
@@ -32,7 +33,9 @@ from gxp_assets.console.web import (
 from gxp_assets.governance.service import ActionRefused
 from gxp_assets.governance.signatures import Meaning, SignatureRefused
 from gxp_assets.governance.signing_as import prove_identity
-from gxp_assets.stores import open_governance, verified_results
+from gxp_assets.stores import open_governance, results_store, verified_results
+from gxp_assets.stores.results_integrity import ResultsIntegrityError
+from gxp_assets.stores.results_protocol import ResultsStore
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 REVIEWER_ROLES = ("pv_physician",)
@@ -50,6 +53,8 @@ def _guarded(handler: Endpoint) -> Endpoint:
             return await handler(request)
         except Denied as error:
             return denied_response(request, error)
+        except ResultsIntegrityError as error:  # never answer from an index that does not match the audit trail
+            return render(request, "error.html", status=503, title="Results cannot be trusted", message=str(error))
 
     endpoint.__name__ = handler.__name__
     return endpoint
@@ -111,21 +116,22 @@ async def home(request: Request) -> Response:
 
 async def queue(request: Request) -> Response:
     who = person(request, REVIEWER_ROLES)
-    chosen = reviewing.QueueFilter(**{k: request.query_params.get(k, "").strip()
-                                      for k in ("source", "batch", "due_before")})  # fmt: skip
+    try:
+        chosen = reviewing.QueueChoice.from_query(request.query_params)
+    except ValueError as error:
+        return render(request, "error.html", status=400, who=who, title="Bad filter", message=str(error))
     now = datetime.now(UTC)
-    full = await run_in_threadpool(lambda: reviewing.work_queue(verified_results(), now))
-    shown = chosen.apply(full)
-    limit = 200
-    return render(request, "queue.html", who=who, rows=shown.head(limit).to_dict("records"), total=len(full),
-                  matching=len(shown), limit=limit, chosen=chosen, sources=sorted(full["source"].dropna().unique()),
-                  batches=sorted(full["batch"].dropna().unique()), now=now)  # fmt: skip
+    results = trusted_results(request)
+    page = await run_in_threadpool(reviewing.queue_page, results, chosen, now)
+    batches = [summary.batch for summary in await run_in_threadpool(results.batches)]
+    return render(request, "queue.html", who=who, rows=page.rows.to_dict("records"), page=page, chosen=chosen,
+                  batches=batches, now=now)  # fmt: skip
 
 
 async def report(request: Request, message: str = "", status: int = 200) -> Response:
     who = person(request, REVIEWER_ROLES)
     report_id = request.path_params["report_id"]
-    results = verified_results()
+    results = trusted_results(request)
     scoring = await run_in_threadpool(reviewing.latest_scoring, results, report_id)
     if scoring is None:
         return render(request, "error.html", status=404, who=who, title="Not found", message=f"no report {report_id}")
@@ -140,7 +146,7 @@ async def adjudicate(request: Request) -> Response:
     form = await checked_form(request, who.session)
     report_id = request.path_params["report_id"]
     label = {"ae": 1, "not_ae": 0}.get(form.get("verdict", ""), -1)
-    why = await run_in_threadpool(reviewing.adjudicate, verified_results(), who.governance, report_id, label,
+    why = await run_in_threadpool(reviewing.adjudicate, trusted_results(request), who.governance, report_id, label,
                                   form.get("reason", ""), who.user_id, datetime.now(UTC))  # fmt: skip
     if why is not None:
         return await report(request, f"not recorded: {why}", 400)
@@ -197,11 +203,19 @@ async def sign(request: Request) -> Response:
 
 async def monitoring_page(request: Request) -> Response:
     who = person(request, ANY_ROLE)
-    view = await run_in_threadpool(monitoring.monitoring_view, verified_results(), who.governance)
+    view = await run_in_threadpool(monitoring.monitoring_view, trusted_results(request), who.governance)
     return render(request, "monitoring.html", who=who, title="Monitoring", **view)
 
 
-def create_app(key_folder: Path, secret: str, session_minutes: int = 30, secure_cookie: bool = False) -> Starlette:
+def trusted_results(request: Request) -> ResultsStore:
+    gate: VerifiedResults = request.app.state.results
+    return gate()
+
+
+def create_app(
+    key_folder: Path, secret: str, session_minutes: int = 30, secure_cookie: bool = False,
+    verify_seconds: float = DEFAULT_MAX_AGE_S,
+) -> Starlette:  # fmt: skip
     routes = [
         Route("/", _guarded(home)),
         Route("/login", login_page, methods=["GET"]),
@@ -216,5 +230,6 @@ def create_app(key_folder: Path, secret: str, session_minutes: int = 30, secure_
         Route("/monitoring", _guarded(monitoring_page)),
     ]
     app = Starlette(routes=routes)
+    app.state.results = VerifiedResults(results_store, verified_results, verify_seconds)
     app.state.console = Console(Sessions(secret, session_minutes * 60), key_folder, secure_cookie)
     return app
