@@ -13,7 +13,7 @@ from pathlib import Path
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from gxp_assets.console import approving, monitoring, reviewing
@@ -41,6 +41,8 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 REVIEWER_ROLES = ("pv_physician",)
 ANY_ROLE = None
 LOGIN_SUBJECT = "console login"
+#: The validation report is a self-contained page: its own style sheet and plots as data: images, nothing else.
+REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'"
 #: Failed logins: 5 per user id in 15 minutes, 30 per client address (many people may share one proxy).
 USER_THROTTLE, CLIENT_THROTTLE = Throttle(limit=5), Throttle(limit=30)
 
@@ -104,6 +106,7 @@ async def login(request: Request) -> Response:
 async def logout(request: Request) -> Response:
     who = person(request, ANY_ROLE)
     await checked_form(request, who.session)
+    who.governance.audit.append(who.user_id, "console_logout", "console", {"printed_name": who.entry.printed_name})
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie("gxp_session")
     return response
@@ -175,7 +178,21 @@ async def version_page(request: Request, message: str = "", status: int = 200, m
     return render(request, "version.html", status=status, who=who, model=model, active=active,
                   comparison=approving.compare(model, active), approval=status_now, message=message,
                   manifestation=manifestation, signatures=approval_rows(governance, model.version),
-                  meanings=[m.value for m in approving.SIGN_MEANINGS])  # fmt: skip
+                  meanings=[m.value for m in approving.SIGN_MEANINGS], figures=approving.SOURCE_FIGURES)  # fmt: skip
+
+
+async def validation_report(request: Request) -> Response:
+    """The validation report, generated now by the person looking (the same document as `gxp report`), audited."""
+    governance = open_governance()
+    who = person(request, approving.approver_roles(governance))
+    version = request.path_params["version"]
+    if governance.registry.get(version) is None:
+        return render(request, "error.html", status=404, who=who, title="Not found", message="no such model version")
+    document = await run_in_threadpool(approving.validation_report, governance, version, who.user_id)
+    response = HTMLResponse(document.page)
+    response.headers["Content-Security-Policy"] = REPORT_CSP
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 async def sign(request: Request) -> Response:
@@ -201,10 +218,31 @@ async def sign(request: Request) -> Response:
                               manifestation=signature.manifestation())  # fmt: skip
 
 
-async def monitoring_page(request: Request) -> Response:
+async def monitoring_page(request: Request, message: str = "", status: int = 200, manifestation: str = "") -> Response:
     who = person(request, ANY_ROLE)
-    view = await run_in_threadpool(monitoring.monitoring_view, trusted_results(request), who.governance)
-    return render(request, "monitoring.html", who=who, title="Monitoring", **view)
+    view = await run_in_threadpool(monitoring.monitoring_view, trusted_results(request), who.governance, who.user_id)
+    return render(request, "monitoring.html", status=status, who=who, title="Monitoring", message=message,
+                  manifestation=manifestation, **view)  # fmt: skip
+
+
+async def lift_suspension(request: Request) -> Response:
+    """Lift a suspension of auto-close: the passphrase is asked again and the lift signed and checked as by
+    `gxp suspension lift`; anyone logged in may try, and governance refuses (audited) who lacks the lift role."""
+    who = person(request, ANY_ROLE)
+    form = await checked_form(request, who.session)
+    version, reason = request.path_params["version"], form.get("reason", "").strip()
+    if not reason:
+        return await monitoring_page(request, "refused: a lift needs a reason", 400)
+    try:
+        secret, keys = form.get("passphrase", ""), console(request).key_folder
+        _, signature = await run_in_threadpool(monitoring.lift, who.governance, version, who.user_id, keys, secret,
+                                               reason)  # fmt: skip
+    except (SignatureRefused, ActionRefused) as refusal:
+        return await monitoring_page(request, f"refused ({refusal.code}): {refusal}", 403)
+    except LookupError as error:
+        return await monitoring_page(request, f"refused: {error}", 400)
+    return await monitoring_page(request, f"the suspension of auto-close for model {version} is lifted",
+                                 manifestation=signature.manifestation())  # fmt: skip
 
 
 def trusted_results(request: Request) -> ResultsStore:
@@ -226,8 +264,10 @@ def create_app(
         Route("/reports/{report_id:path}", _guarded(report)),
         Route("/approvals", _guarded(inbox)),
         Route("/approvals/{version}/sign", _guarded(sign), methods=["POST"]),
+        Route("/approvals/{version}/report", _guarded(validation_report)),
         Route("/approvals/{version}", _guarded(version_page)),
         Route("/monitoring", _guarded(monitoring_page)),
+        Route("/monitoring/suspensions/{version}/lift", _guarded(lift_suspension), methods=["POST"]),
     ]
     app = Starlette(routes=routes)
     app.state.results = VerifiedResults(results_store, verified_results, verify_seconds)

@@ -57,19 +57,29 @@ class QueueChoice:
                                       "page": page})  # fmt: skip
 
 
+#: Matching reports are counted up to this many ("more than 1000"): counting further would read the whole queue.
+COUNT_AT_MOST = 1000
+
+
 @dataclass(frozen=True)
 class QueuePage:
     rows: pd.DataFrame
-    matching: int
-    pages: int
+    matching: int  # counted up to COUNT_AT_MOST
+    more: bool  # more than ``matching`` match
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.matching // PAGE_SIZE))
 
 
 def queue_page(results: ResultsStore, choice: QueueChoice, now: datetime) -> QueuePage:
     """One page of PRIORITY and REVIEW reports nobody has adjudicated, earliest due first, filtered in the store."""
     where = choice.store_filter()
-    matching = results.queue_size(QUEUE_LEVELS, where)
-    rows = results.priority_queue(now, QUEUE_LEVELS, where, limit=PAGE_SIZE, offset=(choice.page - 1) * PAGE_SIZE)
-    return QueuePage(rows, matching, max(1, -(-matching // PAGE_SIZE)))
+    offset = (choice.page - 1) * PAGE_SIZE
+    counted = results.queue_size(QUEUE_LEVELS, where, at_most=max(COUNT_AT_MOST, offset + PAGE_SIZE) + 1)
+    rows = results.priority_queue(now, QUEUE_LEVELS, where, limit=PAGE_SIZE, offset=offset)
+    shown = max(COUNT_AT_MOST, offset + PAGE_SIZE)
+    return QueuePage(rows, min(counted, shown), counted > shown)
 
 
 def latest_scoring(results: ResultsStore, report_id: str) -> dict | None:

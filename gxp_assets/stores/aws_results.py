@@ -56,6 +56,7 @@ from gxp_assets.stores.results_frames import (
     sql_rows,
     typed_frame,
     utc_text,
+    whole_batch,
     with_hours_left,
 )
 from gxp_assets.stores.results_integrity import add_rows
@@ -96,13 +97,8 @@ class AwsResultsStore:
             raise ValueError("a batch needs a non-empty name")
         self.cache.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=self.cache) as folder:
-            writer = AwsBatchWriter(self.scored_elsewhere, batch, Path(folder))
-            try:
+            with whole_batch(AwsBatchWriter(self.scored_elsewhere, batch, Path(folder)), batch) as writer:
                 yield writer
-            finally:
-                writer.close()
-            if writer.broken:
-                raise RuntimeError(f"a chunk of batch {batch!r} failed half written; the attempt is not committed")
             with self._lease(batch):
                 self._publish(writer, run_id, on_commit)
 
@@ -327,9 +323,11 @@ class AwsResultsStore:
         rows = list(itertools.islice(open_queue(self.table, self._is_open, levels, where), offset, stop))
         return with_hours_left(typed_frame(rows, STORED_COLUMNS), now)
 
-    def queue_size(self, levels: Sequence[str] = ("PRIORITY",), where: QueueFilter | None = None) -> int:
-        """Reads the whole queue (two reads per candidate): fine for thousands of open reports, slow beyond."""
-        return sum(1 for _ in open_queue(self.table, self._is_open, levels, where))
+    def queue_size(
+        self, levels: Sequence[str] = ("PRIORITY",), where: QueueFilter | None = None, at_most: int | None = None
+    ) -> int:
+        """Reads the queue up to ``at_most`` (two reads per candidate; all of it without a cap)."""
+        return sum(1 for _ in itertools.islice(open_queue(self.table, self._is_open, levels, where), at_most))
 
     # -- feedback and monitoring ----------------------------------------------------------------------------------
 

@@ -272,11 +272,16 @@ class LocalResultsStore:
             rows = connection.execute(query, (*params, -1 if limit is None else limit, offset)).fetchall()
         return with_hours_left(typed_frame([row[:-1] for row in rows], STORED_COLUMNS), now)  # without ``undated``
 
-    def queue_size(self, levels: Sequence[str] = ("PRIORITY",), where: QueueFilter | None = None) -> int:
+    def queue_size(
+        self, levels: Sequence[str] = ("PRIORITY",), where: QueueFilter | None = None, at_most: int | None = None
+    ) -> int:
         arms, params = _queue_arms(queue_levels(levels), where or QueueFilter())
-        query = " + ".join(f"(SELECT COUNT(*) FROM predictions AS p {arm})" for arm in arms)
+        cap = -1 if at_most is None else at_most
+        query = " + ".join(f"(SELECT COUNT(*) FROM (SELECT 1 FROM predictions AS p {arm} LIMIT {int(cap)}))"
+                           for arm in arms)  # fmt: skip
         with closing(self._connect()) as connection:
-            return int(connection.execute(f"SELECT {query}", params).fetchone()[0])
+            found = int(connection.execute(f"SELECT {query}", params).fetchone()[0])
+        return found if at_most is None else min(found, at_most)
 
     # -- feedback and monitoring ----------------------------------------------------------------------------------
 

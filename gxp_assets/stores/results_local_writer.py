@@ -22,6 +22,7 @@ from gxp_assets.stores.results_frames import (
     STORED_COLUMNS,
     chunk_frames,
     sql_rows,
+    whole_batch,
 )
 from gxp_assets.stores.results_integrity import rows_sha256
 from gxp_assets.stores.results_protocol import TRIAGE_LEVELS, OnCommit
@@ -100,13 +101,8 @@ def write_batch(
             "PRAGMA staging.journal_mode=OFF; PRAGMA staging.synchronous=OFF;"
             "CREATE TABLE staging.rows AS SELECT * FROM main.predictions WHERE 0;"
         )
-        writer = LocalBatchWriter(batch, connection, temps)
-        try:
+        with whole_batch(LocalBatchWriter(batch, connection, temps), batch) as writer:
             yield writer
-        finally:
-            writer.close()
-        if writer.broken:
-            raise RuntimeError(f"a chunk of batch {batch!r} failed half written; the attempt is not committed")
         _commit(connection, writer, run_id, temps, folder, root, on_commit)
     finally:
         connection.close()  # the temporary files go with the claim

@@ -135,8 +135,11 @@ class ResultsStore(Protocol):
         ``limit`` rows from ``offset`` (a page), all by default."""
         ...
 
-    def queue_size(self, levels: Sequence[str] = ("PRIORITY",), where: QueueFilter | None = None) -> int:
-        """How many reports ``priority_queue`` holds for these levels and filter (all pages)."""
+    def queue_size(
+        self, levels: Sequence[str] = ("PRIORITY",), where: QueueFilter | None = None, at_most: int | None = None
+    ) -> int:
+        """How many reports ``priority_queue`` holds for these levels and filter (all pages), counting no further
+        than ``at_most`` when given (a page needs "more than N", and counting the rest costs the whole queue)."""
         ...
 
     def record_adjudications(self, frame: pd.DataFrame) -> int:

@@ -146,7 +146,8 @@ def test_the_work_queue_merges_levels_by_due_date_filters_and_pages(backend_name
     now = T0 + timedelta(days=1)
     n = 24
     frame = scored("mon", 0, n, triage=["PRIORITY", "REVIEW", "AUTO_CLOSE"] * (n // 3),
-                   source=["social_media", "literature"] * (n // 2), p_ae=[(k * 37 % 100) / 100 for k in range(n)])  # fmt: skip
+                   source=["social_media", "literature"] * (n // 2),
+                   p_ae=[(k * 37 % 100) / 100 for k in range(n)])  # fmt: skip
     frame["due_at"] = pd.Series([now + timedelta(hours=k % 7) if k != 4 else None for k in range(n)],
                                 dtype=object).astype("datetime64[us, UTC]")  # fmt: skip
     _write(store, "mon", "run-1", (frame, pd.DataFrame()))
@@ -164,6 +165,7 @@ def test_the_work_queue_merges_levels_by_due_date_filters_and_pages(backend_name
     for _, tied in whole.iloc[:-1].groupby("due_at"):
         assert tied["p_ae"].is_monotonic_decreasing  # ties: surest first
     assert store.queue_size(levels) == len(whole)
+    assert store.queue_size(levels, at_most=5) == 5 and store.queue_size(levels, at_most=100) == len(whole)
     page = store.priority_queue(now, levels, limit=5, offset=3)
     assert page["report_id"].tolist() == whole["report_id"].iloc[3:8].tolist()
     assert store.priority_queue(now, levels, limit=5, offset=len(whole)).empty
