@@ -97,7 +97,9 @@ async def login(request: Request) -> Response:
         return await login_page(request, "unknown user id or wrong passphrase", 401)
     governance.audit.append(entry.user_id, "console_login", "console", {"printed_name": entry.printed_name})
     _, cookie = console(request).sessions.new(entry.user_id)  # a fresh session and CSRF token after login
-    home = "/queue" if set(REVIEWER_ROLES) & set(entry.roles) else "/approvals"
+    roles = set(entry.roles)
+    home = ("/queue" if set(REVIEWER_ROLES) & roles else "/approvals" if approving.approver_roles(governance) & roles
+            else "/monitoring")  # fmt: skip
     response = RedirectResponse(home, status_code=303)
     set_session_cookie(response, request, cookie)
     return response
@@ -200,8 +202,9 @@ async def sign(request: Request) -> Response:
     who = person(request, approving.approver_roles(governance))
     form = await checked_form(request, who.session)
     version = request.path_params["version"]
+    rollback = request.url.path.endswith("/rollback")  # a rollback signs an approval, as `gxp rollback`
     try:
-        meaning = Meaning(form.get("meaning", ""))
+        meaning = Meaning.APPROVAL if rollback else Meaning(form.get("meaning", ""))
         if meaning not in approving.SIGN_MEANINGS:
             raise ValueError(meaning)
     except ValueError:
@@ -209,7 +212,7 @@ async def sign(request: Request) -> Response:
     try:
         model, signature = await run_in_threadpool(
             approving.sign_version, governance, version, who.user_id, console(request).key_folder,
-            form.get("passphrase", ""), meaning, form.get("reason", "").strip())  # fmt: skip
+            form.get("passphrase", ""), meaning, form.get("reason", "").strip(), rollback)  # fmt: skip
     except (SignatureRefused, ActionRefused) as refusal:
         return await version_page(request, f"refused ({refusal.code}): {refusal}", 403)
     except (LookupError, ValueError) as error:
@@ -265,6 +268,7 @@ def create_app(
         Route("/approvals", _guarded(inbox)),
         Route("/approvals/{version}/sign", _guarded(sign), methods=["POST"]),
         Route("/approvals/{version}/report", _guarded(validation_report)),
+        Route("/approvals/{version}/rollback", _guarded(sign), methods=["POST"]),
         Route("/approvals/{version}", _guarded(version_page)),
         Route("/monitoring", _guarded(monitoring_page)),
         Route("/monitoring/suspensions/{version}/lift", _guarded(lift_suspension), methods=["POST"]),

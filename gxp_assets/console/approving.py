@@ -89,15 +89,17 @@ def validation_report(governance: Governance, version: str, user_id: str) -> Val
 
 
 def sign_version(
-    governance: Governance, version: str, user_id: str, key_folder: Path, secret: str, meaning: Meaning, reason: str
-) -> tuple[ModelVersion, Signature]:
-    """Sign ``version`` server-side with the user's key and submit it; SignatureRefused / ActionRefused as the CLI."""
+    governance: Governance, version: str, user_id: str, key_folder: Path, secret: str, meaning: Meaning, reason: str,
+    rollback: bool = False,
+) -> tuple[ModelVersion, Signature]:  # fmt: skip
+    """Sign ``version`` server-side with the user's key and submit it (``rollback``: return to it, a RETIRED version,
+    as `gxp rollback` does); SignatureRefused / ActionRefused as the CLI."""
     model = governance.registry.get(version)
     if model is None:
         raise LookupError(f"no model version {version} in the registry")
     signature = sign_as(governance, user_id, private_key_pem(key_folder, user_id), secret, version, model.record_hash,
                         meaning, reason)  # fmt: skip
-    updated = governance.submit_signature(version, signature)
+    updated = governance.rollback(version, signature) if rollback else governance.submit_signature(version, signature)
     from gxp_assets.defs.registry_observation import report_registry_state
 
     report_registry_state(governance, version)  # the Dagster UI shows the new state too, as after `gxp approve`

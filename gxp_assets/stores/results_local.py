@@ -9,7 +9,8 @@ so memory stays bounded and nobody is locked out while a batch is scored; what a
 when the store is next opened (:mod:`gxp_assets.stores.scratch`). On exit, under one ``BEGIN IMMEDIATE``, the batch's
 rows are swapped in and the files renamed over the old ones (the old ones kept as hard links until COMMIT), so
 readers see the old results or the new ones, never a mix. Quarantine columns beyond intake + reason/detail are
-folded into a JSON object in ``extra``; ``raw`` keeps every record's original bytes in any case.
+folded into a JSON object in ``extra``; ``raw`` keeps every record's original bytes in any case. The writer is in
+results_local_writer.py. The work queue is read a page at a time through the ``predictions_queue`` index.
 """
 
 from __future__ import annotations

@@ -353,3 +353,37 @@ def test_a_reviewers_and_an_approvers_day_are_in_the_audit_trail_with_printed_na
         assert names[entry.actor] in shown, entry
         at = datetime.fromisoformat(entry.recorded_at)
         assert at.utcoffset() is not None and at.utcoffset().total_seconds() == 0, entry.recorded_at
+
+
+def test_a_rollback_is_signed_in_the_browser_and_refused_without_an_approver_role(
+    world: dict, console_url: str, page: object
+) -> None:
+    """Last in the module: it changes which version is ACTIVE."""
+    from gxp_assets.stores import open_governance
+
+    approved = next(m.version for m in open_governance().registry.versions() if m.state == "APPROVED")
+    promoted = run_gxp("promote", approved, env=world["env"])  # the version the approvers test signed
+    assert promoted.returncode == 0, promoted.stderr[-2000:]
+    old = world["version"]
+    assert open_governance().registry.get(old).state == "RETIRED"
+    log_in(page, console_url, "alice", secret(world))
+    assert page.url.endswith("/monitoring")  # neither reviewer nor approver: what any role may open
+    token = page.locator("form[action='/logout'] input[name=csrf]").get_attribute("value")
+    form = {"csrf": token, "reason": "I prefer the old one", "passphrase": secret(world)}
+    refused = page.request.post(f"{console_url}/approvals/{old}/rollback", form=form)
+    assert refused.status == 403 and "needs one of" in refused.text()  # not an approver: refused before signing
+    page.click("form[action='/logout'] button")
+    log_in(page, console_url, "quinn", secret(world))
+    page.goto(f"{console_url}/approvals/{old}")
+    page.fill("#rollback input[name=reason]", "new version misbehaves on call-centre notes")
+    page.fill("#rollback input[name=passphrase]", "wrong passphrase")
+    page.click("#rollback button")
+    assert "wrong_passphrase" in page.inner_text("#message") and page.inner_text("#state") == "RETIRED"
+    page.fill("#rollback input[name=reason]", "new version misbehaves on call-centre notes")
+    page.fill("#rollback input[name=passphrase]", secret(world))
+    page.click("#rollback button")
+    assert page.inner_text("#state") == "ACTIVE"
+    assert page.inner_text("#manifestation").startswith("Signed by Quinn Quality (DEMO ONLY) (quinn) on ")
+    registry = open_governance().registry
+    assert registry.get(old).state == "ACTIVE" and registry.get(approved).state == "RETIRED"
+    assert any(t.reason.startswith("rollback: new version misbehaves") for t in registry.history(old))
