@@ -38,6 +38,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 FULL = {"reports": 100_000, "reviewers": 20, "seconds": 60.0, "reference_seconds": 10.0, "batches": 10}
@@ -67,7 +72,7 @@ def _people(home: Path, reviewers: int) -> tuple[Path, Path, dict[str, str]]:
     return roles, keys, passphrases
 
 
-def _scored(texts, batch: str, start: int, now: datetime, rng):  # type: ignore[no-untyped-def]
+def _scored(texts: pd.DataFrame, batch: str, start: int, now: datetime, rng: np.random.Generator) -> pd.DataFrame:
     """Scored rows of the demo texts as scoring writes them: PRIORITY or REVIEW, with words of the text as the
     explanation and received times over the last 30 days (the older ones are overdue)."""
     import numpy as np

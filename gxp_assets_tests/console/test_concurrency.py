@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -16,7 +17,7 @@ from gxp_assets_tests.conftest import PROJECT_ROOT
 REVIEWERS = 12
 
 
-def _load_benchmark():  # type: ignore[no-untyped-def]
+def _load_benchmark() -> ModuleType:
     spec = importlib.util.spec_from_file_location("console_load", PROJECT_ROOT / "benchmarks" / "console_load.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
