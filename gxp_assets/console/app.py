@@ -13,11 +13,12 @@ from pathlib import Path
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from gxp_assets.console import approving, monitoring, reviewing
 from gxp_assets.console.auth import Sessions, Throttle
+from gxp_assets.console.trust import DEFAULT_MAX_AGE_S, VerifiedResults
 from gxp_assets.console.web import (
     Console,
     Denied,
@@ -32,12 +33,16 @@ from gxp_assets.console.web import (
 from gxp_assets.governance.service import ActionRefused
 from gxp_assets.governance.signatures import Meaning, SignatureRefused
 from gxp_assets.governance.signing_as import prove_identity
-from gxp_assets.stores import open_governance, verified_results
+from gxp_assets.stores import open_governance, results_store, verified_results
+from gxp_assets.stores.results_integrity import ResultsIntegrityError
+from gxp_assets.stores.results_protocol import ResultsStore
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 REVIEWER_ROLES = ("pv_physician",)
 ANY_ROLE = None
 LOGIN_SUBJECT = "console login"
+#: The validation report is a self-contained page: its own style sheet and plots as data: images, nothing else.
+REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'"
 #: Failed logins: 5 per user id in 15 minutes, 30 per client address (many people may share one proxy).
 USER_THROTTLE, CLIENT_THROTTLE = Throttle(limit=5), Throttle(limit=30)
 
@@ -50,6 +55,8 @@ def _guarded(handler: Endpoint) -> Endpoint:
             return await handler(request)
         except Denied as error:
             return denied_response(request, error)
+        except ResultsIntegrityError as error:  # never answer from an index that does not match the audit trail
+            return render(request, "error.html", status=503, title="Results cannot be trusted", message=str(error))
 
     endpoint.__name__ = handler.__name__
     return endpoint
@@ -90,7 +97,9 @@ async def login(request: Request) -> Response:
         return await login_page(request, "unknown user id or wrong passphrase", 401)
     governance.audit.append(entry.user_id, "console_login", "console", {"printed_name": entry.printed_name})
     _, cookie = console(request).sessions.new(entry.user_id)  # a fresh session and CSRF token after login
-    home = "/queue" if set(REVIEWER_ROLES) & set(entry.roles) else "/approvals"
+    roles = set(entry.roles)
+    home = ("/queue" if set(REVIEWER_ROLES) & roles else "/approvals" if approving.approver_roles(governance) & roles
+            else "/monitoring")  # fmt: skip
     response = RedirectResponse(home, status_code=303)
     set_session_cookie(response, request, cookie)
     return response
@@ -99,6 +108,7 @@ async def login(request: Request) -> Response:
 async def logout(request: Request) -> Response:
     who = person(request, ANY_ROLE)
     await checked_form(request, who.session)
+    who.governance.audit.append(who.user_id, "console_logout", "console", {"printed_name": who.entry.printed_name})
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie("gxp_session")
     return response
@@ -111,21 +121,22 @@ async def home(request: Request) -> Response:
 
 async def queue(request: Request) -> Response:
     who = person(request, REVIEWER_ROLES)
-    chosen = reviewing.QueueFilter(**{k: request.query_params.get(k, "").strip()
-                                      for k in ("source", "batch", "due_before")})  # fmt: skip
+    try:
+        chosen = reviewing.QueueChoice.from_query(request.query_params)
+    except ValueError as error:
+        return render(request, "error.html", status=400, who=who, title="Bad filter", message=str(error))
     now = datetime.now(UTC)
-    full = await run_in_threadpool(lambda: reviewing.work_queue(verified_results(), now))
-    shown = chosen.apply(full)
-    limit = 200
-    return render(request, "queue.html", who=who, rows=shown.head(limit).to_dict("records"), total=len(full),
-                  matching=len(shown), limit=limit, chosen=chosen, sources=sorted(full["source"].dropna().unique()),
-                  batches=sorted(full["batch"].dropna().unique()), now=now)  # fmt: skip
+    results = trusted_results(request)
+    page = await run_in_threadpool(reviewing.queue_page, results, chosen, now)
+    batches = [summary.batch for summary in await run_in_threadpool(results.batches)]
+    return render(request, "queue.html", who=who, rows=page.rows.to_dict("records"), page=page, chosen=chosen,
+                  batches=batches, now=now)  # fmt: skip
 
 
 async def report(request: Request, message: str = "", status: int = 200) -> Response:
     who = person(request, REVIEWER_ROLES)
     report_id = request.path_params["report_id"]
-    results = verified_results()
+    results = trusted_results(request)
     scoring = await run_in_threadpool(reviewing.latest_scoring, results, report_id)
     if scoring is None:
         return render(request, "error.html", status=404, who=who, title="Not found", message=f"no report {report_id}")
@@ -140,7 +151,7 @@ async def adjudicate(request: Request) -> Response:
     form = await checked_form(request, who.session)
     report_id = request.path_params["report_id"]
     label = {"ae": 1, "not_ae": 0}.get(form.get("verdict", ""), -1)
-    why = await run_in_threadpool(reviewing.adjudicate, verified_results(), who.governance, report_id, label,
+    why = await run_in_threadpool(reviewing.adjudicate, trusted_results(request), who.governance, report_id, label,
                                   form.get("reason", ""), who.user_id, datetime.now(UTC))  # fmt: skip
     if why is not None:
         return await report(request, f"not recorded: {why}", 400)
@@ -169,7 +180,21 @@ async def version_page(request: Request, message: str = "", status: int = 200, m
     return render(request, "version.html", status=status, who=who, model=model, active=active,
                   comparison=approving.compare(model, active), approval=status_now, message=message,
                   manifestation=manifestation, signatures=approval_rows(governance, model.version),
-                  meanings=[m.value for m in approving.SIGN_MEANINGS])  # fmt: skip
+                  meanings=[m.value for m in approving.SIGN_MEANINGS], figures=approving.SOURCE_FIGURES)  # fmt: skip
+
+
+async def validation_report(request: Request) -> Response:
+    """The validation report, generated now by the person looking (the same document as `gxp report`), audited."""
+    governance = open_governance()
+    who = person(request, approving.approver_roles(governance))
+    version = request.path_params["version"]
+    if governance.registry.get(version) is None:
+        return render(request, "error.html", status=404, who=who, title="Not found", message="no such model version")
+    document = await run_in_threadpool(approving.validation_report, governance, version, who.user_id)
+    response = HTMLResponse(document.page)
+    response.headers["Content-Security-Policy"] = REPORT_CSP
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 async def sign(request: Request) -> Response:
@@ -177,8 +202,9 @@ async def sign(request: Request) -> Response:
     who = person(request, approving.approver_roles(governance))
     form = await checked_form(request, who.session)
     version = request.path_params["version"]
+    rollback = request.url.path.endswith("/rollback")  # a rollback signs an approval, as `gxp rollback`
     try:
-        meaning = Meaning(form.get("meaning", ""))
+        meaning = Meaning.APPROVAL if rollback else Meaning(form.get("meaning", ""))
         if meaning not in approving.SIGN_MEANINGS:
             raise ValueError(meaning)
     except ValueError:
@@ -186,7 +212,7 @@ async def sign(request: Request) -> Response:
     try:
         model, signature = await run_in_threadpool(
             approving.sign_version, governance, version, who.user_id, console(request).key_folder,
-            form.get("passphrase", ""), meaning, form.get("reason", "").strip())  # fmt: skip
+            form.get("passphrase", ""), meaning, form.get("reason", "").strip(), rollback)  # fmt: skip
     except (SignatureRefused, ActionRefused) as refusal:
         return await version_page(request, f"refused ({refusal.code}): {refusal}", 403)
     except (LookupError, ValueError) as error:
@@ -195,13 +221,42 @@ async def sign(request: Request) -> Response:
                               manifestation=signature.manifestation())  # fmt: skip
 
 
-async def monitoring_page(request: Request) -> Response:
+async def monitoring_page(request: Request, message: str = "", status: int = 200, manifestation: str = "") -> Response:
     who = person(request, ANY_ROLE)
-    view = await run_in_threadpool(monitoring.monitoring_view, verified_results(), who.governance)
-    return render(request, "monitoring.html", who=who, title="Monitoring", **view)
+    view = await run_in_threadpool(monitoring.monitoring_view, trusted_results(request), who.governance, who.user_id)
+    return render(request, "monitoring.html", status=status, who=who, title="Monitoring", message=message,
+                  manifestation=manifestation, **view)  # fmt: skip
 
 
-def create_app(key_folder: Path, secret: str, session_minutes: int = 30, secure_cookie: bool = False) -> Starlette:
+async def lift_suspension(request: Request) -> Response:
+    """Lift a suspension of auto-close: the passphrase is asked again and the lift signed and checked as by
+    `gxp suspension lift`; anyone logged in may try, and governance refuses (audited) who lacks the lift role."""
+    who = person(request, ANY_ROLE)
+    form = await checked_form(request, who.session)
+    version, reason = request.path_params["version"], form.get("reason", "").strip()
+    if not reason:
+        return await monitoring_page(request, "refused: a lift needs a reason", 400)
+    try:
+        secret, keys = form.get("passphrase", ""), console(request).key_folder
+        _, signature = await run_in_threadpool(monitoring.lift, who.governance, version, who.user_id, keys, secret,
+                                               reason)  # fmt: skip
+    except (SignatureRefused, ActionRefused) as refusal:
+        return await monitoring_page(request, f"refused ({refusal.code}): {refusal}", 403)
+    except LookupError as error:
+        return await monitoring_page(request, f"refused: {error}", 400)
+    return await monitoring_page(request, f"the suspension of auto-close for model {version} is lifted",
+                                 manifestation=signature.manifestation())  # fmt: skip
+
+
+def trusted_results(request: Request) -> ResultsStore:
+    gate: VerifiedResults = request.app.state.results
+    return gate()
+
+
+def create_app(
+    key_folder: Path, secret: str, session_minutes: int = 30, secure_cookie: bool = False,
+    verify_seconds: float = DEFAULT_MAX_AGE_S,
+) -> Starlette:  # fmt: skip
     routes = [
         Route("/", _guarded(home)),
         Route("/login", login_page, methods=["GET"]),
@@ -212,9 +267,13 @@ def create_app(key_folder: Path, secret: str, session_minutes: int = 30, secure_
         Route("/reports/{report_id:path}", _guarded(report)),
         Route("/approvals", _guarded(inbox)),
         Route("/approvals/{version}/sign", _guarded(sign), methods=["POST"]),
+        Route("/approvals/{version}/report", _guarded(validation_report)),
+        Route("/approvals/{version}/rollback", _guarded(sign), methods=["POST"]),
         Route("/approvals/{version}", _guarded(version_page)),
         Route("/monitoring", _guarded(monitoring_page)),
+        Route("/monitoring/suspensions/{version}/lift", _guarded(lift_suspension), methods=["POST"]),
     ]
     app = Starlette(routes=routes)
+    app.state.results = VerifiedResults(results_store, verified_results, verify_seconds)
     app.state.console = Console(Sessions(secret, session_minutes * 60), key_folder, secure_cookie)
     return app

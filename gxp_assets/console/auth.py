@@ -100,3 +100,12 @@ class Throttle:
         with self._lock:
             for key in keys:
                 self._recent(key, now).append(now)
+
+
+def private_key_pem(key_folder: Path, user_id: str) -> bytes:
+    """The user's encrypted private key kept on the server (``gxp serve --keys``); it signs only once the passphrase
+    typed for that signature unlocks it."""
+    path = key_folder / f"{user_id}.pem"
+    if "/" in user_id or not path.is_file():
+        raise LookupError(f"no private key for {user_id} on this server")
+    return path.read_bytes()

@@ -1,12 +1,27 @@
 """The monitoring page's content: drift and realized performance over time beside the plan's limits, and the
-auto-close suspensions with who lifted them; read from the results store's monitoring events and the audit trail."""
+auto-close suspensions with who lifted them; read from the results store's monitoring events and the audit trail.
+A suspension is lifted here through the CLI's path (governance.signing_as + governance.suspension.lift_suspension):
+the person's key signs the lift decision once the passphrase typed for it unlocks the key, and the plan's lift role,
+the roles file in force and every other control are checked and audited there."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
-from gxp_assets.governance.service import Governance
-from gxp_assets.governance.suspension import LIFTED, SUSPENDED
+from gxp_assets.console.auth import private_key_pem
+from gxp_assets.governance.audit import AuditEntry
+from gxp_assets.governance.service import ActionRefused, Governance
+from gxp_assets.governance.signatures import Meaning, Signature
+from gxp_assets.governance.signing_as import sign_as
+from gxp_assets.governance.suspension import (
+    LIFTED,
+    SUSPENDED,
+    Suspension,
+    lift_decision_hash,
+    lift_suspension,
+    standing_suspension,
+)
 from gxp_assets.stores.results_protocol import ResultsStore
 
 #: Measures shown per event kind, in the order people read them, with the plan limit that judges each.
@@ -26,6 +41,19 @@ class Row:
     alarms: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class SuspensionEvent:
+    """One suspension or lift as the page lists it: who (printed name and user id) and why."""
+
+    at: str
+    model_version: str
+    lifted: bool
+    actor: str
+    printed_name: str
+    reason: str
+    manifestation: str
+
+
 def _value(evidence: dict, name: str) -> object:
     found = evidence.get(name)
     if found is None and isinstance(evidence.get("measures"), dict):
@@ -33,8 +61,19 @@ def _value(evidence: dict, name: str) -> object:
     return found
 
 
-def monitoring_view(results: ResultsStore, governance: Governance) -> dict:
-    """Events (newest first) with their measures, the plan's limits, and every suspension and lift with its actor."""
+def _event(governance: Governance, entry: AuditEntry) -> SuspensionEvent:
+    person = governance.roles.user(entry.actor)
+    lifted = entry.action == LIFTED
+    signature = entry.details.get("signature") or {}
+    reason = signature.get("reason") if lifted else entry.details.get("reason")
+    return SuspensionEvent(entry.recorded_at, entry.subject, lifted, entry.actor,
+                           person.printed_name if person else entry.actor, str(reason or ""),
+                           str(entry.details.get("manifestation", "")))  # fmt: skip
+
+
+def monitoring_view(results: ResultsStore, governance: Governance, user_id: str) -> dict:
+    """Events (newest first) with their measures, the plan's limits, every suspension and lift with its actor, and
+    the suspensions standing now (which ``user_id`` may lift if they hold the plan's lift role)."""
     triggers = governance.plan.plan.retraining_triggers
     limits = {**triggers.drift.model_dump(), **triggers.model_dump(exclude={"drift"})}
     drift, performance = [], []
@@ -43,10 +82,32 @@ def monitoring_view(results: ResultsStore, governance: Governance) -> dict:
         row = Row(event.created_at, event.kind, event.batch, event.model_version,
                   [_value(event.evidence, name) for name, _ in measures], event.alarms)  # fmt: skip
         (drift if event.kind == "drift" else performance).append(row)
-    suspensions = [e for e in governance.audit.entries() if e.action in (SUSPENDED, LIFTED)]
+    entries = governance.audit.entries()
+    marks = [entry for entry in entries if entry.action in (SUSPENDED, LIFTED)]
+    versions = dict.fromkeys(entry.subject for entry in marks)
+    standing = [found for version in versions if (found := standing_suspension(entries, version)) is not None]
+    lift_role = governance.plan.plan.fail_safe.lift_role
+    person = governance.roles.user(user_id)
     return {
-        "drift": drift, "performance": performance, "suspensions": suspensions,
+        "drift": drift, "performance": performance, "suspensions": [_event(governance, e) for e in reversed(marks)],
+        "standing": standing, "lift_role": lift_role, "may_lift": bool(person and lift_role in person.roles),
         "drift_heads": [(name, limits.get(limit)) for name, limit in DRIFT_MEASURES],
         "performance_heads": [(name, limits.get(limit)) for name, limit in PERFORMANCE_MEASURES],
-        "lifted": LIFTED,
     }  # fmt: skip
+
+
+def lift(
+    governance: Governance, version: str, user_id: str, key_folder: Path, secret: str, reason: str
+) -> tuple[Suspension, Signature]:
+    """``user_id`` lifts the standing suspension of ``version`` with a signature made here; refusals (nothing to
+    lift, wrong passphrase, missing role, ...) are audited and raised as SignatureRefused / ActionRefused."""
+    entries = governance.audit.entries()
+    suspension = standing_suspension(entries, version)
+    if suspension is None:
+        message = f"auto-close is not suspended for model {version}: there is nothing to lift"
+        governance.refuse(user_id, version, "not_suspended", message)
+        raise ActionRefused("not_suspended", message)
+    signature = sign_as(governance, user_id, private_key_pem(key_folder, user_id), secret, version,
+                        lift_decision_hash(suspension), Meaning.APPROVAL, reason)  # fmt: skip
+    lift_suspension(governance, entries, version, signature)
+    return suspension, signature

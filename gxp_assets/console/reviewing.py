@@ -6,41 +6,80 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
+from urllib.parse import urlencode
 
 import pandas as pd
 
 from gxp_assets.core.adjudications import validate_adjudications
 from gxp_assets.governance.service import Governance
-from gxp_assets.stores.results_protocol import ResultsStore
+from gxp_assets.stores.results_protocol import QueueFilter, ResultsStore
 
 QUEUE_LEVELS = ("PRIORITY", "REVIEW")
 #: Where a console adjudication says it came from (the landing path names its file here).
 CONSOLE_SOURCE = "review-console"
 
 
+#: Reports per queue page.
+PAGE_SIZE = 50
+
+
 @dataclass(frozen=True)
-class QueueFilter:
+class QueueChoice:
+    """What the queue page was asked for, as typed in its form: filters and the page (1-based)."""
+
     source: str = ""
     batch: str = ""
     due_before: str = ""  # YYYY-MM-DD (UTC), inclusive
+    page: int = 1
 
-    def apply(self, queue: pd.DataFrame) -> pd.DataFrame:
-        shown = queue
-        if self.source:
-            shown = shown[shown["source"] == self.source]
-        if self.batch:
-            shown = shown[shown["batch"] == self.batch]
-        if self.due_before:
-            limit = pd.Timestamp(self.due_before, tz="UTC") + pd.Timedelta(days=1)
-            shown = shown[shown["due_at"] < limit]
-        return shown
+    @classmethod
+    def from_query(cls, params: Mapping[str, str]) -> QueueChoice:
+        """The form's fields; a malformed page number or date is refused (ValueError), not guessed."""
+        due = params.get("due_before", "").strip()
+        if due:
+            date.fromisoformat(due)
+        page = params.get("page", "1").strip() or "1"
+        if not page.isdigit() or int(page) < 1:
+            raise ValueError(f"page must be a number from 1, not {page!r}")
+        return cls(params.get("source", "").strip(), params.get("batch", "").strip(), due, int(page))
+
+    def store_filter(self) -> QueueFilter:
+        due = datetime.combine(date.fromisoformat(self.due_before) + timedelta(days=1), time(), UTC) \
+            if self.due_before else None  # fmt: skip
+        return QueueFilter(self.source or None, self.batch or None, due)
+
+    def link(self, page: int) -> str:
+        """The URL of another page with the same filters."""
+        return "/queue?" + urlencode({"source": self.source, "batch": self.batch, "due_before": self.due_before,
+                                      "page": page})  # fmt: skip
 
 
-def work_queue(results: ResultsStore, now: datetime) -> pd.DataFrame:
-    """PRIORITY and REVIEW reports nobody has adjudicated, earliest due first (the store's one queue query)."""
-    return results.priority_queue(now, levels=QUEUE_LEVELS)
+#: Matching reports are counted up to this many ("more than 1000"): counting further would read the whole queue.
+COUNT_AT_MOST = 1000
+
+
+@dataclass(frozen=True)
+class QueuePage:
+    rows: pd.DataFrame
+    matching: int  # counted up to COUNT_AT_MOST
+    more: bool  # more than ``matching`` match
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.matching // PAGE_SIZE))
+
+
+def queue_page(results: ResultsStore, choice: QueueChoice, now: datetime) -> QueuePage:
+    """One page of PRIORITY and REVIEW reports nobody has adjudicated, earliest due first, filtered in the store."""
+    where = choice.store_filter()
+    offset = (choice.page - 1) * PAGE_SIZE
+    counted = results.queue_size(QUEUE_LEVELS, where, at_most=max(COUNT_AT_MOST, offset + PAGE_SIZE) + 1)
+    rows = results.priority_queue(now, QUEUE_LEVELS, where, limit=PAGE_SIZE, offset=offset)
+    shown = max(COUNT_AT_MOST, offset + PAGE_SIZE)
+    return QueuePage(rows, min(counted, shown), counted > shown)
 
 
 def latest_scoring(results: ResultsStore, report_id: str) -> dict | None:

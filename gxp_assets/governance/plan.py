@@ -200,6 +200,11 @@ class LoadedPlan:
     path: Path
 
 
+#: Plans validated in this process by the SHA-256 of their bytes: a server reads the plan in force on every request
+#: (a changed file takes effect at once) but parses and validates each distinct content once. Plans are frozen.
+_VALIDATED: dict[str, ChangeControlPlan] = {}
+
+
 def load_plan(path: Path | str = DEFAULT_PLAN_PATH) -> LoadedPlan:
     """Read and validate a plan file; raise PlanError naming the file and every invalid field."""
     path = Path(path)
@@ -207,6 +212,9 @@ def load_plan(path: Path | str = DEFAULT_PLAN_PATH) -> LoadedPlan:
         data = path.read_bytes()
     except OSError as error:
         raise PlanError(f"{path}: cannot read change control plan: {error}") from error
+    digest = sha256_hex(data)
+    if (known := _VALIDATED.get(digest)) is not None:  # the same bytes were validated before: same plan
+        return LoadedPlan(plan=known, sha256=digest, path=path)
     try:
         values = yaml.safe_load(data)
     except yaml.YAMLError as error:
@@ -218,7 +226,10 @@ def load_plan(path: Path | str = DEFAULT_PLAN_PATH) -> LoadedPlan:
     except ValidationError as error:
         problems = "; ".join(_describe(problem) for problem in error.errors())
         raise PlanError(f"{path}: invalid change control plan: {problems}") from error
-    return LoadedPlan(plan=plan, sha256=sha256_hex(data), path=path)
+    if len(_VALIDATED) >= 16:
+        _VALIDATED.clear()
+    _VALIDATED[digest] = plan
+    return LoadedPlan(plan=plan, sha256=digest, path=path)
 
 
 def _describe(problem: Any) -> str:

@@ -152,8 +152,23 @@ def _problems(error: ValidationError) -> list[str]:
     return problems
 
 
+#: Roles files parsed in this process, by their text: a server reads the file in force on every request (a change
+#: takes effect at once) but parses each distinct content once. Roles are frozen.
+_PARSED: dict[str, Roles] = {}
+
+
 def parse_roles(text: str, source: str = "<roles>") -> Roles:
     """Roles from YAML text; every problem becomes one readable line of a `RolesFileError`."""
+    if (known := _PARSED.get(text)) is not None:
+        return known
+    roles = _parse_roles(text, source)
+    if len(_PARSED) >= 16:
+        _PARSED.clear()
+    _PARSED[text] = roles
+    return roles
+
+
+def _parse_roles(text: str, source: str) -> Roles:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -108,6 +108,8 @@ def verified_results(home: Path | str | None = None) -> ResultsStore:
     audited and ResultsIntegrityError raised naming every difference (readers must not answer from it)."""
     store, trail = results_store(home), audit_trail(home)
     problems = store.verify(recorded_results(trail.entries()))
+    if problems:  # a batch committed between reading the trail and the index looks like an edit: look once more
+        problems = store.verify(recorded_results(trail.entries()))
     if problems:
         trail.append("system", "alarm", "results", {"kind": "results_index_untrusted", "problems": problems[:50]})
         raise ResultsIntegrityError(problems)

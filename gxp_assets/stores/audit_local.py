@@ -3,11 +3,13 @@
 Triggers refuse UPDATE and DELETE, and refuse any INSERT that does not extend the head (seq = head + 1 and
 prev_hash = head hash), so an ordinary client cannot rewrite history. Someone who drops the triggers can; the hash
 chain (and anchors kept elsewhere) is what then shows it. Appends read the head and insert under ``BEGIN IMMEDIATE``,
-so concurrent writers in several processes queue up instead of forking the chain.
+so concurrent writers in several processes queue up instead of forking the chain. The file is in WAL mode, so
+readers and the one appender do not wait for each other.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from collections.abc import Iterable, Mapping
@@ -66,7 +68,16 @@ class LocalAuditTrail:
         #: Every append is checkpointed (signed by the system key) before it commits; see checkpoints_local.py.
         self.checkpoints = LocalCheckpoints(self.home) if anchored else None
         with closing(self._connect()) as connection:
-            connection.executescript(_SCHEMA)
+            # Opened once per request by a server: the write lock of the schema script is taken only when the schema
+            # is missing, so readers and appenders are not made to queue behind every open.
+            found = connection.execute("SELECT 1 FROM sqlite_master WHERE name = 'audit_entries_extend_head'")
+            if not found.fetchone():
+                connection.executescript(_SCHEMA)
+            if connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                # WAL: reading the whole trail (verify, export, a console page) never blocks an append, nor an append
+                # a reader; a busy database is retried for ``timeout`` seconds instead of failing.
+                with contextlib.suppress(sqlite3.OperationalError):  # busy now: the next open switches it
+                    connection.execute("PRAGMA journal_mode=WAL")
 
     def _connect(self) -> sqlite3.Connection:
         # Autocommit mode: transactions are explicit (BEGIN IMMEDIATE), never opened behind our back.

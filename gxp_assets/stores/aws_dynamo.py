@@ -6,14 +6,14 @@ from decimal import Decimal
 from typing import Any
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """DynamoDB numbers come back as Decimal; stores hand out ints (they store no fractions as numbers)."""
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
+        return {key: plain(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [_plain(item) for item in value]
+        return [plain(item) for item in value]
     return value
 
 
@@ -21,7 +21,7 @@ def _all(call: Any, kwargs: dict[str, Any]) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     while True:
         page = call(**kwargs)
-        items += [_plain(item) for item in page.get("Items", [])]
+        items += [plain(item) for item in page.get("Items", [])]
         if "LastEvaluatedKey" not in page:
             return items
         kwargs = {**kwargs, "ExclusiveStartKey": page["LastEvaluatedKey"]}

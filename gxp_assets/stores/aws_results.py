@@ -3,7 +3,8 @@
 Items of the stack's results table (``pk``/``sk``):
 - ``ROWS#<batch>`` / ``<intake_seq>``: one scored row (report_id, input_sha256, p_ae, prediction_set, triage, model
   and plan version, run_id, scored_at as attributes, and the whole row as JSON, which is what its hash covers);
-  PRIORITY rows carry ``queue`` and ``due_key``, so the PRIORITY queue is a query of the sparse ``priority`` index,
+  PRIORITY and REVIEW rows carry ``queue`` (their triage) and ``due_key``, so the work queue is a query of the
+  sparse ``priority`` index per level,
   and every row is found by report through the ``by_report`` index;
 - ``BATCH#<batch>`` / ``SUMMARY``: counts, the SHA-256 of the batch's files and of its rows, written last;
 - ``ADJ#<report_id>`` / ``<adjudicated_at>#<label>#<source file>``: labels, each put once (conditional);
@@ -21,6 +22,7 @@ is no transaction across the rows, so a reader during a re-score may briefly see
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import tempfile
 import uuid
@@ -40,6 +42,7 @@ from botocore.exceptions import ClientError
 from gxp_assets.core.hashing import canonical_json, sha256_file, sha256_hex
 from gxp_assets.stores.aws_artifacts import locked_put_args
 from gxp_assets.stores.aws_dynamo import query_all, scan_all
+from gxp_assets.stores.aws_results_queue import open_queue
 from gxp_assets.stores.aws_results_rows import FILES, INDEX, SCHEMAS, AwsBatchWriter, item_row, row_item
 from gxp_assets.stores.aws_session import AwsContext
 from gxp_assets.stores.protocols import IntegrityError
@@ -53,11 +56,17 @@ from gxp_assets.stores.results_frames import (
     sql_rows,
     typed_frame,
     utc_text,
+    whole_batch,
     with_hours_left,
 )
 from gxp_assets.stores.results_integrity import add_rows
-from gxp_assets.stores.results_local import OnCommit
-from gxp_assets.stores.results_protocol import TRIAGE_LEVELS, BatchSummary, MonitoringEvent
+from gxp_assets.stores.results_protocol import (
+    TRIAGE_LEVELS,
+    BatchSummary,
+    MonitoringEvent,
+    OnCommit,
+    QueueFilter,
+)
 
 LEASE = timedelta(minutes=15)  # longer than any publish; a killed publisher's lease lapses after it
 
@@ -88,13 +97,8 @@ class AwsResultsStore:
             raise ValueError("a batch needs a non-empty name")
         self.cache.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=self.cache) as folder:
-            writer = AwsBatchWriter(self.scored_elsewhere, batch, Path(folder))
-            try:
+            with whole_batch(AwsBatchWriter(self.scored_elsewhere, batch, Path(folder)), batch) as writer:
                 yield writer
-            finally:
-                writer.close()
-            if writer.broken:
-                raise RuntimeError(f"a chunk of batch {batch!r} failed half written; the attempt is not committed")
             with self._lease(batch):
                 self._publish(writer, run_id, on_commit)
 
@@ -299,25 +303,31 @@ class AwsResultsStore:
     def _adjudications(self, report_id: str) -> list[dict[str, Any]]:
         return query_all(self.table, KeyConditionExpression=Key("pk").eq(f"ADJ#{report_id}"))
 
-    def priority_queue(self, now: datetime, levels: Sequence[str] = ("PRIORITY",)) -> pd.DataFrame:
-        """The latest scorings that are PRIORITY and not adjudicated: a query of the sparse ``priority`` index.
+    def _is_open(self, item: dict[str, Any]) -> bool:
+        """The item is its report's latest scoring and nobody has adjudicated the report (two reads)."""
+        latest = self._latest(item["report_id"])
+        same = latest is not None and (latest["pk"], latest["sk"]) == (item["pk"], item["sk"])
+        return same and not self._adjudications(item["report_id"])
 
-        Only PRIORITY rows are indexed, so a queue with other levels (the console's REVIEW) is refused here."""
+    def priority_queue(
+        self, now: datetime, levels: Sequence[str] = ("PRIORITY",), where: QueueFilter | None = None,
+        limit: int | None = None, offset: int = 0,
+    ) -> pd.DataFrame:  # fmt: skip
+        """The latest unadjudicated scorings of ``levels``: walks of the sparse queue index (PRIORITY and REVIEW
+        rows), stopping once the page is full; a page costs the candidates before it."""
         if now.tzinfo is None:
             raise ValueError("now must carry a time zone (UTC)")
-        if tuple(levels) != ("PRIORITY",):
-            raise NotImplementedError("the aws results store indexes only the PRIORITY queue, not REVIEW")
-        candidates = query_all(self.table, IndexName="priority", ConsistentRead=False,
-                               KeyConditionExpression=Key("queue").eq("PRIORITY"))  # fmt: skip
-        rows = []
-        for item in candidates:
-            latest = self._latest(item["report_id"])
-            if latest is not None and latest["pk"] == item["pk"] and latest["sk"] == item["sk"]:
-                if not self._adjudications(item["report_id"]):
-                    rows.append(item_row(item))
-        p_ae, due, report = INDEX["p_ae"], INDEX["due_at"], INDEX["report_id"]
-        rows.sort(key=lambda row: (row[due] is None, row[due] or "", -row[p_ae], row[report]))
+        if (limit is not None and limit < 0) or offset < 0:
+            raise ValueError("limit and offset are counts (>= 0)")
+        stop = None if limit is None else offset + limit
+        rows = list(itertools.islice(open_queue(self.table, self._is_open, levels, where), offset, stop))
         return with_hours_left(typed_frame(rows, STORED_COLUMNS), now)
+
+    def queue_size(
+        self, levels: Sequence[str] = ("PRIORITY",), where: QueueFilter | None = None, at_most: int | None = None
+    ) -> int:
+        """Reads the queue up to ``at_most`` (two reads per candidate; all of it without a cap)."""
+        return sum(1 for _ in itertools.islice(open_queue(self.table, self._is_open, levels, where), at_most))
 
     # -- feedback and monitoring ----------------------------------------------------------------------------------
 

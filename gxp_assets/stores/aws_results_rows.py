@@ -1,7 +1,9 @@
 """Rows of the aws results table and the writer that spools a batch before it is published (aws_results.py).
 
 A row is kept as its readable attributes (report_id, input hash, p_ae, prediction set, triage, model and plan
-version, run id, scored_at) plus the whole row as JSON, which is what the batch's ``rows_sha256`` covers.
+version, run id, scored_at, due_at, batch, source) plus the whole row as JSON, which is what the batch's
+``rows_sha256`` covers. PRIORITY and REVIEW rows also carry ``queue`` (their triage) and ``due_key``: the sparse queue
+index. Rows published before REVIEW was indexed are added to it by `gxp results rebuild`.
 """
 
 from __future__ import annotations
@@ -26,13 +28,15 @@ from gxp_assets.stores.results_frames import (
 
 FILES = ("predictions", "quarantine")
 SCHEMAS = {"predictions": PREDICTION_SCHEMA, "quarantine": QUARANTINE_SCHEMA}
-NO_DUE = "~"  # sorts after every ISO time: PRIORITY rows without a due date come last
+NO_DUE = "~"  # sorts after every ISO time: queue rows without a due date come last
+#: Triage levels kept in the sparse queue index (named ``priority`` in the stack): the reviewers' work queue.
+QUEUED = ("PRIORITY", "REVIEW")
 ScoredElsewhere = Callable[[list[str], str], list[bool]]
 """Per report id of a chunk, whether another batch holds a scoring of it."""
 
 INDEX = {name: position for position, name in enumerate(STORED_COLUMNS)}
 _READABLE = ("report_id", "input_sha256", "prediction_set", "triage", "model_version", "plan_version", "run_id",
-             "scored_at", "due_at", "batch")  # fmt: skip
+             "scored_at", "due_at", "batch", "source")  # fmt: skip
 
 
 def row_item(row: Sequence[Any]) -> dict[str, Any]:
@@ -45,8 +49,8 @@ def row_item(row: Sequence[Any]) -> dict[str, Any]:
     item.update({name: values[name] for name in _READABLE if values.get(name) is not None})
     if isinstance(values.get("p_ae"), float) and values["p_ae"] == values["p_ae"]:
         item["p_ae"] = Decimal(repr(values["p_ae"]))
-    if values["triage"] == "PRIORITY":
-        item.update(queue="PRIORITY", due_key=values.get("due_at") or NO_DUE)
+    if values["triage"] in QUEUED:
+        item.update(queue=values["triage"], due_key=values.get("due_at") or NO_DUE)
     return item
 
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 import numbers
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -277,3 +278,24 @@ def with_hours_left(frame: pd.DataFrame, now: datetime) -> pd.DataFrame:
     frame["hours_left"] = (frame["due_at"] - pd.Timestamp(now).tz_convert("UTC")).dt.total_seconds() / 3600.0
     frame["hours_left"] = frame["hours_left"].astype("float64")
     return frame
+
+
+class _Closable(Protocol):
+    broken: bool
+
+    def close(self) -> None: ...
+
+
+W = TypeVar("W", bound=_Closable)
+
+
+@contextmanager
+def whole_batch(writer: W, batch: str) -> Iterator[W]:
+    """Hands a batch writer to the caller's ``with`` block and closes it however the block ends; a writer left broken
+    by a chunk that failed half written is refused before anything is committed (every backend's writer)."""
+    try:
+        yield writer
+    finally:
+        writer.close()
+    if writer.broken:
+        raise RuntimeError(f"a chunk of batch {batch!r} failed half written; the attempt is not committed")

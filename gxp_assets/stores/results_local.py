@@ -9,21 +9,18 @@ so memory stays bounded and nobody is locked out while a batch is scored; what a
 when the store is next opened (:mod:`gxp_assets.stores.scratch`). On exit, under one ``BEGIN IMMEDIATE``, the batch's
 rows are swapped in and the files renamed over the old ones (the old ones kept as hard links until COMMIT), so
 readers see the old results or the new ones, never a mix. Quarantine columns beyond intake + reason/detail are
-folded into a JSON object in ``extra``; ``raw`` keeps every record's original bytes in any case.
+folded into a JSON object in ``extra``; ``raw`` keeps every record's original bytes in any case. The writer is in
+results_local_writer.py. The work queue is read a page at a time through the ``predictions_queue`` index.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import sqlite3
-from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 import pandas as pd
@@ -39,18 +36,15 @@ from gxp_assets.stores.results_frames import (
     STORED_COLUMNS,
     adjudication_rows,
     arrow_pandas,
-    chunk_frames,
     read_frame,
-    sql_rows,
+    typed_frame,
     utc_text,
     with_hours_left,
 )
-from gxp_assets.stores.results_integrity import index_problems, rebuild_index, rows_sha256
-from gxp_assets.stores.results_protocol import TRIAGE_LEVELS, BatchSummary, MonitoringEvent
+from gxp_assets.stores.results_integrity import index_problems, rebuild_index
+from gxp_assets.stores.results_local_writer import FILES, LocalBatchWriter, now_text, write_batch
+from gxp_assets.stores.results_protocol import BatchSummary, MonitoringEvent, OnCommit, QueueFilter, queue_levels
 from gxp_assets.stores.scratch import Scratch
-
-OnCommit = Callable[[dict[str, Any]], object]
-"""Called with a batch's committed facts (hashes, counts) under the write lock, before the commit completes."""
 
 
 def _sql_type(field: pa.Field) -> str:
@@ -59,12 +53,21 @@ def _sql_type(field: pa.Field) -> str:
     return kind if field.nullable else f"{kind} NOT NULL"
 
 
+#: Indexes added after the first stores were made (``_upgrade`` adds them to an older index): the work queue's order
+#: within one triage level (the queue merges one ordered walk of it per level; it covers the filters, so a count reads
+#: no table row), and a report's scorings by time, so "is this its latest scoring?" is answered from the index alone.
+_LATER_INDEXES = {
+    "predictions_queue": "ON predictions (triage, due_at IS NULL, due_at, p_ae DESC, report_id, scored_at, source,"
+                         " batch)",
+    "predictions_by_report_time": "ON predictions (report_id, scored_at)",
+}
+_INDEXES = "".join(f"CREATE INDEX IF NOT EXISTS {name} {what};\n" for name, what in _LATER_INDEXES.items())
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS predictions ({", ".join(f"{f.name} {_sql_type(f)}" for f in PREDICTION_SCHEMA)});
 CREATE INDEX IF NOT EXISTS predictions_by_batch ON predictions (batch);
 CREATE INDEX IF NOT EXISTS predictions_by_report ON predictions (report_id);
 CREATE INDEX IF NOT EXISTS predictions_by_triage_due ON predictions (triage, due_at);
-CREATE TABLE IF NOT EXISTS batches (
+{_INDEXES}CREATE TABLE IF NOT EXISTS batches (
     batch TEXT PRIMARY KEY, run_id TEXT NOT NULL, scored INTEGER NOT NULL, quarantined INTEGER NOT NULL,
     triage_counts TEXT NOT NULL, predictions_sha256 TEXT NOT NULL, quarantine_sha256 TEXT NOT NULL,
     predictions_path TEXT NOT NULL, quarantine_path TEXT NOT NULL, written_at TEXT NOT NULL
@@ -93,15 +96,11 @@ _LATEST_P = (
     "NOT EXISTS (SELECT 1 FROM predictions AS q WHERE q.report_id = p.report_id"
     " AND (q.scored_at > p.scored_at OR (q.scored_at = p.scored_at AND q.rowid > p.rowid)))"
 )
+_OPEN = "NOT EXISTS (SELECT 1 FROM adjudications AS a WHERE a.report_id = p.report_id)"
 _LATEST_A = (
     "NOT EXISTS (SELECT 1 FROM adjudications AS b WHERE b.report_id = a.report_id"
     " AND (b.adjudicated_at > a.adjudicated_at OR (b.adjudicated_at = a.adjudicated_at AND b.seq > a.seq)))"
 )
-_FILES = ("predictions", "quarantine")
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 def _folder_name(batch: str) -> str:
@@ -120,71 +119,36 @@ def _event(row: tuple) -> MonitoringEvent:
     )  # fmt: skip
 
 
-def _add_note_columns(connection: sqlite3.Connection) -> None:
-    """An index made before a note column existed gets it, empty (NULL) for the rows it already holds."""
+def _queue_arms(levels: tuple[str, ...], where: QueueFilter) -> tuple[list[str], list[object]]:
+    """One WHERE clause per level (an arm of the UNION ALL) and the parameters of all arms, in order."""
+    clauses, values = ["p.triage = ?"], []
+    for column, value in (("source", where.source), ("batch", where.batch)):
+        if value:
+            clauses.append(f"p.{column} = ?")
+            values.append(value)
+    if where.due_before is not None:
+        clauses.append("p.due_at < ?")
+        values.append(utc_text(where.due_before, "due_before"))
+    clauses += [_OPEN, _LATEST_P]
+    arm = "WHERE " + " AND ".join(clauses)
+    return [arm] * len(levels), [item for level in levels for item in (level, *values)]
+
+
+def _upgrade(connection: sqlite3.Connection) -> None:
+    """An index made by an earlier version gets what it lacks: note columns (empty, NULL, for the rows it already
+    holds) and the later indexes."""
     present = {row[1] for row in connection.execute("PRAGMA table_info(predictions)")}
-    if missing := [field for field in PREDICTION_SCHEMA if field.name not in present]:
+    missing = [field for field in PREDICTION_SCHEMA if field.name not in present]
+    indexes = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    if missing or set(_LATER_INDEXES) - indexes:
         connection.execute("BEGIN IMMEDIATE")
         present = {row[1] for row in connection.execute("PRAGMA table_info(predictions)")}  # under the lock
         for field in missing:
             if field.name not in present:
                 connection.execute(f"ALTER TABLE predictions ADD COLUMN {field.name} {_sql_type(field)}")
+        for name, what in _LATER_INDEXES.items():
+            connection.execute(f"CREATE INDEX IF NOT EXISTS {name} {what}")
         connection.execute("COMMIT")
-
-
-def _fsync_and_hash(path: Path) -> str:
-    with path.open("rb") as handle:
-        os.fsync(handle.fileno())
-        return hashlib.file_digest(handle, "sha256").hexdigest()  # streamed: the file may be large
-
-
-class _LocalBatchWriter:
-    """Streams chunks to temporary Parquet files and a staging table; nothing is visible until the store commits."""
-
-    def __init__(self, batch: str, connection: sqlite3.Connection, temps: dict[str, Path]) -> None:
-        self.batch = batch
-        self._connection = connection
-        self._parquet = {
-            "predictions": pq.ParquetWriter(temps["predictions"], PREDICTION_SCHEMA, compression="zstd"),
-            "quarantine": pq.ParquetWriter(temps["quarantine"], QUARANTINE_SCHEMA, compression="zstd"),
-        }
-        self.scored = 0
-        self.quarantined = 0
-        self.triage: Counter[str] = Counter()
-        self.broken = False  # a chunk failed half written: SQLite and Parquet may disagree, so never commit
-
-    def add(self, predictions: pd.DataFrame, quarantined: pd.DataFrame) -> None:
-        scored, held, tables = chunk_frames(predictions, quarantined, self.batch, self._scored_elsewhere)
-        self.broken = True
-        if scored is not None:
-            marks = ", ".join("?" * len(STORED_COLUMNS))
-            self._connection.execute("BEGIN")
-            self._connection.executemany(f"INSERT INTO staging.rows VALUES ({marks})", sql_rows(scored))
-            self._connection.execute("COMMIT")
-            self.scored += len(scored)
-            self.triage.update(scored["triage"].value_counts().to_dict())
-        if held is not None:
-            self.quarantined += len(held)
-        for name, table in tables.items():
-            if table is not None:
-                self._parquet[name].write_table(table)
-        self.broken = False
-
-    def _scored_elsewhere(self, report_ids: list[str]) -> list[bool]:
-        """Per report id, whether the index holds a scoring of it in another batch: a report sent again is kept and
-        scored, and marked. (A batch committed by someone else while this one is written is not seen.)"""
-        self._connection.execute("CREATE TEMP TABLE IF NOT EXISTS chunk_ids (report_id TEXT PRIMARY KEY)")
-        self._connection.execute("DELETE FROM temp.chunk_ids")
-        self._connection.executemany("INSERT OR IGNORE INTO temp.chunk_ids VALUES (?)", ((r,) for r in report_ids))
-        seen = {row[0] for row in self._connection.execute(
-            "SELECT DISTINCT c.report_id FROM temp.chunk_ids AS c JOIN main.predictions AS p"
-            " ON p.report_id = c.report_id WHERE p.batch != ?", (self.batch,))}  # fmt: skip
-        return [report_id in seen for report_id in report_ids]
-
-    def close(self) -> None:
-        """Finish both files; with no chunk at all they are still valid, empty Parquet files with the schema."""
-        for writer in self._parquet.values():
-            writer.close()
 
 
 class LocalResultsStore:
@@ -202,7 +166,7 @@ class LocalResultsStore:
             if not connection.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (_LAST_OBJECT,)).fetchone():
                 connection.execute("PRAGMA journal_mode=WAL")  # sensors and dashboards read while a batch commits
                 connection.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}COMMIT;")
-            _add_note_columns(connection)
+            _upgrade(connection)
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self._path, timeout=30, isolation_level=None)
@@ -210,85 +174,12 @@ class LocalResultsStore:
     # -- writing batches ------------------------------------------------------------------------------------------
 
     @contextmanager
-    def writer(self, batch: str, run_id: str, on_commit: OnCommit | None = None) -> Iterator[_LocalBatchWriter]:
+    def writer(self, batch: str, run_id: str, on_commit: OnCommit | None = None) -> Iterator[LocalBatchWriter]:
         folder = self.root / "batches" / _folder_name(batch)
         folder.mkdir(parents=True, exist_ok=True)
         with self._scratch.claim() as claim:
-            temps = {name: claim.path(f"{name}.tmp") for name in (*_FILES, "staging")}
-            yield from self._write(batch, run_id, on_commit, folder, temps)
-
-    def _write(
-        self, batch: str, run_id: str, on_commit: OnCommit | None, folder: Path, temps: dict[str, Path]
-    ) -> Iterator[_LocalBatchWriter]:
-        connection = self._connect()
-        try:
-            connection.execute("ATTACH DATABASE ? AS staging", (str(temps["staging"]),))
-            connection.executescript(
-                "PRAGMA staging.journal_mode=OFF; PRAGMA staging.synchronous=OFF;"
-                "CREATE TABLE staging.rows AS SELECT * FROM main.predictions WHERE 0;"
-            )
-            writer = _LocalBatchWriter(batch, connection, temps)
-            try:
-                yield writer
-            finally:
-                writer.close()
-            if writer.broken:
-                raise RuntimeError(f"a chunk of batch {batch!r} failed half written; the attempt is not committed")
-            self._commit(connection, writer, run_id, temps, folder, on_commit)
-        finally:
-            connection.close()  # the temporary files go with the claim
-
-    def _commit(
-        self, connection: sqlite3.Connection, writer: _LocalBatchWriter, run_id: str, temps: dict[str, Path],
-        folder: Path, on_commit: OnCommit | None,
-    ) -> None:  # fmt: skip
-        finals = {name: folder / f"{name}.parquet" for name in _FILES}
-        hashes = {name: _fsync_and_hash(temps[name]) for name in _FILES}
-        counts = {level: int(writer.triage.get(level, 0)) for level in TRIAGE_LEVELS}
-        backups: dict[str, Path] = {}
-        replaced: list[str] = []
-        written_at = _now()
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            connection.execute("DELETE FROM main.predictions WHERE batch = ?", (writer.batch,))
-            connection.execute("INSERT INTO main.predictions SELECT * FROM staging.rows")
-            connection.execute("DELETE FROM batches WHERE batch = ?", (writer.batch,))
-            connection.execute(
-                "INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (writer.batch, run_id, writer.scored, writer.quarantined, json.dumps(counts),
-                 hashes["predictions"], hashes["quarantine"], str(finals["predictions"].relative_to(self.root)),
-                 str(finals["quarantine"].relative_to(self.root)), written_at),
-            )  # fmt: skip
-            if on_commit is not None:  # under the write lock: the latest record of a batch is what the index holds
-                rows = rows_sha256(connection, writer.batch)
-                on_commit({"run_id": run_id, "scored": writer.scored, "quarantined": writer.quarantined,
-                           "triage_counts": counts, "predictions_sha256": hashes["predictions"],
-                           "quarantine_sha256": hashes["quarantine"], "rows_sha256": rows, "folder": folder.name,
-                           "written_at": written_at})  # fmt: skip
-            for name, final in finals.items():  # renamed under the write lock, so commits of a batch queue up
-                if final.exists():
-                    backups[name] = temps[name].with_suffix(".old")
-                    os.link(final, backups[name])
-                os.replace(temps[name], final)
-                replaced.append(name)
-            directory = os.open(folder, os.O_RDONLY)
-            try:
-                os.fsync(directory)
-            finally:
-                os.close(directory)
-            connection.execute("COMMIT")
-        except BaseException:
-            if connection.in_transaction:
-                connection.execute("ROLLBACK")
-            for name in replaced:
-                if name in backups:
-                    os.replace(backups.pop(name), finals[name])
-                else:
-                    finals[name].unlink(missing_ok=True)
-            raise
-        finally:
-            for backup in backups.values():
-                backup.unlink(missing_ok=True)
+            temps = {name: claim.path(f"{name}.tmp") for name in (*FILES, "staging")}
+            yield from write_batch(self._connect(), self.root, batch, run_id, on_commit, folder, temps)
 
     # -- integrity ------------------------------------------------------------------------------------------------
 
@@ -363,30 +254,42 @@ class LocalResultsStore:
             )
         return arrow_pandas(pq.read_table(pa.BufferReader(payload), schema=schema))
 
-    def priority_queue(self, now: datetime, levels: Sequence[str] = ("PRIORITY",)) -> pd.DataFrame:
+    def priority_queue(
+        self, now: datetime, levels: Sequence[str] = ("PRIORITY",), where: QueueFilter | None = None,
+        limit: int | None = None, offset: int = 0,
+    ) -> pd.DataFrame:  # fmt: skip
         """Latest scorings of a triage in ``levels`` that have no adjudication; due first (missing last), then
-        surest."""
+        surest. One ordered walk of the ``predictions_queue`` index per level, merged (UNION ALL + ORDER BY), so a
+        page costs the rows before it, not the whole queue."""
         if now.tzinfo is None:
             raise ValueError("now must carry a time zone (UTC)")
-        unknown = set(levels) - set(TRIAGE_LEVELS)
-        if unknown or not levels:
-            raise ValueError(f"queue levels must be some of {TRIAGE_LEVELS}, not {sorted(unknown) or 'none'}")
+        if (limit is not None and limit < 0) or offset < 0:
+            raise ValueError("limit and offset are counts (>= 0)")
+        arms, params = _queue_arms(queue_levels(levels), where or QueueFilter())
+        query = (" UNION ALL ".join(f"SELECT {_P_COLUMNS}, p.due_at IS NULL AS undated FROM predictions AS p {arm}"
+                                    for arm in arms)
+                 + " ORDER BY undated, due_at, p_ae DESC, report_id LIMIT ? OFFSET ?")  # fmt: skip
         with closing(self._connect()) as connection:
-            cursor = connection.execute(
-                f"SELECT {_P_COLUMNS} FROM predictions AS p WHERE p.triage IN ({', '.join('?' * len(levels))})"
-                " AND NOT EXISTS (SELECT 1 FROM adjudications AS a WHERE a.report_id = p.report_id)"
-                f" AND {_LATEST_P} ORDER BY p.due_at IS NULL, p.due_at, p.p_ae DESC, p.report_id",
-                tuple(levels),
-            )
-            frame = read_frame(cursor, STORED_COLUMNS)
-        return with_hours_left(frame, now)
+            rows = connection.execute(query, (*params, -1 if limit is None else limit, offset)).fetchall()
+        return with_hours_left(typed_frame([row[:-1] for row in rows], STORED_COLUMNS), now)  # without ``undated``
+
+    def queue_size(
+        self, levels: Sequence[str] = ("PRIORITY",), where: QueueFilter | None = None, at_most: int | None = None
+    ) -> int:
+        arms, params = _queue_arms(queue_levels(levels), where or QueueFilter())
+        cap = -1 if at_most is None else at_most
+        query = " + ".join(f"(SELECT COUNT(*) FROM (SELECT 1 FROM predictions AS p {arm} LIMIT {int(cap)}))"
+                           for arm in arms)  # fmt: skip
+        with closing(self._connect()) as connection:
+            found = int(connection.execute(f"SELECT {query}", params).fetchone()[0])
+        return found if at_most is None else min(found, at_most)
 
     # -- feedback and monitoring ----------------------------------------------------------------------------------
 
     def record_adjudications(self, frame: pd.DataFrame) -> int:
         if frame.empty:
             return 0
-        rows = [(*row, _now()) for row in adjudication_rows(frame)]
+        rows = [(*row, now_text()) for row in adjudication_rows(frame)]
         with closing(self._connect()) as connection:
             connection.execute("BEGIN IMMEDIATE")
             before = connection.total_changes
@@ -418,7 +321,7 @@ class LocalResultsStore:
             cursor = connection.execute(
                 "INSERT INTO monitoring (kind, batch, model_version, alarms, evidence, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                (kind, batch, model_version, json.dumps(list(alarms)), canonical_json(evidence).decode(), _now()),
+                (kind, batch, model_version, json.dumps(list(alarms)), canonical_json(evidence).decode(), now_text()),
             )
             return int(cursor.lastrowid or 0)
 

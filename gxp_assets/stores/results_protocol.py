@@ -17,6 +17,9 @@ import pandas as pd
 
 TRIAGE_LEVELS: tuple[str, ...] = ("AUTO_CLOSE", "REVIEW", "PRIORITY")
 
+OnCommit = Callable[[dict[str, Any]], object]
+"""Called with a batch's committed facts (hashes, counts) under the write lock, before the commit completes."""
+
 #: Columns of an adjudication (a label a person gave to a scored report).
 ADJUDICATION_COLUMNS: tuple[str, ...] = ("report_id", "label", "adjudicated_at", "adjudicator", "source_file")
 
@@ -26,6 +29,27 @@ def resubmission_note(flag: object) -> str:
     before the note existed (missing)."""
     marked = flag is not None and flag is not pd.NA and bool(flag)
     return "  RESUBMITTED: already scored in an earlier batch" if marked else ""
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    """Which part of the work queue a person looks at: one source, one batch, due before a time (exclusive, UTC)."""
+
+    source: str | None = None
+    batch: str | None = None
+    due_before: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.due_before is not None and self.due_before.tzinfo is None:
+            raise ValueError("due_before must carry a time zone (UTC)")
+
+
+def queue_levels(levels: Sequence[str]) -> tuple[str, ...]:
+    """The triage levels of a queue, checked: some of TRIAGE_LEVELS, at least one, each once."""
+    unknown = set(levels) - set(TRIAGE_LEVELS)
+    if unknown or not levels:
+        raise ValueError(f"queue levels must be some of {TRIAGE_LEVELS}, not {sorted(unknown) or 'none'}")
+    return tuple(dict.fromkeys(levels))
 
 
 @dataclass(frozen=True)
@@ -102,9 +126,20 @@ class ResultsStore(Protocol):
         """Every scoring of one report id across batches, oldest first (what ``gxp trace`` shows)."""
         ...
 
-    def priority_queue(self, now: datetime, levels: Sequence[str] = ("PRIORITY",)) -> pd.DataFrame:
+    def priority_queue(
+        self, now: datetime, levels: Sequence[str] = ("PRIORITY",), where: QueueFilter | None = None,
+        limit: int | None = None, offset: int = 0,
+    ) -> pd.DataFrame:  # fmt: skip
         """Reports of a triage in ``levels`` (PRIORITY by default; the console adds REVIEW) nobody has adjudicated
-        yet, most urgent first, with ``hours_left`` until due."""
+        yet, matching ``where``, most urgent first (due, then surest, then report id), with ``hours_left`` until due;
+        ``limit`` rows from ``offset`` (a page), all by default."""
+        ...
+
+    def queue_size(
+        self, levels: Sequence[str] = ("PRIORITY",), where: QueueFilter | None = None, at_most: int | None = None
+    ) -> int:
+        """How many reports ``priority_queue`` holds for these levels and filter (all pages), counting no further
+        than ``at_most`` when given (a page needs "more than N", and counting the rest costs the whole queue)."""
         ...
 
     def record_adjudications(self, frame: pd.DataFrame) -> int:

@@ -232,3 +232,158 @@ def test_the_monitoring_page_shows_drift_against_the_plan_limits(world: dict, co
     drift = page.inner_text("#drift")
     assert "score_psi" in drift and "plan limit" in drift and world["version"] in drift
     assert page.locator("#suspensions").count() == 1
+
+
+def test_the_queue_is_filtered_and_paged_by_the_store(world: dict, console_url: str, page: object) -> None:
+    log_in(page, console_url, "petra", secret(world))
+    assert "page 1 of" in page.inner_text("#count")
+    hostile = next(b for b in page.locator("select[name=batch] option").all_inner_texts() if b.startswith("hostile"))
+    page.select_option("select[name=batch]", label=hostile)
+    with page.expect_navigation():
+        page.click("form[action='/queue'] button")
+    batches = page.locator("#queue tr td:nth-child(7)").all_inner_texts()
+    assert batches and set(batches) == {hostile} and f"batch={hostile}" in page.url
+    page.fill("input[name=due_before]", "2000-01-01")
+    with page.expect_navigation():
+        page.click("form[action='/queue'] button")
+    assert page.inner_text("#count").startswith("0 report(s)") and page.locator("#queue a").count() == 0
+    response = page.goto(f"{console_url}/queue?page=0")
+    assert response.status == 400 and "page must be a number" in page.inner_text("#message")
+
+
+def test_the_version_page_compares_with_active_and_opens_the_validation_report(
+    world: dict, console_url: str, page: object
+) -> None:
+    from gxp_assets.stores import open_governance
+
+    version = register_recalibrated(open_governance(), world["version"], trainer="carol").version
+    log_in(page, console_url, "quinn", secret(world))
+    page.goto(f"{console_url}/approvals/{version}")
+    assert world["version"] in page.inner_text("#active")
+    sources = page.inner_text("#sources")
+    assert "this version" in sources and "ACTIVE" in sources and "ae_recall" in sources
+    rows = page.locator("#sources tr").count()
+    assert rows >= 3 and "not in" not in sources  # same sources on both sides: every cell filled
+    assert page.locator("#metrics tr").count() > 3 and "n/a" not in page.inner_text("#metrics")
+    page.goto(f"{console_url}/approvals/{world['version']}")
+    assert "This is the ACTIVE version" in page.inner_text("#active")
+    response = page.goto(f"{console_url}/approvals/{version}/report")
+    assert response.status == 200 and f"VR-{version}-" in page.content()
+    generated = [d for actor, action, subject, d in audit_actions(version) if action == "report_generated"]
+    assert generated[-1]["file"] == "review console" and generated[-1]["printed_name"] == "Quinn Quality (DEMO ONLY)"
+
+
+def test_a_suspension_is_lifted_in_the_browser_and_refused_without_the_lift_role(
+    world: dict, console_url: str, page: object
+) -> None:
+    from gxp_assets.governance.suspension import LIFTED, SUSPENDED, standing_suspension
+    from gxp_assets.stores import audit_trail
+
+    version = world["version"]
+    if standing_suspension(audit_trail().entries(), version) is None:  # the demo's drifted batch may have left one
+        audit_trail().append("system", SUSPENDED, version, {"reason": "auto_close_suspended: score_psi 0.4 > 0.2",
+                                                            "batch": "drifted-batch"})  # fmt: skip
+    standing = standing_suspension(audit_trail().entries(), version)
+    assert standing is not None
+    log_in(page, console_url, "alice", secret(world))  # data_scientist: may look, may not lift
+    page.goto(f"{console_url}/monitoring")
+    assert standing.reason in page.inner_text(".standing") and page.locator(".standing form").count() == 0
+    token = page.locator("form[action='/logout'] input[name=csrf]").get_attribute("value")
+    form = {"csrf": token, "reason": "looks fine to me", "passphrase": secret(world)}
+    forged = page.request.post(f"{console_url}/monitoring/suspensions/{version}/lift", form=form)
+    assert forged.status == 403 and "missing_role" in forged.text()
+    assert standing_suspension(audit_trail().entries(), version) is not None
+    refusals = [d for actor, action, _, d in audit_actions(version) if action == "refusal" and actor == "alice"]
+    assert refusals[-1]["code"] == "missing_role"
+    page.click("form[action='/logout'] button")
+    log_in(page, console_url, "petra", secret(world))
+    page.goto(f"{console_url}/monitoring")
+
+    def lift(passphrase: str) -> None:
+        page.fill(".standing input[name=reason]", "batch was mislabelled; channel fixed")
+        page.fill(".standing input[name=passphrase]", passphrase)
+        page.click(".standing form button")
+
+    lift("not my passphrase")
+    assert "wrong_passphrase" in page.inner_text("#message")
+    assert standing_suspension(audit_trail().entries(), version) is not None
+    lift(secret(world))
+    assert page.inner_text("#manifestation").startswith("Signed by Petra Physician (DEMO ONLY) (petra) on ")
+    assert standing_suspension(audit_trail().entries(), version) is None
+    assert "no suspension stands" in page.inner_text("#standing")
+    lifted = page.locator("#suspensions tr").nth(1).inner_text()
+    assert "lifted" in lifted and "Petra Physician (DEMO ONLY) (petra)" in lifted
+    assert [a for _, a, _, _ in audit_actions(version)][-1] == LIFTED
+
+
+def test_a_reviewers_and_an_approvers_day_are_in_the_audit_trail_with_printed_names(
+    world: dict, console_url: str, page: object
+) -> None:
+    from gxp_assets.stores import audit_trail, open_governance
+
+    start = len(audit_trail().entries())
+    version = register_recalibrated(open_governance(), world["version"], trainer="dave").version
+    log_in(page, console_url, "petra", secret(world))
+    report_id = page.locator("#queue a").first.inner_text()
+    page.locator("#queue a").first.click()
+    page.check("input[value=not_ae]")
+    page.fill("input[name=reason]", "no adverse event in the text")
+    page.click("form[action$='/adjudicate'] button")
+    page.click("form[action='/logout'] button")
+    log_in(page, console_url, "quinn", secret(world))
+    page.goto(f"{console_url}/approvals")
+    page.click(f"a[href='/approvals/{version}']")
+    page.goto(f"{console_url}/approvals/{version}/report")
+    page.goto(f"{console_url}/approvals/{version}")
+    page.select_option("select[name=meaning]", "review")
+    page.fill("input[name=reason]", "validation report reviewed")
+    page.fill("input[name=passphrase]", secret(world))
+    page.click("form[action$='/sign'] button")
+    page.click("form[action='/logout'] button")
+
+    names = {"petra": "Petra Physician (DEMO ONLY)", "quinn": "Quinn Quality (DEMO ONLY)"}
+    day = [e for e in audit_trail().entries()[start:] if e.actor in names]
+    expected = [("petra", "console_login", "console"), ("petra", "adjudication", report_id),
+                ("petra", "console_logout", "console"), ("quinn", "console_login", "console"),
+                ("quinn", "report_generated", version), ("quinn", "signature", version),
+                ("quinn", "console_logout", "console")]  # fmt: skip
+    assert [(e.actor, e.action, e.subject) for e in day] == expected
+    for entry in day:
+        shown = entry.details.get("printed_name") or entry.details.get("manifestation", "")
+        assert names[entry.actor] in shown, entry
+        at = datetime.fromisoformat(entry.recorded_at)
+        assert at.utcoffset() is not None and at.utcoffset().total_seconds() == 0, entry.recorded_at
+
+
+def test_a_rollback_is_signed_in_the_browser_and_refused_without_an_approver_role(
+    world: dict, console_url: str, page: object
+) -> None:
+    """Last in the module: it changes which version is ACTIVE."""
+    from gxp_assets.stores import open_governance
+
+    approved = next(m.version for m in open_governance().registry.versions() if m.state == "APPROVED")
+    promoted = run_gxp("promote", approved, env=world["env"])  # the version the approvers test signed
+    assert promoted.returncode == 0, promoted.stderr[-2000:]
+    old = world["version"]
+    assert open_governance().registry.get(old).state == "RETIRED"
+    log_in(page, console_url, "alice", secret(world))
+    assert page.url.endswith("/monitoring")  # neither reviewer nor approver: what any role may open
+    token = page.locator("form[action='/logout'] input[name=csrf]").get_attribute("value")
+    form = {"csrf": token, "reason": "I prefer the old one", "passphrase": secret(world)}
+    refused = page.request.post(f"{console_url}/approvals/{old}/rollback", form=form)
+    assert refused.status == 403 and "needs one of" in refused.text()  # not an approver: refused before signing
+    page.click("form[action='/logout'] button")
+    log_in(page, console_url, "quinn", secret(world))
+    page.goto(f"{console_url}/approvals/{old}")
+    page.fill("#rollback input[name=reason]", "new version misbehaves on call-centre notes")
+    page.fill("#rollback input[name=passphrase]", "wrong passphrase")
+    page.click("#rollback button")
+    assert "wrong_passphrase" in page.inner_text("#message") and page.inner_text("#state") == "RETIRED"
+    page.fill("#rollback input[name=reason]", "new version misbehaves on call-centre notes")
+    page.fill("#rollback input[name=passphrase]", secret(world))
+    page.click("#rollback button")
+    assert page.inner_text("#state") == "ACTIVE"
+    assert page.inner_text("#manifestation").startswith("Signed by Quinn Quality (DEMO ONLY) (quinn) on ")
+    registry = open_governance().registry
+    assert registry.get(old).state == "ACTIVE" and registry.get(approved).state == "RETIRED"
+    assert any(t.reason.startswith("rollback: new version misbehaves") for t in registry.history(old))

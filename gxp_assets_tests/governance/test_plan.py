@@ -290,3 +290,20 @@ def test_record_age_is_checked_when_the_plan_sets_it(plan: ChangeControlPlan) ->
     assert data_requirements_met(dated, required.min_records, required.min_ae, 30) == []
     assert "31 days old" in data_requirements_met(dated, required.min_records, required.min_ae, 31)[0]
     assert "unknown" in data_requirements_met(dated, required.min_records, required.min_ae, None)[0]
+
+
+def test_a_plan_read_again_is_the_plan_in_the_file_now(tmp_path: Path) -> None:
+    """A server reads the plan on every request; only the parsing of the same bytes is kept, never a stale plan."""
+    from gxp_assets_tests.conftest import relaxed_plan
+
+    path = relaxed_plan(tmp_path / "plan.yaml")
+    first = load_plan(path)
+    assert load_plan(path) == first
+    changed = yaml.safe_load(path.read_text())
+    changed["acceptance_criteria"]["auroc_min"] = 0.99
+    path.write_text(yaml.safe_dump(changed, sort_keys=False))
+    second = load_plan(path)
+    assert second.plan.acceptance_criteria.auroc_min == 0.99 and second.sha256 != first.sha256
+    path.write_text("acceptance_criteria: [not, a, plan")
+    with pytest.raises(PlanError, match="not valid YAML"):
+        load_plan(path)

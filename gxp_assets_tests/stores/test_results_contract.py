@@ -137,3 +137,50 @@ def test_an_index_edited_around_the_store_fails_verification_and_is_rebuilt(back
     assert store.verify({"b": facts}) == []
     rows = store.predictions(report_ids=[f"r{k}" for k in range(9)])
     assert rows["triage"].tolist().count("PRIORITY") == 3  # the edited row is back as it was scored
+
+
+def test_the_work_queue_merges_levels_by_due_date_filters_and_pages(backend_name: str) -> None:
+    from gxp_assets.stores.results_protocol import QueueFilter
+
+    store = stores.results_store()
+    now = T0 + timedelta(days=1)
+    n = 24
+    frame = scored("mon", 0, n, triage=["PRIORITY", "REVIEW", "AUTO_CLOSE"] * (n // 3),
+                   source=["social_media", "literature"] * (n // 2),
+                   p_ae=[(k * 37 % 100) / 100 for k in range(n)])  # fmt: skip
+    frame["due_at"] = pd.Series([now + timedelta(hours=k % 7) if k != 4 else None for k in range(n)],
+                                dtype=object).astype("datetime64[us, UTC]")  # fmt: skip
+    _write(store, "mon", "run-1", (frame, pd.DataFrame()))
+    other = scored("tue", 100, 6, triage="REVIEW", source="call_centre", scored_at=pd.Timestamp(now))
+    _write(store, "tue", "run-2", (other, pd.DataFrame()))
+    store.record_adjudications(pd.DataFrame([{"report_id": "r1", "label": 0, "adjudicated_at": now,
+                                              "adjudicator": "qa", "source_file": "a"}]))  # fmt: skip
+    levels = ("PRIORITY", "REVIEW")
+    whole = store.priority_queue(now, levels)
+    expected = pd.concat([frame, other])
+    expected = expected[expected["triage"].isin(levels) & (expected["report_id"] != "r1")]
+    assert sorted(whole["report_id"]) == sorted(expected["report_id"])  # both levels, both batches, not r1
+    due = whole["due_at"]
+    assert due.iloc[:-1].is_monotonic_increasing and pd.isna(due.iloc[-1]) and whole["report_id"].iloc[-1] == "r4"
+    for _, tied in whole.iloc[:-1].groupby("due_at"):
+        assert tied["p_ae"].is_monotonic_decreasing  # ties: surest first
+    assert store.queue_size(levels) == len(whole)
+    assert store.queue_size(levels, at_most=5) == 5 and store.queue_size(levels, at_most=100) == len(whole)
+    page = store.priority_queue(now, levels, limit=5, offset=3)
+    assert page["report_id"].tolist() == whole["report_id"].iloc[3:8].tolist()
+    assert store.priority_queue(now, levels, limit=5, offset=len(whole)).empty
+    cut = now + timedelta(hours=3)
+    cases = {QueueFilter(source="literature"): whole["source"] == "literature",
+             QueueFilter(batch="tue"): whole["batch"] == "tue",
+             QueueFilter(due_before=cut): whole["due_at"] < cut,
+             QueueFilter(source="social_media", batch="mon", due_before=cut):
+                 (whole["source"] == "social_media") & (whole["batch"] == "mon") & (whole["due_at"] < cut)}  # fmt: skip
+    for where, chosen in cases.items():
+        found = store.priority_queue(now, levels, where)
+        assert found["report_id"].tolist() == whole.loc[chosen.fillna(False), "report_id"].tolist(), where
+        assert store.queue_size(levels, where) == len(found) > 0
+        assert store.priority_queue(now, levels, where, limit=2, offset=1)["report_id"].tolist() == \
+            found["report_id"].iloc[1:3].tolist()  # fmt: skip
+    assert store.priority_queue(now, ("PRIORITY",))["triage"].eq("PRIORITY").all()
+    with pytest.raises(ValueError, match="queue levels"):
+        store.priority_queue(now, ("URGENT",))

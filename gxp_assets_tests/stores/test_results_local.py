@@ -403,3 +403,26 @@ def test_two_hundred_thousand_rows_in_chunks(tmp_path: Path) -> None:
     back = store.predictions("big")  # read in blocks of 50,000 rows
     assert len(back) == 200_000 and back["intake_seq"].tolist() == list(range(200_000))
     assert str(back["due_at"].dtype) == "datetime64[us, UTC]" and back["product"].dtype == object
+
+
+def test_a_queue_page_walks_the_queue_index_in_order_and_an_older_index_gets_it(tmp_path: Path) -> None:
+    """The page query is one ordered walk of ``predictions_queue`` per level, merged: no sort of the whole queue."""
+    from gxp_assets.stores.results_local import _queue_arms
+    from gxp_assets.stores.results_protocol import QueueFilter
+
+    store = LocalResultsStore(tmp_path)
+    with store.writer("b", "run-1") as writer:
+        writer.add(scored("b", 0, 30), pd.DataFrame())
+    path = tmp_path / "results" / "results.sqlite"
+    arms, params = _queue_arms(("PRIORITY", "REVIEW"), QueueFilter(source="social_media"))
+    query = " UNION ALL ".join(f"SELECT p.*, p.due_at IS NULL AS undated FROM predictions AS p {arm}" for arm in arms)
+    with closing(sqlite3.connect(path)) as connection:
+        plan = [row[-1] for row in connection.execute(
+            f"EXPLAIN QUERY PLAN {query} ORDER BY undated, due_at, p_ae DESC, report_id LIMIT 50", params)]  # fmt: skip
+        assert "MERGE (UNION ALL)" in plan and not any("TEMP B-TREE" in step for step in plan), plan
+        assert sum("USING INDEX predictions_queue" in step for step in plan) == 2, plan
+        connection.execute("DROP INDEX predictions_queue")  # as an index made before the queue index existed
+        connection.commit()
+    LocalResultsStore(tmp_path)
+    with closing(sqlite3.connect(path)) as connection:
+        assert connection.execute("SELECT 1 FROM sqlite_master WHERE name = 'predictions_queue'").fetchone()

@@ -1,0 +1,161 @@
+"""Writing one batch into the embedded results store (results_local.py): chunks are staged in a scratch SQLite file
+and temporary Parquet files, then swapped in under one ``BEGIN IMMEDIATE`` with the files renamed over the old ones
+(kept as hard links until COMMIT), so readers see the old results or the new ones, never a mix."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from gxp_assets.stores.results_frames import (
+    PREDICTION_SCHEMA,
+    QUARANTINE_SCHEMA,
+    STORED_COLUMNS,
+    chunk_frames,
+    sql_rows,
+    whole_batch,
+)
+from gxp_assets.stores.results_integrity import rows_sha256
+from gxp_assets.stores.results_protocol import TRIAGE_LEVELS, OnCommit
+
+FILES = ("predictions", "quarantine")
+
+
+def now_text() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def _fsync_and_hash(path: Path) -> str:
+    with path.open("rb") as handle:
+        os.fsync(handle.fileno())
+        return hashlib.file_digest(handle, "sha256").hexdigest()  # streamed: the file may be large
+
+
+class LocalBatchWriter:
+    """Streams chunks to temporary Parquet files and a staging table; nothing is visible until the store commits."""
+
+    def __init__(self, batch: str, connection: sqlite3.Connection, temps: dict[str, Path]) -> None:
+        self.batch = batch
+        self._connection = connection
+        self._parquet = {
+            "predictions": pq.ParquetWriter(temps["predictions"], PREDICTION_SCHEMA, compression="zstd"),
+            "quarantine": pq.ParquetWriter(temps["quarantine"], QUARANTINE_SCHEMA, compression="zstd"),
+        }
+        self.scored = 0
+        self.quarantined = 0
+        self.triage: Counter[str] = Counter()
+        self.broken = False  # a chunk failed half written: SQLite and Parquet may disagree, so never commit
+
+    def add(self, predictions: pd.DataFrame, quarantined: pd.DataFrame) -> None:
+        scored, held, tables = chunk_frames(predictions, quarantined, self.batch, self._scored_elsewhere)
+        self.broken = True
+        if scored is not None:
+            marks = ", ".join("?" * len(STORED_COLUMNS))
+            self._connection.execute("BEGIN")
+            self._connection.executemany(f"INSERT INTO staging.rows VALUES ({marks})", sql_rows(scored))
+            self._connection.execute("COMMIT")
+            self.scored += len(scored)
+            self.triage.update(scored["triage"].value_counts().to_dict())
+        if held is not None:
+            self.quarantined += len(held)
+        for name, table in tables.items():
+            if table is not None:
+                self._parquet[name].write_table(table)
+        self.broken = False
+
+    def _scored_elsewhere(self, report_ids: list[str]) -> list[bool]:
+        """Per report id, whether the index holds a scoring of it in another batch: a report sent again is kept and
+        scored, and marked. (A batch committed by someone else while this one is written is not seen.)"""
+        self._connection.execute("CREATE TEMP TABLE IF NOT EXISTS chunk_ids (report_id TEXT PRIMARY KEY)")
+        self._connection.execute("DELETE FROM temp.chunk_ids")
+        self._connection.executemany("INSERT OR IGNORE INTO temp.chunk_ids VALUES (?)", ((r,) for r in report_ids))
+        seen = {row[0] for row in self._connection.execute(
+            "SELECT DISTINCT c.report_id FROM temp.chunk_ids AS c JOIN main.predictions AS p"
+            " ON p.report_id = c.report_id WHERE p.batch != ?", (self.batch,))}  # fmt: skip
+        return [report_id in seen for report_id in report_ids]
+
+    def close(self) -> None:
+        """Finish both files; with no chunk at all they are still valid, empty Parquet files with the schema."""
+        for writer in self._parquet.values():
+            writer.close()
+
+
+def write_batch(
+    connection: sqlite3.Connection, root: Path, batch: str, run_id: str, on_commit: OnCommit | None, folder: Path,
+    temps: dict[str, Path],
+) -> Iterator[LocalBatchWriter]:  # fmt: skip
+    """Stage the chunks added by the caller, then swap them in as the batch's results under one write lock;
+    ``connection`` (to the index) is closed at the end."""
+    try:
+        connection.execute("ATTACH DATABASE ? AS staging", (str(temps["staging"]),))
+        connection.executescript(
+            "PRAGMA staging.journal_mode=OFF; PRAGMA staging.synchronous=OFF;"
+            "CREATE TABLE staging.rows AS SELECT * FROM main.predictions WHERE 0;"
+        )
+        with whole_batch(LocalBatchWriter(batch, connection, temps), batch) as writer:
+            yield writer
+        _commit(connection, writer, run_id, temps, folder, root, on_commit)
+    finally:
+        connection.close()  # the temporary files go with the claim
+
+
+def _commit(
+    connection: sqlite3.Connection, writer: LocalBatchWriter, run_id: str, temps: dict[str, Path], folder: Path,
+    root: Path, on_commit: OnCommit | None,
+) -> None:  # fmt: skip
+    finals = {name: folder / f"{name}.parquet" for name in FILES}
+    hashes = {name: _fsync_and_hash(temps[name]) for name in FILES}
+    counts = {level: int(writer.triage.get(level, 0)) for level in TRIAGE_LEVELS}
+    backups: dict[str, Path] = {}
+    replaced: list[str] = []
+    written_at = now_text()
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        connection.execute("DELETE FROM main.predictions WHERE batch = ?", (writer.batch,))
+        connection.execute("INSERT INTO main.predictions SELECT * FROM staging.rows")
+        connection.execute("DELETE FROM batches WHERE batch = ?", (writer.batch,))
+        connection.execute(
+            "INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (writer.batch, run_id, writer.scored, writer.quarantined, json.dumps(counts),
+             hashes["predictions"], hashes["quarantine"], str(finals["predictions"].relative_to(root)),
+             str(finals["quarantine"].relative_to(root)), written_at),
+        )  # fmt: skip
+        if on_commit is not None:  # under the write lock: the latest record of a batch is what the index holds
+            rows = rows_sha256(connection, writer.batch)
+            on_commit({"run_id": run_id, "scored": writer.scored, "quarantined": writer.quarantined,
+                       "triage_counts": counts, "predictions_sha256": hashes["predictions"],
+                       "quarantine_sha256": hashes["quarantine"], "rows_sha256": rows, "folder": folder.name,
+                       "written_at": written_at})  # fmt: skip
+        for name, final in finals.items():  # renamed under the write lock, so commits of a batch queue up
+            if final.exists():
+                backups[name] = temps[name].with_suffix(".old")
+                os.link(final, backups[name])
+            os.replace(temps[name], final)
+            replaced.append(name)
+        directory = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+        connection.execute("COMMIT")
+    except BaseException:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        for name in replaced:
+            if name in backups:
+                os.replace(backups.pop(name), finals[name])
+            else:
+                finals[name].unlink(missing_ok=True)
+        raise
+    finally:
+        for backup in backups.values():
+            backup.unlink(missing_ok=True)
