@@ -21,6 +21,7 @@ from gxp_assets.defs.registry_observation import CANDIDATE_KEY, registry_observa
 from gxp_assets.governance.plan import data_requirements_met, evaluate_acceptance, within_plan
 from gxp_assets.governance.registry import State, version_id
 from gxp_assets.stores import notifier, open_governance
+from gxp_assets.stores.endpoint_switch import switch_endpoint
 from gxp_assets.stores.notifier import Notification
 
 GOVERNANCE_GROUP = "governance"
@@ -217,6 +218,9 @@ def active_model(context: AssetExecutionContext, config: PromotionConfig, model_
                          body=f"Model {version} of {model.use_case} went live, promoted by {current_user()}.",
                          payload={"version": version, "use_case": model.use_case, "record_hash": model.record_hash})
         )  # fmt: skip
+        deployment = switch_endpoint(governance, version, current_user(), "promotion")
+        if deployment is not None:
+            context.log.info(f"endpoint {deployment.endpoint} {deployment.action}: config {deployment.endpoint_config}")
     model = governance.registry.get(version)
     if model.state != State.ACTIVE:
         raise ValueError(f"model {version} is {model.state}: it needs the plan's approvals before it can be ACTIVE")

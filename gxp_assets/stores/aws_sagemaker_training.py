@@ -38,16 +38,22 @@ def job_prefix(job: str) -> str:
     return f"sagemaker/training/{job}"
 
 
+def put_in_bucket(aws: AwsContext, key: str, payload: bytes) -> str:
+    """An object in the stack's artifact bucket, encrypted with the stack's key; returns its S3 URI."""
+    bucket = aws.resources.ArtifactBucket
+    aws.client("s3").put_object(Bucket=bucket, Key=key, Body=payload, ServerSideEncryption="aws:kms",
+                                SSEKMSKeyId=aws.resources.KmsKeyArn)  # fmt: skip
+    return f"s3://{bucket}/{key}"
+
+
 def upload_channels(aws: AwsContext, job: str, data: TrainingData) -> dict[str, str]:
     """Each channel's files under the job's prefix; returns channel -> S3 prefix URI."""
-    s3, bucket = aws.client("s3"), aws.resources.ArtifactBucket
     uris = {}
     for channel, files in channel_files(data).items():
         prefix = f"{job_prefix(job)}/input/{channel}/"
         for name, payload in files.items():
-            s3.put_object(Bucket=bucket, Key=prefix + name, Body=payload, ServerSideEncryption="aws:kms",
-                          SSEKMSKeyId=aws.resources.KmsKeyArn)  # fmt: skip
-        uris[channel] = f"s3://{bucket}/{prefix}"
+            put_in_bucket(aws, prefix + name, payload)
+        uris[channel] = f"s3://{aws.resources.ArtifactBucket}/{prefix}"
     return uris
 
 

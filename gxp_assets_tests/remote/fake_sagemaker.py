@@ -5,8 +5,8 @@ what moto cannot do, running the container, is done here: ``create_training_job`
 temporary folder, downloads each channel from (moto's) S3, and starts the job's entry point in a subprocess with the
 job's ``Environment``; ``describe_training_job`` reports the process's state, and when it ends well packs
 ``/opt/ml/model`` into ``model.tar.gz`` at the job's output path, as SageMaker does; a failed process's
-``/opt/ml/output/failure`` becomes ``FailureReason``. moto has no ``stop_training_job`` and no ``update_endpoint``:
-the double stops the process, and keeps the endpoint's config switch itself (both recorded in ``calls``).
+``/opt/ml/output/failure`` becomes ``FailureReason``. moto has no ``stop_training_job``: the double stops the
+process (recorded in ``calls`` and beside the job's folder).
 """
 
 from __future__ import annotations
@@ -20,8 +20,6 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from botocore.exceptions import ClientError
 
 
 @dataclass
@@ -39,7 +37,6 @@ class LocalSageMaker:
         self.sagemaker, self.s3, self.workdir, self.command = sagemaker, s3, workdir, command
         self.jobs: dict[str, SimulatedJob] = {}
         self.calls: list[tuple[str, dict[str, Any]]] = []
-        self.endpoint_configs: dict[str, str] = {}  # endpoint -> config it serves now (moto cannot update)
 
     @property
     def meta(self) -> Any:
@@ -117,34 +114,3 @@ class LocalSageMaker:
         job.process.wait(timeout=30)
         job.stopped = True
         return {}
-
-    def output(self, name: str) -> str:
-        """What the job's process printed (SageMaker's CloudWatch log)."""
-        process = self.jobs[name].process
-        return process.stdout.read().decode() if process.stdout else ""
-
-    # Endpoints ---------------------------------------------------------------------------------------------------
-
-    def create_endpoint(self, **params: Any) -> dict[str, Any]:
-        self.calls.append(("create_endpoint", params))
-        response: dict[str, Any] = self.sagemaker.create_endpoint(**params)
-        self.endpoint_configs[params["EndpointName"]] = params["EndpointConfigName"]
-        return response
-
-    def update_endpoint(self, EndpointName: str, EndpointConfigName: str) -> dict[str, Any]:
-        switch = {"EndpointName": EndpointName, "EndpointConfigName": EndpointConfigName}
-        self.calls.append(("update_endpoint", switch))
-        self.sagemaker.describe_endpoint(EndpointName=EndpointName)  # moto's answer if there is no such endpoint
-        self.sagemaker.describe_endpoint_config(EndpointConfigName=EndpointConfigName)
-        self.endpoint_configs[EndpointName] = EndpointConfigName
-        return {"EndpointArn": f"arn:aws:sagemaker:::endpoint/{EndpointName}"}
-
-    def describe_endpoint(self, EndpointName: str) -> dict[str, Any]:
-        response: dict[str, Any] = self.sagemaker.describe_endpoint(EndpointName=EndpointName)
-        if EndpointName in self.endpoint_configs:
-            response["EndpointConfigName"] = self.endpoint_configs[EndpointName]
-        return response
-
-
-def not_found(error: ClientError) -> bool:
-    return error.response.get("Error", {}).get("Code") in ("ValidationException", "ResourceNotFound")
