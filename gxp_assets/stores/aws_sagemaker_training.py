@@ -20,7 +20,7 @@ from gxp_assets.remote.sagemaker_training import FACTS_FILE, MODEL_FILE, channel
 from gxp_assets.stores.aws_session import AwsContext
 
 #: How the project's image starts training (the image is built from deploy/Dockerfile).
-TRAINING_ENTRYPOINT = ["python", "-m", "gxp_assets.remote.sagemaker_training"]
+TRAINING_ENTRYPOINT = ["python", "-m", "gxp_assets.remote", "train"]
 
 
 @dataclass(frozen=True)

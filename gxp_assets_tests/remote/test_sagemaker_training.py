@@ -32,7 +32,7 @@ from gxp_assets_tests.remote.conftest import FAST_MODEL, lay_out
 from gxp_assets_tests.remote.fake_sagemaker import LocalSageMaker
 
 PARAMS = TrainingParams(**{**TrainingParams().to_dict(), **FAST_MODEL})
-ENTRY_POINT = [sys.executable, "-m", "gxp_assets.remote.sagemaker_training"]
+ENTRY_POINT = [sys.executable, "-m", "gxp_assets.remote", "train"]
 DOUBLES: dict[str, LocalSageMaker] = {}
 
 
@@ -60,6 +60,8 @@ def test_the_entry_point_trains_the_in_process_model_byte_for_byte(prepared: dic
     assert facts["model_sha256"] == sha256_hex(in_process.encode())
     assert "early stopping chose" in done.stdout  # its log, where SageMaker sends it (CloudWatch)
     assert not (root / "output" / "failure").exists()
+    usage = subprocess.run(ENTRY_POINT[:-1], capture_output=True, text=True, timeout=60)
+    assert usage.returncode == 2 and "train|serve" in usage.stderr
 
 
 def test_a_failing_job_writes_its_reason_and_exits_non_zero(prepared: dict, tmp_path: Path) -> None:

@@ -51,7 +51,7 @@ def free_port() -> int:
 def serving(root: Path, env: dict[str, str]) -> Iterator[str]:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "gxp_assets.remote.serving"],
+        [sys.executable, "-m", "gxp_assets.remote", "serve"],  # as SageMaker starts the image
         env={**os.environ, **env, "GXP_SAGEMAKER_ROOT": str(root), "GXP_SERVING_HOST": "127.0.0.1",
              "GXP_SERVING_PORT": str(port)},
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
