@@ -218,12 +218,13 @@ def active_model(context: AssetExecutionContext, config: PromotionConfig, model_
                          body=f"Model {version} of {model.use_case} went live, promoted by {current_user()}.",
                          payload={"version": version, "use_case": model.use_case, "record_hash": model.record_hash})
         )  # fmt: skip
-        deployment = switch_endpoint(governance, version, current_user(), "promotion")
-        if deployment is not None:
-            context.log.info(f"endpoint {deployment.endpoint} {deployment.action}: config {deployment.endpoint_config}")
     model = governance.registry.get(version)
     if model.state != State.ACTIVE:
         raise ValueError(f"model {version} is {model.state}: it needs the plan's approvals before it can be ACTIVE")
+    # Also when this run did not promote: a deployment that failed after the promotion is made good by a rerun.
+    deployment = switch_endpoint(governance, version, current_user(), "promotion")
+    if deployment is not None:
+        context.log.info(f"endpoint {deployment.endpoint} {deployment.action}: config {deployment.endpoint_config}")
     for observation in registry_observations(governance, version):
         if observation.asset_key == CANDIDATE_KEY:  # the candidate's picture in the UI now says ACTIVE
             context.log_event(observation)

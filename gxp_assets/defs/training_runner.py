@@ -76,8 +76,8 @@ class SageMakerTraining(InProcessTraining):
         reported = [result for result in invocation.get_results() if isinstance(result, MaterializeResult)]
         data_version = reported[0].data_version.value if reported and reported[0].data_version else None
         artifacts = str(invocation.metadata["SageMaker model artifacts"].value)
-        trained, facts = download_model(aws, artifacts, data_version)
+        trained, _ = download_model(aws, artifacts, data_version)
         metadata = {name: value for name, value in invocation.metadata.items()}
         metadata |= dict(reported[0].metadata or {}) if reported else {}
-        return trained, {"trained_on": "sagemaker", **metadata, "reported_by_job": sorted(facts)}
+        return trained, {"trained_on": "sagemaker", **metadata}
 

@@ -1,10 +1,11 @@
 """Promotion and rollback reach the serving endpoint: the ACTIVE version, verified, behind SageMaker; people told.
 
-Called right after the registry made a version ACTIVE (``active_model`` on promotion, ``gxp rollback``). On aws with
-``GXP_ENDPOINT_NAME`` set it verifies the version's whole chain again (the same point-of-use verification), deploys
-its model folder (stores/aws_endpoint.py), writes a ``deployment`` audit entry and sends an ``model_endpoint_switched``
-notification (SES e-mail and the Training Results queue, through the project's notifier); anywhere else it does
-nothing and returns None, so the local environment is unchanged.
+Called once the registry holds a version ACTIVE (``active_model`` on promotion, and on any rerun of it, so a failed
+deployment is made good; ``gxp rollback``). On aws with ``GXP_ENDPOINT_NAME`` set it verifies the version's whole
+chain again (the same point-of-use verification), deploys its model folder (stores/aws_endpoint.py), writes a
+``deployment`` audit entry and sends a ``model_endpoint_switched`` notification (SES e-mail and the Training Results
+queue, through the project's notifier); anywhere else it does nothing and returns None (the local environment is
+unchanged). A switch that changed nothing (the endpoint serves that version already) is neither audited nor told.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ def switch_endpoint(
     container_env = {"GXP_ENV": "aws", "GXP_AWS_STACK": aws.stack, "AWS_DEFAULT_REGION": aws.region or ""}
     files = bundle_files(version, model.record_hash, artifacts)
     deployment = SageMakerEndpoint(aws, settings, client).deploy(version, files, container_env)
+    if deployment.action == "unchanged":  # it serves this version already: nothing happened, nothing to tell
+        return deployment
     governance.audit.append(actor, DEPLOYMENT_ACTION, version, {**deployment.to_dict(), "why": why})
     previous = f" (it served {deployment.previous_config})" if deployment.previous_config else ""
     notifier().send(
