@@ -33,6 +33,7 @@ from gxp_assets.remote.sagemaker_training import Layout
 
 PORT_ENV, HOST_ENV = "GXP_SERVING_PORT", "GXP_SERVING_HOST"
 SUSPENSION_TTL_SECONDS = 60.0  # how long a read of the standing suspension is reused
+MAX_BODY_BYTES = 6 * 1024 * 1024  # SageMaker's own limit on an invocation's payload
 
 
 class ReportRefused(ValueError):
@@ -173,7 +174,12 @@ def handler_for(serving: Serving) -> type[BaseHTTPRequestHandler]:
             if self.path != "/invocations":
                 self._answer(404, {"error": "not_found", "detail": f"no {self.path}; POST /invocations"})
                 return
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_BODY_BYTES:
+                detail = f"{length} bytes; one report of at most {MAX_BODY_BYTES} bytes per invocation"
+                self._answer(413, {"error": "too_large", "detail": detail})
+                return
+            body = self.rfile.read(length)
             if serving.refusal is not None:
                 self._answer(503, {"error": "model_refused", "detail": serving.refusal})
                 return

@@ -24,9 +24,17 @@ from gxp_assets.core.training import CalibrationNeeds, train_model
 from gxp_assets.defs import data_assets, model_assets
 from gxp_assets.defs.io_manager import ArtifactIOManager
 from gxp_assets.defs.training_runner import SageMakerTraining
+from gxp_assets.remote.model_bundle import bundle_archive
 from gxp_assets.remote.pipes_sagemaker import PipesSageMakerTrainingClient
 from gxp_assets.remote.sagemaker_training import channel_files, hyperparameters_of
-from gxp_assets.stores.aws_sagemaker_training import TrainingJobSpec, training_job_request, upload_channels
+from gxp_assets.stores.aws_sagemaker_training import (
+    ModelOutputError,
+    TrainingJobSpec,
+    download_model,
+    put_in_bucket,
+    training_job_request,
+    upload_channels,
+)
 from gxp_assets.stores.aws_session import aws_context
 from gxp_assets_tests.remote.conftest import FAST_MODEL, lay_out
 from gxp_assets_tests.remote.fake_sagemaker import LocalSageMaker
@@ -202,3 +210,18 @@ def test_terminating_the_run_stops_the_training_job(prepared: dict, aws_stack: A
     assert (tmp_path / job / "stop_requested").read_text() == "stop_training_job"
     with pytest.raises(ProcessLookupError):
         os.kill(int(pid_file.read_text()), 0)  # the job's process is gone
+
+
+def test_a_model_that_is_not_the_one_the_job_reported_is_refused(aws_stack: Any) -> None:
+    text = '{"format": "gxp-classifier/1"}'
+    facts = {"model_sha256": sha256_hex(text.encode()), "best_iteration": 1, "inner_validation_auroc": 0.5,
+             "training_seconds": 1.0}  # fmt: skip
+    archive = bundle_archive({"model.json": text.encode(), "training.json": json.dumps(facts).encode()})
+    uri = put_in_bucket(aws_stack, "sagemaker/training/job/output/model.tar.gz", archive)
+
+    trained, _ = download_model(aws_stack, uri, facts["model_sha256"])
+    assert trained.model_text == text
+    with pytest.raises(ModelOutputError, match="but the job reported"):
+        download_model(aws_stack, uri, sha256_hex(b"another model"))  # replaced on its way back
+    with pytest.raises(ModelOutputError, match="cannot be read"):
+        download_model(aws_stack, uri.replace("job", "no-such-job"), None)

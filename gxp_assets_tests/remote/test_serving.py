@@ -3,6 +3,7 @@ for the same report, and refusal of a model that fails the use-time verification
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import socket
@@ -25,7 +26,7 @@ from gxp_assets.defs.deployed import deployed_model
 from gxp_assets.defs.fail_safe import watch
 from gxp_assets.defs.inference_assets import ScoringConfig
 from gxp_assets.remote.model_bundle import bundle_files
-from gxp_assets.remote.serving import Collected
+from gxp_assets.remote.serving import MAX_BODY_BYTES, Collected
 from gxp_assets.stores import artifact_store, open_governance
 from gxp_assets_tests.conftest import register_recalibrated
 
@@ -125,6 +126,12 @@ def test_the_endpoint_answers_as_batch_scoring_does(world: dict, tmp_path: Path)
         status, refused = call(f"{url}/invocations", json.dumps({**report, "received_at": "yesterday"}).encode())
         assert (status, refused["error"]) == (422, "invalid_timestamp")
         assert "received_at" in refused["detail"]
+        connection = http.client.HTTPConnection(url.removeprefix("http://"), timeout=30)
+        connection.putrequest("POST", "/invocations")
+        connection.putheader("Content-Length", str(MAX_BODY_BYTES + 1))  # refused before a byte is read
+        connection.endheaders()
+        assert connection.getresponse().status == 413
+        connection.close()
 
 
 def test_a_tampered_model_is_refused(world: dict, tmp_path: Path) -> None:
