@@ -23,7 +23,7 @@ from gxp_assets.core.splits import split_rows
 from gxp_assets.core.training import CalibrationNeeds, TrainingData
 from gxp_assets.defs.evidence import attach, current_data_version
 from gxp_assets.defs.metadata import embedded_png, records_table, rounded
-from gxp_assets.defs.training_runner import InProcessTraining
+from gxp_assets.defs.training_runner import ModelTrainer
 from gxp_assets.stores import current_plan
 
 MODEL_GROUP = "model"
@@ -88,7 +88,7 @@ def plan_guarantee(ae_confidence: float | None = None) -> Guarantee:
 def ae_classifier(
     context: AssetExecutionContext,
     config: ClassifierConfig,
-    model_trainer: InProcessTraining,
+    model_trainer: ModelTrainer,
     report_features: dict,
     dataset_splits: pd.DataFrame,
 ) -> Output[str]:

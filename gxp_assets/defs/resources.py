@@ -9,7 +9,7 @@ from typing import Any
 from dagster import EnvVar
 
 from gxp_assets.defs.io_manager import ArtifactIOManager
-from gxp_assets.defs.training_runner import InProcessTraining, SageMakerTraining
+from gxp_assets.defs.training_runner import InProcessTraining, ModelTrainer, SageMakerTraining
 from gxp_assets.stores import environment
 
 #: Where training runs on aws: ``in_process`` (default) or ``sagemaker`` (then GXP_SAGEMAKER_IMAGE and
@@ -18,7 +18,7 @@ TRAINING_ON_ENV = "GXP_TRAINING_ON"
 TRAINING_PLACES = ("in_process", "sagemaker")
 
 
-def aws_trainer() -> InProcessTraining:
+def aws_trainer() -> ModelTrainer:
     where = os.environ.get(TRAINING_ON_ENV) or "in_process"
     if where not in TRAINING_PLACES:
         raise ValueError(f"{TRAINING_ON_ENV}={where!r} is not available; choose one of {TRAINING_PLACES}")

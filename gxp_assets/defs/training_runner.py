@@ -16,7 +16,16 @@ from gxp_assets.core.model import TrainedModel, TrainingParams
 from gxp_assets.core.training import CalibrationNeeds, TrainingData, check_calibration, train_model
 
 
-class InProcessTraining(ConfigurableResource):
+class ModelTrainer(ConfigurableResource):
+    """Where ``ae_classifier`` trains; each place returns the trained model and metadata saying where it ran."""
+
+    def train(
+        self, context: AssetExecutionContext, data: TrainingData, params: TrainingParams, needs: CalibrationNeeds
+    ) -> tuple[TrainedModel, dict[str, Any]]:
+        raise NotImplementedError
+
+
+class InProcessTraining(ModelTrainer):
     """Train in the run's own process (the default everywhere)."""
 
     def train(
@@ -25,7 +34,7 @@ class InProcessTraining(ConfigurableResource):
         return train_model(data, params, needs, log=context.log.info), {"trained_on": "in_process"}
 
 
-class SageMakerTraining(InProcessTraining):
+class SageMakerTraining(ModelTrainer):
     """Train in a SageMaker training job running the project's image (``gxp_assets.remote.sagemaker_training``)."""
 
     image_uri: str = Field(description="ECR URI of the project's image (deploy/Dockerfile)")
