@@ -13,8 +13,8 @@ from gxp_assets.stores import open_governance
 def cmd_reproduce(args: argparse.Namespace) -> int:
     """Retrain from the recorded data versions and parameters; the model text must hash to the recorded SHA-256."""
     from gxp_assets.core.features import FeatureMatrix
-    from gxp_assets.core.model import TrainingParams, load_classifier, train_classifier
-    from gxp_assets.core.splits import split_rows
+    from gxp_assets.core.model import TrainingParams, load_classifier
+    from gxp_assets.core.training import TrainingData, train_model
     from gxp_assets.defs.provenance import library_versions
     from gxp_assets.stores import artifact_store, codecs
     from gxp_assets.stores.protocols import ArtifactNotFound, IntegrityError
@@ -28,8 +28,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         return codecs.decode(store.read(ref), ref.suffix)  # hash-verified
 
     try:
-        features = FeatureMatrix.from_arrays(recorded("report_features"))
-        X, labels, part = split_rows(features, recorded("dataset_splits"), "train")
+        data = TrainingData.from_splits(FeatureMatrix.from_arrays(recorded("report_features")),
+                                        recorded("dataset_splits"))  # fmt: skip
         recorded_params = load_classifier(recorded("ae_classifier")).training  # what it was fitted with
     except (IntegrityError, ArtifactNotFound) as error:
         raise CliError(f"cannot reproduce {args.version}: {error}") from error
@@ -42,10 +42,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
                if (old := lineage["libraries"].get(name)) != new and name != "gxp-assets"}  # fmt: skip
     for name, (old, new) in changed.items():
         print(f"note: {name} was {old} when the model was built, is {new} now")
-    print(f"retraining {args.version} on {len(labels):,} train reports with {params.to_dict()}", flush=True)
-    rebuilt = train_classifier(
-        X, labels, part["split_group"].to_numpy(), params, log=print, text_blocks=features.spec.text_blocks()
-    )
+    print(f"retraining {args.version} on {len(data.labels):,} train reports with {params.to_dict()}", flush=True)
+    rebuilt = train_model(data, params, needs=None, log=print)  # what the asset and the SageMaker job run
     rebuilt_sha = sha256_hex(rebuilt.model_text.encode())
     governance.audit.append(
         args.user or "system",

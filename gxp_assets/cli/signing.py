@@ -77,6 +77,11 @@ def signed_action(args: argparse.Namespace, meaning: Meaning, rollback: bool = F
         signature = sign_as_user(args, governance, args.version, model.record_hash, meaning)
     if rollback:
         model = governance.rollback(args.version, signature)
+        from gxp_assets.stores.endpoint_switch import switch_endpoint
+
+        deployment = switch_endpoint(governance, args.version, signature.user_id, f"rollback: {signature.reason}")
+        if deployment is not None:
+            print(f"endpoint {deployment.endpoint} switched back to {deployment.endpoint_config}")
     else:
         model = governance.submit_signature(args.version, signature)
     from gxp_assets.defs.registry_observation import report_registry_state

@@ -48,10 +48,13 @@ def judged_sources(record: dict) -> frozenset[str]:
     )
 
 
-def deployed_model(governance: Governance, store: ArtifactStore, version: str | None = None) -> DeployedModel:
+def deployed_model(
+    governance: Governance, store: ArtifactStore, version: str | None = None, artifacts: dict | None = None
+) -> DeployedModel:
     """The ACTIVE model of the plan's intended use, or a given version (to re-explain a past scoring), only after
     its whole chain verified (record, artifacts, plan, approvals, transitions, audit trail): any failure is audited
-    as an alarm, notified, and raised as VerificationFailed naming what failed."""
+    as an alarm, notified, and raised as VerificationFailed naming what failed. ``artifacts`` (decoded, by asset)
+    come from elsewhere than the store, e.g. a serving container's model folder; they are verified the same way."""
     use_case = governance.plan.plan.intended_use.id
     registered = governance.registry.get(version) if version else governance.registry.active(use_case)
     if registered is None:
@@ -59,7 +62,8 @@ def deployed_model(governance: Governance, store: ArtifactStore, version: str | 
             f"no {'model ' + version if version else 'ACTIVE model'} for {use_case}: train one, collect the "
             "plan's signed approvals (`gxp approve`) and promote it before scoring"
         )
-    artifacts = governance.load_model_artifacts(registered)
+    if artifacts is None:
+        artifacts = governance.load_model_artifacts(registered)
     governance.require_verified(registered.version, "system", f"score with model {registered.version}", artifacts)
     record = registered.record
     model_text, conformal = artifacts["ae_classifier"], artifacts["conformal_model"]

@@ -21,6 +21,7 @@ from gxp_assets.defs.registry_observation import CANDIDATE_KEY, registry_observa
 from gxp_assets.governance.plan import data_requirements_met, evaluate_acceptance, within_plan
 from gxp_assets.governance.registry import State, version_id
 from gxp_assets.stores import notifier, open_governance
+from gxp_assets.stores.endpoint_switch import switch_endpoint
 from gxp_assets.stores.notifier import Notification
 
 GOVERNANCE_GROUP = "governance"
@@ -220,6 +221,10 @@ def active_model(context: AssetExecutionContext, config: PromotionConfig, model_
     model = governance.registry.get(version)
     if model.state != State.ACTIVE:
         raise ValueError(f"model {version} is {model.state}: it needs the plan's approvals before it can be ACTIVE")
+    # Also when this run did not promote: a deployment that failed after the promotion is made good by a rerun.
+    deployment = switch_endpoint(governance, version, current_user(), "promotion")
+    if deployment is not None:
+        context.log.info(f"endpoint {deployment.endpoint} {deployment.action}: config {deployment.endpoint_config}")
     for observation in registry_observations(governance, version):
         if observation.asset_key == CANDIDATE_KEY:  # the candidate's picture in the UI now says ACTIVE
             context.log_event(observation)

@@ -13,15 +13,17 @@ from gxp_assets.core.conformal import fit_conformal
 from gxp_assets.core.evaluation import held_out_metrics
 from gxp_assets.core.explain import used_columns
 from gxp_assets.core.features import FeatureMatrix, feature_names
-from gxp_assets.core.guarantee import Guarantee, check_calibration_supports
+from gxp_assets.core.guarantee import Guarantee
 from gxp_assets.core.hashing import sha256_hex
-from gxp_assets.core.model import TrainingParams, load_classifier, predict_scores, train_classifier
+from gxp_assets.core.model import TrainingParams, load_classifier, predict_scores
 from gxp_assets.core.model_card import model_card
 from gxp_assets.core.plots import coverage_plot, reliability_plot, roc_plot, triage_plot
 from gxp_assets.core.scoring import TriageModel
 from gxp_assets.core.splits import split_rows
+from gxp_assets.core.training import CalibrationNeeds, TrainingData
 from gxp_assets.defs.evidence import attach, current_data_version
 from gxp_assets.defs.metadata import embedded_png, records_table, rounded
+from gxp_assets.defs.training_runner import ModelTrainer
 from gxp_assets.stores import current_plan
 
 MODEL_GROUP = "model"
@@ -78,34 +80,26 @@ def plan_guarantee(ae_confidence: float | None = None) -> Guarantee:
     return Guarantee.from_dict(values)
 
 
-def calibration_part(dataset_splits: pd.DataFrame) -> pd.DataFrame:
-    return dataset_splits[dataset_splits["split"] == "calibration"]
-
-
 @asset(
     group_name=MODEL_GROUP,
     description="LightGBM trees (plus, with linear_c > 0, a linear part on the text) fitted on the train split; stored "
     "as one JSON text holding LightGBM's own text format, any linear weights and the training parameters.",
 )
 def ae_classifier(
-    context: AssetExecutionContext, config: ClassifierConfig, report_features: dict, dataset_splits: pd.DataFrame
+    context: AssetExecutionContext,
+    config: ClassifierConfig,
+    model_trainer: ModelTrainer,
+    report_features: dict,
+    dataset_splits: pd.DataFrame,
 ) -> Output[str]:
-    calibration = calibration_part(dataset_splits)
-    check_calibration_supports(  # before hours of training, not after
-        plan_guarantee(),
-        calibration["label"].astype(int).to_numpy(),
-        calibration["split_group"].to_numpy(),
-        current_plan().plan.conformal.no_ae_confidence,
-    )
-    features = FeatureMatrix.from_arrays(report_features)
-    X, labels, part = split_rows(features, dataset_splits, "train")
+    data = TrainingData.from_splits(FeatureMatrix.from_arrays(report_features), dataset_splits)
+    needs = CalibrationNeeds(plan_guarantee(), current_plan().plan.conformal.no_ae_confidence)
     params = config.params()
     context.log.info(
-        f"training on {len(labels):,} train reports ({int(labels.sum()):,} AE), {params.num_threads} threads"
+        f"training on {len(data.labels):,} train reports ({int(data.labels.sum()):,} AE), {params.num_threads} "
+        f"threads, {type(model_trainer).__name__}"
     )
-    trained = train_classifier(
-        X, labels, part["split_group"].to_numpy(), params, log=context.log.info, text_blocks=features.spec.text_blocks()
-    )
+    trained, where = model_trainer.train(context, data, params, needs)
     return Output(
         trained.model_text,
         metadata={
@@ -114,10 +108,11 @@ def ae_classifier(
             "inner_validation_auroc": trained.inner_validation_auc,
             "blend": MetadataValue.json(json.loads(trained.model_text).get("blend", {})),
             "training_seconds": round(trained.seconds, 2),
-            "train_records": len(labels),
-            "train_ae": int(labels.sum()),
-            "feature_spec_sha256": features.spec.sha256,
+            "train_records": len(data.labels),
+            "train_ae": int(data.labels.sum()),
+            "feature_spec_sha256": data.train.spec.sha256,
             "lightgbm_version": lgb.__version__,
+            **where,
         },
     )
 

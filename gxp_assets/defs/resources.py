@@ -3,19 +3,42 @@ takes the set of GXP_ENV, so the UI shows which backend and stack runs write to,
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from dagster import EnvVar
 
 from gxp_assets.defs.io_manager import ArtifactIOManager
+from gxp_assets.defs.training_runner import InProcessTraining, ModelTrainer, SageMakerTraining
 from gxp_assets.stores import environment
+
+#: Where training runs on aws: ``in_process`` (default) or ``sagemaker`` (then GXP_SAGEMAKER_IMAGE and
+#: GXP_SAGEMAKER_ROLE_ARN are read when a run starts).
+TRAINING_ON_ENV = "GXP_TRAINING_ON"
+TRAINING_PLACES = ("in_process", "sagemaker")
+
+
+def aws_trainer() -> ModelTrainer:
+    where = os.environ.get(TRAINING_ON_ENV) or "in_process"
+    if where not in TRAINING_PLACES:
+        raise ValueError(f"{TRAINING_ON_ENV}={where!r} is not available; choose one of {TRAINING_PLACES}")
+    if where == "in_process":
+        return InProcessTraining()
+    return SageMakerTraining(
+        image_uri=EnvVar("GXP_SAGEMAKER_IMAGE"),
+        role_arn=EnvVar("GXP_SAGEMAKER_ROLE_ARN"),
+        aws_stack=EnvVar("GXP_AWS_STACK"),
+    )
 
 
 def resources_by_environment() -> dict[str, dict[str, Any]]:
     """Every environment's resources; the aws stack is read when a run starts (EnvVar), never stored in config."""
     return {
-        "local": {"io_manager": ArtifactIOManager(environment="local")},
-        "aws": {"io_manager": ArtifactIOManager(environment="aws", aws_stack=EnvVar("GXP_AWS_STACK"))},
+        "local": {"io_manager": ArtifactIOManager(environment="local"), "model_trainer": InProcessTraining()},
+        "aws": {
+            "io_manager": ArtifactIOManager(environment="aws", aws_stack=EnvVar("GXP_AWS_STACK")),
+            "model_trainer": aws_trainer(),
+        },
     }
 
 
