@@ -8,14 +8,19 @@ from typing import Any
 from dagster import EnvVar
 
 from gxp_assets.defs.io_manager import ArtifactIOManager
+from gxp_assets.defs.scoring_place import ScoringPlace
 from gxp_assets.stores import environment
 
 
 def resources_by_environment() -> dict[str, dict[str, Any]]:
-    """Every environment's resources; the aws stack is read when a run starts (EnvVar), never stored in config."""
+    """Every environment's resources; the aws stack is read when a run starts (EnvVar), never stored in config.
+    Scoring runs in-process unless the aws environment names a Glue job (defs.scoring_place)."""
     return {
-        "local": {"io_manager": ArtifactIOManager(environment="local")},
-        "aws": {"io_manager": ArtifactIOManager(environment="aws", aws_stack=EnvVar("GXP_AWS_STACK"))},
+        "local": {"io_manager": ArtifactIOManager(environment="local"), "scoring": ScoringPlace()},
+        "aws": {
+            "io_manager": ArtifactIOManager(environment="aws", aws_stack=EnvVar("GXP_AWS_STACK")),
+            "scoring": ScoringPlace.from_environment(),  # in-process unless GXP_GLUE_SCORING_JOB names a Glue job
+        },
     }
 
 

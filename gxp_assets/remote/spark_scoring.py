@@ -141,15 +141,18 @@ def score_on_spark(
     encoding: str | None = None,
     chunk_records: int = DEFAULT_CHUNK_RECORDS,
     explain_top_k: int = 3,
+    source_name: str | None = None,
     log: Callable[[str], None] = print,
 ) -> SparkScoring:
-    """Validate on the driver, score in Spark, stage per intake chunk in ``out_dir`` (with ``manifest.json``)."""
+    """Validate on the driver, score in Spark, stage per intake chunk in ``out_dir`` (with ``manifest.json``).
+
+    ``source_name``: what the records call the file when ``path`` is a copy of it (see iter_intake_chunks)."""
     validator = BatchValidator(rules, stamp.scored_at)
     bounds: list[tuple[int, int]] = []  # (first intake_seq, records received) per chunk
     held: list[pd.DataFrame] = []
     parts: list[DataFrame] = []
     last: tuple[pd.DataFrame, pd.DataFrame] | None = None
-    for intake in iter_intake_chunks(path, encoding, chunk_records):
+    for intake in iter_intake_chunks(path, encoding, chunk_records, source_name=source_name):
         result = validator.validate(intake)
         first = int(intake["intake_seq"].iloc[0]) if len(intake) else sum(n for _, n in bounds)
         bounds.append((first, len(intake)))
