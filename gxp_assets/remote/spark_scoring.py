@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pyspark.broadcast import Broadcast
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
@@ -33,8 +34,10 @@ from gxp_assets.core.batch_scoring import (
     typed_predictions,
 )
 from gxp_assets.core.contracts import SCORED_COLUMNS
-from gxp_assets.core.hashing import sha256_file
+from gxp_assets.core.features import FeatureSpec
+from gxp_assets.core.hashing import sha256_file, sha256_hex
 from gxp_assets.core.loaders import iter_intake_chunks
+from gxp_assets.core.scoring import TriageModel
 from gxp_assets.core.validation import BatchValidator, ValidationRules
 from gxp_assets.remote.job_inputs import ModelBundle
 
@@ -100,13 +103,25 @@ def _to_score(valid: pd.DataFrame, intake: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+_LOADED: dict[str, tuple[TriageModel, FeatureSpec]] = {}  # per Python worker: the model of the batch in hand
+
+
+def loaded_model(bundle: Broadcast, bundle_sha256: str) -> tuple[TriageModel, FeatureSpec]:
+    """The bundle's model, parsed from its JSON once per Python worker (Spark reuses workers across partitions)."""
+    if bundle_sha256 not in _LOADED:
+        _LOADED.clear()
+        _LOADED[bundle_sha256] = ModelBundle.from_json(bundle.value).load()
+    return _LOADED[bundle_sha256]
+
+
 def score_partitions(
-    bundle_json: str, stamp: ScoringStamp, explain_top_k: int
+    bundle: Broadcast, bundle_sha256: str, stamp: ScoringStamp, explain_top_k: int
 ) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
-    """The function ``mapInPandas`` runs per partition: load the model once, then :func:`score_chunk` per batch."""
+    """The function ``mapInPandas`` runs per partition: :func:`score_chunk` on each Arrow batch. The bundle (the
+    model's stored JSON) travels once per executor as a broadcast, not with every task."""
 
     def score(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        model, spec = ModelBundle.from_json(bundle_json).load()
+        model, spec = loaded_model(bundle, bundle_sha256)
         for batch in batches:
             origin = batch[["intake_seq", *ORIGIN_COLUMNS]]
             valid = batch.drop(columns=list(ORIGIN_COLUMNS))
@@ -164,10 +179,14 @@ def score_on_spark(
         log(f"validated {first + len(intake):,} records: {sum(len(q) for q in held):,} quarantined so far")
     if parts:
         valid = reduce(DataFrame.unionByName, parts)
-        scored_frame = valid.mapInPandas(score_partitions(bundle.to_json(), stamp, explain_top_k), PREDICTION_SCHEMA)
+        text = bundle.to_json()
+        shared = spark.sparkContext.broadcast(text)
+        scorer = score_partitions(shared, sha256_hex(text.encode()), stamp, explain_top_k)
+        scored_frame = valid.mapInPandas(scorer, PREDICTION_SCHEMA)
         log(f"scoring {sum(n for _, n in bounds) - sum(len(q) for q in held):,} records in Spark "
             f"({valid.rdd.getNumPartitions()} partitions)")  # fmt: skip
         scored = typed_predictions(scored_frame.toPandas()).sort_values("intake_seq", kind="stable")
+        shared.destroy()
         scored = scored.reset_index(drop=True)
     else:  # nothing valid: the empty, typed predictions of an in-process chunk
         assert last is not None  # iter_intake_chunks yields at least one chunk

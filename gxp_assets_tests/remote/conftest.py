@@ -13,14 +13,20 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
 from dagster import AssetSelection, DagsterInstance
 
 from gxp_assets.core.drift import DriftReference
+from gxp_assets.defs.scoring_place import GLUE_SCRIPT, ScoringPlace
 from gxp_assets.remote.job_inputs import ModelBundle
+from gxp_assets_tests.aws_server import REGION, aws_env, moto_endpoint
 from gxp_assets_tests.conftest import PAC_FOR_SMALL_MODELS, PROJECT_ROOT, relaxed_plan
+from gxp_assets_tests.remote.fake_glue import LocalGlue, job_environment
 
+__all__ = ["aws_env", "moto_endpoint"]
 FAST_MODEL = {"max_rounds": 60, "early_stopping_rounds": 15, "num_leaves": 15, "min_data_in_leaf": 3, "num_threads": 1}
 #: Sources of the demo data; all of them may be auto-closed by the test model, so triage takes all three values.
 DEMO_SOURCES = ("call_centre", "literature", "social_media")
@@ -91,7 +97,36 @@ def spark() -> Iterator:
     session.stop()
 
 
-def fresh_folder(root: Path, name: str) -> Path:
-    folder = root / name
-    folder.mkdir(parents=True)
-    return folder
+BUCKET = "gxp-glue-exchange"
+JOB = "gxp-score-batch"
+DOUBLES: dict[str, LocalGlue] = {}  # the double a test's resource hands out, by test
+
+
+class LocalGluePlace(ScoringPlace):
+    """ScoringPlace as configured for Glue, whose Glue client is the double (S3 is moto's, for real)."""
+
+    double: str
+
+    def aws_client(self, service: str) -> Any:
+        return DOUBLES[self.double] if service == "glue" else super().aws_client(service)
+
+
+@pytest.fixture
+def glue(aws_env: dict[str, str], tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[LocalGlue]:
+    if (missing := spark_missing()) is not None:
+        pytest.skip(missing)
+    s3, client = boto3.client("s3"), boto3.client("glue")
+    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.upload_file(str(GLUE_SCRIPT), BUCKET, "scripts/glue_scoring.py")
+    script = f"s3://{BUCKET}/scripts/glue_scoring.py"
+    client.create_job(Name=JOB, Role="arn:aws:iam::123456789012:role/gxp-glue",
+                      Command={"Name": "glueetl", "ScriptLocation": script})  # fmt: skip
+    double = LocalGlue(client, s3, tmp_path / "glue-runs", job_environment(aws_env))
+    DOUBLES[request.node.name] = double
+    yield double
+    double.close()
+    DOUBLES.pop(request.node.name)
+    client.delete_job(JobName=JOB)
+    for item in s3.list_objects_v2(Bucket=BUCKET).get("Contents", []):
+        s3.delete_object(Bucket=BUCKET, Key=item["Key"])
+    s3.delete_bucket(Bucket=BUCKET)

@@ -2,10 +2,8 @@
 script run for real on local pyspark by the Glue double (fake_glue.py), its results published as in-process ones.
 """
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import boto3
 import pytest
@@ -13,50 +11,13 @@ from dagster import AssetExecutionContext, DagsterInstance, MaterializeResult, a
 
 from gxp_assets.core.demo_data import demo_batch
 from gxp_assets.core.hashing import sha256_hex
-from gxp_assets.defs.scoring_place import GLUE_SCRIPT, BatchToScore, Publishing, ScoringPlace
+from gxp_assets.defs.scoring_place import BatchToScore, Publishing, ScoringPlace
 from gxp_assets_tests import hostile_files
-from gxp_assets_tests.aws_server import REGION, aws_env, moto_endpoint
-from gxp_assets_tests.remote.conftest import TrainedModel, spark_missing
-from gxp_assets_tests.remote.fake_glue import LocalGlue, job_environment
+from gxp_assets_tests.remote.conftest import BUCKET, JOB, LocalGluePlace, TrainedModel
+from gxp_assets_tests.remote.fake_glue import LocalGlue
 from gxp_assets_tests.remote.test_spark_scoring import RULES, STAMP, KeptChunks, assert_same_chunks, in_process
 
-__all__ = ["aws_env", "moto_endpoint"]
 pytestmark = pytest.mark.spark
-BUCKET = "gxp-glue-exchange"
-JOB = "gxp-score-batch"
-DOUBLES: dict[str, LocalGlue] = {}  # the double a test's resource hands out, by test
-
-
-class LocalGluePlace(ScoringPlace):
-    """ScoringPlace as configured for Glue, whose Glue client is the double (S3 is moto's, for real)."""
-
-    double: str
-
-    def aws_client(self, service: str) -> Any:
-        return DOUBLES[self.double] if service == "glue" else super().aws_client(service)
-
-
-@pytest.fixture
-def glue(aws_env: dict[str, str], tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[LocalGlue]:
-    if (missing := spark_missing()) is not None:
-        pytest.skip(missing)
-    s3, client = boto3.client("s3"), boto3.client("glue")
-    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
-    s3.upload_file(str(GLUE_SCRIPT), BUCKET, "scripts/glue_scoring.py")
-    script = f"s3://{BUCKET}/scripts/glue_scoring.py"
-    client.create_job(Name=JOB, Role="arn:aws:iam::123456789012:role/gxp-glue",
-                      Command={"Name": "glueetl", "ScriptLocation": script})  # fmt: skip
-    double = LocalGlue(client, s3, tmp_path / "glue-runs", job_environment(aws_env))
-    DOUBLES[request.node.name] = double
-    yield double
-    double.close()
-    DOUBLES.pop(request.node.name)
-    client.delete_job(JobName=JOB)
-    for item in s3.list_objects_v2(Bucket=BUCKET).get("Contents", []):
-        s3.delete_object(Bucket=BUCKET, Key=item["Key"])
-    s3.delete_bucket(Bucket=BUCKET)
-
-
 def scoring_asset(path: Path, trained: TrainedModel, sink: KeptChunks, staging: Path):
     """An asset that scores ``path`` wherever its ScoringPlace says, as scored_reports does."""
     model, spec = trained.bundle.load()
