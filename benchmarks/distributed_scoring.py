@@ -106,6 +106,7 @@ def child(mode: str, path: Path, bundle_path: Path, out: Path) -> dict:
     def say(line: str) -> None:
         print(f"    {mode}: {line} ({time.perf_counter() - started:.1f} s)", file=sys.stderr, flush=True)
 
+    phases: dict[str, float] = {}
     if mode == "in-process":
         start_up = 0.0
         started = time.perf_counter()
@@ -123,11 +124,13 @@ def child(mode: str, path: Path, bundle_path: Path, out: Path) -> dict:
         scoring = score_on_spark(spark, path, bundle, rules, stamp, staged_dir, chunk_records=CHUNK, log=say)
         staged = [StagedChunk(staged_dir / chunk["predictions"], staged_dir / chunk["quarantine"], chunk["received"])
                   for chunk in scoring.chunks]  # fmt: skip
+        publishing = time.perf_counter()
         outcome = publish_staged(staged, model, sink)
+        phases = {**scoring.seconds, "publishing": time.perf_counter() - publishing}
     seconds = time.perf_counter() - started
     tally = outcome.tally
     return {"seconds": seconds, "start_up": start_up, "records": tally.received, "scored": tally.scored,
-            "quarantined": tally.quarantined, "chunks": sink.count}  # fmt: skip
+            "quarantined": tally.quarantined, "chunks": sink.count, "phases": phases}  # fmt: skip
 
 
 def measure(mode: str, path: Path, bundle: Path, out: Path) -> dict:
@@ -185,6 +188,9 @@ def main() -> None:
         for mode, values in results.items():
             print(f"{records:>10,} {mode:<11} {values['start_up']:>10.1f} {values['seconds']:>10.1f} "
                   f"{records / values['seconds']:>10,.0f} {values['seconds'] / records * 1e6:>10.1f}")  # fmt: skip
+        for mode in MODES[1:]:
+            print(f"{'':>10} {mode} phases (s): "
+                  + ", ".join(f"{name} {value:.1f}" for name, value in results[mode]["phases"].items()))  # fmt: skip
         first = results["in-process"]
         print(f"{'':>10} scored {first['scored']:,}, quarantined {first['quarantined']:,}, {first['chunks']} chunks; "
               f"speed-up local[1] -> local[2]: {results['local[1]']['seconds'] / results['local[2]']['seconds']:.2f}x")

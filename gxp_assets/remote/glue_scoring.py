@@ -75,6 +75,7 @@ def run_job(extras: dict[str, Any], s3: Any, log: Any, work: Path) -> dict[str, 
         "manifest_uri": f"s3://{out_bucket}/{prefix}{MANIFEST}",
         "manifest_sha256": sha256_hex(manifest),
         "spark_seconds": round(time.perf_counter() - started, 3),
+        **{f"seconds_{phase}": round(value, 3) for phase, value in scoring.seconds.items()},
     }
 
 

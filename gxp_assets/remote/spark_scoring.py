@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import reduce
@@ -139,10 +140,11 @@ class SparkScoring:
     received: int
     scored: int
     quarantined: int
+    seconds: dict[str, float]  # wall time of each phase: driver validation, Spark scoring + collect, staging
 
     def manifest(self) -> dict[str, Any]:
         return {"received": self.received, "scored": self.scored, "quarantined": self.quarantined,
-                "chunks": self.chunks}  # fmt: skip
+                "chunks": self.chunks, "seconds": self.seconds}  # fmt: skip
 
 
 def score_on_spark(
@@ -162,6 +164,7 @@ def score_on_spark(
     """Validate on the driver, score in Spark, stage per intake chunk in ``out_dir`` (with ``manifest.json``).
 
     ``source_name``: what the records call the file when ``path`` is a copy of it (see iter_intake_chunks)."""
+    started, seconds = time.perf_counter(), {}
     validator = BatchValidator(rules, stamp.scored_at)
     bounds: list[tuple[int, int]] = []  # (first intake_seq, records received) per chunk
     held: list[pd.DataFrame] = []
@@ -183,11 +186,12 @@ def score_on_spark(
         shared = spark.sparkContext.broadcast(text)
         scorer = score_partitions(shared, sha256_hex(text.encode()), stamp, explain_top_k)
         scored_frame = valid.mapInPandas(scorer, PREDICTION_SCHEMA)
-        log(f"scoring {sum(n for _, n in bounds) - sum(len(q) for q in held):,} records in Spark "
-            f"({valid.rdd.getNumPartitions()} partitions)")  # fmt: skip
+        seconds["driver_validation"] = time.perf_counter() - started
+        log(f"scoring {sum(n for _, n in bounds) - sum(len(q) for q in held):,} records in Spark")
         scored = typed_predictions(scored_frame.toPandas()).sort_values("intake_seq", kind="stable")
         shared.destroy()
         scored = scored.reset_index(drop=True)
+        seconds["spark_scoring"] = time.perf_counter() - started - seconds["driver_validation"]
     else:  # nothing valid: the empty, typed predictions of an in-process chunk
         assert last is not None  # iter_intake_chunks yields at least one chunk
         model, spec = bundle.load()
@@ -202,6 +206,7 @@ def score_on_spark(
         names = {"predictions": files[0].name, "quarantine": files[1].name}
         hashes = {f"{kind}_sha256": sha256_file(file) for kind, file in zip(names, files, strict=True)}
         chunks.append({**names, "received": received, **hashes})
-    outcome = SparkScoring(chunks, sum(n for _, n in bounds), len(scored), sum(len(q) for q in held))
+    seconds["staging"] = time.perf_counter() - started - sum(seconds.values())
+    outcome = SparkScoring(chunks, sum(n for _, n in bounds), len(scored), sum(len(q) for q in held), seconds)
     (out_dir / MANIFEST).write_text(json.dumps(outcome.manifest(), indent=1))
     return outcome
