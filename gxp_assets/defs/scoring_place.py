@@ -20,6 +20,7 @@ from pydantic import Field
 from gxp_assets.core.batch_scoring import BatchOutcome, BatchTally, ChunkSink, ScoringStamp, score_file
 from gxp_assets.core.fail_safe import FailSafe
 from gxp_assets.core.features import FeatureSpec
+from gxp_assets.core.hashing import sha256_file, sha256_hex
 from gxp_assets.core.scoring import TriageModel
 from gxp_assets.core.staged_scoring import StagedChunk, publish_staged
 from gxp_assets.core.validation import ValidationRules
@@ -116,9 +117,12 @@ class ScoringPlace(ConfigurableResource):
     ) -> tuple[BatchOutcome, dict[str, Any]]:
         s3, bucket = self.aws_client("s3"), self.bucket()
         exchange = S3Exchange(s3, bucket, f"{self.glue_prefix}/{batch.stamp.batch}/{context.run_id}")
+        bundle = batch.bundle().to_json().encode()
         extras = {
             "input_uri": exchange.put_file("input" + batch.path.suffix.lower(), batch.path),
-            "bundle_uri": exchange.put_bytes("model_bundle.json", batch.bundle().to_json().encode()),
+            "input_sha256": sha256_file(batch.path),
+            "bundle_uri": exchange.put_bytes("model_bundle.json", bundle),
+            "bundle_sha256": sha256_hex(bundle),
             "output_uri": exchange.uri("output/"),
             "source_name": str(batch.path),
             "stamp": stamp_to_dict(batch.stamp),

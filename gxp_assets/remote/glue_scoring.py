@@ -5,7 +5,8 @@ the README). Dagster's ``PipesGlueClient`` starts the run with the Pipes bootstr
 context (and in it the extras below) comes from S3, messages and logs go back to S3. Extras, all set by
 defs.scoring_place:
 
-- ``input_uri``, ``bundle_uri``: the batch file and the model bundle (JSON) in S3;
+- ``input_uri``, ``bundle_uri``: the batch file and the model bundle (JSON) in S3, with their SHA-256
+  (``input_sha256``, ``bundle_sha256``), checked before anything is scored;
 - ``output_uri``: the prefix the staged chunks and ``manifest.json`` are written under;
 - ``source_name``, ``stamp``, ``rules``, ``encoding``, ``chunk_records``, ``explain_top_k``: as in-process.
 
@@ -21,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gxp_assets.core.hashing import sha256_hex
+from gxp_assets.core.hashing import sha256_file, sha256_hex
 from gxp_assets.remote.job_inputs import ModelBundle, rules_from_dict, stamp_from_dict
 
 JOB_NAME = "gxp-score-batch"
@@ -35,6 +36,12 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
+def checked(uri: str, found: str, expected: str) -> None:
+    """What was read from ``uri`` must hash to what the Dagster side sent; otherwise the job fails, scoring nothing."""
+    if found != expected:
+        raise ValueError(f"{uri} hashes to {found}, not to the {expected} the Dagster run sent: refusing to score it")
+
+
 def run_job(extras: dict[str, Any], s3: Any, log: Any, work: Path) -> dict[str, Any]:
     """Download, score on Spark, upload; returns the metadata the materialization reports."""
     from gxp_assets.remote.spark_scoring import MANIFEST, score_on_spark, scoring_session
@@ -42,8 +49,11 @@ def run_job(extras: dict[str, Any], s3: Any, log: Any, work: Path) -> dict[str, 
     started = time.perf_counter()
     source = work / f"batch{Path(split_s3_uri(extras['input_uri'])[1]).suffix}"
     s3.download_file(*split_s3_uri(extras["input_uri"]), str(source))
+    checked(extras["input_uri"], sha256_file(source), extras["input_sha256"])
     bucket, key = split_s3_uri(extras["bundle_uri"])
-    bundle = ModelBundle.from_json(s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode())
+    text = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    checked(extras["bundle_uri"], sha256_hex(text), extras["bundle_sha256"])
+    bundle = ModelBundle.from_json(text.decode())
     log.info(f"batch {extras['stamp']['batch']}: {source.stat().st_size:,} bytes downloaded; starting Spark")
     spark = scoring_session(extras.get("spark_master"), "gxp-glue-scoring")
     staged = work / "staged"

@@ -19,7 +19,6 @@ from gxp_assets_tests.remote.fake_glue import LocalGlue
 from gxp_assets_tests.test_inference_flow import hostile_rows, land, score, world
 
 __all__ = ["world"]
-pytestmark = pytest.mark.spark
 #: What differs between two runs of one batch by design: which run, and when it ran.
 PER_RUN = ["run_id", "scored_at"]
 
@@ -28,6 +27,7 @@ def stored_predictions(batch: str) -> pd.DataFrame:
     return pd.read_parquet(results_store().batch_summary(batch).predictions_path).drop(columns=PER_RUN)
 
 
+@pytest.mark.spark
 def test_scored_reports_on_glue_stores_what_in_process_stores(
     world: dict, glue: LocalGlue, request: pytest.FixtureRequest
 ) -> None:

@@ -13,6 +13,7 @@ from gxp_assets.core.demo_data import demo_batch
 from gxp_assets.core.hashing import sha256_hex
 from gxp_assets.defs.scoring_place import BatchToScore, Publishing, ScoringPlace
 from gxp_assets_tests import hostile_files
+from gxp_assets_tests.aws_server import REGION
 from gxp_assets_tests.remote.conftest import BUCKET, JOB, LocalGluePlace, TrainedModel
 from gxp_assets_tests.remote.fake_glue import LocalGlue
 from gxp_assets_tests.remote.test_spark_scoring import RULES, STAMP, KeptChunks, assert_same_chunks, in_process
@@ -87,3 +88,16 @@ def test_stopping_the_dagster_run_stops_the_glue_run(
     [run] = glue.runs.values()
     assert run.stopped and run.popen.returncode is not None and run.popen.returncode != 0  # terminated
     assert sink.chunks == []  # nothing published from a stopped run
+
+
+def test_the_job_refuses_a_batch_that_is_not_the_one_sent(aws_env: dict[str, str], tmp_path: Path) -> None:
+    """The job checks the batch file against the SHA-256 the Dagster run sent before it starts Spark."""
+    from gxp_assets.remote.glue_scoring import run_job
+
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="gxp-tampered", CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_object(Bucket="gxp-tampered", Key="input.csv", Body=b"report_id,text\nr1,altered after sending\n")
+    extras = {"input_uri": "s3://gxp-tampered/input.csv", "input_sha256": sha256_hex(b"what was sent"),
+              "stamp": {"batch": "b"}}  # fmt: skip
+    with pytest.raises(ValueError, match="refusing to score it"):
+        run_job(extras, s3, None, tmp_path)
