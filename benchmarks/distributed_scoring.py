@@ -12,6 +12,9 @@ for Spark) and takes the file to the published chunks, as `scored_reports` does 
   `mapInPandas`, staged per intake chunk) then `publish_staged` to the same sink. SparkSession start-up is timed
   apart and not counted in records per second.
 
+Threads: LightGBM predicts with every core in-process; Spark gives each Python worker OMP_NUM_THREADS =
+spark.task.cpus (1), so local[1] is one core for the whole scoring and local[2] two.
+
 The sink writes every chunk as Parquet; `identical=1` only when every chunk of every run equals the in-process one,
 column by column and value by value (p_ae, prediction set, triage, reason, explanation, hashes, times).
 """
