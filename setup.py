@@ -30,6 +30,8 @@ setup(
     package_data={"gxp_assets.console": ["templates/*.html"]},
     extras_require={
         "dev": ["pytest>=8", "ruff>=0.5", "playwright>=1.45", "moto[server]>=5"],
+        # Heavy steps in Spark (the Glue job script, benchmarks/distributed_scoring.py); needs Java 17.
+        "spark": ["pyspark>=3.5,<3.6"],
     },
     entry_points={"console_scripts": ["gxp = gxp_assets.cli.main:main"]},
 )

@@ -21,7 +21,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
   step "3/3 installing gxp-assets and its pinned dependencies into .venv (a few minutes the first time; pip lists" \
     "each package as it goes)"
   # pip's notes about unreachable mirror folders are noise here; errors still show and still fail the script.
-  .venv/bin/python -m pip install --progress-bar off -c constraints.txt -e ".[dev]" 2>&1 \
+  .venv/bin/python -m pip install --progress-bar off -c constraints.txt -e ".[dev,spark]" 2>&1 \
     | { grep --line-buffered -v "^WARNING: Location" || true; }
   echo "$wanted" > "$stamp"
   step "done: .venv is ready"

@@ -13,7 +13,7 @@ import json
 import math
 import tempfile
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
@@ -131,7 +131,7 @@ def score_chunk(
             "intake_seq": valid["intake_seq"].to_numpy(dtype="int64"),
         }
     )
-    return _typed(frame)
+    return typed_predictions(frame)
 
 
 _ENTRY_KEYS = ("feature", "present", "contribution")
@@ -152,7 +152,8 @@ def explanation_json(entries: list[dict]) -> str:
     return f"[{', '.join(parts)}]"
 
 
-def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+def typed_predictions(frame: pd.DataFrame) -> pd.DataFrame:
+    """SCORED_COLUMNS in order, times as microsecond UTC: what every scored chunk is before it is staged."""
     for name in ("scored_at", "received_at", "due_at"):
         frame[name] = pd.to_datetime(frame[name], utc=True).astype("datetime64[us, UTC]")
     return frame[list(SCORED_COLUMNS)]
@@ -164,7 +165,7 @@ def _empty_predictions() -> pd.DataFrame:
         frame[name] = frame[name].astype("float64")
     for name in ("source_line", "intake_seq"):
         frame[name] = frame[name].astype("int64")
-    return _typed(frame)
+    return typed_predictions(frame)
 
 
 def score_file(
@@ -207,31 +208,53 @@ def score_file(
                     predictions["triage"].to_numpy(),
                     predictions["source"].tolist(),
                 )
-            if closable is not None:
-                outside = predictions.loc[~predictions["source"].isin(closable), "source"].fillna("(missing)")
-                tally.not_covered.update(outside.tolist())
-            staged_chunks.append(_stage(Path(staged), len(staged_chunks), predictions, result.quarantined))
-            tally.received += len(intake)
-            tally.scored += len(predictions)
-            tally.quarantined += len(result.quarantined)
-            tally.chunks += 1
-            tally.reasons.update(result.quarantined["reason"].tolist())
+            staged_chunks.append(stage_chunk(Path(staged), len(staged_chunks), predictions, result.quarantined))
+            tally_chunk(tally, len(intake), predictions, result.quarantined, closable)
             if progress is not None:
                 progress(tally)
         drift = accumulator.result(fail_safe.limits) if accumulator is not None and fail_safe else None
-        suspension = suspension_reason(fail_safe, drift) if fail_safe else None
-        outcome = BatchOutcome(tally, drift, suspension)
-        if before_publishing is not None:
-            before_publishing(outcome)
-        for predictions_file, quarantine_file in staged_chunks:
-            predictions, held = apply_suspension(pd.read_parquet(predictions_file), suspension)
-            tally.suspended += held
-            tally.triage.update(predictions["triage"].tolist())
-            sink.add(_typed(predictions), pd.read_parquet(quarantine_file))
+        return publish(tally, drift, staged_chunks, sink, fail_safe=fail_safe, before_publishing=before_publishing)
+
+
+def tally_chunk(
+    tally: BatchTally, received: int, predictions: pd.DataFrame, quarantined: pd.DataFrame, closable: set[str] | None
+) -> None:
+    """Count one scored chunk (``received`` records in); every place a batch is scored counts through here."""
+    if closable is not None:
+        outside = predictions.loc[~predictions["source"].isin(closable), "source"].fillna("(missing)")
+        tally.not_covered.update(outside.tolist())
+    tally.received += received
+    tally.scored += len(predictions)
+    tally.quarantined += len(quarantined)
+    tally.chunks += 1
+    tally.reasons.update(quarantined["reason"].tolist())
+
+
+def publish(
+    tally: BatchTally,
+    drift: DriftMeasurement | None,
+    staged_chunks: Iterable[tuple[Path, Path]],
+    sink: ChunkSink,
+    *,
+    fail_safe: FailSafe | None = None,
+    before_publishing: Callable[[BatchOutcome], None] | None = None,
+) -> BatchOutcome:
+    """Decide any suspension from the whole batch's drift, run ``before_publishing``, then give the staged chunks to
+    the sink in order with the suspension applied: the one way a scored batch reaches the sink, wherever it was
+    scored (in this process, or in Spark: remote.spark_scoring stages the same files)."""
+    suspension = suspension_reason(fail_safe, drift) if fail_safe else None
+    outcome = BatchOutcome(tally, drift, suspension)
+    if before_publishing is not None:
+        before_publishing(outcome)
+    for predictions_file, quarantine_file in staged_chunks:
+        predictions, held = apply_suspension(pd.read_parquet(predictions_file), suspension)
+        tally.suspended += held
+        tally.triage.update(predictions["triage"].tolist())
+        sink.add(typed_predictions(predictions), pd.read_parquet(quarantine_file))
     return outcome
 
 
-def _stage(folder: Path, index: int, predictions: pd.DataFrame, quarantined: pd.DataFrame) -> tuple[Path, Path]:
+def stage_chunk(folder: Path, index: int, predictions: pd.DataFrame, quarantined: pd.DataFrame) -> tuple[Path, Path]:
     """Keep a scored chunk on disk until the whole batch is measured (Parquet round-trips the typed columns)."""
     paths = folder / f"{index:06d}.predictions.parquet", folder / f"{index:06d}.quarantine.parquet"
     predictions.to_parquet(paths[0], index=False)

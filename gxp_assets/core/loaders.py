@@ -260,7 +260,12 @@ def load_contract_files(path: Path, encoding: str | None = None) -> pd.DataFrame
 
 
 def iter_intake_chunks(
-    path: Path, encoding: str | None = None, chunk_records: int = 50_000, *, block_bytes: int = BLOCK_BYTES
+    path: Path,
+    encoding: str | None = None,
+    chunk_records: int = 50_000,
+    *,
+    block_bytes: int = BLOCK_BYTES,
+    source_name: str | None = None,
 ) -> Iterator[pd.DataFrame]:
     """One contract file as intake tables of at most ``chunk_records`` rows, so memory stays flat for any file size.
 
@@ -274,19 +279,22 @@ def iter_intake_chunks(
     A text file that its decoding can refuse (UTF-8 that may hold NUL bytes, a BOM that may lie) is read twice: a
     first pass over its bytes applies those rules, so that it is refused before any chunk is yielded, with the same
     error as when read whole. A Parquet row group that is corrupt is only found when it is reached.
+
+    ``source_name`` is what records and errors call the file (default ``str(path)``): a remote job that reads a copy
+    names it as the original, so its quarantine rows and details are those of a run on the original.
     """
     if chunk_records < 1 or block_bytes < 1:
         raise ValueError(f"chunk_records and block_bytes must be positive, not {chunk_records} and {block_bytes}")
     if not path.is_file():
         problem = "is a folder: stream its contract_files one at a time" if path.is_dir() else "does not exist"
         raise ReportFileError(str(path), None, problem)
-    return _intake_chunks(_streamed_records(path, _contract_kind(path), encoding, block_bytes), chunk_records)
+    records = _streamed_records(path, _contract_kind(path), encoding, block_bytes, source_name or str(path))
+    return _intake_chunks(records, chunk_records)
 
 
-def _streamed_records(file: Path, kind: str, encoding: str | None, block_bytes: int) -> Iterator[_Record]:
-    path = str(file)
+def _streamed_records(file: Path, kind: str, encoding: str | None, block_bytes: int, path: str) -> Iterator[_Record]:
     if kind == "parquet":
-        with pa.OSFile(path) as source:
+        with pa.OSFile(str(file)) as source:
             yield from _parquet_records(_parquet_batches(source, path), path)
         return
     decoding, texts = decode_blocks(file_blocks(file, block_bytes), path, encoding)

@@ -17,12 +17,13 @@ from dagster import (
 )
 from pydantic import Field
 
-from gxp_assets.core.batch_scoring import DEFAULT_CHUNK_RECORDS, BatchOutcome, BatchTally, ScoringStamp, score_file
+from gxp_assets.core.batch_scoring import DEFAULT_CHUNK_RECORDS, BatchOutcome, BatchTally, ScoringStamp
 from gxp_assets.core.validation import ValidationRules
 from gxp_assets.defs.deployed import deployed_model
 from gxp_assets.defs.evidence import attach
 from gxp_assets.defs.fail_safe import record_outcome, watch
 from gxp_assets.defs.metadata import count_table
+from gxp_assets.defs.scoring_place import BatchToScore, Publishing, ScoringPlace, stored_bundle
 from gxp_assets.stores import artifact_store, audit_trail, landing_zone, notifier, open_governance, results_store
 from gxp_assets.stores.landing import batch_key
 from gxp_assets.stores.local import default_home
@@ -146,10 +147,12 @@ def _notify_priority(
     description="Every record of the batch scored by the ACTIVE model (p_ae, conformal set, triage, explanation) "
     "or quarantined with a reason; results in the results store, replacing any earlier run of the batch.",
 )
-def scored_reports(context: AssetExecutionContext, config: ScoringConfig, incoming_reports: dict):
+def scored_reports(
+    context: AssetExecutionContext, config: ScoringConfig, scoring: ScoringPlace, incoming_reports: dict
+):
     batch = incoming_reports["batch"]
-    store = artifact_store()
-    deployed = deployed_model(open_governance(), store)
+    store, governance = artifact_store(), open_governance()
+    deployed = deployed_model(governance, store)
     path = store.local_path(store.find(BATCH_FILES, incoming_reports["sha256"]))
     stamp = ScoringStamp(
         batch=batch,
@@ -183,20 +186,19 @@ def scored_reports(context: AssetExecutionContext, config: ScoringConfig, incomi
     with scratch.claim() as claim, results.writer(batch, context.run_id, on_commit=record) as writer:
         staged = claim.path("staged")
         staged.mkdir()
-        outcome = score_file(
+        batch_to_score = BatchToScore(
             path,
             deployed.model,
             deployed.spec,
+            lambda: stored_bundle(governance, deployed),
             config.rules(),
             stamp,
-            writer,
-            fail_safe=fail_safe,
-            before_publishing=before_publishing,
-            encoding=config.encoding,
-            chunk_records=config.chunk_records,
-            explain_top_k=config.explain_top_k,
-            progress=progress,
-            staging_dir=staged,
+            config.encoding,
+            config.chunk_records,
+            config.explain_top_k,
+        )
+        outcome, where = scoring.score(
+            context, batch_to_score, Publishing(writer, fail_safe, before_publishing, progress, staged)
         )
     tally = outcome.tally
     summary = results.batch_summary(batch)
@@ -249,6 +251,7 @@ def scored_reports(context: AssetExecutionContext, config: ScoringConfig, incomi
             "priority_queue_file": MetadataValue.path(full_path),
             "priority_queue_sha256": full.sha256,
             "predictions_file": MetadataValue.path(str(summary.predictions_path)),
+            **where,  # in-process, or the Glue job run that scored it
         },
     )
 

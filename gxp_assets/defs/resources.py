@@ -9,6 +9,7 @@ from typing import Any
 from dagster import EnvVar
 
 from gxp_assets.defs.io_manager import ArtifactIOManager
+from gxp_assets.defs.scoring_place import ScoringPlace
 from gxp_assets.defs.training_runner import InProcessTraining, ModelTrainer, SageMakerTraining
 from gxp_assets.stores import environment
 
@@ -32,12 +33,19 @@ def aws_trainer() -> ModelTrainer:
 
 
 def resources_by_environment() -> dict[str, dict[str, Any]]:
-    """Every environment's resources; the aws stack is read when a run starts (EnvVar), never stored in config."""
+    """Every environment's resources; the aws stack is read when a run starts (EnvVar), never stored in config.
+    Training and scoring run in-process unless the aws environment names SageMaker (GXP_TRAINING_ON) or a Glue job
+    (GXP_GLUE_SCORING_JOB)."""
     return {
-        "local": {"io_manager": ArtifactIOManager(environment="local"), "model_trainer": InProcessTraining()},
+        "local": {
+            "io_manager": ArtifactIOManager(environment="local"),
+            "model_trainer": InProcessTraining(),
+            "scoring": ScoringPlace(),
+        },
         "aws": {
             "io_manager": ArtifactIOManager(environment="aws", aws_stack=EnvVar("GXP_AWS_STACK")),
             "model_trainer": aws_trainer(),
+            "scoring": ScoringPlace.from_environment(),  # in-process unless GXP_GLUE_SCORING_JOB names a Glue job
         },
     }
 
