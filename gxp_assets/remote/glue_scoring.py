@@ -44,8 +44,6 @@ def checked(uri: str, found: str, expected: str) -> None:
 
 def run_job(extras: dict[str, Any], s3: Any, log: Any, work: Path) -> dict[str, Any]:
     """Download, score on Spark, upload; returns the metadata the materialization reports."""
-    from gxp_assets.remote.spark_scoring import MANIFEST, score_on_spark, scoring_session
-
     started = time.perf_counter()
     source = work / f"batch{Path(split_s3_uri(extras['input_uri'])[1]).suffix}"
     s3.download_file(*split_s3_uri(extras["input_uri"]), str(source))
@@ -55,6 +53,8 @@ def run_job(extras: dict[str, Any], s3: Any, log: Any, work: Path) -> dict[str, 
     checked(extras["bundle_uri"], sha256_hex(text), extras["bundle_sha256"])
     bundle = ModelBundle.from_json(text.decode())
     log.info(f"batch {extras['stamp']['batch']}: {source.stat().st_size:,} bytes downloaded; starting Spark")
+    from gxp_assets.remote.spark_scoring import MANIFEST, score_on_spark, scoring_session  # after the checks
+
     spark = scoring_session(extras.get("spark_master"), "gxp-glue-scoring")
     staged = work / "staged"
     scoring = score_on_spark(
