@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,36 +55,46 @@ class TrainedModel:
     reference: DriftReference
 
 
-@pytest.fixture(scope="session")
-def trained_model(tmp_path_factory: pytest.TempPathFactory):
-    """A small model trained by the real job, as the JSON bundle a remote job receives."""
-    from gxp_assets.definitions import defs
-    from gxp_assets.defs.data_assets import DATA_GROUP
-    from gxp_assets.defs.model_assets import MODEL_GROUP
-    from gxp_assets.stores import codecs
-    from gxp_assets.stores.local import LocalArtifactStore
-
-    root = tmp_path_factory.mktemp("remote_model")
+def fresh_home(root: Path, guarantee: dict | None = None) -> pytest.MonkeyPatch:
+    """GXP_HOME, DAGSTER_HOME and a relaxed plan under ``root``; the caller undoes the returned patch."""
     monkeypatch = pytest.MonkeyPatch()
     monkeypatch.setenv("GXP_HOME", str(root / "gxp"))
+    monkeypatch.setenv("GXP_ENV", "local")
     (root / "dagster").mkdir()
     (root / "dagster" / "dagster.yaml").write_text((PROJECT_ROOT / "dagster.yaml").read_text())
     monkeypatch.setenv("DAGSTER_HOME", str(root / "dagster"))
-    monkeypatch.setenv("GXP_PLAN", str(relaxed_plan(root / "plan.yaml", PAC_FOR_SMALL_MODELS)))
-    config = {"ops": {"labelled_reports": {"config": {"format": "demo", "demo_documents": 600}},
-                      "ae_classifier": {"config": FAST_MODEL}}}  # fmt: skip
-    with DagsterInstance.get() as instance:
-        selection = AssetSelection.groups(DATA_GROUP, MODEL_GROUP).resolve(defs.resolve_asset_graph())
-        result = defs.resolve_job_def("train_model").execute_in_process(
-            instance=instance, run_config=config, asset_selection=list(selection)
-        )
-    assert result.success
-    store = LocalArtifactStore(root / "gxp")
+    monkeypatch.setenv("GXP_PLAN", str(relaxed_plan(root / "plan.yaml", guarantee)))
+    return monkeypatch
 
-    def latest(name: str):
+
+def run_groups(instance: DagsterInstance, groups: tuple[str, ...], config: dict) -> Callable[[str], Any]:
+    """Materialize asset groups through the real train_model job; returns a reader of their latest artifacts."""
+    selection = AssetSelection.groups(*groups).resolve(defs.resolve_asset_graph())
+    result = defs.resolve_job_def("train_model").execute_in_process(
+        instance=instance, run_config=config, asset_selection=list(selection)
+    )
+    assert result.success
+    store = LocalArtifactStore(Path(os.environ["GXP_HOME"]))
+
+    def latest(name: str) -> Any:
         ref = store.latest(name)
         return codecs.decode(store.read(ref), ref.suffix)
 
+    return latest
+
+
+@pytest.fixture(scope="session")
+def trained_model(tmp_path_factory: pytest.TempPathFactory):
+    """A small model trained by the real job, as the JSON bundle a remote job receives."""
+    from gxp_assets.defs.data_assets import DATA_GROUP
+    from gxp_assets.defs.model_assets import MODEL_GROUP
+
+    root = tmp_path_factory.mktemp("remote_model")
+    monkeypatch = fresh_home(root, PAC_FOR_SMALL_MODELS)
+    config = {"ops": {"labelled_reports": {"config": {"format": "demo", "demo_documents": 600}},
+                      "ae_classifier": {"config": FAST_MODEL}}}  # fmt: skip
+    with DagsterInstance.get() as instance:
+        latest = run_groups(instance, (DATA_GROUP, MODEL_GROUP), config)
     monkeypatch.undo()
     return TrainedModel(
         ModelBundle(latest("ae_classifier"), latest("conformal_model"), DEMO_SOURCES),
@@ -147,25 +157,10 @@ DATA_CONFIG = {"ops": {"labelled_reports": {"config": {"format": "demo", "demo_d
 def prepared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """The data group materialized in a fresh GXP_HOME under a relaxed plan: what ae_classifier reads."""
     root = tmp_path_factory.mktemp("prepared")
-    monkeypatch = pytest.MonkeyPatch()
-    monkeypatch.setenv("GXP_HOME", str(root / "gxp"))
-    monkeypatch.setenv("GXP_ENV", "local")
-    (root / "dagster").mkdir()
-    (root / "dagster" / "dagster.yaml").write_text((PROJECT_ROOT / "dagster.yaml").read_text())
-    monkeypatch.setenv("DAGSTER_HOME", str(root / "dagster"))
-    monkeypatch.setenv("GXP_PLAN", str(relaxed_plan(root / "plan.yaml")))
+    monkeypatch = fresh_home(root)
     with DagsterInstance.get() as instance:
-        selection = AssetSelection.groups(DATA_GROUP).resolve(defs.resolve_asset_graph())
-        result = defs.resolve_job_def("train_model").execute_in_process(
-            instance=instance, run_config=DATA_CONFIG, asset_selection=list(selection)
-        )
-        assert result.success
+        load = run_groups(instance, (DATA_GROUP,), DATA_CONFIG)
         store = LocalArtifactStore(root / "gxp")
-
-        def load(name: str):
-            ref = store.latest(name)
-            return codecs.decode(store.read(ref), ref.suffix)
-
         data = TrainingData.from_splits(FeatureMatrix.from_arrays(load("report_features")), load("dataset_splits"))
         needs = CalibrationNeeds(plan_guarantee(), current_plan().plan.conformal.no_ae_confidence)
         yield {"data": data, "needs": needs, "instance": instance, "root": root, "store": store, "load": load}
