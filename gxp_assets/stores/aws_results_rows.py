@@ -22,8 +22,8 @@ from gxp_assets.stores.results_frames import (
     PREDICTION_SCHEMA,
     QUARANTINE_SCHEMA,
     STORED_COLUMNS,
-    chunk_frames,
     sql_rows,
+    write_chunk,
 )
 
 FILES = ("predictions", "quarantine")
@@ -64,7 +64,7 @@ class AwsBatchWriter:
     def __init__(self, scored_elsewhere: ScoredElsewhere, batch: str, folder: Path) -> None:
         self.scored_elsewhere, self.batch, self.folder = scored_elsewhere, batch, folder
         self.paths = {name: folder / f"{name}.parquet" for name in FILES}
-        self._parquet = {name: pq.ParquetWriter(self.paths[name], SCHEMAS[name], compression="zstd")
+        self.parquet_writers = {name: pq.ParquetWriter(self.paths[name], SCHEMAS[name], compression="zstd")
                          for name in FILES}  # fmt: skip
         self.rows_path = folder / "rows.jsonl"
         self._rows = self.rows_path.open("w", encoding="utf-8")
@@ -73,25 +73,18 @@ class AwsBatchWriter:
         self.broken = False
 
     def add(self, predictions: pd.DataFrame, quarantined: pd.DataFrame) -> None:
-        scored, held, tables = chunk_frames(
-            predictions, quarantined, self.batch, lambda report_ids: self.scored_elsewhere(report_ids, self.batch)
-        )
-        self.broken = True
-        if scored is not None:
-            for row in sql_rows(scored):
-                self._rows.write(json.dumps(list(row), ensure_ascii=False, allow_nan=True) + "\n")
-            self.scored += len(scored)
-            self.triage.update(scored["triage"].value_counts().to_dict())
-        if held is not None:
-            self.quarantined += len(held)
-        for name, table in tables.items():
-            if table is not None:
-                self._parquet[name].write_table(table)
-        self.broken = False
+        write_chunk(
+            self, predictions, quarantined, lambda report_ids: self.scored_elsewhere(report_ids, self.batch),
+            self._write_rows,
+        )  # fmt: skip
+
+    def _write_rows(self, scored: pd.DataFrame) -> None:
+        for row in sql_rows(scored):
+            self._rows.write(json.dumps(list(row), ensure_ascii=False, allow_nan=True) + "\n")
 
     def close(self) -> None:
         self._rows.close()
-        for writer in self._parquet.values():
+        for writer in self.parquet_writers.values():
             writer.close()
 
     def rows(self) -> list[tuple]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import numbers
 import sqlite3
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -269,6 +270,40 @@ def chunk_frames(
         "quarantine": arrow_table(held, QUARANTINE_SCHEMA) if held is not None else None,
     }
     return scored, held, tables
+
+
+class ChunkWriter(Protocol):
+    """What ``write_chunk`` needs of a batch writer (both backends' writers)."""
+
+    batch: str
+    scored: int
+    quarantined: int
+    triage: Counter[str]
+    broken: bool
+    parquet_writers: dict[str, Any]
+
+
+def write_chunk(
+    writer: ChunkWriter,
+    predictions: pd.DataFrame,
+    quarantined: pd.DataFrame,
+    scored_elsewhere: Callable[[list[str]], list[bool]],
+    write_scored: Callable[[pd.DataFrame], None],
+) -> None:
+    """One chunk into a batch writer: the scored rows through the backend's ``write_scored``, the counts, the Parquet
+    tables; ``broken`` stays set if any of it fails half way, so the batch is never committed."""
+    scored, held, tables = chunk_frames(predictions, quarantined, writer.batch, scored_elsewhere)
+    writer.broken = True
+    if scored is not None:
+        write_scored(scored)
+        writer.scored += len(scored)
+        writer.triage.update(scored["triage"].value_counts().to_dict())
+    if held is not None:
+        writer.quarantined += len(held)
+    for name, table in tables.items():
+        if table is not None:
+            writer.parquet_writers[name].write_table(table)
+    writer.broken = False
 
 
 def with_hours_left(frame: pd.DataFrame, now: datetime) -> pd.DataFrame:

@@ -20,9 +20,9 @@ from gxp_assets.stores.results_frames import (
     PREDICTION_SCHEMA,
     QUARANTINE_SCHEMA,
     STORED_COLUMNS,
-    chunk_frames,
     sql_rows,
     whole_batch,
+    write_chunk,
 )
 from gxp_assets.stores.results_integrity import rows_sha256
 from gxp_assets.stores.results_protocol import TRIAGE_LEVELS, OnCommit
@@ -46,7 +46,7 @@ class LocalBatchWriter:
     def __init__(self, batch: str, connection: sqlite3.Connection, temps: dict[str, Path]) -> None:
         self.batch = batch
         self._connection = connection
-        self._parquet = {
+        self.parquet_writers = {
             "predictions": pq.ParquetWriter(temps["predictions"], PREDICTION_SCHEMA, compression="zstd"),
             "quarantine": pq.ParquetWriter(temps["quarantine"], QUARANTINE_SCHEMA, compression="zstd"),
         }
@@ -56,21 +56,13 @@ class LocalBatchWriter:
         self.broken = False  # a chunk failed half written: SQLite and Parquet may disagree, so never commit
 
     def add(self, predictions: pd.DataFrame, quarantined: pd.DataFrame) -> None:
-        scored, held, tables = chunk_frames(predictions, quarantined, self.batch, self._scored_elsewhere)
-        self.broken = True
-        if scored is not None:
-            marks = ", ".join("?" * len(STORED_COLUMNS))
-            self._connection.execute("BEGIN")
-            self._connection.executemany(f"INSERT INTO staging.rows VALUES ({marks})", sql_rows(scored))
-            self._connection.execute("COMMIT")
-            self.scored += len(scored)
-            self.triage.update(scored["triage"].value_counts().to_dict())
-        if held is not None:
-            self.quarantined += len(held)
-        for name, table in tables.items():
-            if table is not None:
-                self._parquet[name].write_table(table)
-        self.broken = False
+        write_chunk(self, predictions, quarantined, self._scored_elsewhere, self._stage_rows)
+
+    def _stage_rows(self, scored: pd.DataFrame) -> None:
+        marks = ", ".join("?" * len(STORED_COLUMNS))
+        self._connection.execute("BEGIN")
+        self._connection.executemany(f"INSERT INTO staging.rows VALUES ({marks})", sql_rows(scored))
+        self._connection.execute("COMMIT")
 
     def _scored_elsewhere(self, report_ids: list[str]) -> list[bool]:
         """Per report id, whether the index holds a scoring of it in another batch: a report sent again is kept and
@@ -85,7 +77,7 @@ class LocalBatchWriter:
 
     def close(self) -> None:
         """Finish both files; with no chunk at all they are still valid, empty Parquet files with the schema."""
-        for writer in self._parquet.values():
+        for writer in self.parquet_writers.values():
             writer.close()
 
 
