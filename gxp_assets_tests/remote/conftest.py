@@ -25,7 +25,7 @@ from gxp_assets.core.features import FeatureMatrix
 from gxp_assets.core.training import CalibrationNeeds, TrainingData
 from gxp_assets.definitions import defs
 from gxp_assets.defs.data_assets import DATA_GROUP
-from gxp_assets.defs.model_assets import plan_guarantee
+from gxp_assets.defs.model_assets import MODEL_GROUP, plan_guarantee
 from gxp_assets.defs.scoring_place import GLUE_SCRIPT, ScoringPlace
 from gxp_assets.remote.job_inputs import ModelBundle
 from gxp_assets.stores import codecs, current_plan
@@ -86,9 +86,6 @@ def run_groups(instance: DagsterInstance, groups: tuple[str, ...], config: dict)
 @pytest.fixture(scope="session")
 def trained_model(tmp_path_factory: pytest.TempPathFactory):
     """A small model trained by the real job, as the JSON bundle a remote job receives."""
-    from gxp_assets.defs.data_assets import DATA_GROUP
-    from gxp_assets.defs.model_assets import MODEL_GROUP
-
     root = tmp_path_factory.mktemp("remote_model")
     monkeypatch = fresh_home(root, PAC_FOR_SMALL_MODELS)
     config = {"ops": {"labelled_reports": {"config": {"format": "demo", "demo_documents": 600}},
