@@ -100,7 +100,7 @@ def score_chunk(
     Pass ``features`` when they were computed already (``featurize(valid, spec)``), so they are computed once."""
     origin = intake.set_index("intake_seq").loc[valid["intake_seq"], ["raw", "source_file", "source_line"]]
     if valid.empty:
-        return _empty_predictions()
+        return empty_predictions()
     X = featurize(valid, spec) if features is None else features
     scored = model.score(X, valid["source"].to_numpy(), explain_top_k=explain_top_k, texts=ReportTexts.of(valid, spec))
     explanations = scored.explanations or [[] for _ in range(len(valid))]
@@ -159,7 +159,8 @@ def typed_predictions(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[list(SCORED_COLUMNS)]
 
 
-def _empty_predictions() -> pd.DataFrame:
+def empty_predictions() -> pd.DataFrame:
+    """The typed predictions of a chunk with nothing valid in it."""
     frame = pd.DataFrame({name: pd.Series([], dtype=object) for name in SCORED_COLUMNS})
     for name in ("p_ae", "raw_score"):
         frame[name] = frame[name].astype("float64")
@@ -256,7 +257,13 @@ def publish(
 
 def stage_chunk(folder: Path, index: int, predictions: pd.DataFrame, quarantined: pd.DataFrame) -> tuple[Path, Path]:
     """Keep a scored chunk on disk until the whole batch is measured (Parquet round-trips the typed columns)."""
-    paths = folder / f"{index:06d}.predictions.parquet", folder / f"{index:06d}.quarantine.parquet"
+    names = staged_names(index)
+    paths = folder / names[0], folder / names[1]
     predictions.to_parquet(paths[0], index=False)
     quarantined.to_parquet(paths[1], index=False)
     return paths
+
+
+def staged_names(index: int) -> tuple[str, str]:
+    """The file names of the ``index``-th staged chunk: predictions, quarantine rows (wherever a chunk is staged)."""
+    return f"{index:06d}.predictions.parquet", f"{index:06d}.quarantine.parquet"

@@ -43,7 +43,8 @@ def checked(uri: str, found: str, expected: str) -> None:
 
 
 def run_job(extras: dict[str, Any], s3: Any, log: Any, work: Path) -> dict[str, Any]:
-    """Download, score on Spark, upload; returns the metadata the materialization reports."""
+    """Download and check the inputs, score on Spark staging straight into ``output_uri``; returns the metadata the
+    materialization reports."""
     started = time.perf_counter()
     source = work / f"batch{Path(split_s3_uri(extras['input_uri'])[1]).suffix}"
     s3.download_file(*split_s3_uri(extras["input_uri"]), str(source))
@@ -54,35 +55,31 @@ def run_job(extras: dict[str, Any], s3: Any, log: Any, work: Path) -> dict[str, 
     bundle = ModelBundle.from_json(text.decode())
     log.info(f"batch {extras['stamp']['batch']}: {source.stat().st_size:,} bytes downloaded; starting Spark")
     from gxp_assets.remote.spark_scoring import MANIFEST, score_on_spark, scoring_session  # after the checks
+    from gxp_assets.remote.staging_place import StagingPlace
 
     spark = scoring_session(extras.get("spark_master"), "gxp-glue-scoring")
-    staged = work / "staged"
+    place = StagingPlace(extras["output_uri"].rstrip("/") + "/")  # S3: the executors write their chunks there
     scoring = score_on_spark(
         spark,
         source,
         bundle,
         rules_from_dict(extras["rules"]),
         stamp_from_dict(extras["stamp"]),
-        staged,
+        place,
         encoding=extras.get("encoding"),
         chunk_records=int(extras["chunk_records"]),
         explain_top_k=int(extras["explain_top_k"]),
         source_name=extras["source_name"],
         log=log.info,
     )
-    out_bucket, prefix = split_s3_uri(extras["output_uri"].rstrip("/") + "/")
-    for chunk in scoring.chunks:
-        for name in (chunk["predictions"], chunk["quarantine"]):
-            s3.upload_file(str(staged / name), out_bucket, prefix + name)
-    manifest = (staged / MANIFEST).read_bytes()
-    s3.put_object(Bucket=out_bucket, Key=prefix + MANIFEST, Body=manifest)
+    manifest = place.get(MANIFEST)
     log.info(f"scored {scoring.scored:,}, quarantined {scoring.quarantined:,} of {scoring.received:,} records")
     return {
         "received": scoring.received,
         "scored": scoring.scored,
         "quarantined": scoring.quarantined,
         "chunks": len(scoring.chunks),
-        "manifest_uri": f"s3://{out_bucket}/{prefix}{MANIFEST}",
+        "manifest_uri": place.uri + MANIFEST,
         "manifest_sha256": sha256_hex(manifest),
         "spark_seconds": round(time.perf_counter() - started, 3),
         **{f"seconds_{phase}": round(value, 3) for phase, value in scoring.seconds.items()},

@@ -16,6 +16,7 @@ import pytest
 from gxp_assets.core.batch_scoring import ScoringStamp, score_file
 from gxp_assets.core.demo_data import demo_batch
 from gxp_assets.core.fail_safe import FailSafe
+from gxp_assets.core.hashing import sha256_file
 from gxp_assets.core.staged_scoring import StagedChunk, publish_staged
 from gxp_assets.core.validation import ValidationRules
 from gxp_assets.defs.fail_safe import drift_limits
@@ -85,6 +86,11 @@ def test_spark_scores_a_demo_batch_as_in_process(spark, trained_model: TrainedMo
     assert len(scoring.chunks) == expected.tally.chunks > 1  # several intake chunks, each staged on its own
     assert outcome.drift is not None and outcome.drift.to_dict() == expected.drift.to_dict()
     assert outcome.suspension == expected.suspension
+    staged = tmp_path / "spark"
+    assert not list((staged / "valid").glob("*"))  # the executors removed the copies of the records they scored
+    for chunk in scoring.chunks:  # what each executor reported is the file it staged
+        assert sha256_file(staged / chunk["predictions"]) == chunk["predictions_sha256"]
+        assert sha256_file(staged / chunk["quarantine"]) == chunk["quarantine_sha256"]
 
 
 def test_spark_quarantines_hostile_rows_as_in_process(spark, trained_model: TrainedModel, tmp_path: Path) -> None:
