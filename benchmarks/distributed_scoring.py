@@ -116,12 +116,14 @@ def child(mode: str, path: Path, bundle_path: Path, out: Path) -> dict:
         outcome = score_file(path, model, spec, rules, stamp, sink, chunk_records=CHUNK, staging_dir=out,
                              progress=lambda tally: say(f"{tally.received:,} records"))  # fmt: skip
     else:
+        from gxp_assets.remote.glue_scoring import settle_job_process
         from gxp_assets.remote.spark_scoring import score_on_spark, scoring_session
 
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         spark = scoring_session(mode, "gxp-benchmark", **{"spark.driver.memory": "6g"})
         spark.range(1).count()  # the JVM and its first job are start-up, not scoring
         start_up = time.perf_counter() - started
+        settle_job_process()  # as the Glue job's process does
         started = time.perf_counter()
         staged_dir = out / "staged"
         scoring = score_on_spark(spark, path, bundle, rules, stamp, staged_dir, chunk_records=CHUNK, log=say)

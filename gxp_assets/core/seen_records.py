@@ -5,6 +5,8 @@ the validator keeps, per distinct report id, where it was first received, and pe
 the record kept. Python dicts of tuples cost some 400 bytes per record (about 400 MB at a million records); here the
 earlier chunks live in sorted numpy arrays of 16-byte digests (``searchsorted`` to look up, one ``insert`` per
 chunk to add), the places as one integer (file number, line), the kept report ids in one byte buffer.
+:class:`Candidates` is what those checks need of one chunk's records, so that a chunk checked elsewhere (a Spark
+executor) sends only that.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ from __future__ import annotations
 import hashlib
 from array import array
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 DIGEST = "S16"
 _LINE_BITS = 40  # a place is file number << 40 | line
@@ -37,6 +41,11 @@ class Places:
             number = self._numbers[file] = len(self._files)
             self._files.append(file)
         return number << _LINE_BITS | int(line)
+
+    def places(self, files: list[str], lines: list[int]) -> list[int]:
+        """``place`` of each (file, line); files are numbered in the order they first appear, as by ``place``."""
+        numbers = {file: self.place(file, 0) >> _LINE_BITS for file in dict.fromkeys(files)}
+        return [numbers[file] << _LINE_BITS | int(line) for file, line in zip(files, lines, strict=True)]
 
     def text(self, place: int) -> str:
         return f"{self._files[place >> _LINE_BITS]}:{place & ((1 << _LINE_BITS) - 1)}"
@@ -85,3 +94,34 @@ class Strings:
     def get(self, number: int) -> str:
         start = self._ends[number - 1] if number else 0
         return self._buffer[start : self._ends[number]].decode("utf-8", "surrogatepass")
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """What the checks across records need of the rows that passed the record checks, in intake order: a few
+    values per record, so a chunk checked elsewhere (a Spark executor) sends only these to the one validator."""
+
+    seqs: list[int]
+    report_ids: list[str]
+    id_keys: list[bytes]  # digest of the report id
+    text_keys: list[bytes]  # digest of the normalised text
+    labels: list[int | None]
+    files: list[str]
+    lines: list[int]
+
+    def to_frame(self) -> pd.DataFrame:
+        labels = [-1 if label is None else label for label in self.labels]
+        return pd.DataFrame({"intake_seq": pd.Series(self.seqs, dtype="int64"),
+                             "report_id": pd.Series(self.report_ids, dtype=object),
+                             "id_key": pd.Series(self.id_keys, dtype=object),
+                             "text_key": pd.Series(self.text_keys, dtype=object),
+                             "label": pd.Series(labels, dtype="int64"),
+                             "source_file": pd.Series(self.files, dtype=object),
+                             "source_line": pd.Series(self.lines, dtype="int64")})  # fmt: skip
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame) -> Candidates:
+        labels = [None if label < 0 else label for label in frame["label"].tolist()]
+        return cls(frame["intake_seq"].tolist(), frame["report_id"].tolist(), frame["id_key"].tolist(),
+                   frame["text_key"].tolist(), labels, frame["source_file"].tolist(),
+                   frame["source_line"].tolist())  # fmt: skip

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 
 from gxp_assets.core.contracts import INTAKE_COLUMNS, REPORT_FIELDS, REQUIRED_FIELDS, Reason
-from gxp_assets.core.seen_records import DigestTable, Places, Strings, digest
+from gxp_assets.core.seen_records import Candidates, DigestTable, Places, Strings, digest
 
 VALID_LABELS = {"0": 0, "1": 1, "0.0": 0, "1.0": 1}
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
@@ -185,12 +185,61 @@ def _received(values: list, rules: ValidationRules, now: datetime, failures: _Fi
 _BOTH_LABELS = 0b11  # label bits of a text: bit 0 for label 0, bit 1 for label 1
 
 
+@dataclass(frozen=True)
+class CheckedRecords:
+    """One chunk after the record-level checks, which need no other record, so they can run anywhere: each row's
+    first failure (by position) and the cleaned fields of every row."""
+
+    failures: dict[int, tuple[Reason, str]]
+    clean: dict[str, list]  # report fields, extra columns and intake_seq
+    extra: list[str]
+
+    def passed(self) -> list[int]:
+        return [row for row in range(len(self.clean["intake_seq"])) if row not in self.failures]
+
+    def candidates(self, chunk: pd.DataFrame) -> Candidates:
+        rows, clean = self.passed(), self.clean
+        files, lines = chunk["source_file"].tolist(), chunk["source_line"].tolist()
+        report_ids = [clean["report_id"][row] for row in rows]
+        return Candidates(
+            [clean["intake_seq"][row] for row in rows],
+            report_ids,
+            [digest(report_id) for report_id in report_ids],
+            [digest(clean["text"][row]) for row in rows],
+            [clean["label"][row] for row in rows],
+            [files[row] for row in rows],
+            [lines[row] for row in rows],
+        )
+
+    def result(self, chunk: pd.DataFrame, across: dict[int, tuple[Reason, str]]) -> ValidationResult:
+        """Valid reports and quarantine rows, with the failures the checks across records found (by intake_seq)."""
+        seqs = self.clean["intake_seq"]
+        failures = {seqs[row]: failure for row, failure in self.failures.items()}
+        failures.update(across)
+        valid = [row for row in range(len(seqs)) if seqs[row] not in failures]
+        return ValidationResult(
+            valid=_valid_frame({name: [values[row] for row in valid] for name, values in self.clean.items()},
+                               self.extra),
+            quarantined=_quarantine_frame(chunk, failures),
+        )  # fmt: skip
+
+
+def check_records(chunk: pd.DataFrame, rules: ValidationRules, now: datetime) -> CheckedRecords:
+    """The record-level checks of one chunk (the first part of :meth:`BatchValidator.validate`)."""
+    extra = [name for name in chunk.columns if name not in (*REPORT_FIELDS, *INTAKE_COLUMNS)]
+    by_row, clean = _record_checks(chunk, rules, now)
+    clean.update({name: _column(chunk, name) for name in extra})
+    clean["intake_seq"] = chunk["intake_seq"].tolist()
+    return CheckedRecords(by_row, clean, extra)
+
+
 class BatchValidator:
     """Validates an intake chunk by chunk, remembering across chunks what the checks across records need.
 
     That is the first place of each report_id, and per normalised text its labels and the record kept, keyed by a
     16-byte digest (core.seen_records): memory grows with the number of distinct records (a few dozen bytes each),
-    not with their size.
+    not with their size. :meth:`validate` is :func:`check_records`, :meth:`check_across` and
+    :meth:`CheckedRecords.result` in a row; a distributed run does the first and last on its executors.
 
     One outcome depends on the chunking. When a text arrives with labels 0 and 1, a whole intake quarantines every
     record of it as ``conflicting_labels``. When an earlier chunk already passed one of them as valid (and perhaps
@@ -209,33 +258,21 @@ class BatchValidator:
 
     def validate(self, chunk: pd.DataFrame) -> ValidationResult:
         """Valid reports typed per the contract, and quarantine rows holding the record as received plus a reason."""
-        extra = [name for name in chunk.columns if name not in (*REPORT_FIELDS, *INTAKE_COLUMNS)]
-        by_row, clean = _record_checks(chunk, self.rules, self.now)
-        seqs = chunk["intake_seq"].tolist()
-        failures = {seqs[row]: failure for row, failure in by_row.items()}
-        passed = [row for row in range(len(chunk)) if row not in by_row]
-        clean.update({name: _column(chunk, name) for name in extra})
-        clean["intake_seq"] = seqs
-        files, lines = chunk["source_file"].tolist(), chunk["source_line"].tolist()
-        places = {row: self._places.place(files[row], lines[row]) for row in passed}
-        failures.update(self._cross_record_failures(passed, clean, places))
-        valid = [row for row in passed if seqs[row] not in failures]
-        return ValidationResult(
-            valid=_valid_frame({name: [values[row] for row in valid] for name, values in clean.items()}, extra),
-            quarantined=_quarantine_frame(chunk, failures),
-        )
+        checked = check_records(chunk, self.rules, self.now)
+        return checked.result(chunk, self.check_across(checked.candidates(chunk)))
 
-    def _cross_record_failures(
-        self, passed: list[int], clean: dict[str, list], places: dict[int, int]
-    ) -> dict[int, tuple[Reason, str]]:
-        """Duplicate ids, conflicting labels and duplicate texts over the rows that ``passed``, in intake order."""
-        seqs, ids, texts, labels = clean["intake_seq"], clean["report_id"], clean["text"], clean["label"]
+    def check_across(self, found: Candidates) -> dict[int, tuple[Reason, str]]:
+        """Duplicate ids, conflicting labels and duplicate texts among the next chunk's ``found`` records and
+        against every earlier chunk, in intake order; failures by intake_seq."""
+        seqs, ids, id_keys, text_keys, labels = (
+            found.seqs, found.report_ids, found.id_keys, found.text_keys, found.labels
+        )  # fmt: skip
+        places = self._places.places(found.files, found.lines)
         failures: dict[int, tuple[Reason, str]] = {}
-        id_keys = [digest(ids[row]) for row in passed]
         first_places = self._ids.columns["place"]
         new_ids: dict[bytes, tuple[int, ...]] = {}
         unique_ids = []
-        for row, key, slot in zip(passed, id_keys, self._ids.slots(id_keys).tolist(), strict=True):
+        for row, key, slot in zip(range(len(seqs)), id_keys, self._ids.slots(id_keys).tolist(), strict=True):
             if slot >= 0:
                 first = int(first_places[slot])
             elif key in new_ids:
@@ -249,14 +286,14 @@ class BatchValidator:
                 f"report_id {ids[row]!r} was already received at {self._places.text(first)}",
             )
         self._ids.add(new_ids)
-        text_keys = [digest(texts[row]) for row in unique_ids]
+        unique_keys = [text_keys[row] for row in unique_ids]
         chunk_labels: dict[bytes, int] = {}
-        for row, key in zip(unique_ids, text_keys, strict=True):
+        for row, key in zip(unique_ids, unique_keys, strict=True):
             if labels[row] is not None:
                 chunk_labels[key] = chunk_labels.get(key, 0) | 1 << labels[row]
-        slots = dict(zip(text_keys, self._texts.slots(text_keys).tolist(), strict=True))
+        slots = dict(zip(unique_keys, self._texts.slots(unique_keys).tolist(), strict=True))
         seen_texts: dict[bytes, list[int]] = {}  # labels, kept place, kept id number
-        for row, key in zip(unique_ids, text_keys, strict=True):
+        for row, key in zip(unique_ids, unique_keys, strict=True):
             if (seen := seen_texts.get(key)) is None:
                 seen = seen_texts[key] = self._earlier_text(slots[key])
             seen[0] |= chunk_labels.get(key, 0)

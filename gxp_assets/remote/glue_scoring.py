@@ -16,6 +16,7 @@ side checks every staged file against the manifest before it publishes anything.
 
 from __future__ import annotations
 
+import gc
 import json
 import tempfile
 import time
@@ -40,6 +41,13 @@ def checked(uri: str, found: str, expected: str) -> None:
     """What was read from ``uri`` must hash to what the Dagster side sent; otherwise the job fails, scoring nothing."""
     if found != expected:
         raise ValueError(f"{uri} hashes to {found}, not to the {expected} the Dagster run sent: refusing to score it")
+
+
+def settle_job_process() -> None:
+    """For a process that runs one scoring job (the Glue job, a benchmark's child): move what is loaded so far
+    (modules, Spark's objects) out of the garbage collector's reach, so that it does not walk them again for every
+    chunk of records the driver reads (measured: about 15 % of the driver's reading time)."""
+    gc.freeze()
 
 
 def run_job(extras: dict[str, Any], s3: Any, log: Any, work: Path) -> dict[str, Any]:
@@ -98,6 +106,7 @@ def main() -> None:
         params_loader=PipesCliArgsParamsLoader(),
     ) as pipes:
         with tempfile.TemporaryDirectory(prefix="gxp-glue-") as folder:
+            settle_job_process()
             metadata = run_job(dict(pipes.extras), s3, pipes.log, Path(folder))
         pipes.report_asset_materialization(metadata=metadata, data_version=metadata["manifest_sha256"])
         print(json.dumps({"gxp_glue_scoring": metadata}), flush=True)

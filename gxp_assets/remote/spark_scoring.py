@@ -1,14 +1,20 @@
 """Featurize + score one batch in Spark: the same core functions as in-process, spread over executors.
 
-The driver reads the batch file in intake chunks and validates them with the one :class:`BatchValidator` (so the
-quarantine rows and their reasons are those of an in-process run, duplicates found across chunks included), stages
-each chunk's quarantine rows and leaves its valid records, with their bytes and origin, as Parquet in the staging
-place. One Spark task per chunk then (``mapInPandas`` over the chunks) reads it, scores it with :func:`score_chunk`,
-the model loaded once per Python worker from its stored JSON form (the classifier's text and the conformal record;
-never a pickled object), and writes the typed predictions where :func:`stage_chunk` would have put them. Only a
-hash and a count per chunk come back to the driver: no scored row passes through it, so its memory does not grow
-with the batch. core.staged_scoring then counts, measures drift and publishes the chunks as in-process. No Dagster
-here and no AWS API: remote.glue_scoring wraps this for Glue, with an S3 staging place.
+The driver does only what needs the whole batch in order: it reads the file in intake chunks (leaving each in the
+staging place for its task) and runs the checks across records (duplicate ids, duplicate texts, conflicting labels)
+of the one :class:`BatchValidator`. Everything per chunk runs on the executors, one Spark task per intake chunk
+(``mapInPandas`` over the chunk numbers), in two passes:
+
+1. :func:`check_records`: the record-level checks; only what the checks across records need (an id, a text digest,
+   a label, a place per record) comes back to the driver, which decides the duplicates in intake order;
+2. the same checks again with the driver's findings added (:meth:`CheckedRecords.result`), then
+   :func:`score_chunk` (the model loaded once per Python worker from its stored JSON form: the classifier's text and
+   the conformal record, never a pickled object), and the chunk's predictions and quarantine rows staged where
+   :func:`stage_chunk` would have put them; a count and a SHA-256 per file come back.
+
+So the quarantine rows, reasons and predictions are those of an in-process run, and no scored row passes through
+the driver. core.staged_scoring then counts, measures drift and publishes the chunks as in-process. No Dagster here
+and no AWS API: remote.glue_scoring wraps this for Glue, with an S3 staging place.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,27 +35,30 @@ from pyspark.broadcast import Broadcast
 from pyspark.sql import SparkSession
 from pyspark.sql import types as T
 
-from gxp_assets.core.batch_scoring import (
-    DEFAULT_CHUNK_RECORDS,
-    ScoringStamp,
-    empty_predictions,
-    score_chunk,
-    staged_names,
-)
+from gxp_assets.core.batch_scoring import DEFAULT_CHUNK_RECORDS, ScoringStamp, score_chunk, staged_names
+from gxp_assets.core.contracts import Reason
 from gxp_assets.core.features import FeatureSpec
 from gxp_assets.core.hashing import sha256_hex
 from gxp_assets.core.loaders import iter_intake_chunks
 from gxp_assets.core.scoring import TriageModel
-from gxp_assets.core.validation import BatchValidator, ValidationRules
+from gxp_assets.core.validation import BatchValidator, Candidates, ValidationRules, check_records
 from gxp_assets.remote.job_inputs import ModelBundle
 from gxp_assets.remote.staging_place import StagingPlace
 
-ORIGIN_COLUMNS = ("raw", "source_file", "source_line")
 MANIFEST = "manifest.json"
 CHUNK_RESULT_SCHEMA = T.StructType(
     [T.StructField("index", T.LongType()), T.StructField("scored", T.LongType()),
-     T.StructField("predictions_sha256", T.StringType())]
+     T.StructField("quarantined", T.LongType()), T.StructField("predictions_sha256", T.StringType()),
+     T.StructField("quarantine_sha256", T.StringType())]
 )  # fmt: skip
+CANDIDATE_SCHEMA = T.StructType(
+    [T.StructField("chunk", T.LongType()), T.StructField("intake_seq", T.LongType()),
+     T.StructField("report_id", T.StringType()), T.StructField("id_key", T.BinaryType()),
+     T.StructField("text_key", T.BinaryType()),
+     T.StructField("label", T.LongType()), T.StructField("source_file", T.StringType()),
+     T.StructField("source_line", T.LongType())]
+)  # fmt: skip
+PandasTasks = Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]
 
 
 def scoring_session(master: str | None = None, app_name: str = "gxp-scoring", **conf: str) -> SparkSession:
@@ -73,9 +83,9 @@ def scoring_session(master: str | None = None, app_name: str = "gxp-scoring", **
     return spark
 
 
-def valid_chunk_name(index: int) -> str:
-    """Where the driver leaves the ``index``-th chunk's valid records for its task (removed once it is scored)."""
-    return f"valid/{index:06d}.parquet"
+def intake_chunk_name(index: int) -> str:
+    """Where the driver leaves the ``index``-th intake chunk for its tasks (removed once it is scored)."""
+    return f"intake/{index:06d}.parquet"
 
 
 def parquet_bytes(frame: pd.DataFrame) -> bytes:
@@ -84,12 +94,14 @@ def parquet_bytes(frame: pd.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
-def _to_score(valid: pd.DataFrame, intake: pd.DataFrame) -> pd.DataFrame:
-    """The valid records with the bytes and origin score_chunk needs (the label is not an input of scoring)."""
-    origin = intake.set_index("intake_seq").loc[valid["intake_seq"], list(ORIGIN_COLUMNS)]
-    frame = valid.drop(columns=["label"]).reset_index(drop=True)
-    for name in ORIGIN_COLUMNS:
-        frame[name] = origin[name].to_numpy()
+def read_intake(place: StagingPlace, name: str) -> pd.DataFrame:
+    """An intake chunk as the driver had it: text columns as Python objects with None for missing, as the loader
+    gives them (pandas would read them back as its string dtype, with NaN)."""
+    frame = pd.read_parquet(io.BytesIO(place.get(name)))
+    for column in frame.columns:
+        if isinstance(frame[column].dtype, pd.StringDtype):
+            values = frame[column].astype(object)
+            frame[column] = values.where(values.notna(), None)
     return frame
 
 
@@ -104,30 +116,54 @@ def loaded_model(bundle: Broadcast, bundle_sha256: str) -> tuple[TriageModel, Fe
     return _LOADED[bundle_sha256]
 
 
-def score_staged_chunks(
-    place: StagingPlace, bundle: Broadcast, bundle_sha256: str, stamp: ScoringStamp, explain_top_k: int
-) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
-    """The function ``mapInPandas`` runs per task: for each chunk index it is given, read the chunk's valid records,
-    :func:`score_chunk` them and stage the predictions; one row (index, count, SHA-256) per chunk comes back. The
-    bundle (the model's stored JSON) travels once per executor as a broadcast, not with every task."""
+def check_chunks(place: StagingPlace, rules: ValidationRules, now: datetime) -> PandasTasks:
+    """Pass 1, per task: the record checks of each chunk it is given; the candidates for the checks across records
+    come back, tagged with their chunk."""
+
+    def check(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for batch in batches:
+            for index in batch["index"].tolist():
+                intake = read_intake(place, intake_chunk_name(index))
+                found = check_records(intake, rules, now).candidates(intake).to_frame()
+                found.insert(0, "chunk", index)
+                yield found
+
+    return check
+
+
+def score_chunks(
+    place: StagingPlace, rules: ValidationRules, bundle: Broadcast, bundle_sha256: str, stamp: ScoringStamp,
+    explain_top_k: int,
+) -> PandasTasks:  # fmt: skip
+    """Pass 2, per task: validate each chunk it is given with the driver's findings across records, score the valid
+    records and stage both files; one row (index, counts, SHA-256s) per chunk comes back. The bundle (the model's
+    stored JSON) travels once per executor as a broadcast, not with every task."""
 
     def score(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         model, spec = loaded_model(bundle, bundle_sha256)
         for batch in batches:
             rows = []
-            for index in batch["index"].tolist():
-                chunk = pd.read_parquet(io.BytesIO(place.get(valid_chunk_name(index))))
-                origin = chunk[["intake_seq", *ORIGIN_COLUMNS]]
-                predictions = score_chunk(chunk.drop(columns=list(ORIGIN_COLUMNS)), origin, model, spec, stamp,
-                                          explain_top_k)  # fmt: skip
-                data = parquet_bytes(predictions)
-                place.put(staged_names(index)[0], data)
-                place.delete(valid_chunk_name(index))
-                rows.append((index, len(predictions), sha256_hex(data)))
+            for index, across in zip(batch["index"].tolist(), batch["across"].tolist(), strict=True):
+                intake = read_intake(place, intake_chunk_name(index))
+                found = {int(seq): (Reason(reason), detail) for seq, reason, detail in json.loads(across)}
+                result = check_records(intake, rules, stamp.scored_at).result(intake, found)
+                predictions = score_chunk(result.valid, intake, model, spec, stamp, explain_top_k)
+                files = parquet_bytes(predictions), parquet_bytes(result.quarantined)
+                for name, data in zip(staged_names(index), files, strict=True):
+                    place.put(name, data)
+                place.delete(intake_chunk_name(index))
+                rows.append((index, len(predictions), len(result.quarantined), *map(sha256_hex, files)))
             frame = pd.DataFrame(rows, columns=CHUNK_RESULT_SCHEMA.fieldNames())
-            yield frame.astype({"index": "int64", "scored": "int64"})
+            yield frame.astype({"index": "int64", "scored": "int64", "quarantined": "int64"})
 
     return score
+
+
+def run_tasks(spark: SparkSession, rows: list[tuple], schema: T.StructType, tasks: PandasTasks,
+              out: T.StructType) -> pd.DataFrame:  # fmt: skip
+    """``tasks`` over ``rows``, one row (one chunk) per Spark task, so the executors take chunks as they free up."""
+    frame = spark.createDataFrame(spark.sparkContext.parallelize(rows, len(rows)), schema)
+    return frame.mapInPandas(tasks, out).toPandas()
 
 
 @dataclass
@@ -138,7 +174,7 @@ class SparkScoring:
     received: int
     scored: int
     quarantined: int
-    seconds: dict[str, float]  # wall time of each phase: driver reading + validation, Spark scoring
+    seconds: dict[str, float]  # wall time of each phase: reading, record checks, checks across records, scoring
 
     def manifest(self) -> dict[str, Any]:
         return {"received": self.received, "scored": self.scored, "quarantined": self.quarantined,
@@ -159,50 +195,59 @@ def score_on_spark(
     source_name: str | None = None,
     log: Callable[[str], None] = print,
 ) -> SparkScoring:
-    """Validate on the driver, score in Spark, stage per intake chunk in ``out`` (a folder, or an S3 staging place
-    for a cluster), with ``manifest.json`` last.
+    """Read on the driver, check and score in Spark, stage per intake chunk in ``out`` (a folder, or an S3 staging
+    place for a cluster), with ``manifest.json`` last.
 
     ``source_name``: what the records call the file when ``path`` is a copy of it (see iter_intake_chunks)."""
     place = out if isinstance(out, StagingPlace) else StagingPlace(str(out))
-    started, seconds = time.perf_counter(), {}
-    validator = BatchValidator(rules, stamp.scored_at)
-    chunks: list[dict[str, Any]] = []
-    to_score: list[int] = []
-    received = quarantined = 0
+    clock = _Phases(log)
+    received: list[int] = []
     for index, intake in enumerate(iter_intake_chunks(path, encoding, chunk_records, source_name=source_name)):
-        result = validator.validate(intake)
-        predictions_name, quarantine_name = staged_names(index)
-        quarantine = parquet_bytes(result.quarantined)
-        place.put(quarantine_name, quarantine)
-        chunk = {"predictions": predictions_name, "quarantine": quarantine_name, "received": len(intake),
-                 "quarantine_sha256": sha256_hex(quarantine)}  # fmt: skip
-        if len(result.valid):
-            place.put(valid_chunk_name(index), parquet_bytes(_to_score(result.valid, intake)))
-            to_score.append(index)
-        else:  # nothing to score: the typed, empty predictions of an in-process chunk, staged here
-            data = parquet_bytes(empty_predictions())
-            place.put(predictions_name, data)
-            chunk.update(scored=0, predictions_sha256=sha256_hex(data))
-        chunks.append(chunk)
-        received, quarantined = received + len(intake), quarantined + len(result.quarantined)
-        log(f"validated {received:,} records: {quarantined:,} quarantined so far")
-    seconds["driver_validation"] = time.perf_counter() - started
-    if to_score:
-        log(f"scoring {received - quarantined:,} records in Spark, {len(to_score)} tasks of one chunk each")
-        text = bundle.to_json()
-        shared = spark.sparkContext.broadcast(text)
-        scorer = score_staged_chunks(place, shared, sha256_hex(text.encode()), stamp, explain_top_k)
-        tasks = spark.sparkContext.parallelize([(index,) for index in to_score], len(to_score))  # one chunk a task
-        indices = spark.createDataFrame(tasks, T.StructType([T.StructField("index", T.LongType())]))
-        for row in indices.mapInPandas(scorer, CHUNK_RESULT_SCHEMA).collect():
-            chunks[row["index"]].update(scored=row["scored"], predictions_sha256=row["predictions_sha256"])
-        shared.destroy()
-        seconds["spark_scoring"] = time.perf_counter() - started - seconds["driver_validation"]
-    scored = sum(chunk["scored"] for chunk in chunks)
-    if received != scored + quarantined:  # a task that lost rows would show here, before anything is published
-        raise RuntimeError(f"{received:,} records received but {scored:,} scored + {quarantined:,} quarantined")
-    listed = [{key: chunk[key] for key in ("predictions", "quarantine", "received", "predictions_sha256",
-                                           "quarantine_sha256")} for chunk in chunks]  # fmt: skip
-    outcome = SparkScoring(listed, received, scored, quarantined, seconds)
+        place.put(intake_chunk_name(index), parquet_bytes(intake))
+        received.append(len(intake))
+        log(f"read {sum(received):,} records")
+    clock.done("driver_reading", f"record checks in Spark, {len(received)} tasks of one chunk each")
+    numbers = T.StructType([T.StructField("index", T.LongType())])
+    found = run_tasks(spark, [(index,) for index in range(len(received))], numbers,
+                      check_chunks(place, rules, stamp.scored_at), CANDIDATE_SCHEMA)  # fmt: skip
+    clock.done("record_checks", "checks across records on the driver")
+    validator, across = BatchValidator(rules, stamp.scored_at), []
+    parts = dict(iter(found.sort_values("intake_seq", kind="stable").groupby("chunk", sort=True)))
+    for index in range(len(received)):
+        part = parts.get(index)
+        failures = validator.check_across(Candidates.from_frame(part)) if part is not None else {}
+        across.append((index, json.dumps([[seq, str(reason), detail] for seq, (reason, detail) in failures.items()])))
+    del found, parts
+    clock.done("driver_checks_across", f"scoring in Spark, {len(received)} tasks of one chunk each")
+    text = bundle.to_json()
+    shared = spark.sparkContext.broadcast(text)
+    described = T.StructType([T.StructField("index", T.LongType()), T.StructField("across", T.StringType())])
+    scorer = score_chunks(place, rules, shared, sha256_hex(text.encode()), stamp, explain_top_k)
+    results = run_tasks(spark, across, described, scorer, CHUNK_RESULT_SCHEMA).sort_values("index")
+    shared.destroy()
+    clock.done("spark_scoring", "")
+    scored, quarantined = int(results["scored"].sum()), int(results["quarantined"].sum())
+    if results["index"].tolist() != list(range(len(received))) or sum(received) != scored + quarantined:
+        raise RuntimeError(f"{sum(received):,} records in {len(received)} chunks, but {scored:,} scored + "
+                           f"{quarantined:,} quarantined came back from {len(results)} chunks")  # fmt: skip
+    chunks = []
+    for index, (count, row) in enumerate(zip(received, results.itertuples(), strict=True)):
+        predictions, quarantine = staged_names(index)
+        chunks.append({"predictions": predictions, "quarantine": quarantine, "received": count,
+                       "predictions_sha256": row.predictions_sha256, "quarantine_sha256": row.quarantine_sha256})
+    outcome = SparkScoring(chunks, sum(received), scored, quarantined, clock.seconds)
     place.put(MANIFEST, json.dumps(outcome.manifest(), indent=1).encode())
     return outcome
+
+
+class _Phases:
+    """Wall time of each phase, and a log line as the next begins."""
+
+    def __init__(self, log: Callable[[str], None]) -> None:
+        self.log, self.seconds, self._last = log, {}, time.perf_counter()
+
+    def done(self, phase: str, next_phase: str) -> None:
+        now = time.perf_counter()
+        self.seconds[phase], self._last = now - self._last, now
+        if next_phase:
+            self.log(next_phase)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gxp_assets.core.seen_records import DigestTable, Places, Strings, digest
+from gxp_assets.core.seen_records import Candidates, DigestTable, Places, Strings, digest
 
 
 def test_digest_table_finds_every_added_key_and_nothing_else() -> None:
@@ -37,3 +37,19 @@ def test_strings_and_places_read_back_what_was_stored() -> None:
 
 def test_digest_is_sixteen_bytes_and_tells_texts_apart() -> None:
     assert len(digest("x")) == 16 and digest("x") != digest("y") and digest("lone \udc80") == digest("lone \udc80")
+
+
+def test_places_of_a_chunk_number_files_as_one_at_a_time_would() -> None:
+    one_by_one, together = Places(), Places()
+    earlier = [one_by_one.place("b.csv", 1), together.place("b.csv", 1)]
+    files, lines = ["c.csv", "a.csv", "b.csv", "c.csv"], [4, 9, 2, 5]
+    expected = [one_by_one.place(file, line) for file, line in zip(files, lines, strict=True)]
+    assert together.places(files, lines) == expected and earlier[0] == earlier[1]
+    assert [together.text(place) for place in expected] == ["c.csv:4", "a.csv:9", "b.csv:2", "c.csv:5"]
+
+
+def test_candidates_survive_the_trip_through_a_frame() -> None:
+    found = Candidates([3, 5], ["r-3", "r-5"], [digest("r-3"), digest("r-5")], [digest("t"), digest("u")],
+                       [1, None], ["a.csv", "a.csv"], [4, 6])  # fmt: skip
+    assert Candidates.from_frame(found.to_frame()) == found
+    assert Candidates.from_frame(Candidates([], [], [], [], [], [], []).to_frame()).seqs == []

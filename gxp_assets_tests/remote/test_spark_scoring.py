@@ -87,7 +87,7 @@ def test_spark_scores_a_demo_batch_as_in_process(spark, trained_model: TrainedMo
     assert outcome.drift is not None and outcome.drift.to_dict() == expected.drift.to_dict()
     assert outcome.suspension == expected.suspension
     staged = tmp_path / "spark"
-    assert not list((staged / "valid").glob("*"))  # the executors removed the copies of the records they scored
+    assert (staged / "intake").is_dir() and not list((staged / "intake").iterdir())  # each task removed its chunk
     for chunk in scoring.chunks:  # what each executor reported is the file it staged
         assert sha256_file(staged / chunk["predictions"]) == chunk["predictions_sha256"]
         assert sha256_file(staged / chunk["quarantine"]) == chunk["quarantine_sha256"]
