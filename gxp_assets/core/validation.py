@@ -295,7 +295,8 @@ class BatchValidator:
         seen_texts: dict[bytes, list[int]] = {}  # labels, kept place, kept id number
         for row, key in zip(unique_ids, unique_keys, strict=True):
             if (seen := seen_texts.get(key)) is None:
-                seen = seen_texts[key] = self._earlier_text(slots[key])
+                slot = slots[key]
+                seen = seen_texts[key] = [0, -1, -1] if slot < 0 else self._earlier_text(slot)
             seen[0] |= chunk_labels.get(key, 0)
             if seen[0] == _BOTH_LABELS:
                 failures[seqs[row]] = (Reason.CONFLICTING_LABELS, self._conflict_detail(seen))
@@ -311,8 +312,6 @@ class BatchValidator:
         return failures
 
     def _earlier_text(self, slot: int) -> list[int]:
-        if slot < 0:
-            return [0, -1, -1]
         return [int(self._texts.columns[name][slot]) for name in ("labels", "kept_place", "kept_id")]
 
     def _remember_texts(self, seen_texts: dict[bytes, list[int]], slots: dict[bytes, int]) -> None:
