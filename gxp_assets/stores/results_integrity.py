@@ -29,6 +29,8 @@ from gxp_assets.stores.results_frames import PREDICTION_SCHEMA, STORED_COLUMNS, 
 
 RESULTS_ACTION = "results"
 _SCORED_WIDTH = len(SCORED_COLUMNS)
+#: ``json.dumps(row, ensure_ascii=False, allow_nan=True)``, byte for byte: one encoder made once, not one per row.
+_ROW_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=True)
 
 
 class ResultsIntegrityError(RuntimeError):
@@ -57,11 +59,14 @@ def rows_sha256(connection: sqlite3.Connection, batch: str) -> str:
 def add_rows(digest: Any, rows: Iterable[Sequence[Any]]) -> None:
     """Feed index rows (``STORED_COLUMNS`` order) into ``digest``: one definition of a row's bytes for every
     backend. Trailing note columns that are None are left out."""
+    lines = []
     for row in rows:
         row = tuple(row)
         while row and row[-1] is None and len(row) > _SCORED_WIDTH:
             row = row[:-1]
-        digest.update(json.dumps(row, ensure_ascii=False, allow_nan=True).encode() + b"\n")
+        lines.append(_ROW_ENCODER.encode(row))
+    if lines:
+        digest.update(("\n".join(lines) + "\n").encode())
 
 
 def recorded_results(entries: Iterable[AuditEntry]) -> dict[str, dict[str, Any]]:

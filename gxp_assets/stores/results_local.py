@@ -55,17 +55,20 @@ def _sql_type(field: pa.Field) -> str:
 
 #: Indexes added after the first stores were made (``_upgrade`` adds them to an older index): the work queue's order
 #: within one triage level (the queue merges one ordered walk of it per level; it covers the filters, so a count reads
-#: no table row), and a report's scorings by time, so "is this its latest scoring?" is answered from the index alone.
+#: no table row), a report's scorings by time, so "is this its latest scoring?" is answered from the index alone (and
+#: any lookup by report id), and a batch's rows in intake order, so hashing a batch (``rows_sha256``) sorts nothing.
 _LATER_INDEXES = {
     "predictions_queue": "ON predictions (triage, due_at IS NULL, due_at, p_ae DESC, report_id, scored_at, source,"
                          " batch)",
     "predictions_by_report_time": "ON predictions (report_id, scored_at)",
+    "predictions_by_batch_seq": "ON predictions (batch, intake_seq)",
 }
+#: Indexes of earlier stores that a later one makes redundant (a prefix of it): ``_upgrade`` drops them, as every
+#: index is updated for every row a batch commits.
+_OBSOLETE_INDEXES = ("predictions_by_batch", "predictions_by_report")
 _INDEXES = "".join(f"CREATE INDEX IF NOT EXISTS {name} {what};\n" for name, what in _LATER_INDEXES.items())
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS predictions ({", ".join(f"{f.name} {_sql_type(f)}" for f in PREDICTION_SCHEMA)});
-CREATE INDEX IF NOT EXISTS predictions_by_batch ON predictions (batch);
-CREATE INDEX IF NOT EXISTS predictions_by_report ON predictions (report_id);
 CREATE INDEX IF NOT EXISTS predictions_by_triage_due ON predictions (triage, due_at);
 {_INDEXES}CREATE TABLE IF NOT EXISTS batches (
     batch TEXT PRIMARY KEY, run_id TEXT NOT NULL, scored INTEGER NOT NULL, quarantined INTEGER NOT NULL,
@@ -136,11 +139,11 @@ def _queue_arms(levels: tuple[str, ...], where: QueueFilter) -> tuple[list[str],
 
 def _upgrade(connection: sqlite3.Connection) -> None:
     """An index made by an earlier version gets what it lacks: note columns (empty, NULL, for the rows it already
-    holds) and the later indexes."""
+    holds) and the later indexes; the indexes they make redundant are dropped."""
     present = {row[1] for row in connection.execute("PRAGMA table_info(predictions)")}
     missing = [field for field in PREDICTION_SCHEMA if field.name not in present]
     indexes = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-    if missing or set(_LATER_INDEXES) - indexes:
+    if missing or set(_LATER_INDEXES) - indexes or indexes & set(_OBSOLETE_INDEXES):
         connection.execute("BEGIN IMMEDIATE")
         present = {row[1] for row in connection.execute("PRAGMA table_info(predictions)")}  # under the lock
         for field in missing:
@@ -148,6 +151,8 @@ def _upgrade(connection: sqlite3.Connection) -> None:
                 connection.execute(f"ALTER TABLE predictions ADD COLUMN {field.name} {_sql_type(field)}")
         for name, what in _LATER_INDEXES.items():
             connection.execute(f"CREATE INDEX IF NOT EXISTS {name} {what}")
+        for name in _OBSOLETE_INDEXES:
+            connection.execute(f"DROP INDEX IF EXISTS {name}")
         connection.execute("COMMIT")
 
 

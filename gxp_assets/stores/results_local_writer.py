@@ -28,6 +28,9 @@ from gxp_assets.stores.results_integrity import rows_sha256
 from gxp_assets.stores.results_protocol import TRIAGE_LEVELS, OnCommit
 
 FILES = ("predictions", "quarantine")
+#: The writer's page cache for the index (KiB): the default 2 MB thrashes the index B-trees when a large batch is
+#: swapped in (measured, 1M rows into an empty store: commit 46.6 s at 2 MB, 35.8 s at 64 MB).
+COMMIT_CACHE_KIB = 65_536
 
 
 def now_text() -> str:
@@ -66,13 +69,11 @@ class LocalBatchWriter:
 
     def _scored_elsewhere(self, report_ids: list[str]) -> list[bool]:
         """Per report id, whether the index holds a scoring of it in another batch: a report sent again is kept and
-        scored, and marked. (A batch committed by someone else while this one is written is not seen.)"""
-        self._connection.execute("CREATE TEMP TABLE IF NOT EXISTS chunk_ids (report_id TEXT PRIMARY KEY)")
-        self._connection.execute("DELETE FROM temp.chunk_ids")
-        self._connection.executemany("INSERT OR IGNORE INTO temp.chunk_ids VALUES (?)", ((r,) for r in report_ids))
+        scored, and marked. (A batch committed by someone else while this one is written is not seen.) One query,
+        the chunk's ids passed as one JSON array: no temporary table written row by row."""
         seen = {row[0] for row in self._connection.execute(
-            "SELECT DISTINCT c.report_id FROM temp.chunk_ids AS c JOIN main.predictions AS p"
-            " ON p.report_id = c.report_id WHERE p.batch != ?", (self.batch,))}  # fmt: skip
+            "SELECT DISTINCT p.report_id FROM main.predictions AS p WHERE p.report_id IN"
+            " (SELECT value FROM json_each(?)) AND p.batch != ?", (json.dumps(report_ids), self.batch))}  # fmt: skip
         return [report_id in seen for report_id in report_ids]
 
     def close(self) -> None:
@@ -88,6 +89,7 @@ def write_batch(
     """Stage the chunks added by the caller, then swap them in as the batch's results under one write lock;
     ``connection`` (to the index) is closed at the end."""
     try:
+        connection.execute(f"PRAGMA main.cache_size = -{COMMIT_CACHE_KIB}")
         connection.execute("ATTACH DATABASE ? AS staging", (str(temps["staging"]),))
         connection.executescript(
             "PRAGMA staging.journal_mode=OFF; PRAGMA staging.synchronous=OFF;"
