@@ -69,8 +69,12 @@ def serving(root: Path, env: dict[str, str]) -> Iterator[str]:
                 time.sleep(0.2)
         yield f"http://127.0.0.1:{port}"
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        process.terminate()  # as SageMaker stops a container: SIGTERM, then SIGKILL when it does not end
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=30)
 
 
 def call(url: str, body: bytes | None = None) -> tuple[int, dict[str, Any]]:
