@@ -58,7 +58,7 @@ class DigestTable:
         self.keys = np.empty(0, dtype=DIGEST)
         self.columns = {name: np.empty(0, dtype=np.int64) for name in columns}
 
-    def slots(self, keys: list[bytes]) -> np.ndarray:
+    def slots(self, keys: list[bytes] | np.ndarray) -> np.ndarray:
         """The row of each key, -1 where the key is not in the table."""
         wanted = np.array(keys, dtype=DIGEST)
         if not len(self.keys) or not len(wanted):
@@ -66,12 +66,12 @@ class DigestTable:
         found = np.minimum(np.searchsorted(self.keys, wanted), len(self.keys) - 1)
         return np.where(self.keys[found] == wanted, found, -1)
 
-    def add(self, rows: dict[bytes, tuple[int, ...]]) -> None:
-        """New keys (none already in the table) with their column values, in column order."""
-        if not rows:
+    def add_rows(self, keys: np.ndarray, values: np.ndarray) -> None:
+        """New keys (none already in the table) with one row of column values each, in column order."""
+        if not len(keys):
             return
-        keys = np.array(list(rows), dtype=DIGEST)
-        values = np.array(list(rows.values()), dtype=np.int64).reshape(len(rows), len(self.columns))
+        keys = np.asarray(keys, dtype=DIGEST)
+        values = np.asarray(values, dtype=np.int64).reshape(len(keys), len(self.columns))
         order = np.argsort(keys, kind="stable")
         at = np.searchsorted(self.keys, keys[order])
         self.keys = np.insert(self.keys, at, keys[order])
@@ -90,6 +90,15 @@ class Strings:
         self._buffer += value.encode("utf-8", "surrogatepass")
         self._ends.append(len(self._buffer))
         return len(self._ends) - 1
+
+    def extend(self, values: list[str]) -> np.ndarray:
+        """``add`` of each value, in order: their numbers."""
+        first = len(self._ends)
+        encoded = [value.encode("utf-8", "surrogatepass") for value in values]
+        self._buffer += b"".join(encoded)
+        ends = np.cumsum([len(value) for value in encoded], dtype=np.int64) + (self._ends[-1] if first else 0)
+        self._ends.extend(ends.tolist())
+        return np.arange(first, first + len(values), dtype=np.int64)
 
     def get(self, number: int) -> str:
         start = self._ends[number - 1] if number else 0

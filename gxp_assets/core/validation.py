@@ -16,8 +16,9 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 
+from gxp_assets.core.across_records import AcrossRecords
 from gxp_assets.core.contracts import INTAKE_COLUMNS, REPORT_FIELDS, REQUIRED_FIELDS, Reason
-from gxp_assets.core.seen_records import Candidates, DigestTable, Places, Strings, digest
+from gxp_assets.core.seen_records import Candidates, digest
 
 VALID_LABELS = {"0": 0, "1": 1, "0.0": 0, "1.0": 1}
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
@@ -182,9 +183,6 @@ def _received(values: list, rules: ValidationRules, now: datetime, failures: _Fi
     return parsed
 
 
-_BOTH_LABELS = 0b11  # label bits of a text: bit 0 for label 0, bit 1 for label 1
-
-
 @dataclass(frozen=True)
 class CheckedRecords:
     """One chunk after the record-level checks, which need no other record, so they can run anywhere: each row's
@@ -251,10 +249,7 @@ class BatchValidator:
     def __init__(self, rules: ValidationRules, now: datetime) -> None:
         self.rules = rules
         self.now = now
-        self._places = Places()
-        self._ids = DigestTable(["place"])
-        self._texts = DigestTable(["labels", "kept_place", "kept_id"])  # -1: no record kept (labels conflict)
-        self._kept_ids = Strings()
+        self._across = AcrossRecords()
 
     def validate(self, chunk: pd.DataFrame) -> ValidationResult:
         """Valid reports typed per the contract, and quarantine rows holding the record as received plus a reason."""
@@ -264,72 +259,7 @@ class BatchValidator:
     def check_across(self, found: Candidates) -> dict[int, tuple[Reason, str]]:
         """Duplicate ids, conflicting labels and duplicate texts among the next chunk's ``found`` records and
         against every earlier chunk, in intake order; failures by intake_seq."""
-        seqs, ids, id_keys, text_keys, labels = (
-            found.seqs, found.report_ids, found.id_keys, found.text_keys, found.labels
-        )  # fmt: skip
-        places = self._places.places(found.files, found.lines)
-        failures: dict[int, tuple[Reason, str]] = {}
-        first_places = self._ids.columns["place"]
-        new_ids: dict[bytes, tuple[int, ...]] = {}
-        unique_ids = []
-        for row, key, slot in zip(range(len(seqs)), id_keys, self._ids.slots(id_keys).tolist(), strict=True):
-            if slot >= 0:
-                first = int(first_places[slot])
-            elif key in new_ids:
-                first = new_ids[key][0]
-            else:
-                new_ids[key] = (places[row],)
-                unique_ids.append(row)
-                continue
-            failures[seqs[row]] = (
-                Reason.DUPLICATE_REPORT_ID,
-                f"report_id {ids[row]!r} was already received at {self._places.text(first)}",
-            )
-        self._ids.add(new_ids)
-        unique_keys = [text_keys[row] for row in unique_ids]
-        chunk_labels: dict[bytes, int] = {}
-        for row, key in zip(unique_ids, unique_keys, strict=True):
-            if labels[row] is not None:
-                chunk_labels[key] = chunk_labels.get(key, 0) | 1 << labels[row]
-        slots = dict(zip(unique_keys, self._texts.slots(unique_keys).tolist(), strict=True))
-        seen_texts: dict[bytes, list[int]] = {}  # labels, kept place, kept id number
-        for row, key in zip(unique_ids, unique_keys, strict=True):
-            if (seen := seen_texts.get(key)) is None:
-                slot = slots[key]
-                seen = seen_texts[key] = [0, -1, -1] if slot < 0 else self._earlier_text(slot)
-            seen[0] |= chunk_labels.get(key, 0)
-            if seen[0] == _BOTH_LABELS:
-                failures[seqs[row]] = (Reason.CONFLICTING_LABELS, self._conflict_detail(seen))
-            elif seen[1] < 0:
-                seen[1], seen[2] = places[row], self._kept_ids.add(ids[row])
-            else:
-                failures[seqs[row]] = (
-                    Reason.DUPLICATE_TEXT,
-                    f"same text as report {self._kept_ids.get(seen[2])!r} ({self._places.text(seen[1])}), "
-                    "which is kept",
-                )
-        self._remember_texts(seen_texts, slots)
-        return failures
-
-    def _earlier_text(self, slot: int) -> list[int]:
-        return [int(self._texts.columns[name][slot]) for name in ("labels", "kept_place", "kept_id")]
-
-    def _remember_texts(self, seen_texts: dict[bytes, list[int]], slots: dict[bytes, int]) -> None:
-        columns = self._texts.columns
-        for key, (label_bits, kept_place, kept_id) in seen_texts.items():
-            if (slot := slots[key]) >= 0:
-                columns["labels"][slot], columns["kept_place"][slot], columns["kept_id"][slot] = (
-                    label_bits, kept_place, kept_id
-                )  # fmt: skip
-        self._texts.add({key: tuple(seen) for key, seen in seen_texts.items() if slots[key] < 0})
-
-    def _conflict_detail(self, seen: list[int]) -> str:
-        detail = "the same text was received with labels 0 and 1"
-        if seen[1] < 0:
-            return detail
-        # Only a text without conflicting labels up to an earlier chunk has a record kept.
-        kept = f"report {self._kept_ids.get(seen[2])!r} ({self._places.text(seen[1])})"
-        return f"{detail}; {kept} with it was passed as valid in an earlier chunk"
+        return self._across.check(found)
 
 
 def validate_reports(intake: pd.DataFrame, rules: ValidationRules, now: datetime) -> ValidationResult:

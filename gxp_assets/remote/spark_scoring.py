@@ -1,12 +1,14 @@
 """Featurize + score one batch in Spark: the same core functions as in-process, spread over executors.
 
-The driver does only what needs the whole batch in order: it reads the file in intake chunks (leaving each in the
-staging place for its task) and runs the checks across records (duplicate ids, duplicate texts, conflicting labels)
-of the one :class:`BatchValidator`. Everything per chunk runs on the executors, one Spark task per intake chunk
-(``mapInPandas`` over the chunk numbers), in two passes:
+The driver does only what needs the whole batch in order: it cuts a CSV file into pieces of whole records with one
+quick pass of the CSV reader (:func:`iter_csv_pieces`; another format it reads into intake chunks), leaves each in
+the staging place for its task, and runs the checks across records (duplicate ids, duplicate texts, conflicting
+labels) of the one :class:`BatchValidator`. Everything per chunk runs on the executors, one Spark task per intake
+chunk (``mapInPandas`` over the chunk numbers), in two passes:
 
-1. :func:`check_records`: the record-level checks; only what the checks across records need (an id, a text digest,
-   a label, a place per record) comes back to the driver, which decides the duplicates in intake order;
+1. the piece parsed into its intake chunk (:meth:`CsvPiece.intake`, kept for pass 2), then :func:`check_records`:
+   the record-level checks; only what the checks across records need (an id, a text digest, a label, a place per
+   record) is staged for the driver, which decides the duplicates chunk by chunk in intake order;
 2. the same checks again with the driver's findings added (:meth:`CheckedRecords.result`), then
    :func:`score_chunk` (the model loaded once per Python worker from its stored JSON form: the classifier's text and
    the conformal record, never a pickled object), and the chunk's predictions and quarantine rows staged where
@@ -37,9 +39,10 @@ from pyspark.sql import types as T
 
 from gxp_assets.core.batch_scoring import DEFAULT_CHUNK_RECORDS, ScoringStamp, score_chunk, staged_names
 from gxp_assets.core.contracts import Reason
+from gxp_assets.core.csv_records import CsvPiece
 from gxp_assets.core.features import FeatureSpec
 from gxp_assets.core.hashing import sha256_hex
-from gxp_assets.core.loaders import iter_intake_chunks
+from gxp_assets.core.loaders import contract_kind, iter_csv_pieces, iter_intake_chunks
 from gxp_assets.core.scoring import TriageModel
 from gxp_assets.core.validation import BatchValidator, Candidates, ValidationRules, check_records
 from gxp_assets.remote.job_inputs import ModelBundle
@@ -51,13 +54,7 @@ CHUNK_RESULT_SCHEMA = T.StructType(
      T.StructField("quarantined", T.LongType()), T.StructField("predictions_sha256", T.StringType()),
      T.StructField("quarantine_sha256", T.StringType())]
 )  # fmt: skip
-CANDIDATE_SCHEMA = T.StructType(
-    [T.StructField("chunk", T.LongType()), T.StructField("intake_seq", T.LongType()),
-     T.StructField("report_id", T.StringType()), T.StructField("id_key", T.BinaryType()),
-     T.StructField("text_key", T.BinaryType()),
-     T.StructField("label", T.LongType()), T.StructField("source_file", T.StringType()),
-     T.StructField("source_line", T.LongType())]
-)  # fmt: skip
+CHECKED_SCHEMA = T.StructType([T.StructField("index", T.LongType()), T.StructField("received", T.LongType())])
 PandasTasks = Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]
 
 
@@ -84,8 +81,18 @@ def scoring_session(master: str | None = None, app_name: str = "gxp-scoring", **
 
 
 def intake_chunk_name(index: int) -> str:
-    """Where the driver leaves the ``index``-th intake chunk for its tasks (removed once it is scored)."""
+    """Where the ``index``-th intake chunk waits for its scoring task (removed once it is scored)."""
     return f"intake/{index:06d}.parquet"
+
+
+def piece_name(index: int) -> str:
+    """Where the driver leaves the ``index``-th piece of a CSV file for its checking task (removed once parsed)."""
+    return f"intake/{index:06d}.piece"
+
+
+def candidates_name(index: int) -> str:
+    """Where a checking task leaves the ``index``-th chunk's candidates for the driver (removed once read)."""
+    return f"candidates/{index:06d}.parquet"
 
 
 def parquet_bytes(frame: pd.DataFrame) -> bytes:
@@ -94,9 +101,9 @@ def parquet_bytes(frame: pd.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
-def read_intake(place: StagingPlace, name: str) -> pd.DataFrame:
-    """An intake chunk as the driver had it: text columns as Python objects with None for missing, as the loader
-    gives them (pandas would read them back as its string dtype, with NaN)."""
+def read_staged(place: StagingPlace, name: str) -> pd.DataFrame:
+    """A staged frame as it was written: text columns as Python objects with None for missing, as the loader gives
+    them (pandas would read them back as its string dtype, with NaN)."""
     frame = pd.read_parquet(io.BytesIO(place.get(name)))
     for column in frame.columns:
         if isinstance(frame[column].dtype, pd.StringDtype):
@@ -117,16 +124,26 @@ def loaded_model(bundle: Broadcast, bundle_sha256: str) -> tuple[TriageModel, Fe
 
 
 def check_chunks(place: StagingPlace, rules: ValidationRules, now: datetime) -> PandasTasks:
-    """Pass 1, per task: the record checks of each chunk it is given; the candidates for the checks across records
-    come back, tagged with their chunk."""
+    """Pass 1, per task: each chunk it is given parsed from its piece (a CSV file's) and left as an intake chunk,
+    then its record checks; the candidates for the checks across records are staged, its record count comes back."""
 
     def check(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:
-            for index in batch["index"].tolist():
-                intake = read_intake(place, intake_chunk_name(index))
+            rows = []
+            for index, staged in zip(batch["index"].tolist(), batch["staged"].tolist(), strict=True):
+                if staged == piece_name(index):
+                    piece = CsvPiece.from_bytes(place.get(staged))
+                    intake = piece.intake()
+                    if len(intake) != piece.records:  # the driver's cut and this parse disagree: never score that
+                        raise RuntimeError(f"piece {index} holds {piece.records} records but parsed into {len(intake)}")
+                    place.put(intake_chunk_name(index), parquet_bytes(intake))
+                    place.delete(staged)
+                else:
+                    intake = read_staged(place, staged)
                 found = check_records(intake, rules, now).candidates(intake).to_frame()
-                found.insert(0, "chunk", index)
-                yield found
+                place.put(candidates_name(index), parquet_bytes(found))
+                rows.append((index, len(intake)))
+            yield pd.DataFrame(rows, columns=CHECKED_SCHEMA.fieldNames(), dtype="int64")
 
     return check
 
@@ -144,7 +161,7 @@ def score_chunks(
         for batch in batches:
             rows = []
             for index, across in zip(batch["index"].tolist(), batch["across"].tolist(), strict=True):
-                intake = read_intake(place, intake_chunk_name(index))
+                intake = read_staged(place, intake_chunk_name(index))
                 found = {int(seq): (Reason(reason), detail) for seq, reason, detail in json.loads(across)}
                 result = check_records(intake, rules, stamp.scored_at).result(intake, found)
                 predictions = score_chunk(result.valid, intake, model, spec, stamp, explain_top_k)
@@ -157,6 +174,28 @@ def score_chunks(
             yield frame.astype({"index": "int64", "scored": "int64", "quarantined": "int64"})
 
     return score
+
+
+def stage_intake(
+    place: StagingPlace, path: Path, encoding: str | None, chunk_records: int, source_name: str | None,
+    log: Callable[[str], None],
+) -> list[str]:  # fmt: skip
+    """The batch left in ``place`` for the checking tasks, one object per intake chunk, named in order: a CSV file
+    as pieces cut by the driver's quick pass, another format as intake chunks the driver reads itself."""
+    staged, records = [], 0
+    if contract_kind(path) == "csv":
+        for index, piece in enumerate(iter_csv_pieces(path, encoding, chunk_records, source_name=source_name)):
+            place.put(piece_name(index), piece.to_bytes())
+            staged.append(piece_name(index))
+            records += piece.records
+            log(f"cut {records:,} records into {len(staged)} pieces")
+        return staged
+    for index, intake in enumerate(iter_intake_chunks(path, encoding, chunk_records, source_name=source_name)):
+        place.put(intake_chunk_name(index), parquet_bytes(intake))
+        staged.append(intake_chunk_name(index))
+        records += len(intake)
+        log(f"read {records:,} records")
+    return staged
 
 
 def run_tasks(spark: SparkSession, rows: list[tuple], schema: T.StructType, tasks: PandasTasks,
@@ -195,29 +234,27 @@ def score_on_spark(
     source_name: str | None = None,
     log: Callable[[str], None] = print,
 ) -> SparkScoring:
-    """Read on the driver, check and score in Spark, stage per intake chunk in ``out`` (a folder, or an S3 staging
-    place for a cluster), with ``manifest.json`` last.
+    """Cut (or read) on the driver, parse, check and score in Spark, stage per intake chunk in ``out`` (a folder, or
+    an S3 staging place for a cluster), with ``manifest.json`` last.
 
     ``source_name``: what the records call the file when ``path`` is a copy of it (see iter_intake_chunks)."""
     place = out if isinstance(out, StagingPlace) else StagingPlace(str(out))
     clock = _Phases(log)
-    received: list[int] = []
-    for index, intake in enumerate(iter_intake_chunks(path, encoding, chunk_records, source_name=source_name)):
-        place.put(intake_chunk_name(index), parquet_bytes(intake))
-        received.append(len(intake))
-        log(f"read {sum(received):,} records")
-    clock.done("driver_reading", f"record checks in Spark, {len(received)} tasks of one chunk each")
-    numbers = T.StructType([T.StructField("index", T.LongType())])
-    found = run_tasks(spark, [(index,) for index in range(len(received))], numbers,
-                      check_chunks(place, rules, stamp.scored_at), CANDIDATE_SCHEMA)  # fmt: skip
+    staged = stage_intake(place, path, encoding, chunk_records, source_name, log)
+    clock.done("driver_reading", f"record checks in Spark, {len(staged)} tasks of one chunk each")
+    listed = T.StructType([T.StructField("index", T.LongType()), T.StructField("staged", T.StringType())])
+    checked = run_tasks(spark, list(enumerate(staged)), listed, check_chunks(place, rules, stamp.scored_at),
+                        CHECKED_SCHEMA).sort_values("index")  # fmt: skip
+    if checked["index"].tolist() != list(range(len(staged))):
+        raise RuntimeError(f"{len(staged)} chunks were staged but {len(checked)} came back checked")
+    received = checked["received"].tolist()
     clock.done("record_checks", "checks across records on the driver")
     validator, across = BatchValidator(rules, stamp.scored_at), []
-    parts = dict(iter(found.sort_values("intake_seq", kind="stable").groupby("chunk", sort=True)))
     for index in range(len(received)):
-        part = parts.get(index)
-        failures = validator.check_across(Candidates.from_frame(part)) if part is not None else {}
+        found = Candidates.from_frame(read_staged(place, candidates_name(index)))
+        failures = validator.check_across(found)
+        place.delete(candidates_name(index))
         across.append((index, json.dumps([[seq, str(reason), detail] for seq, (reason, detail) in failures.items()])))
-    del found, parts
     clock.done("driver_checks_across", f"scoring in Spark, {len(received)} tasks of one chunk each")
     text = bundle.to_json()
     shared = spark.sparkContext.broadcast(text)

@@ -17,7 +17,7 @@ def test_digest_table_finds_every_added_key_and_nothing_else() -> None:
         keys += [b"\x01" * 15 + b"\x00", b"\x01" * 14 + b"\x00\x00", b"\x00" * 16] if chunk == 0 else []
         rows = {key: (chunk * 1000 + index,) for index, key in enumerate(keys)}
         assert (table.slots(list(rows)) == -1).all()
-        table.add(rows)
+        table.add_rows(np.array(list(rows), dtype="S16"), np.array(list(rows.values())))
         added.update({key: value[0] for key, value in rows.items()})
     slots = table.slots(list(added))
     assert (slots >= 0).all()
@@ -31,6 +31,9 @@ def test_strings_and_places_read_back_what_was_stored() -> None:
     values = ["r-1", "", "caf\u00e9 \U0001f48a", "lone \udc80 surrogate", "r-1"]
     numbers = [strings.add(value) for value in values]
     assert [strings.get(number) for number in numbers] == values
+    more = strings.extend(values[::-1])  # in bulk, numbered on from the last one
+    assert more.tolist() == list(range(len(values), 2 * len(values)))
+    assert [strings.get(number) for number in [*numbers, *more.tolist()]] == values + values[::-1]
     where = [places.place("a.csv", 2), places.place("b.csv", 7), places.place("a.csv", 2**39)]
     assert [places.text(place) for place in where] == ["a.csv:2", "b.csv:7", f"a.csv:{2**39}"]
 

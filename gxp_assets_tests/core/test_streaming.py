@@ -20,7 +20,8 @@ import pytest
 
 from gxp_assets.core import loaders
 from gxp_assets.core.contracts import INTAKE_COLUMNS, REPORT_FIELDS, Reason, ReportFileError
-from gxp_assets.core.loaders import BLOCK_BYTES, _Record, intake_table, iter_intake_chunks, load_contract_files
+from gxp_assets.core.intake_table import IntakeRecord, intake_table
+from gxp_assets.core.loaders import BLOCK_BYTES, iter_intake_chunks, load_contract_files
 from gxp_assets.core.validation import BatchValidator, ValidationResult, ValidationRules, reconcile, validate_reports
 from gxp_assets_tests.hostile_files import BIG_LINE, HEADER, RECEIVED, WRITERS, csv_text, good_row, row, write_all
 
@@ -331,7 +332,9 @@ def test_conflicting_labels_across_chunks(hostile: dict[str, Path], whole: Loade
 
 def chunked(*fields: dict[str, str | None], sizes: tuple[int, ...]) -> list[pd.DataFrame]:
     """Records of in.csv (lines 2, 3, ...) as intake chunks of the given sizes."""
-    records = [_Record("in.csv", line, repr(item).encode(), "utf-8", dict(item)) for line, item in enumerate(fields, 2)]
+    records = [
+        IntakeRecord("in.csv", line, repr(item).encode(), "utf-8", dict(item)) for line, item in enumerate(fields, 2)
+    ]
     chunks, start = [], 0
     for size in sizes:
         chunks.append(intake_table(records[start : start + size], first_seq=start))

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from gxp_assets.core.contracts import Reason
-from gxp_assets.core.loaders import _Record, intake_table
+from gxp_assets.core.intake_table import IntakeRecord, intake_table
 from gxp_assets.core.validation import ValidationRules, normalize_text, reconcile, validate_reports
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -26,7 +26,7 @@ def intake(*rows: dict) -> pd.DataFrame:
     for line, fields in enumerate(rows, start=2):
         fields = dict(fields)
         parse_error = fields.pop("parse_error", None)
-        records.append(_Record("in.csv", line, repr(fields).encode(), "utf-8", fields, parse_error))
+        records.append(IntakeRecord("in.csv", line, repr(fields).encode(), "utf-8", fields, parse_error))
     return intake_table(records)
 
 

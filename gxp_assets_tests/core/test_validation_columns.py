@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from gxp_assets.core.contracts import REQUIRED_FIELDS, Reason
-from gxp_assets.core.loaders import _Record, intake_table
+from gxp_assets.core.intake_table import IntakeRecord, intake_table
 from gxp_assets.core.validation import (
     _FORMULA,
     _INVISIBLE,
@@ -107,7 +107,7 @@ def test_column_checks_match_the_per_record_checks(rules: ValidationRules) -> No
     for line, values in enumerate(picked, start=2):
         fields = dict(zip(VARIANTS, values, strict=True))
         errors = {name: fields.pop(name) for name in ("parse_error", "encoding_error", "type_error")}
-        record = _Record("in.csv", line, b"raw", "utf-8", fields, errors["parse_error"], errors["type_error"])
+        record = IntakeRecord("in.csv", line, b"raw", "utf-8", fields, errors["parse_error"], errors["type_error"])
         records.append((record, errors["encoding_error"]))
     frame = intake_table([record for record, _ in records])
     frame["encoding_error"] = pd.Series([error for _, error in records], index=frame.index, dtype=object)

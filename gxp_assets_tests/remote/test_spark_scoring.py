@@ -7,6 +7,7 @@ every quarantine row with its reason, chunk by chunk.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -87,14 +88,19 @@ def test_spark_scores_a_demo_batch_as_in_process(spark, trained_model: TrainedMo
     assert outcome.drift is not None and outcome.drift.to_dict() == expected.drift.to_dict()
     assert outcome.suspension == expected.suspension
     staged = tmp_path / "spark"
-    assert (staged / "intake").is_dir() and not list((staged / "intake").iterdir())  # each task removed its chunk
+    for left in ("intake", "candidates"):  # each task removed its piece and chunk, the driver each candidates file
+        assert (staged / left).is_dir() and not list((staged / left).iterdir())
     for chunk in scoring.chunks:  # what each executor reported is the file it staged
         assert sha256_file(staged / chunk["predictions"]) == chunk["predictions_sha256"]
         assert sha256_file(staged / chunk["quarantine"]) == chunk["quarantine_sha256"]
 
 
-def test_spark_quarantines_hostile_rows_as_in_process(spark, trained_model: TrainedModel, tmp_path: Path) -> None:
-    """Bad rows of every kind in one file, split over chunks so duplicates are found across them."""
+@pytest.mark.parametrize("kind", ["csv", "jsonl"])
+def test_spark_quarantines_hostile_rows_as_in_process(
+    spark, trained_model: TrainedModel, tmp_path: Path, kind: str
+) -> None:
+    """Bad rows of every kind in one file, split over chunks so duplicates are found across them. A CSV file is cut
+    into pieces by the driver and parsed on the executors; a JSON Lines file is read into chunks by the driver."""
     row, good = hostile_files.row, hostile_files.good_row
     rows = [good("hostile", n) for n in range(3)]
     rows += [["", *row("hostile", "noid", "hostile: no id")[1:]], row("hostile", "empty", "   ")]
@@ -107,8 +113,11 @@ def test_spark_quarantines_hostile_rows_as_in_process(spark, trained_model: Trai
     demo = demo_batch(60, seed=5, received_until=datetime(2026, 12, 4, 11, 0, tzinfo=UTC))
     rows += demo.reindex(columns=list(hostile_files.HEADER)).fillna("").to_numpy().tolist()
     rows += [rows[0], rows[-1]]  # the first and the last record again, chunks later: duplicates across chunks
-    path = tmp_path / "hostile.csv"
-    path.write_text(hostile_files.csv_text(rows))
+    path = tmp_path / f"hostile.{kind}"
+    if kind == "csv":
+        path.write_text(hostile_files.csv_text(rows))
+    else:
+        path.write_text("".join(json.dumps(dict(zip(hostile_files.HEADER, row, strict=True))) + "\n" for row in rows))
 
     expected, kept = in_process(path, trained_model, None, 40, tmp_path)
     scoring, outcome, sink = on_spark(spark, path, trained_model, None, 40, tmp_path / "spark")
