@@ -33,13 +33,17 @@ def _of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
 def test_the_template_declares_every_control() -> None:
     template = load_template()
     buckets = _of_type(template, "AWS::S3::Bucket")
-    assert set(buckets) == {"ArtifactBucket", "LandingBucket"}
-    for properties in buckets.values():
+    assert set(buckets) == {"ArtifactBucket", "LandingBucket", "AccessLogBucket"}
+    for name, properties in buckets.items():
         assert properties["VersioningConfiguration"] == {"Status": "Enabled"}
         assert set(properties["PublicAccessBlockConfiguration"].values()) == {True}
         rule = properties["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+        if name == "AccessLogBucket":  # S3 delivers server access logs only to SSE-S3 buckets
+            assert rule["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
+            continue
         assert rule["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": {
             "Fn::GetAtt": ["Key", "Arn"]}}  # fmt: skip
+        assert properties["LoggingConfiguration"]["DestinationBucketName"] == {"Ref": "AccessLogBucket"}
     locked = buckets["ArtifactBucket"]
     assert locked["ObjectLockEnabled"] is True
     assert locked["ObjectLockConfiguration"]["Rule"]["DefaultRetention"]["Mode"] == "COMPLIANCE"
@@ -92,7 +96,17 @@ def test_provisioning_leaves_every_control_in_place_where_the_services_report_it
     assert resources.SenderEmail in boto3.client("ses").list_identities()["Identities"]
     # Every resource exists with a physical id, or was skipped by the endpoint and its effect checked above.
     assert sorted(line.split(" ")[0] for line in result.template_only if "(AWS::" in line) == [
-        "RecordsQueuePolicy", "SenderIdentity"]  # fmt: skip
+        "AccessLogBucketPolicy", "ArtifactBucketPolicy", "LandingBucketPolicy", "RecordsQueuePolicy",
+        "SenderIdentity"]  # fmt: skip
+    access_logs = result.outputs["AccessLogBucket"]
+    for bucket in (resources.ArtifactBucket, resources.LandingBucket, access_logs):
+        statements = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])["Statement"]
+        tls = [statement for statement in statements if statement["Sid"] == "TlsOnly"]
+        assert tls[0]["Effect"] == "Deny" and tls[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        assert f"arn:aws:s3:::{bucket}/*" in tls[0]["Resource"]
+    for bucket, prefix in ((resources.ArtifactBucket, "artifact/"), (resources.LandingBucket, "landing/")):
+        assert s3.get_bucket_logging(Bucket=bucket)["LoggingEnabled"] == {"TargetBucket": access_logs,
+                                                                          "TargetPrefix": prefix}  # fmt: skip
 
     again = provision("gxp-controls")  # an update with nothing to change is not an error, and changes nothing
     assert again.problems == [] and again.applied == [] and again.outputs == result.outputs
