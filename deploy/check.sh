@@ -27,11 +27,20 @@ read -r -a templates <<< "${templates[*]}"
 status=0
 echo "check.sh: cfn-lint $CFN_LINT_VERSION on ${templates[*]}"
 "$venv/bin/cfn-lint" "${templates[@]}" || status=1
+# checkov exits non-zero on a failed check; a file it could not parse passes nothing, which counts as a finding too.
+scan() {
+  local framework=$1 file=$2 out
+  echo "check.sh: checkov $CHECKOV_VERSION ($framework) on $file"
+  out="$("$venv/bin/checkov" --quiet --compact --skip-download --framework "$framework" --file "$file" 2>&1)" || status=1
+  echo "$out"
+  if ! grep -Eq "Passed checks: [1-9]" <<< "$out"; then
+    echo "check.sh: checkov passed no check on $file (not parsed?)"
+    status=1
+  fi
+}
 for template in "${templates[@]}"; do
-  echo "check.sh: checkov $CHECKOV_VERSION (cloudformation) on $template"
-  "$venv/bin/checkov" --quiet --compact --skip-download --framework cloudformation --file "$template" || status=1
+  scan cloudformation "$template"
 done
-echo "check.sh: checkov $CHECKOV_VERSION (dockerfile) on Dockerfile"
-"$venv/bin/checkov" --quiet --compact --skip-download --framework dockerfile --file Dockerfile || status=1
+scan dockerfile Dockerfile
 if [ "$status" = 0 ]; then echo "check.sh: no findings"; else echo "check.sh: FINDINGS (see above)"; fi
 exit "$status"
