@@ -84,6 +84,7 @@ class ControlCheck:
         self.ses = session.client("ses", config=RETRIES)
         self.result, self.resources = result, resources
         self.local_endpoint = bool(os.environ.get("AWS_ENDPOINT_URL"))
+        self.plain_http = os.environ.get("AWS_ENDPOINT_URL", "").startswith("http://")
 
     def _applied(self, what: str) -> None:
         self.result.applied.append(what)
@@ -180,21 +181,26 @@ class ControlCheck:
         self._applied(f"policy of the Records queue letting S3 notify it (account {values['AWS::AccountId']})")
 
     def bucket_policy(self, logical: str) -> None:
-        """Each bucket holds its template policy (TLS only; log delivery for the access-log bucket): a bucket without
-        a statement denying requests that are not over TLS gets the template's policy, resolved."""
+        """Each bucket holds its template policy (TLS only; log delivery for the access-log bucket): statements the
+        bucket lacks are applied with the template's values, resolved. A plain-HTTP local endpoint would rightly deny
+        every request under the TLS-only statement, so there it is reported as checked on the template only."""
         name = self.result.outputs[logical]
+        declared = load_template()["Resources"][f"{logical}Policy"]["Properties"]["PolicyDocument"]
+        declared = resolve(declared, self.template_values())
+        if self.plain_http:
+            declared["Statement"] = [statement for statement in declared["Statement"] if statement["Sid"] != "TlsOnly"]
+            self.result.template_only.append(f"TLS-only policy of bucket {name} (the local endpoint is plain HTTP)")
         try:
-            found = json.loads(self.s3.get_bucket_policy(Bucket=name)["Policy"])
+            found = json.loads(self.s3.get_bucket_policy(Bucket=name)["Policy"])["Statement"]
         except ClientError as error:
             if _code(error) != "NoSuchBucketPolicy":
                 raise
-            found = {"Statement": []}
-        if any(statement.get("Effect") == "Deny" and "aws:SecureTransport" in json.dumps(statement.get("Condition"))
-               for statement in found["Statement"]):  # fmt: skip
+            found = []
+        if {statement["Sid"] for statement in declared["Statement"]} <= {statement.get("Sid") for statement in found}:
             return
-        declared = load_template()["Resources"][f"{logical}Policy"]["Properties"]["PolicyDocument"]
-        self.s3.put_bucket_policy(Bucket=name, Policy=json.dumps(resolve(declared, self.template_values())))
-        self._applied(f"TLS-only policy of bucket {name}")
+        if declared["Statement"]:
+            self.s3.put_bucket_policy(Bucket=name, Policy=json.dumps(declared))
+            self._applied(f"policy of bucket {name} ({', '.join(s['Sid'] for s in declared['Statement'])})")
 
     def access_logging(self, logical: str) -> None:
         """Server access logs of the bucket go to the access-log bucket under the template's prefix."""
