@@ -160,6 +160,11 @@ def test_dagster_runs_on_fargate_with_the_encrypted_private_database(estate: dic
     environment = {item["name"]: item["value"] for item in container["environment"]}
     assert environment["DAGSTER_COMPUTE_LOG_BUCKET"] == estate["data"]["ArtifactBucket"]
     assert environment["GXP_AWS_STACK"] == DATA and environment["DAGSTER_RUN_TASK_DEFINITION"] == run["family"]
+    network, identity = estate["network"], estate["identity"]
+    assert environment["GXP_SAGEMAKER_SUBNETS"] == f"{network['SubnetA']},{network['SubnetB']}"
+    assert environment["GXP_SAGEMAKER_SECURITY_GROUPS"] == network["SageMakerSecurityGroup"]
+    assert environment["GXP_SAGEMAKER_ROLE_ARN"].endswith(f":role/{identity['SageMakerTrainingRole']}")
+    assert environment["GXP_ENDPOINT_ROLE_ARN"].endswith(f":role/{identity['SageMakerEndpointRole']}")
     services = ecs.describe_services(cluster=compute["Cluster"], services=[compute["WebserverService"],
                                                                            compute["DaemonService"]])["services"]
     assert [(service["serviceName"], service["desiredCount"]) for service in services] == [
