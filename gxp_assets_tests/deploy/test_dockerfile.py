@@ -25,6 +25,7 @@ def test_the_image_runs_as_an_unprivileged_user() -> None:
     users = [argument for instruction, argument in _instructions() if instruction == "USER"]
     assert users and users[-1] not in ("root", "0")
     order = [instruction for instruction, _ in _instructions()]
-    assert order.index("USER") > max(index for index, name in enumerate(order) if name == "RUN")  # dropped after the installs
+    # privileges dropped after the installs
+    assert order.index("USER") > max(index for index, name in enumerate(order) if name == "RUN")
     ignored = (DEPLOY / "Dockerfile.dockerignore").read_text(encoding="utf-8").split()
     assert {".venv", ".git", "deploy/.venv-check"} <= set(ignored)
