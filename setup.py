@@ -32,6 +32,9 @@ setup(
         "dev": ["pytest>=8", "ruff>=0.5", "playwright>=1.45", "moto[server]>=5"],
         # Heavy steps in Spark (the Glue job script, benchmarks/distributed_scoring.py); needs Java 17.
         "spark": ["pyspark>=3.5,<3.6"],
+        # The production instance (deploy/dagster.yaml: run, event and schedule storage in PostgreSQL); installed by
+        # deploy/Dockerfile, not needed for the embedded default or the tests (dagster validates its config itself).
+        "deploy": ["dagster-postgres==0.29.27"],
     },
     entry_points={"console_scripts": ["gxp = gxp_assets.cli.main:main"]},
 )

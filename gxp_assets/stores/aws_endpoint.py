@@ -18,12 +18,14 @@ from botocore.exceptions import ClientError
 
 from gxp_assets.core.hashing import sha256_hex
 from gxp_assets.remote.model_bundle import bundle_archive
-from gxp_assets.stores.aws_sagemaker_training import put_in_bucket
+from gxp_assets.stores.aws_sagemaker_training import put_in_bucket, vpc_config
 from gxp_assets.stores.aws_session import AwsContext
 
 ENDPOINT_ENV, IMAGE_ENV, ROLE_ENV, INSTANCE_ENV = (
     "GXP_ENDPOINT_NAME", "GXP_SAGEMAKER_IMAGE", "GXP_SAGEMAKER_ROLE_ARN", "GXP_ENDPOINT_INSTANCE_TYPE"
 )  # fmt: skip
+#: The endpoint's own role (deploy/identity.yaml's SageMakerEndpointRole); GXP_SAGEMAKER_ROLE_ARN when unset.
+ENDPOINT_ROLE_ENV = "GXP_ENDPOINT_ROLE_ARN"
 _NAME_LIMIT = 63
 _UNSAFE = re.compile(r"[^A-Za-z0-9-]+")
 
@@ -46,11 +48,14 @@ class EndpointSettings:
         if not name:
             return None
         missing = [variable for variable in (IMAGE_ENV, ROLE_ENV) if not os.environ.get(variable, "").strip()]
+        if ROLE_ENV in missing and os.environ.get(ENDPOINT_ROLE_ENV, "").strip():
+            missing.remove(ROLE_ENV)
         if missing:
             raise EndpointSetupError(f"{ENDPOINT_ENV}={name} needs {' and '.join(missing)} (the serving image and "
                                      "the role SageMaker runs it with)")  # fmt: skip
         instance = os.environ.get(INSTANCE_ENV, "").strip() or cls.instance_type
-        return cls(name, os.environ[IMAGE_ENV].strip(), os.environ[ROLE_ENV].strip(), instance)
+        role = os.environ.get(ENDPOINT_ROLE_ENV, "").strip() or os.environ[ROLE_ENV].strip()
+        return cls(name, os.environ[IMAGE_ENV].strip(), role, instance)
 
 
 @dataclass(frozen=True)
@@ -114,15 +119,18 @@ class SageMakerEndpoint:
         model_data, digest = self.upload(version, files)
         model_name = sagemaker_name("gxp", version, digest[:8])
         if self._exists(self.sagemaker.describe_model, ModelName=model_name) is None:
+            network = vpc_config()
             self.sagemaker.create_model(
                 ModelName=model_name,
                 PrimaryContainer={"Image": settings.image_uri, "ModelDataUrl": model_data, "Environment": environment},
                 ExecutionRoleArn=settings.role_arn,
+                **({} if network is None else {"VpcConfig": network}),
             )
         config = sagemaker_name(settings.endpoint_name, version, digest[:8])
         if self._exists(self.sagemaker.describe_endpoint_config, EndpointConfigName=config) is None:
             self.sagemaker.create_endpoint_config(
                 EndpointConfigName=config,
+                KmsKeyId=self.aws.resources.KmsKeyArn,  # the serving instance's volume, under the stack's key
                 ProductionVariants=[{"VariantName": "active", "ModelName": model_name, "InitialInstanceCount": 1,
                                      "InstanceType": settings.instance_type, "InitialVariantWeight": 1.0}],
             )  # fmt: skip

@@ -18,14 +18,15 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import yaml
 from botocore.exceptions import ClientError, WaiterError
 
 from gxp_assets.stores.aws_session import RETRIES, AwsSetupError, StackResources, name_the_service, problem
+from gxp_assets.stores.aws_template import load_template as read_template
+from gxp_assets.stores.aws_template import resolve
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / "gxp_stack.yaml"
 #: Resource types whose effect the control checks below establish when an endpoint's CloudFormation skips them.
-CHECKED_BY_CONTROLS = frozenset({"AWS::SQS::QueuePolicy", "AWS::SES::EmailIdentity"})
+CHECKED_BY_CONTROLS = frozenset({"AWS::SQS::QueuePolicy", "AWS::SES::EmailIdentity", "AWS::S3::BucketPolicy"})
 PUBLIC_ACCESS_BLOCK = dict.fromkeys(
     ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"), True
 )
@@ -83,11 +84,12 @@ class ControlCheck:
         self.ses = session.client("ses", config=RETRIES)
         self.result, self.resources = result, resources
         self.local_endpoint = bool(os.environ.get("AWS_ENDPOINT_URL"))
+        self.plain_http = os.environ.get("AWS_ENDPOINT_URL", "").startswith("http://")
 
     def _applied(self, what: str) -> None:
         self.result.applied.append(what)
 
-    def bucket(self, name: str, locked: bool) -> None:
+    def bucket(self, name: str, locked: bool, encryption: str = "aws:kms") -> None:
         if self.s3.get_bucket_versioning(Bucket=name).get("Status") != "Enabled":
             self.s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
             self._applied(f"versioning of bucket {name}")
@@ -101,8 +103,8 @@ class ControlCheck:
             self.s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration=PUBLIC_ACCESS_BLOCK)
             self._applied(f"public-access block of bucket {name}")
         rules = self.s3.get_bucket_encryption(Bucket=name)["ServerSideEncryptionConfiguration"]["Rules"]
-        if rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] != "aws:kms":
-            self.result.problems.append(f"bucket {name} is not encrypted with KMS by default")
+        if rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] != encryption:
+            self.result.problems.append(f"bucket {name} is not encrypted with {encryption} by default")
         if locked:
             self.object_lock(name)
 
@@ -156,19 +158,59 @@ class ControlCheck:
     def queue_arn(self, url: str) -> str:
         return str(self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
 
+    def template_values(self) -> dict[str, str]:
+        """What the policies of the template refer to, as this stack resolved it (account and partition from an ARN
+        the stack made)."""
+        outputs, arn = self.result.outputs, self.queue_arn(self.resources.RecordsQueueUrl)
+        partition, account = arn.split(":")[1], arn.split(":")[4]
+        values = {"AWS::AccountId": account, "AWS::Partition": partition, "RecordsQueue.Arn": arn}
+        for bucket in ("ArtifactBucket", "LandingBucket", "AccessLogBucket"):
+            values[bucket] = outputs[bucket]
+            values[f"{bucket}.Arn"] = f"arn:{partition}:s3:::{outputs[bucket]}"
+        return values
+
     def queue_policy(self) -> None:
         """The Records queue accepts the landing bucket's notifications: the template's statement, resolved."""
         url = self.resources.RecordsQueueUrl
         found = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"]).get("Attributes", {})
         if "s3.amazonaws.com" in found.get("Policy", ""):
             return
-        arn = self.queue_arn(url)
-        account = arn.split(":")[4]
         declared = load_template()["Resources"]["RecordsQueuePolicy"]["Properties"]["PolicyDocument"]
-        text = json.dumps(declared).replace('{"Fn::GetAtt": ["RecordsQueue", "Arn"]}', json.dumps(arn))
-        text = text.replace('{"Ref": "AWS::AccountId"}', json.dumps(account))
-        self.sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": text})
-        self._applied(f"policy of the Records queue letting S3 notify it (account {account})")
+        values = self.template_values()
+        self.sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(resolve(declared, values))})
+        self._applied(f"policy of the Records queue letting S3 notify it (account {values['AWS::AccountId']})")
+
+    def bucket_policy(self, logical: str) -> None:
+        """Each bucket holds its template policy (TLS only; log delivery for the access-log bucket): statements the
+        bucket lacks are applied with the template's values, resolved. A plain-HTTP local endpoint would rightly deny
+        every request under the TLS-only statement, so there it is reported as checked on the template only."""
+        name = self.result.outputs[logical]
+        declared = load_template()["Resources"][f"{logical}Policy"]["Properties"]["PolicyDocument"]
+        declared = resolve(declared, self.template_values())
+        if self.plain_http:
+            declared["Statement"] = [statement for statement in declared["Statement"] if statement["Sid"] != "TlsOnly"]
+            self.result.template_only.append(f"TLS-only policy of bucket {name} (the local endpoint is plain HTTP)")
+        try:
+            found = json.loads(self.s3.get_bucket_policy(Bucket=name)["Policy"])["Statement"]
+        except ClientError as error:
+            if _code(error) != "NoSuchBucketPolicy":
+                raise
+            found = []
+        if {statement["Sid"] for statement in declared["Statement"]} <= {statement.get("Sid") for statement in found}:
+            return
+        if declared["Statement"]:
+            self.s3.put_bucket_policy(Bucket=name, Policy=json.dumps(declared))
+            self._applied(f"policy of bucket {name} ({', '.join(s['Sid'] for s in declared['Statement'])})")
+
+    def access_logging(self, logical: str) -> None:
+        """Server access logs of the bucket go to the access-log bucket under the template's prefix."""
+        name, target = self.result.outputs[logical], self.result.outputs["AccessLogBucket"]
+        declared = load_template()["Resources"][logical]["Properties"]["LoggingConfiguration"]
+        enabled = self.s3.get_bucket_logging(Bucket=name).get("LoggingEnabled", {})
+        if (enabled.get("TargetBucket"), enabled.get("TargetPrefix")) != (target, declared["LogFilePrefix"]):
+            self.s3.put_bucket_logging(Bucket=name, BucketLoggingStatus={"LoggingEnabled": {
+                "TargetBucket": target, "TargetPrefix": declared["LogFilePrefix"]}})  # fmt: skip
+            self._applied(f"access logging of bucket {name} to {target}")
 
     def queue(self, url: str, dead_letter_url: str | None) -> None:
         attributes = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
@@ -189,6 +231,11 @@ class ControlCheck:
         resources = self.resources
         self.bucket(resources.ArtifactBucket, locked=True)
         self.bucket(resources.LandingBucket, locked=False)
+        self.bucket(self.result.outputs["AccessLogBucket"], locked=False, encryption="AES256")
+        for logical in ("AccessLogBucket", "ArtifactBucket", "LandingBucket"):
+            self.bucket_policy(logical)
+        for logical in ("ArtifactBucket", "LandingBucket"):
+            self.access_logging(logical)
         self.notification()
         for table in (resources.ArtifactIndexTable, resources.RegistryTable, resources.AuditTable,
                       resources.ResultsTable):  # fmt: skip
@@ -201,30 +248,9 @@ class ControlCheck:
         self.sender()
 
 
-class _TemplateLoader(yaml.SafeLoader):
-    """YAML with CloudFormation's short tags (!Ref, !GetAtt, !Sub) read as {"Ref": ...}-style mappings."""
-
-
-def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-        if suffix == "GetAtt":
-            value = str(value).split(".", 1)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    return {name: value}
-
-
-_TemplateLoader.add_multi_constructor("!", _intrinsic)
-
-
 def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
     """The stack template as data (what the tests check the controls on, where an endpoint ignores them)."""
-    loaded: dict[str, Any] = yaml.load(path.read_text(encoding="utf-8"), Loader=_TemplateLoader)
-    return loaded
+    return read_template(path)
 
 
 def missing_physical_ids(cloudformation: Any, stack: str, result: Provisioned) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import tarfile
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,8 @@ from gxp_assets.stores.aws_session import AwsContext
 
 #: How the project's image starts training (the image is built from deploy/Dockerfile).
 TRAINING_ENTRYPOINT = ["python", "-m", "gxp_assets.remote", "train"]
+#: The private subnets and security group SageMaker places jobs and endpoints in (deploy/network.yaml's outputs).
+SUBNETS_ENV, SECURITY_GROUPS_ENV = "GXP_SAGEMAKER_SUBNETS", "GXP_SAGEMAKER_SECURITY_GROUPS"
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,17 @@ class TrainingJobSpec:
 
 def job_prefix(job: str) -> str:
     return f"sagemaker/training/{job}"
+
+
+def vpc_config() -> dict[str, list[str]] | None:
+    """SageMaker's ``VpcConfig`` from GXP_SAGEMAKER_SUBNETS and GXP_SAGEMAKER_SECURITY_GROUPS (comma-separated), so
+    that training jobs and the endpoint run in the estate's private subnets and reach AWS only through its VPC
+    endpoints; None when either is unset (SageMaker's own network, as on a developer's account)."""
+    subnets, groups = ([item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
+                       for name in (SUBNETS_ENV, SECURITY_GROUPS_ENV))  # fmt: skip
+    if not subnets or not groups:
+        return None
+    return {"Subnets": subnets, "SecurityGroupIds": groups}
 
 
 def put_in_bucket(aws: AwsContext, key: str, payload: bytes) -> str:
@@ -61,8 +75,9 @@ def training_job_request(
     aws: AwsContext, job: str, spec: TrainingJobSpec, channels: dict[str, str], hyperparameters: dict[str, str],
     environment: dict[str, str],
 ) -> dict[str, Any]:
-    """``create_training_job`` parameters for the project's image running the training entry point."""
-    return {
+    """``create_training_job`` parameters for the project's image running the training entry point: the volume and
+    the output encrypted with the stack's key, in the private subnets when they are configured."""
+    request = {
         "TrainingJobName": job,
         "AlgorithmSpecification": {
             "TrainingImage": spec.image_uri,
@@ -88,10 +103,17 @@ def training_job_request(
             "S3OutputPath": f"s3://{aws.resources.ArtifactBucket}/{job_prefix(job)}/output",
             "KmsKeyId": aws.resources.KmsKeyArn,
         },
-        "ResourceConfig": {"InstanceType": spec.instance_type, "InstanceCount": 1, "VolumeSizeInGB": spec.volume_gb},
+        "ResourceConfig": {
+            "InstanceType": spec.instance_type,
+            "InstanceCount": 1,
+            "VolumeSizeInGB": spec.volume_gb,
+            "VolumeKmsKeyId": aws.resources.KmsKeyArn,
+        },
         "StoppingCondition": {"MaxRuntimeInSeconds": spec.max_runtime_seconds},
         "Environment": environment,
     }
+    network = vpc_config()
+    return request if network is None else {**request, "VpcConfig": network}
 
 
 class ModelOutputError(RuntimeError):

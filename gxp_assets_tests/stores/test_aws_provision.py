@@ -23,6 +23,7 @@ from botocore.exceptions import ClientError
 
 from gxp_assets.stores.aws_provision import TEMPLATE, load_template, provision
 from gxp_assets.stores.aws_session import AwsContext, AwsSetupError, StackResources, problem
+from gxp_assets.stores.aws_template import resolve
 from gxp_assets_tests.conftest import PROJECT_ROOT
 
 
@@ -33,13 +34,17 @@ def _of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
 def test_the_template_declares_every_control() -> None:
     template = load_template()
     buckets = _of_type(template, "AWS::S3::Bucket")
-    assert set(buckets) == {"ArtifactBucket", "LandingBucket"}
-    for properties in buckets.values():
+    assert set(buckets) == {"ArtifactBucket", "LandingBucket", "AccessLogBucket"}
+    for name, properties in buckets.items():
         assert properties["VersioningConfiguration"] == {"Status": "Enabled"}
         assert set(properties["PublicAccessBlockConfiguration"].values()) == {True}
         rule = properties["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+        if name == "AccessLogBucket":  # S3 delivers server access logs only to SSE-S3 buckets
+            assert rule["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
+            continue
         assert rule["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": {
             "Fn::GetAtt": ["Key", "Arn"]}}  # fmt: skip
+        assert properties["LoggingConfiguration"]["DestinationBucketName"] == {"Ref": "AccessLogBucket"}
     locked = buckets["ArtifactBucket"]
     assert locked["ObjectLockEnabled"] is True
     assert locked["ObjectLockConfiguration"]["Rule"]["DefaultRetention"]["Mode"] == "COMPLIANCE"
@@ -92,7 +97,20 @@ def test_provisioning_leaves_every_control_in_place_where_the_services_report_it
     assert resources.SenderEmail in boto3.client("ses").list_identities()["Identities"]
     # Every resource exists with a physical id, or was skipped by the endpoint and its effect checked above.
     assert sorted(line.split(" ")[0] for line in result.template_only if "(AWS::" in line) == [
-        "RecordsQueuePolicy", "SenderIdentity"]  # fmt: skip
+        "AccessLogBucketPolicy", "ArtifactBucketPolicy", "LandingBucketPolicy", "RecordsQueuePolicy",
+        "SenderIdentity"]  # fmt: skip
+    access_logs = result.outputs["AccessLogBucket"]
+    # moto's endpoint is plain HTTP, which the TLS-only statement would rightly refuse: checked on the template and,
+    # for its effect, by test_the_tls_only_statement_refuses_plain_http below; the log-delivery grant is applied.
+    assert sorted(line for line in result.template_only if line.startswith("TLS-only")) == sorted(
+        f"TLS-only policy of bucket {bucket} (the local endpoint is plain HTTP)"
+        for bucket in (resources.ArtifactBucket, resources.LandingBucket, access_logs))  # fmt: skip
+    delivery = json.loads(s3.get_bucket_policy(Bucket=access_logs)["Policy"])["Statement"]
+    assert [(statement["Sid"], statement["Principal"]) for statement in delivery] == [
+        ("S3DeliversAccessLogs", {"Service": "logging.s3.amazonaws.com"})]  # fmt: skip
+    for bucket, prefix in ((resources.ArtifactBucket, "artifact/"), (resources.LandingBucket, "landing/")):
+        assert s3.get_bucket_logging(Bucket=bucket)["LoggingEnabled"] == {"TargetBucket": access_logs,
+                                                                          "TargetPrefix": prefix}  # fmt: skip
 
     again = provision("gxp-controls")  # an update with nothing to change is not an error, and changes nothing
     assert again.problems == [] and again.applied == [] and again.outputs == result.outputs
@@ -141,3 +159,18 @@ def test_gxp_aws_provision_prints_the_outputs_and_bad_setups_fail_in_one_line(
     no_region = {name: value for name, value in env.items() if name not in ("AWS_DEFAULT_REGION", "AWS_REGION")}
     denied = _gxp({**no_region, "AWS_CONFIG_FILE": str(tmp_path / "none")}, "aws", "provision", "--stack", "x")
     assert denied.returncode == 1 and "Traceback" not in denied.stderr and "region" in denied.stderr
+
+
+def test_the_tls_only_statement_refuses_plain_http(aws_env: dict[str, str]) -> None:
+    """The template's TlsOnly statement, resolved for a bucket, denies what moto receives over plain HTTP (moto
+    evaluates bucket policies with aws:SecureTransport), and nothing else changed for the bucket."""
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="gxp-tls-only", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    s3.put_object(Bucket="gxp-tls-only", Key="before", Body=b"x")
+    declared = load_template()["Resources"]["ArtifactBucketPolicy"]["Properties"]["PolicyDocument"]
+    arn = "arn:aws:s3:::gxp-tls-only"
+    s3.put_bucket_policy(Bucket="gxp-tls-only", Policy=json.dumps(resolve(declared, {
+        "ArtifactBucket.Arn": arn, "ArtifactBucket": "gxp-tls-only"})))  # fmt: skip
+    with pytest.raises(ClientError) as refused:
+        s3.put_object(Bucket="gxp-tls-only", Key="after", Body=b"x")
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
