@@ -9,6 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
 import urllib.request
 import uuid
 import warnings
@@ -64,6 +69,39 @@ def moto_server() -> Iterator[str]:
         yield f"http://{host}:{port}"
     finally:
         server.stop()
+
+
+@contextmanager
+def moto_server_process() -> Iterator[str]:
+    """moto's server in a process of its own, for a test whose resources must not reach the session's server.
+
+    moto's backends are global to a process, so every threaded server of the session shares them; and an RDS
+    instance, once created, makes the server's /moto-api/data.json (which the e-mail checks read) fail for the rest
+    of the process (moto 5.2.5: two of its properties raise NotImplementedError)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    endpoint = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=5):
+                    break
+            except (urllib.error.URLError, ConnectionError) as error:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"moto's server did not start on {endpoint}") from error
+                time.sleep(0.2)
+        yield endpoint
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 @pytest.fixture(scope="session")

@@ -1,14 +1,10 @@
-"""The loopback moto server of the aws tests, for creating the whole estate's stacks."""
+"""Tests of the AWS estate in deploy/."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-
-from gxp_assets_tests.aws_server import moto_endpoint
-
-__all__ = ["moto_endpoint"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

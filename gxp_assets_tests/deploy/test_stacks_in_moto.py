@@ -24,7 +24,7 @@ import boto3
 import pytest
 
 from gxp_assets.stores.aws_provision import deploy_stack, provision
-from gxp_assets_tests.aws_server import aws_environment
+from gxp_assets_tests.aws_server import aws_environment, moto_server_process
 from gxp_assets_tests.deploy.templates import DEPLOY, template
 
 DATA = "gxp-estate"
@@ -50,10 +50,12 @@ SKIPPED_BY_MOTO = {
 
 
 @pytest.fixture(scope="module")
-def estate(moto_endpoint: str) -> Iterator[dict[str, Any]]:
-    """The data stack and the four others, created once for this module; physical ids by stack and logical id."""
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in aws_environment(moto_endpoint).items():
+def estate() -> Iterator[dict[str, Any]]:
+    """The data stack and the four others, created once for this module on a moto server of its own (see
+    moto_server_process: the database would break the session server's data.json); physical ids by stack and
+    logical id."""
+    with moto_server_process() as endpoint, pytest.MonkeyPatch.context() as patch:
+        for name, value in aws_environment(endpoint).items():
             patch.setenv(name, value)
         patch.delenv("AWS_PROFILE", raising=False)
         data = provision(DATA)
