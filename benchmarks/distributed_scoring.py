@@ -8,9 +8,9 @@ temporary GXP_HOME, and a synthetic batch is written as CSV. Each measurement ru
 for Spark) and takes the file to the published chunks, as `scored_reports` does without the fail-safe:
 
 - in-process: `score_file` (read in chunks, validate, featurize, score, explain, stage, publish to the sink);
-- Spark local[N]: `score_on_spark` (the driver reads the file and decides duplicates across records; one
-  `mapInPandas` task per intake chunk runs its record checks, then one per chunk validates, calls `score_chunk` and
-  stages its files itself) then `publish_staged` to the same sink. SparkSession start-up is timed apart and not
+- Spark local[N]: `score_on_spark` (the driver cuts the CSV file into pieces of whole records and decides duplicates
+  across records; one `mapInPandas` task per intake chunk parses its piece and runs its record checks, then one per
+  chunk validates, calls `score_chunk` and stages its files itself) then `publish_staged` to the same sink. SparkSession start-up is timed apart and not
   counted in records per second; the child freezes what is loaded out of the garbage collector's reach first, as
   the Glue job does.
 
