@@ -137,7 +137,6 @@ def check_chunks(place: StagingPlace, rules: ValidationRules, now: datetime) -> 
                     if len(intake) != piece.records:  # the driver's cut and this parse disagree: never score that
                         raise RuntimeError(f"piece {index} holds {piece.records} records but parsed into {len(intake)}")
                     place.put(intake_chunk_name(index), parquet_bytes(intake))
-                    place.delete(staged)
                 else:
                     intake = read_staged(place, staged)
                 found = check_records(intake, rules, now).candidates(intake).to_frame()
@@ -168,7 +167,6 @@ def score_chunks(
                 files = parquet_bytes(predictions), parquet_bytes(result.quarantined)
                 for name, data in zip(staged_names(index), files, strict=True):
                     place.put(name, data)
-                place.delete(intake_chunk_name(index))
                 rows.append((index, len(predictions), len(result.quarantined), *map(sha256_hex, files)))
             frame = pd.DataFrame(rows, columns=CHUNK_RESULT_SCHEMA.fieldNames())
             yield frame.astype({"index": "int64", "scored": "int64", "quarantined": "int64"})
@@ -272,6 +270,9 @@ def score_on_spark(
         predictions, quarantine = staged_names(index)
         chunks.append({"predictions": predictions, "quarantine": quarantine, "received": count,
                        "predictions_sha256": row.predictions_sha256, "quarantine_sha256": row.quarantine_sha256})
+    for index, name in enumerate(staged):  # only now: a task that Spark runs again finds its input as the first did
+        for left in dict.fromkeys((name, intake_chunk_name(index))):
+            place.delete(left)
     outcome = SparkScoring(chunks, sum(received), scored, quarantined, clock.seconds)
     place.put(MANIFEST, json.dumps(outcome.manifest(), indent=1).encode())
     return outcome

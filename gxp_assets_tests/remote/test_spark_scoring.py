@@ -88,7 +88,7 @@ def test_spark_scores_a_demo_batch_as_in_process(spark, trained_model: TrainedMo
     assert outcome.drift is not None and outcome.drift.to_dict() == expected.drift.to_dict()
     assert outcome.suspension == expected.suspension
     staged = tmp_path / "spark"
-    for left in ("intake", "candidates"):  # each task removed its piece and chunk, the driver each candidates file
+    for left in ("intake", "candidates"):  # the driver removed the pieces, intake chunks and candidates once done
         assert (staged / left).is_dir() and not list((staged / left).iterdir())
     for chunk in scoring.chunks:  # what each executor reported is the file it staged
         assert sha256_file(staged / chunk["predictions"]) == chunk["predictions_sha256"]
