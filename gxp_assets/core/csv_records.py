@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import itertools
 import json
+from _csv import Reader as CsvReader  # the type csv.reader returns, with its line_num
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 
@@ -20,8 +21,6 @@ import pandas as pd
 from gxp_assets.core.contracts import ReportFileError
 from gxp_assets.core.intake_table import IntakeRecord, intake_table, raw_bytes
 from gxp_assets.core.text_decoding import split_lines
-
-CsvReader = Iterator[list[str]]
 
 
 def _reader(lines: Iterable[str]) -> tuple[CsvReader, Iterator[str]]:
@@ -35,7 +34,7 @@ def _header(reader: CsvReader, path: str) -> list[str]:
     try:
         header_row = next(reader, None)
     except csv.Error as error:
-        raise ReportFileError(path, reader.line_num, f"cannot read the CSV header: {error}") from error  # type: ignore[attr-defined]
+        raise ReportFileError(path, reader.line_num, f"cannot read the CSV header: {error}") from error
     if header_row is None:
         raise ReportFileError(path, 1, "is empty: a CSV file needs a header row")
     header = [name.strip().lower() for name in header_row]
@@ -53,9 +52,9 @@ def _rows(reader: CsvReader) -> Iterator[tuple[int, list[str] | None, str]]:
         except StopIteration:
             return
         except csv.Error as error:  # one broken record (a stray carriage return, say); the reader goes on after it
-            yield reader.line_num, None, f"not valid CSV: {error}"  # type: ignore[attr-defined]
+            yield reader.line_num, None, f"not valid CSV: {error}"
             continue
-        yield reader.line_num, row, ""  # type: ignore[attr-defined]
+        yield reader.line_num, row, ""
 
 
 def _take(kept: Iterator[str], lines: int) -> str:
@@ -70,7 +69,7 @@ def csv_records(lines: Iterable[str], path: str, encoding: str, line_offset: int
     """
     reader, kept = _reader(lines)
     header = _header(reader, path)
-    taken = reader.line_num  # type: ignore[attr-defined]
+    taken = reader.line_num
     _take(kept, taken)
     for end, row, problem in _rows(reader):
         line, raw_text, taken = taken + 1 + line_offset, _take(kept, end - taken), end
@@ -123,7 +122,7 @@ def csv_pieces(lines: Iterable[str], path: str, encoding: str, chunk_records: in
     without records gives one piece without records (one empty chunk)."""
     reader, kept = _reader(lines)
     _header(reader, path)
-    header_lines = reader.line_num  # type: ignore[attr-defined]
+    header_lines = reader.line_num
     header = _take(kept, header_lines)
     start = end = header_lines  # lines taken before the piece in hand, and up to its last record
     first_seq = records = 0
