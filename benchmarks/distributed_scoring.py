@@ -10,9 +10,9 @@ for Spark) and takes the file to the published chunks, as `scored_reports` does 
 - in-process: `score_file` (read in chunks, validate, featurize, score, explain, stage, publish to the sink);
 - Spark local[N]: `score_on_spark` (the driver cuts the CSV file into pieces of whole records and decides duplicates
   across records; one `mapInPandas` task per intake chunk parses its piece and runs its record checks, then one per
-  chunk validates, calls `score_chunk` and stages its files itself) then `publish_staged` to the same sink. SparkSession start-up is timed apart and not
-  counted in records per second; the child freezes what is loaded out of the garbage collector's reach first, as
-  the Glue job does.
+  chunk validates, calls `score_chunk` and stages its files itself) then `publish_staged` to the same sink.
+  SparkSession start-up is timed apart and not counted in records per second; the child freezes what is loaded out
+  of the garbage collector's reach first, as the Glue job does.
 
 Threads: LightGBM predicts with every core in-process; Spark gives each Python worker OMP_NUM_THREADS =
 spark.task.cpus (1), so local[1] is one core for the whole scoring and local[2] two.
