@@ -47,15 +47,14 @@ class EndpointSettings:
         name = os.environ.get(ENDPOINT_ENV, "").strip()
         if not name:
             return None
-        missing = [variable for variable in (IMAGE_ENV, ROLE_ENV) if not os.environ.get(variable, "").strip()]
-        if ROLE_ENV in missing and os.environ.get(ENDPOINT_ROLE_ENV, "").strip():
-            missing.remove(ROLE_ENV)
+        image = os.environ.get(IMAGE_ENV, "").strip()
+        role = os.environ.get(ENDPOINT_ROLE_ENV, "").strip() or os.environ.get(ROLE_ENV, "").strip()
+        missing = [variable for variable, value in ((IMAGE_ENV, image), (ROLE_ENV, role)) if not value]
         if missing:
             raise EndpointSetupError(f"{ENDPOINT_ENV}={name} needs {' and '.join(missing)} (the serving image and "
                                      "the role SageMaker runs it with)")  # fmt: skip
         instance = os.environ.get(INSTANCE_ENV, "").strip() or cls.instance_type
-        role = os.environ.get(ENDPOINT_ROLE_ENV, "").strip() or os.environ[ROLE_ENV].strip()
-        return cls(name, os.environ[IMAGE_ENV].strip(), role, instance)
+        return cls(name, image, role, instance)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -158,6 +159,12 @@ class ControlCheck:
     def queue_arn(self, url: str) -> str:
         return str(self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
 
+    @cached_property
+    def template(self) -> dict[str, Any]:
+        """The stack template, parsed once for all the controls read from it."""
+        return load_template()
+
+    @cached_property
     def template_values(self) -> dict[str, str]:
         """What the policies of the template refer to, as this stack resolved it (account and partition from an ARN
         the stack made)."""
@@ -175,8 +182,8 @@ class ControlCheck:
         found = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"]).get("Attributes", {})
         if "s3.amazonaws.com" in found.get("Policy", ""):
             return
-        declared = load_template()["Resources"]["RecordsQueuePolicy"]["Properties"]["PolicyDocument"]
-        values = self.template_values()
+        declared = self.template["Resources"]["RecordsQueuePolicy"]["Properties"]["PolicyDocument"]
+        values = self.template_values
         self.sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(resolve(declared, values))})
         self._applied(f"policy of the Records queue letting S3 notify it (account {values['AWS::AccountId']})")
 
@@ -185,8 +192,8 @@ class ControlCheck:
         bucket lacks are applied with the template's values, resolved. A plain-HTTP local endpoint would rightly deny
         every request under the TLS-only statement, so there it is reported as checked on the template only."""
         name = self.result.outputs[logical]
-        declared = load_template()["Resources"][f"{logical}Policy"]["Properties"]["PolicyDocument"]
-        declared = resolve(declared, self.template_values())
+        declared = self.template["Resources"][f"{logical}Policy"]["Properties"]["PolicyDocument"]
+        declared = resolve(declared, self.template_values)
         if self.plain_http:
             declared["Statement"] = [statement for statement in declared["Statement"] if statement["Sid"] != "TlsOnly"]
             self.result.template_only.append(f"TLS-only policy of bucket {name} (the local endpoint is plain HTTP)")
@@ -205,7 +212,7 @@ class ControlCheck:
     def access_logging(self, logical: str) -> None:
         """Server access logs of the bucket go to the access-log bucket under the template's prefix."""
         name, target = self.result.outputs[logical], self.result.outputs["AccessLogBucket"]
-        declared = load_template()["Resources"][logical]["Properties"]["LoggingConfiguration"]
+        declared = self.template["Resources"][logical]["Properties"]["LoggingConfiguration"]
         enabled = self.s3.get_bucket_logging(Bucket=name).get("LoggingEnabled", {})
         if (enabled.get("TargetBucket"), enabled.get("TargetPrefix")) != (target, declared["LogFilePrefix"]):
             self.s3.put_bucket_logging(Bucket=name, BucketLoggingStatus={"LoggingEnabled": {
