@@ -209,8 +209,10 @@ def score_file(
                     predictions["triage"].to_numpy(),
                     predictions["source"].tolist(),
                 )
+            del features
             staged_chunks.append(stage_chunk(Path(staged), len(staged_chunks), predictions, result.quarantined))
             tally_chunk(tally, len(intake), predictions, result.quarantined, closable)
+            del intake, result, predictions  # now, not when the next chunk replaces them: two chunks are never held
             if progress is not None:
                 progress(tally)
         drift = accumulator.result(fail_safe.limits) if accumulator is not None and fail_safe else None
