@@ -19,7 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from gxp_assets.core.features import ReportTexts, TextColumns
-from gxp_assets.core.model import Classifier, model_columns, model_inputs
+from gxp_assets.core.model import Classifier, model_columns
 
 
 def used_columns(classifier: Classifier) -> np.ndarray:
@@ -88,8 +88,8 @@ def log_odds_contributions(
 ) -> tuple[sp.csr_matrix, float]:
     """(rows, ``classifier.columns``) moves of both parts, and the bias: each row's sum plus it is the log-odds."""
     blend, columns = classifier.blend, classifier.columns
-    trees = attribution.contributions(classifier.booster, model_inputs(classifier.booster, X)).tocoo()
-    parts = [(trees, model_columns(classifier.booster), blend.trees)]
+    trees = attribution.contributions(classifier.booster, sp.csr_matrix(X)[:, classifier.tree_columns]).tocoo()
+    parts = [(trees, classifier.tree_columns, blend.trees)]
     bias = blend.trees * attribution.bias
     linear = classifier.linear
     if linear is not None and blend.linear:

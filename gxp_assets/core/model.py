@@ -99,9 +99,14 @@ class Classifier:
     training: dict | None = None  # the TrainingParams it was fitted with, so that it can be rebuilt from its text
 
     @cached_property
+    def tree_columns(self) -> np.ndarray:
+        """The feature-matrix columns the trees read; kept, as LightGBM hands out its feature names one by one."""
+        return model_columns(self.booster)
+
+    @cached_property
     def columns(self) -> np.ndarray:
         """The feature-matrix columns either part reads, ascending."""
-        trees = model_columns(self.booster)
+        trees = self.tree_columns
         return trees if self.linear is None else np.union1d(trees, self.linear.columns)
 
     def inputs(self, X: sp.csr_matrix) -> sp.csr_matrix:
@@ -118,7 +123,7 @@ class Classifier:
         return np.concatenate([self._log_odds(X[start : start + block_rows]) for start in blocks])
 
     def _log_odds(self, X: sp.csr_matrix) -> np.ndarray:
-        raw = np.asarray(self.booster.predict(model_inputs(self.booster, X), raw_score=True), dtype=float)
+        raw = np.asarray(self.booster.predict(X[:, self.tree_columns], raw_score=True), dtype=float)
         logit = self.blend.trees * raw
         if self.linear is not None:
             logit = logit + self.blend.linear * self.linear.decision(X)
