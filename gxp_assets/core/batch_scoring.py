@@ -256,11 +256,11 @@ def publish(
         tally.triage.update(predictions["triage"].tolist())
         sink.add(typed_predictions(predictions), pd.read_parquet(quarantine_file))
         del predictions  # before the next chunk is read
-        release_arrow_memory()
+        _release_arrow_memory()
     return outcome
 
 
-def release_arrow_memory() -> None:
+def _release_arrow_memory() -> None:
     """Hand back to the system what Arrow's pool keeps after a chunk's Parquet conversion (some 90 MB for 50,000
     records, measured), which it would otherwise hold through the next chunk's scoring."""
     pa.default_memory_pool().release_unused()
@@ -272,7 +272,7 @@ def stage_chunk(folder: Path, index: int, predictions: pd.DataFrame, quarantined
     paths = folder / names[0], folder / names[1]
     predictions.to_parquet(paths[0], index=False)
     quarantined.to_parquet(paths[1], index=False)
-    release_arrow_memory()
+    _release_arrow_memory()
     return paths
 
 
