@@ -11,6 +11,7 @@ Per-leaf attributions are computed once per model from its text.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import lightgbm as lgb
@@ -18,7 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from gxp_assets.core.features import ReportTexts, TextColumns
-from gxp_assets.core.model import Classifier, model_columns, model_inputs
+from gxp_assets.core.model import Classifier, model_columns
 
 
 def used_columns(classifier: Classifier) -> np.ndarray:
@@ -87,8 +88,8 @@ def log_odds_contributions(
 ) -> tuple[sp.csr_matrix, float]:
     """(rows, ``classifier.columns``) moves of both parts, and the bias: each row's sum plus it is the log-odds."""
     blend, columns = classifier.blend, classifier.columns
-    trees = attribution.contributions(classifier.booster, model_inputs(classifier.booster, X)).tocoo()
-    parts = [(trees, model_columns(classifier.booster), blend.trees)]
+    trees = attribution.contributions(classifier.booster, sp.csr_matrix(X)[:, classifier.tree_columns]).tocoo()
+    parts = [(trees, classifier.tree_columns, blend.trees)]
     bias = blend.trees * attribution.bias
     linear = classifier.linear
     if linear is not None and blend.linear:
@@ -109,6 +110,11 @@ ABSENT = "(words absent from the report)"
 EXTRA_COLUMNS = 20
 
 
+#: Reports explained at a time: what is held is one block's contributions (whole, a 50,000-report chunk's took
+#: some 350 MB). A report's explanation depends on its own row alone, so the blocks give the same entries.
+EXPLAIN_BLOCK_ROWS = 5_000
+
+
 def top_contributions(
     classifier: Classifier,
     X: sp.csr_matrix,
@@ -116,6 +122,7 @@ def top_contributions(
     k: int = 5,
     attribution: PathAttribution | None = None,
     texts: ReportTexts | None = None,
+    block_rows: int = EXPLAIN_BLOCK_ROWS,
 ) -> list[list[dict]]:
     """Per row, the k terms that moved its log-odds most (positive: towards AE), largest magnitude first.
 
@@ -130,31 +137,51 @@ def top_contributions(
     Without ``texts``, columns are named from ``names`` (training vocabulary) and summed per (name, presence).
     Pass ``attribution`` to reuse a model's precomputed per-leaf attributions across chunks.
     """
-    inputs = classifier.inputs(X)
-    original = classifier.columns
+    if texts is not None and len(texts.texts) != X.shape[0]:
+        raise ValueError(f"{len(texts.texts)} texts for {X.shape[0]} feature rows")
     attribution = attribution or PathAttribution.from_booster(classifier.booster)
-    contributions, _ = log_odds_contributions(classifier, X, attribution)
-    if texts is None:
-        return _named_by_columns(contributions, inputs, original, names, k)
-    if len(texts.texts) != contributions.shape[0]:
-        raise ValueError(f"{len(texts.texts)} texts for {contributions.shape[0]} feature rows")
+    words = None
+    if texts is not None:  # every char column the model reads: a block's columns are among them, hashes are kept
+        spec, original = texts.spec, classifier.columns
+        is_char = (original >= spec.word_buckets) & (original < spec.word_buckets + spec.char_buckets)
+        words = TextColumns(spec, original[is_char].tolist())
+    explanations: list[list[dict]] = []
+    for start in range(0, X.shape[0], block_rows):
+        block = X[start : start + block_rows]
+        contributions, _ = log_odds_contributions(classifier, block, attribution)
+        inputs = classifier.inputs(block)
+        if texts is None or words is None:
+            explanations += _named_by_columns(contributions, inputs, classifier.columns, names, k)
+        else:
+            block_texts = texts.texts[start : start + block_rows]
+            explanations += _named_by_texts(contributions, inputs, classifier.columns, names, k, block_texts, words)
+    return explanations
+
+
+def _named_by_texts(
+    contributions: sp.csr_matrix,
+    inputs: sp.csr_matrix,
+    original: np.ndarray,
+    names: dict[int, str],
+    k: int,
+    texts: Sequence[str],
+    words: TextColumns,
+) -> list[list[dict]]:
+    """With the rows' texts: each row's present columns summed per term of its own text, plus the ``ABSENT`` entry."""
     present = contributions.multiply(inputs != 0).tocsr()
     absent = np.asarray(contributions.sum(axis=1)).ravel() - np.asarray(present.sum(axis=1)).ravel()
     present.eliminate_zeros()
     rows = np.repeat(np.arange(present.shape[0]), np.diff(present.indptr))
-    columns, values = present.indices.astype(np.int64), present.data
-    columns = original[columns]
-    spec = texts.spec
-    char_end = spec.word_buckets + spec.char_buckets
-    is_char = (columns >= spec.word_buckets) & (columns < char_end)
-    words = TextColumns(spec, columns[is_char].tolist())
+    columns, values = original[present.indices.astype(np.int64)], present.data
+    spec = words.spec
+    is_char = (columns >= spec.word_buckets) & (columns < spec.word_buckets + spec.char_buckets)
     n_rows = contributions.shape[0]
     bounds = np.searchsorted(rows, np.arange(n_rows + 1)).tolist()
     has_word = (np.bincount(rows, weights=columns < spec.word_buckets, minlength=n_rows) > 0).tolist()
     has_char = (np.bincount(rows, weights=is_char, minlength=n_rows) > 0).tolist()
     column_list, value_list = columns.tolist(), values.tolist()
     explanations = []
-    for row, text in enumerate(texts.texts):
+    for row, text in enumerate(texts):
         first, last = bounds[row], bounds[row + 1]
         selected = dict(zip(column_list[first:last], value_list[first:last], strict=True))
         terms = _terms(text, selected, words, names, has_word[row], has_char[row])

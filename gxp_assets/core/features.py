@@ -98,8 +98,8 @@ def _vectorizer(spec: FeatureSpec, block: str) -> HashingVectorizer:
     )
 
 
-def _text_block(vectorizer: HashingVectorizer, texts: list[str], spec: FeatureSpec) -> sp.csr_matrix:
-    counts = _char_counts(texts, spec) if vectorizer.analyzer == "char_wb" else vectorizer.transform(texts).tocsr()
+def _weighted(counts: sp.csr_matrix, spec: FeatureSpec) -> sp.csr_matrix:
+    """Counts of a text block as the spec weights them; row by row, so a block of rows weighs as the whole would."""
     if spec.text_weighting == "presence":
         counts.data[:] = 1.0
         return counts.astype(spec.dtype)
@@ -109,35 +109,52 @@ def _text_block(vectorizer: HashingVectorizer, texts: list[str], spec: FeatureSp
     raise ValueError(f"unknown text_weighting {spec.text_weighting!r}: use 'presence' or 'log_count_l2'")
 
 
-def _char_counts(texts: list[str], spec: FeatureSpec) -> sp.csr_matrix:
+class _CharCounts:
     """The char_wb block exactly as HashingVectorizer counts it, hashing each distinct word of the batch once.
 
     char_wb n-grams never cross a space, so a text's n-gram counts are (texts x words) @ (words x n-gram columns):
     words repeat, so hashing per distinct word instead of per occurrence, and one sparse product, is several times
     faster than the vectorizer's Python loop over every n-gram of every text (byte-identical output; tested).
+    The product is taken for a block of rows at a time (:meth:`rows`): whole, it holds float64 counts of every
+    n-gram of the batch, several times the finished block.
     """
-    word_ids: dict[str, int] = {}
-    occurrences: list[int] = []
-    indptr = [0]
-    for text in texts:
-        occurrences.extend(word_ids.setdefault(word, len(word_ids)) for word in text.lower().split())
-        indptr.append(len(occurrences))
-    words = sp.csr_matrix(
-        (np.ones(len(occurrences)), np.asarray(occurrences, dtype=np.int64), np.asarray(indptr, dtype=np.int64)),
-        shape=(len(texts), len(word_ids)),
-    )
-    # Each distinct word's n-grams (insertion order = id order), hashed in C by the hasher HashingVectorizer uses.
-    hasher = FeatureHasher(n_features=spec.char_buckets, input_type="string", alternate_sign=False)
-    grams = (
-        hasher.transform(_word_grams(word, spec.char_ngrams) for word in word_ids).tocsr()
-        if word_ids
-        else sp.csr_matrix((0, spec.char_buckets))  # the hasher refuses an empty batch
-    )
-    grams.sum_duplicates()
-    counts = (words @ grams).tocsr()
-    counts.sum_duplicates()
-    counts.sort_indices()
-    return counts
+
+    def __init__(self, texts: list[str], spec: FeatureSpec) -> None:
+        word_ids: dict[str, int] = {}
+        occurrences: list[int] = []
+        indptr = [0]
+        for text in texts:
+            occurrences.extend(word_ids.setdefault(word, len(word_ids)) for word in text.lower().split())
+            indptr.append(len(occurrences))
+        self.words = sp.csr_matrix(
+            (np.ones(len(occurrences)), np.asarray(occurrences, dtype=np.int64), np.asarray(indptr, dtype=np.int64)),
+            shape=(len(texts), len(word_ids)),
+        )
+        del occurrences, indptr
+        # Each distinct word's n-grams (insertion order = id order), hashed in C by the hasher HashingVectorizer uses.
+        hasher = FeatureHasher(n_features=spec.char_buckets, input_type="string", alternate_sign=False)
+        self.grams = (
+            hasher.transform(_word_grams(word, spec.char_ngrams) for word in word_ids).tocsr()
+            if word_ids
+            else sp.csr_matrix((0, spec.char_buckets))  # the hasher refuses an empty batch
+        )
+        self.grams.sum_duplicates()
+
+    def nnz(self, start: int, stop: int) -> int:
+        """How many distinct n-gram columns texts ``start`` to ``stop`` hold (the product's entries are distinct)."""
+        return int((self.words[start:stop] @ self.grams).nnz)
+
+    def rows(self, start: int, stop: int) -> sp.csr_matrix:
+        """Counts of texts ``start`` to ``stop`` (a row's counts do not depend on the other rows)."""
+        counts = (self.words[start:stop] @ self.grams).tocsr()
+        counts.sum_duplicates()
+        counts.sort_indices()
+        return counts
+
+
+def _char_counts(texts: list[str], spec: FeatureSpec) -> sp.csr_matrix:
+    """The whole char_wb count block of ``texts`` (see :class:`_CharCounts`)."""
+    return _CharCounts(texts, spec).rows(0, len(texts))
 
 
 def _word_grams(word: str, ngram_range: tuple[int, int]) -> list[str]:
@@ -156,15 +173,61 @@ def word_features(batch: pd.DataFrame, spec: FeatureSpec = DEFAULT_FEATURE_SPEC)
     """The word block of ``featurize`` alone (its first ``spec.word_buckets`` columns); no columns without text."""
     if not spec.text_column:
         return sp.csr_matrix((len(batch), 0), dtype=spec.dtype)
-    return _text_block(_vectorizer(spec, "word"), _texts(batch, spec), spec)
+    return _word_block(_texts(batch, spec), spec)
 
 
-def featurize(batch: pd.DataFrame, spec: FeatureSpec = DEFAULT_FEATURE_SPEC) -> sp.csr_matrix:
-    """Rows of ``batch`` to a CSR matrix of ``spec.n_features`` columns; the same rows always give the same bytes."""
+def _word_block(texts: list[str], spec: FeatureSpec) -> sp.csr_matrix:
+    return _weighted(_vectorizer(spec, "word").transform(texts).tocsr(), spec)
+
+
+#: Rows featurized at a time: the transients (float64 counts, a block's parts before they are joined) are a
+#: block's, not the batch's. Each row's features depend on that row alone: the bytes are the whole batch's at once.
+FEATURIZE_BLOCK_ROWS = 5_000
+
+
+def featurize(
+    batch: pd.DataFrame, spec: FeatureSpec = DEFAULT_FEATURE_SPEC, block_rows: int = FEATURIZE_BLOCK_ROWS
+) -> sp.csr_matrix:
+    """Rows of ``batch`` to a CSR matrix of ``spec.n_features`` columns; the same rows always give the same bytes.
+
+    Two passes over row blocks: the first makes every part but the character counts (the bulk of the matrix) and
+    only counts those, so that the result is allocated once at its size; the second makes them again and copies
+    each block into place. Blocks made whole and then joined would hold the matrix twice at the join."""
+    texts = _texts(batch, spec) if spec.text_column else []
+    chars = _CharCounts(texts, spec) if spec.text_column else None
+    blocks = []
+    for start in range(0, max(len(batch), 1), block_rows):  # one empty block for an empty batch
+        stop = min(start + block_rows, len(batch))
+        parts = [_word_block(texts[start:stop], spec)] if chars is not None else []
+        parts += _tabular_parts(batch.iloc[start:stop], spec)
+        char_nnz = chars.nnz(start, stop) if chars is not None else 0
+        blocks.append((start, stop, parts, char_nnz + sum(part.nnz for part in parts)))
+    nnz, width = sum(block[3] for block in blocks), spec.n_features
+    index = sp.get_index_dtype(maxval=max(nnz, width))
+    data, indices = np.empty(nnz, dtype=spec.dtype), np.empty(nnz, dtype=index)
+    indptr = np.zeros(len(batch) + 1, dtype=index)
+    filled = 0
+    for start, stop, parts, block_nnz in blocks:
+        if chars is not None:  # after the word block, as in the spec's blocks()
+            parts.insert(1, _weighted(chars.rows(start, stop), spec))
+        piece = sp.hstack(parts, format="csr") if parts else sp.csr_matrix((stop - start, 0), dtype=spec.dtype)
+        parts.clear()
+        piece.sort_indices()
+        if piece.nnz != block_nnz:
+            raise RuntimeError(f"rows {start}-{stop}: {piece.nnz} non-zeros where {block_nnz} were counted")
+        data[filled : filled + block_nnz] = piece.data
+        indices[filled : filled + block_nnz] = piece.indices
+        indptr[start + 1 : stop + 1] = piece.indptr[1:]
+        indptr[start + 1 : stop + 1] += filled
+        filled += block_nnz
+    matrix = sp.csr_matrix((data, indices, indptr), shape=(len(batch), width))
+    matrix.sort_indices()  # each row is sorted already: this records it, as for a matrix sorted whole
+    return matrix
+
+
+def _tabular_parts(batch: pd.DataFrame, spec: FeatureSpec) -> list[sp.csr_matrix]:
+    """The numeric columns (one each) and the hashed categorical block of ``batch``'s rows."""
     parts: list[sp.csr_matrix] = []
-    if spec.text_column:
-        parts.append(word_features(batch, spec))
-        parts.append(_text_block(_vectorizer(spec, "char"), _texts(batch, spec), spec))
     for name in spec.numeric_columns:
         values = pd.to_numeric(batch[name], errors="coerce").to_numpy(dtype=np.float64)
         # NaN stays explicit so that the model sees "missing", not zero.
@@ -176,9 +239,7 @@ def featurize(batch: pd.DataFrame, spec: FeatureSpec = DEFAULT_FEATURE_SPEC) -> 
         ]
         hasher = FeatureHasher(n_features=spec.categorical_buckets, input_type="string", alternate_sign=False)
         parts.append(hasher.transform(tokens).tocsr().astype(spec.dtype))
-    matrix = sp.hstack(parts, format="csr") if parts else sp.csr_matrix((len(batch), 0), dtype=spec.dtype)
-    matrix.sort_indices()
-    return matrix
+    return parts
 
 
 def ngram_column(gram: str, width: int) -> int:

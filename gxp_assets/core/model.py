@@ -28,6 +28,8 @@ from gxp_assets.core.hashing import canonical_json, unit_interval
 from gxp_assets.core.linear import LinearPart, fit_linear, text_columns
 
 MODEL_FORMAT = "gxp-classifier/1"
+#: Rows scored at a time by :meth:`Classifier.log_odds`.
+PREDICT_BLOCK_ROWS = 5_000
 
 
 @dataclass(frozen=True)
@@ -97,17 +99,31 @@ class Classifier:
     training: dict | None = None  # the TrainingParams it was fitted with, so that it can be rebuilt from its text
 
     @cached_property
+    def tree_columns(self) -> np.ndarray:
+        """The feature-matrix columns the trees read; kept, as LightGBM hands out its feature names one by one."""
+        return model_columns(self.booster)
+
+    @cached_property
     def columns(self) -> np.ndarray:
         """The feature-matrix columns either part reads, ascending."""
-        trees = model_columns(self.booster)
+        trees = self.tree_columns
         return trees if self.linear is None else np.union1d(trees, self.linear.columns)
 
     def inputs(self, X: sp.csr_matrix) -> sp.csr_matrix:
         """Full-width feature rows cut to ``columns``."""
         return sp.csr_matrix(X)[:, self.columns]
 
-    def log_odds(self, X: sp.csr_matrix) -> np.ndarray:
-        raw = np.asarray(self.booster.predict(model_inputs(self.booster, X), raw_score=True), dtype=float)
+    def log_odds(self, X: sp.csr_matrix, block_rows: int = PREDICT_BLOCK_ROWS) -> np.ndarray:
+        """Blended log-odds per row, ``block_rows`` rows at a time: the model's column cuts of ``X`` (the trees', the
+        linear part's) are copies, so they are a block's, not the batch's; a row's value needs its row alone."""
+        X = sp.csr_matrix(X)
+        if X.shape[0] <= block_rows:
+            return self._log_odds(X)
+        blocks = range(0, X.shape[0], block_rows)
+        return np.concatenate([self._log_odds(X[start : start + block_rows]) for start in blocks])
+
+    def _log_odds(self, X: sp.csr_matrix) -> np.ndarray:
+        raw = np.asarray(self.booster.predict(X[:, self.tree_columns], raw_score=True), dtype=float)
         logit = self.blend.trees * raw
         if self.linear is not None:
             logit = logit + self.blend.linear * self.linear.decision(X)

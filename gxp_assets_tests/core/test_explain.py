@@ -85,6 +85,19 @@ def test_all_terms_and_the_absent_entry_add_up_to_the_log_odds(explained: dict) 
     assert all(a == b[:3] for a, b in zip(top, every, strict=True))
 
 
+@pytest.mark.parametrize("with_texts", [True, False])
+def test_explanations_in_row_blocks_are_those_of_one_block(explained: dict, with_texts: bool) -> None:
+    """Blocks of 1, 7 (not dividing the batch) and 64 rows give every report the entries of the batch explained in one
+    go, to the last digit; the batch is larger than every block size."""
+    booster, X, names = explained["booster"], explained["X"], explained["names"]
+    texts = ReportTexts(explained["texts"], SPEC) if with_texts else None
+    assert X.shape[0] > 64
+    whole = top_contributions(booster, X, names, k=4, texts=texts, block_rows=X.shape[0])
+    assert sum(len(entries) for entries in whole) > 3 * X.shape[0]
+    for block_rows in (1, 7, 64):
+        assert top_contributions(booster, X, names, k=4, texts=texts, block_rows=block_rows) == whole
+
+
 def test_a_column_shared_by_two_words_is_split_and_summed_per_word() -> None:
     spec = DEFAULT_FEATURE_SPEC
     ash = spec.word_buckets + ngram_column("ash", spec.char_buckets)  # inside "rash" and "crash"

@@ -3,6 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 from gxp_assets.core.features import (
     DEFAULT_FEATURE_SPEC,
@@ -93,6 +94,52 @@ def test_the_char_block_counts_exactly_what_the_vectorizer_counts(ngrams: tuple[
     np.testing.assert_array_equal(ours.indices, theirs.indices)
     np.testing.assert_array_equal(ours.data, theirs.data)
     assert _char_counts([], spec).shape == (0, spec.char_buckets)
+
+
+def _assert_same_bytes(ours: sp.csr_matrix, theirs: sp.csr_matrix) -> None:
+    assert ours.shape == theirs.shape and ours.has_sorted_indices and theirs.has_sorted_indices
+    for name in ("data", "indices", "indptr"):
+        mine, other = getattr(ours, name), getattr(theirs, name)
+        assert mine.dtype == other.dtype and mine.tobytes() == other.tobytes(), name
+
+
+BLOCK_TEXTS = HOSTILE_TEXTS + TEXTS + ["rash rash rash", "Rash\n\nRASH\u00a0rash", "ab ab a", "x" * 300]
+
+
+@pytest.mark.parametrize("block_rows", [1, 3, 4, 5_000])
+def test_featurize_in_row_blocks_is_the_vectorizers_presence_matrix(block_rows: int) -> None:
+    """Whatever the block size (one row, blocks not dividing the batch, one block), the matrix is byte for byte
+    HashingVectorizer's word and char_wb blocks side by side, set to presence, in the spec's dtype."""
+    spec = FeatureSpec(word_buckets=2**8, char_buckets=2**8)  # small: many collisions within a row
+    expected = []
+    for block in ("word", "char"):
+        counts = _vectorizer(spec, block).transform(BLOCK_TEXTS).tocsr()
+        counts.sum_duplicates()
+        counts.data[:] = 1.0
+        expected.append(counts.astype(spec.dtype))
+    theirs = sp.hstack(expected, format="csr")
+    theirs.sort_indices()
+    _assert_same_bytes(featurize(pd.DataFrame({"text": BLOCK_TEXTS}), spec, block_rows=block_rows), theirs)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        FeatureSpec(text_weighting="log_count_l2", numeric_columns=("age",), categorical_columns=("sex",)),
+        FeatureSpec(text_column=None, numeric_columns=("age",), categorical_columns=("sex",), categorical_buckets=16),
+    ],
+)
+def test_row_blocks_give_the_bytes_of_one_block(spec: FeatureSpec) -> None:
+    """Weighted text (row-normalised) and tabular columns (NaN kept) are blocked without a byte changing."""
+    rows = len(BLOCK_TEXTS)
+    ages, sexes = (["54", "not a number", None] * rows)[:rows], (["F", "M", None] * rows)[:rows]
+    batch = pd.DataFrame({"text": BLOCK_TEXTS, "age": ages, "sex": sexes})
+    whole = featurize(batch, spec, block_rows=rows)
+    age = spec.text_blocks()[-1][1] if spec.text_column else 0  # the numeric column follows the text blocks
+    expected_ages = pd.to_numeric(batch["age"], errors="coerce").to_numpy(dtype=np.float32)
+    np.testing.assert_array_equal(whole[:, age].toarray().ravel(), expected_ages)  # NaN where missing, as NaN
+    for block_rows in (1, 2, 5):
+        _assert_same_bytes(featurize(batch, spec, block_rows=block_rows), whole)
 
 
 def test_text_columns_find_the_words_behind_each_column() -> None:

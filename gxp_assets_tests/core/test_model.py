@@ -65,6 +65,17 @@ def test_the_stored_text_is_the_model(corpus: tuple) -> None:
     assert not np.allclose(predict_scores(trees_only, X), scores)
 
 
+def test_log_odds_in_row_blocks_are_those_of_one_block(corpus: tuple) -> None:
+    """Trees and linear part scored a block of rows at a time give every row the bytes of the batch scored at once."""
+    _, X, labels, groups = corpus
+    classifier = load_classifier(train_classifier(X, labels, groups, FAST, text_blocks=TEXT).model_text)
+    assert classifier.linear is not None and X.shape[0] > 64
+    trees = classifier.booster.predict(model_inputs(classifier.booster, X), raw_score=True)
+    at_once = classifier.blend.trees * trees + classifier.blend.linear * classifier.linear.decision(X)
+    for block_rows in (1, 7, 64, X.shape[0]):
+        assert classifier.log_odds(X, block_rows=block_rows).tobytes() == at_once.tobytes()
+
+
 def test_without_text_blocks_or_with_linear_c_zero_the_model_is_trees_alone(corpus: tuple) -> None:
     _, X, labels, groups = corpus
     for trained in (
