@@ -106,7 +106,8 @@ def leaks(splits: pd.DataFrame, key: pd.Series) -> pd.DataFrame:
 def whole_document_batches(reports: pd.DataFrame, size: int, count: int, seed: int) -> list[np.ndarray]:
     """Up to ``count`` batches of ``size`` row positions, each a run of whole documents in random order, none shared:
     records of one document arrive together, as they do from a channel (benchmarks draw batches this way)."""
-    documents = reports["document_id"].unique()
+    # A numpy array: numpy shuffles pandas' Arrow-backed arrays only through a generic path it warns may duplicate.
+    documents = np.asarray(reports["document_id"].unique(), dtype=object)
     np.random.default_rng(seed).shuffle(documents)
     rows_of = reports.groupby("document_id", sort=False).indices
     found: list[np.ndarray] = []
