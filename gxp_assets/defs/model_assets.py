@@ -46,7 +46,10 @@ class ClassifierConfig(Config):
     inner_validation_share: float = Field(default=_DEFAULTS.inner_validation_share, gt=0, lt=1)
     min_column_count: int = Field(default=_DEFAULTS.min_column_count, ge=1)
     linear_c: float = Field(
-        default=_DEFAULTS.linear_c, ge=0, description="inverse L2 strength of the text's linear part; 0: trees alone"
+        default=_DEFAULTS.linear_c,
+        ge=0,
+        description="inverse L2 strength of the linear fit on the text that picks the trees' columns (and joins the "
+        "model when tree_weight < 1); 0: no linear fit, the trees get every column",
     )
     tree_weight: float = Field(
         default=_DEFAULTS.tree_weight, ge=0, le=1, description="log-odds = trees x w + linear part x (1 - w)"
@@ -82,7 +85,8 @@ def plan_guarantee(ae_confidence: float | None = None) -> Guarantee:
 
 @asset(
     group_name=MODEL_GROUP,
-    description="LightGBM trees (plus, with linear_c > 0, a linear part on the text) fitted on the train split; stored "
+    description="LightGBM trees on the text columns a linear fit weighs most (plus, with tree_weight < 1, that linear "
+    "part) fitted on the train split; stored "
     "as one JSON text holding LightGBM's own text format, any linear weights and the training parameters.",
 )
 def ae_classifier(

@@ -30,7 +30,8 @@ from gxp_assets.core.model import TrainingParams, load_classifier, train_classif
 # Few buckets, so that hash collisions happen and must not show.
 SPEC = FeatureSpec(word_buckets=2**11, char_buckets=2**11)
 FAST = TrainingParams(
-    max_rounds=80, early_stopping_rounds=10, num_leaves=8, min_data_in_leaf=3, num_threads=1, linear_c=8.0
+    max_rounds=80, early_stopping_rounds=10, num_leaves=8, min_data_in_leaf=3, num_threads=1, linear_c=8.0,
+    tree_weight=0.5,
 )
 
 

@@ -30,7 +30,8 @@ from gxp_assets.core.model import (
 SMALL_SPEC = FeatureSpec(word_buckets=2**12, char_buckets=2**12)
 TEXT = SMALL_SPEC.text_blocks()
 FAST = TrainingParams(
-    max_rounds=60, early_stopping_rounds=10, num_leaves=8, min_data_in_leaf=3, num_threads=1, linear_c=8.0
+    max_rounds=60, early_stopping_rounds=10, num_leaves=8, min_data_in_leaf=3, num_threads=1, linear_c=8.0,
+    tree_weight=0.5,
 )
 
 
@@ -113,6 +114,22 @@ def test_the_trees_get_the_columns_the_linear_part_weighs_most(corpus: tuple) ->
     np.testing.assert_array_equal(classifier.columns, classifier.linear.columns)  # the union of both parts
 
 
+def test_by_default_the_linear_fit_only_picks_the_trees_columns(corpus: tuple) -> None:
+    _, X, labels, groups = corpus
+    defaults = TrainingParams()
+    assert defaults.linear_c > 0 and defaults.tree_weight == 1.0 and defaults.tree_columns > 0
+    picked = TrainingParams(**{**FAST.to_dict(), "tree_weight": 1.0, "tree_columns": 40})
+    classifier = load_classifier(train_classifier(X, labels, groups, picked, text_blocks=TEXT).model_text)
+    assert classifier.linear is None and (classifier.blend.trees, classifier.blend.linear) == (1.0, 0.0)
+    assert len(model_columns(classifier.booster)) == 40  # chosen by the linear fit, as when it joins
+    np.testing.assert_allclose(
+        classifier.log_odds(X), classifier.booster.predict(model_inputs(classifier.booster, X), raw_score=True)
+    )
+    every = TrainingParams(**{**FAST.to_dict(), "tree_weight": 1.0, "tree_columns": 0})
+    unpicked = load_classifier(train_classifier(X, labels, groups, every, text_blocks=TEXT).model_text)
+    assert unpicked.linear is None and len(model_columns(unpicked.booster)) > 40
+
+
 def test_early_stopping_holds_out_whole_groups() -> None:
     groups = np.repeat(np.arange(400), 3)
     mask = inner_validation_mask(groups, 0.2, seed=7)
@@ -129,7 +146,8 @@ def test_explanations_name_the_ngrams_that_drive_a_prediction() -> None:
     frame = pd.DataFrame({"text": texts})
     X = featurize(frame, SMALL_SPEC)
     params = TrainingParams(
-        max_rounds=30, early_stopping_rounds=30, min_data_in_leaf=2, feature_fraction=1.0, num_threads=1, linear_c=8.0
+        max_rounds=30, early_stopping_rounds=30, min_data_in_leaf=2, feature_fraction=1.0, num_threads=1, linear_c=8.0,
+        tree_weight=0.5,
     )
     classifier = load_classifier(train_classifier(X, labels, np.arange(120), params, text_blocks=TEXT).model_text)
     booster = classifier.booster
