@@ -50,7 +50,7 @@ class TrainingParams:
     inner_validation_share: float = 0.2
     min_column_count: int = 10  # columns with fewer non-zeros in the train split are left out of the model
     # C of an L2 logistic regression on the text blocks that picks the trees' columns; 0 = no linear fit, all
-    # columns. The 10,000 columns it weighs most train the trees in about half the CPU time at the same quality
+    # columns. The 10,000 columns it weighs most train the trees in about 40 % of the CPU time at the same quality
     # (benchmarks/training.py, 10 ADE seeds, paired); with tree_weight < 1 it also joins the model, which 50 seeds
     # of benchmarks/quality.py measured as a loss (with learning_rate 0.1 and no refit), so by default it does not.
     linear_c: float = 8.0
