@@ -88,7 +88,7 @@ def log_odds_contributions(
 ) -> tuple[sp.csr_matrix, float]:
     """(rows, ``classifier.columns``) moves of both parts, and the bias: each row's sum plus it is the log-odds."""
     blend, columns = classifier.blend, classifier.columns
-    trees = attribution.contributions(classifier.booster, sp.csr_matrix(X)[:, classifier.tree_columns]).tocoo()
+    trees = attribution.contributions(classifier.booster, classifier.tree_inputs(X)).tocoo()
     parts = [(trees, classifier.tree_columns, blend.trees)]
     bias = blend.trees * attribution.bias
     linear = classifier.linear

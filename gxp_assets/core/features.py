@@ -152,11 +152,6 @@ class _CharCounts:
         return counts
 
 
-def _char_counts(texts: list[str], spec: FeatureSpec) -> sp.csr_matrix:
-    """The whole char_wb count block of ``texts`` (see :class:`_CharCounts`)."""
-    return _CharCounts(texts, spec).rows(0, len(texts))
-
-
 def _word_grams(word: str, ngram_range: tuple[int, int]) -> list[str]:
     """The n-grams of :func:`char_wb_ngrams` for one word, without their starts (what the hasher needs)."""
     padded, (low, high) = f" {word} ", ngram_range

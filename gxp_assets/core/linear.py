@@ -1,4 +1,4 @@
-"""The linear half of the classifier: L2-regularised logistic regression on the text blocks, row-normalised.
+"""The linear part of the classifier: L2-regularised logistic regression on the text blocks, row-normalised.
 
 By default it only picks the trees' columns: the 10,000 text columns it weighs most train the trees in about 40 %
 of the CPU time at the same AUROC and auto-close share (benchmarks/training.py, 10 ADE seeds, paired). Joined to the

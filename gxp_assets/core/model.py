@@ -115,6 +115,10 @@ class Classifier:
         """Full-width feature rows cut to ``columns``."""
         return sp.csr_matrix(X)[:, self.columns]
 
+    def tree_inputs(self, X: sp.csr_matrix) -> sp.csr_matrix:
+        """Full-width feature rows cut to the trees' columns, in the order the booster reads them."""
+        return sp.csr_matrix(X)[:, self.tree_columns]
+
     def log_odds(self, X: sp.csr_matrix, block_rows: int = PREDICT_BLOCK_ROWS) -> np.ndarray:
         """Blended log-odds per row, ``block_rows`` rows at a time: the model's column cuts of ``X`` (the trees', the
         linear part's) are copies, so they are a block's, not the batch's; a row's value needs its row alone."""
@@ -125,7 +129,7 @@ class Classifier:
         return np.concatenate([self._log_odds(X[start : start + block_rows]) for start in blocks])
 
     def _log_odds(self, X: sp.csr_matrix) -> np.ndarray:
-        raw = np.asarray(self.booster.predict(X[:, self.tree_columns], raw_score=True), dtype=float)
+        raw = np.asarray(self.booster.predict(self.tree_inputs(X), raw_score=True), dtype=float)
         logit = self.blend.trees * raw
         if self.linear is not None:
             logit = logit + self.blend.linear * self.linear.decision(X)
@@ -162,10 +166,6 @@ def inner_validation_mask(groups: np.ndarray, share: float, seed: int) -> np.nda
 def model_columns(booster: lgb.Booster) -> np.ndarray:
     """The feature-matrix columns a model was trained on, which its text records as feature names ``c<index>``."""
     return np.array([int(name[1:]) for name in booster.feature_name()], dtype=np.int64)
-
-
-def model_inputs(booster: lgb.Booster, X: sp.csr_matrix) -> sp.csr_matrix:
-    return sp.csr_matrix(X)[:, model_columns(booster)]
 
 
 def frequent_columns(X: sp.csr_matrix, min_count: int) -> np.ndarray:

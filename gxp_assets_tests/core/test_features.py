@@ -10,7 +10,7 @@ from gxp_assets.core.features import (
     FeatureMatrix,
     FeatureSpec,
     TextColumns,
-    _char_counts,
+    _CharCounts,
     _vectorizer,
     char_wb_ngrams,
     feature_names,
@@ -85,7 +85,7 @@ def test_the_char_block_counts_exactly_what_the_vectorizer_counts(ngrams: tuple[
     """Hashed once per distinct word, then multiplied out: same counts, same bytes as HashingVectorizer's."""
     spec = FeatureSpec(word_buckets=2**6, char_buckets=2**6, char_ngrams=ngrams, text_weighting="log_count_l2")
     texts = HOSTILE_TEXTS + TEXTS + ["rash rash rash", "Rash\n\nRASH\u00a0rash", "ab ab a"]  # repeats, NBSP, collisions
-    ours = _char_counts(texts, spec)
+    ours = _CharCounts(texts, spec).rows(0, len(texts))
     theirs = _vectorizer(spec, "char").transform(texts).tocsr()
     theirs.sum_duplicates()
     theirs.sort_indices()
@@ -93,7 +93,7 @@ def test_the_char_block_counts_exactly_what_the_vectorizer_counts(ngrams: tuple[
     np.testing.assert_array_equal(ours.indptr, theirs.indptr)
     np.testing.assert_array_equal(ours.indices, theirs.indices)
     np.testing.assert_array_equal(ours.data, theirs.data)
-    assert _char_counts([], spec).shape == (0, spec.char_buckets)
+    assert _CharCounts([], spec).rows(0, 0).shape == (0, spec.char_buckets)
 
 
 def _assert_same_bytes(ours: sp.csr_matrix, theirs: sp.csr_matrix) -> None:

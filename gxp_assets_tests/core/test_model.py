@@ -22,7 +22,6 @@ from gxp_assets.core.model import (
     inner_validation_mask,
     load_classifier,
     model_columns,
-    model_inputs,
     predict_scores,
     train_classifier,
 )
@@ -71,7 +70,7 @@ def test_log_odds_in_row_blocks_are_those_of_one_block(corpus: tuple) -> None:
     _, X, labels, groups = corpus
     classifier = load_classifier(train_classifier(X, labels, groups, FAST, text_blocks=TEXT).model_text)
     assert classifier.linear is not None and X.shape[0] > 64
-    trees = classifier.booster.predict(model_inputs(classifier.booster, X), raw_score=True)
+    trees = classifier.booster.predict(X[:, model_columns(classifier.booster)], raw_score=True)
     at_once = classifier.blend.trees * trees + classifier.blend.linear * classifier.linear.decision(X)
     for block_rows in (1, 7, 64, X.shape[0]):
         assert classifier.log_odds(X, block_rows=block_rows).tobytes() == at_once.tobytes()
@@ -86,7 +85,7 @@ def test_without_text_blocks_or_with_linear_c_zero_the_model_is_trees_alone(corp
         classifier = load_classifier(trained.model_text)
         assert classifier.linear is None and classifier.blend.linear == 0
         np.testing.assert_allclose(
-            classifier.log_odds(X), classifier.booster.predict(model_inputs(classifier.booster, X), raw_score=True)
+            classifier.log_odds(X), classifier.booster.predict(X[:, model_columns(classifier.booster)], raw_score=True)
         )
 
 
@@ -123,7 +122,7 @@ def test_by_default_the_linear_fit_only_picks_the_trees_columns(corpus: tuple) -
     assert classifier.linear is None and (classifier.blend.trees, classifier.blend.linear) == (1.0, 0.0)
     assert len(model_columns(classifier.booster)) == 40  # chosen by the linear fit, as when it joins
     np.testing.assert_allclose(
-        classifier.log_odds(X), classifier.booster.predict(model_inputs(classifier.booster, X), raw_score=True)
+        classifier.log_odds(X), classifier.booster.predict(X[:, model_columns(classifier.booster)], raw_score=True)
     )
     every = TrainingParams(**{**FAST.to_dict(), "tree_weight": 1.0, "tree_columns": 0})
     unpicked = load_classifier(train_classifier(X, labels, groups, every, text_blocks=TEXT).model_text)
@@ -160,7 +159,7 @@ def test_explanations_name_the_ngrams_that_drive_a_prediction() -> None:
     assert top["feature"] in only_in_ae_report | {ABSENT}
     assert top["present"] == (top["feature"] != ABSENT)
     assert top["contribution"] > 0  # it pushes the rash report towards AE
-    inputs = model_inputs(booster, X)
+    inputs = X[:, model_columns(booster)]
     attribution = PathAttribution.from_booster(booster)
     contributions = attribution.contributions(booster, inputs).toarray()
     np.testing.assert_allclose(
