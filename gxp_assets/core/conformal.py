@@ -30,7 +30,7 @@ import numpy as np
 from mapie.classification import SplitConformalClassifier
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from gxp_assets.core.guarantee import AEThreshold, Guarantee, check_calibration_supports, one_per_unit, pac_rank
+from gxp_assets.core.guarantee import AEThreshold, Guarantee, check_calibration_supports, one_per_unit
 
 CLASSES = (0, 1)  # 0 = no adverse event, 1 = adverse event
 ALL_SOURCES = "*"  # the key of the one threshold shared by every source when the guarantee is not by source
@@ -181,7 +181,7 @@ class ConformalRecord:
         if guarantee.unit == "document":
             rows = rows[one_per_unit(self.calibration_units[rows], self.selection_seed)]
         n = len(rows)
-        rank = pac_rank(n, guarantee.miss_rate, guarantee.delta)
+        rank = guarantee.rank(n)
         if rank == 0:
             needed = guarantee.units_needed()
             return AEThreshold(None, n, 0, f"{n} AE {guarantee.unit}s, {needed} needed: no auto-close")
@@ -263,11 +263,13 @@ class ConformalRecord:
             if threshold.value is None:
                 parts.append(f"{where}: never auto-closed ({threshold.note})")
             else:
-                parts.append(
-                    f"{where}: with probability >= {1 - g.delta:.0%} over the {threshold.units} calibration "
-                    f"{g.unit}s with an AE, at most {g.miss_rate:.0%} of AE reports from {g.unit}s like these are "
-                    "auto-closed"
-                )
+                over = f"the {threshold.units} calibration {g.unit}s with an AE"
+                if g.batch_documents is None:
+                    promise = f"at most {g.miss_rate:.0%} of AE reports from {g.unit}s like these are auto-closed"
+                else:
+                    over += f" and a batch of {g.batch_documents} AE {g.unit}s like these"
+                    promise = f"at most {g.miss_rate:.0%} of that batch's AE {g.unit}s are auto-closed"
+                parts.append(f"{where}: with probability >= {1 - g.delta:.0%} over {over}, {promise}")
         tail = " Reports from any other source are never auto-closed." if g.by_source else ""
         return "Training-conditional (PAC) guarantee. " + "; ".join(parts) + "." + tail
 

@@ -5,6 +5,12 @@ units (one AE record per document) misses at most ``miss_rate`` of AEs, for the 
 P(Binomial(n, miss_rate) <= k - 1) <= delta (Vovk 2012, "Conditional validity of inductive conformal predictors",
 Prop. 2a). Only exchangeability of the units is assumed; excluding AE strictly below the threshold keeps it valid
 for tied scores.
+
+With ``batch_documents`` m, the promise is about what a reviewer can count: the share auto-closed among the AE
+documents of a batch (or monitoring window) of m. The number of those below the k-th smallest of n calibration
+scores is Beta-Binomial(m, k, n - k + 1) (Marques 2023, "Universal distribution of the empirical coverage in split
+conformal prediction"), so k is the largest with P(that share > miss_rate) <= delta. It is stricter than the
+population promise because a finite batch adds its own sampling noise.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy.stats import binom
+from scipy.stats import betabinom, binom
 
 
 @dataclass(frozen=True)
@@ -26,6 +32,8 @@ class Guarantee:
     delta: float = 0.10  # pac: the promise may fail for at most this share of calibration draws
     unit: str = "document"  # "document": one AE record per document; "record": records taken as independent
     by_source: bool = True  # Mondrian by source: a threshold per source with enough documents
+    # pac: the promise holds for the AE documents of a batch of this many (None: for the population of them)
+    batch_documents: int | None = None
 
     def __post_init__(self) -> None:
         if self.type not in ("pac", "marginal"):
@@ -36,6 +44,8 @@ class Guarantee:
             raise ValueError(f"miss_rate lies strictly between 0 and 1, got {self.miss_rate}")
         if not 0 < self.delta < 1:
             raise ValueError(f"delta lies strictly between 0 and 1, got {self.delta}")
+        if self.batch_documents is not None and (self.type != "pac" or self.batch_documents < 1):
+            raise ValueError(f"batch_documents is a positive count for a pac guarantee, got {self.batch_documents}")
 
     @property
     def confidence(self) -> float:
@@ -45,7 +55,25 @@ class Guarantee:
         """Fewest calibration units (AE documents, or AE records) that support the guarantee at all."""
         if self.type == "marginal":
             return math.ceil(1 / self.miss_rate)
-        return math.ceil(math.log(self.delta) / math.log(1 - self.miss_rate) - 1e-12)
+        if self.batch_documents is None:
+            return math.ceil(math.log(self.delta) / math.log(1 - self.miss_rate) - 1e-12)
+        # k = 1 qualifies once n is large enough, and the tail shrinks as n grows: bisect for the first n.
+        def passes(n: int) -> bool:
+            return bool(_batch_tail(n, 1, self.batch_documents, self.miss_rate) <= self.delta)
+
+        low, high = 0, 1  # passes(high), not passes(low)
+        while not passes(high):
+            low, high = high, high * 2
+            if high > 10**9:
+                raise ValueError(f"no calibration size supports miss rate {self.miss_rate} at delta {self.delta}")
+        while high - low > 1:
+            middle = (low + high) // 2
+            low, high = (low, middle) if passes(middle) else (middle, high)
+        return high
+
+    def rank(self, n: int) -> int:
+        """The order statistic of n AE calibration units that carries this guarantee (0: none does)."""
+        return pac_rank(n, self.miss_rate, self.delta, self.batch_documents)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -55,14 +83,25 @@ class Guarantee:
         return cls(**values)
 
 
-def pac_rank(n: int, miss_rate: float, delta: float) -> int:
+def pac_rank(n: int, miss_rate: float, delta: float, batch_documents: int | None = None) -> int:
     """The largest k (1-based) such that the k-th smallest of n AE scores misses more than ``miss_rate`` of AEs
-    with probability <= ``delta``: P(Binomial(n, miss_rate) <= k - 1) <= delta. 0 when no k qualifies."""
+    with probability <= ``delta``: P(Binomial(n, miss_rate) <= k - 1) <= delta, or, for a batch of m AE documents,
+    P(Beta-Binomial(m, k, n - k + 1) > miss_rate x m) <= delta. 0 when no k qualifies."""
     if n <= 0:
         return 0
     ranks = np.arange(1, n + 1)
-    allowed = ranks[binom.cdf(ranks - 1, n, miss_rate) <= delta]
+    if batch_documents is None:
+        tail = binom.cdf(ranks - 1, n, miss_rate)
+    else:
+        tail = _batch_tail(n, ranks, batch_documents, miss_rate)
+    allowed = ranks[tail <= delta]
     return int(allowed.max()) if len(allowed) else 0
+
+
+def _batch_tail(n: np.ndarray | int, k: np.ndarray | int, m: int, miss_rate: float) -> np.ndarray:
+    """P(more than miss_rate x m of m new AE units fall below the k-th smallest of n calibration units)."""
+    allowed_misses = math.floor(miss_rate * m + 1e-9)
+    return np.asarray(betabinom.sf(allowed_misses, m, k, np.asarray(n) - np.asarray(k) + 1))
 
 
 def one_per_unit(units: np.ndarray, seed: int) -> np.ndarray:

@@ -13,6 +13,7 @@ from dagster import (
     asset,
 )
 
+from gxp_assets.core.guarantee import Guarantee
 from gxp_assets.core.hashing import canonical_json, sha256_hex
 from gxp_assets.defs.io_manager import LAUNCHED_BY_TAG
 from gxp_assets.defs.metadata import records_table, rounded
@@ -110,7 +111,7 @@ def model_candidate(
         },
     )
     recorded = conformal_model["conformal"]
-    if recorded["guarantee"] != plan.guarantee.model_dump():
+    if Guarantee.from_dict(recorded["guarantee"]) != Guarantee.from_dict(plan.guarantee.model_dump()):
         outside.append(f"recall guarantee {recorded['guarantee']} is not the plan's {plan.guarantee.model_dump()}")
     floor = conformal_model.get("triage_policy", {}).get("priority_min_p_ae")
     if floor != plan.conformal.priority_min_p_ae:

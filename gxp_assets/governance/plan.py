@@ -85,6 +85,15 @@ class RecallGuarantee(_Strict):
     delta: Annotated[float, Field(gt=0, lt=1)]
     unit: Literal["document", "record"]
     by_source: bool
+    # pac: the promise is about the AE documents of a batch of this many (the share a reviewer can count), which
+    # adds the batch's own sampling noise; absent: about the population of documents like the calibration ones.
+    batch_documents: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _batch_for_pac(self) -> RecallGuarantee:
+        if self.batch_documents is not None and self.type != "pac":
+            raise ValueError("batch_documents applies to a pac guarantee only")
+        return self
 
 
 class FailSafe(_Strict):

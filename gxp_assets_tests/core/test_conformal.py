@@ -43,6 +43,45 @@ def test_pac_rank_is_the_largest_order_statistic_within_delta() -> None:
     assert PAC.units_needed() == 45
 
 
+def test_the_batch_promise_holds_for_the_share_a_reviewer_counts_where_the_population_rank_does_not() -> None:
+    """Over many calibration draws, the AE share auto-closed in a batch of 200 new AE documents exceeds 5 % in at
+    most delta of draws with the batch rank; the population rank, valid for all documents like these, fails on a
+    finite batch about 16 % of the time (the batch's own sampling noise)."""
+    n, m, draws = 331, 200, 6_000
+    rng = np.random.default_rng(3)
+    calibration = np.sort(rng.random((draws, n)), axis=1)  # exchangeable continuous AE scores, one per document
+    batch = rng.random((draws, m))
+    batch_rank, population_rank = pac_rank(n, 0.05, 0.10, batch_documents=m), pac_rank(n, 0.05, 0.10)
+    assert 0 < batch_rank < population_rank
+
+    def failing_share(rank: int) -> float:
+        return float(((batch < calibration[:, rank - 1 : rank]).mean(axis=1) > 0.05).mean())
+
+    assert failing_share(batch_rank) <= 0.10
+    assert failing_share(batch_rank + 1) > 0.10  # the largest rank that keeps the promise, not a needlessly low one
+    assert failing_share(population_rank) > 0.14
+    assert pac_rank(n, 0.05, 0.10, batch_documents=1_000_000) == population_rank  # a huge batch is the population
+
+
+def test_a_batch_promise_needs_more_calibration_documents_and_says_so_in_its_statement() -> None:
+    batch = Guarantee(type="pac", miss_rate=0.05, delta=0.10, unit="document", by_source=False, batch_documents=200)
+    needed = batch.units_needed()
+    assert needed > PAC.units_needed()
+    assert batch.rank(needed) == 1 and batch.rank(needed - 1) == 0
+    rng = np.random.default_rng(5)
+    labels = np.repeat([1, 0], [needed - 1, 400])
+    scores = np.where(labels == 1, rng.beta(4, 2, len(labels)), rng.beta(1, 6, len(labels)))
+    units = np.arange(len(labels)).astype(str)
+    with pytest.raises(CalibrationTooSmall, match=f"needs at least {needed}"):
+        fit_conformal(scores, labels, 0.95, 0.9, guarantee=batch, units=units)
+    labels[400] = 1  # one more AE document
+    record = fit_conformal(scores, labels, 0.95, 0.9, guarantee=batch, units=units)
+    assert "a batch of 200 AE documents like these" in record.statement()
+    assert "of that batch's AE documents are auto-closed" in record.statement()
+    with pytest.raises(ValueError, match="batch_documents"):
+        Guarantee(type="marginal", miss_rate=0.05, delta=0.10, batch_documents=200)
+
+
 def test_pac_holds_for_the_deployed_threshold_on_clustered_data_where_record_level_calibration_fails() -> None:
     """The share of calibration draws whose threshold misses more than 5 % of AEs stays within delta when documents
     are the unit; treating correlated records as independent units breaks it (and the marginal method fails about
