@@ -31,6 +31,7 @@ setup(
         # metadata requires sentence-transformers, hence torch, which the NumPy encoder does not need).
         "tokenizers>=0.22.2",
         "safetensors>=0.8.0",
+        "threadpoolctl>=3.8.0",  # the encoder runs its small matrix products on one BLAS thread (4x faster, shared)
     ],
     package_data={"gxp_assets.console": ["templates/*.html"]},
     extras_require={

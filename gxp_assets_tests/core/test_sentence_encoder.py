@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 
+from gxp_assets.core import sentence_encoder
 from gxp_assets.core.sentence_encoder import (
     DIMENSION,
     ENCODER_SHA256,
@@ -54,12 +55,14 @@ def test_matches_sentence_transformers(encoder: SentenceEncoder) -> None:
     np.testing.assert_allclose(embeddings[:, :8], GOLDEN_FIRST_8, atol=1e-5, rtol=0)
 
 
-def test_same_bytes_per_text_whatever_the_batch(encoder: SentenceEncoder) -> None:
+def test_same_bytes_per_text_whatever_the_batch(encoder: SentenceEncoder, monkeypatch: pytest.MonkeyPatch) -> None:
     together = encoder.encode(MIXED)
     one_by_one = np.vstack([encoder.encode([text]) for text in MIXED])
     reversed_order = encoder.encode(MIXED[::-1])[::-1]
     with_duplicates = encoder.encode(MIXED + MIXED[2:5])[: len(MIXED)]
-    for other in (one_by_one, reversed_order, with_duplicates):
+    monkeypatch.setattr(sentence_encoder, "BLAS_THREADS", 2)
+    two_threads = encoder.encode(MIXED)
+    for other in (one_by_one, reversed_order, with_duplicates, two_threads):
         assert together.tobytes() == other.tobytes()
 
 
