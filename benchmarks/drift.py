@@ -143,7 +143,7 @@ def build_corpus(name: str, reports: pd.DataFrame) -> Corpus:
     params = TrainingParams(**BOOSTING)
     trained = train_classifier(
         X[train], labels[train], modelled["document_id"].to_numpy()[train], params,
-        text_blocks=DEFAULT_FEATURE_SPEC.text_blocks(),
+        text_blocks=DEFAULT_FEATURE_SPEC.text_blocks(), sentence_block=DEFAULT_FEATURE_SPEC.sentence_block(),
     )
     classifier = load_classifier(trained.model_text)
     conformal = fit_conformal(predict_scores(classifier, X[calibration]), labels[calibration], 0.95, 0.95)

@@ -139,7 +139,10 @@ def child_plain(source: str, quick: bool) -> dict:
         splits = assign_splits(valid, SplitConfig().plan())
         features = FeatureMatrix(valid["report_id"].to_numpy(dtype=str), matrix, spec)
         X, labels, part = split_rows(features, splits, "train")
-        trained = train_classifier(X, labels, part["split_group"].to_numpy(), params, text_blocks=spec.text_blocks())
+        trained = train_classifier(
+            X, labels, part["split_group"].to_numpy(), params,
+            text_blocks=spec.text_blocks(), sentence_block=spec.sentence_block(),
+        )  # fmt: skip
         classifier = load_classifier(trained.model_text)
         X, labels, part = split_rows(features, splits, "calibration")
         scores = predict_scores(classifier, X)

@@ -115,7 +115,7 @@ def run_seed(valid, X, seed: int, params: TrainingParams, scores_dir: Path | Non
     train_labels = parts["train"]["label"].astype(int).to_numpy()
     trained = train_classifier(
         X[rows["train"]], train_labels, parts["train"]["split_group"].to_numpy(), params,
-        text_blocks=DEFAULT_FEATURE_SPEC.text_blocks(),
+        text_blocks=DEFAULT_FEATURE_SPEC.text_blocks(), sentence_block=DEFAULT_FEATURE_SPEC.sentence_block(),
     )
     classifier = load_classifier(trained.model_text)
     cal, test = (predict_scores(classifier, X[rows[part]]) for part in ("calibration", "test"))
@@ -218,7 +218,7 @@ def main() -> None:
     print(f"corpus: {name}, {len(valid):,} unique reports, {int(valid['label'].sum()):,} AE; {len(seeds)} seeds; "
           f"per-seed results in {out}", flush=True)  # fmt: skip
     start = time.perf_counter()
-    X = featurize(valid, DEFAULT_FEATURE_SPEC)
+    X = featurize(valid, DEFAULT_FEATURE_SPEC, log=lambda message: print(message, flush=True))
     print(f"featurized in {time.perf_counter() - start:.1f} s: {X.shape[1]:,} hashed columns", flush=True)
     params = TrainingParams()
     runs = sorted(done, key=lambda run: run["seed"])

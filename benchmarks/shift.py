@@ -131,7 +131,7 @@ def build(corpus: Corpus, params: TrainingParams) -> Built:
     groups = splits["split_group"].to_numpy()
     trained = train_classifier(
         X[rows["train"]], labels[rows["train"]], groups[rows["train"]], params,
-        text_blocks=DEFAULT_FEATURE_SPEC.text_blocks(),
+        text_blocks=DEFAULT_FEATURE_SPEC.text_blocks(), sentence_block=DEFAULT_FEATURE_SPEC.sentence_block(),
     )
     classifier = load_classifier(trained.model_text)
     cal = rows["calibration"]

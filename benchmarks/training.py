@@ -60,7 +60,7 @@ def run(valid, X, seed: int, name: str, params: TrainingParams) -> dict:
     cpu, wall = time.process_time(), time.perf_counter()
     trained = train_classifier(
         X[rows["train"]], parts["train"]["label"].astype(int).to_numpy(), parts["train"]["split_group"].to_numpy(),
-        params, text_blocks=DEFAULT_FEATURE_SPEC.text_blocks(),
+        params, text_blocks=DEFAULT_FEATURE_SPEC.text_blocks(), sentence_block=DEFAULT_FEATURE_SPEC.sentence_block(),
     )  # fmt: skip
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     classifier = load_classifier(trained.model_text)

@@ -16,6 +16,10 @@ from dagster import DagsterInstance
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ADE_CORPUS = PROJECT_ROOT.parent / "shared" / "data" / "ade_corpus_v2"
 
+# One sentence-embedding cache for the whole suite and the processes it starts: tests featurize the same demo texts
+# many times, each in its own GXP_HOME. A test of the cache itself sets its own.
+os.environ.setdefault("GXP_ENCODER_CACHE", str(PROJECT_ROOT / ".cache" / "sentence_encoder"))
+
 
 @pytest.fixture
 def gxp_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

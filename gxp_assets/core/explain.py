@@ -1,12 +1,13 @@
 """Why a report scored as it did: per-prediction contributions to the model's log-odds, named as words.
 
-The model's log-odds are the trees' plus the linear part's (each times its blend weight); a column's contribution is
-the sum of both parts' moves. The linear part's move is exact: weight x value. The trees' are path attributions
-(Saabas, the "treeinterpreter" method): in every tree, each split on the report's decision path moves the expected
-log-odds from the parent node's value to the child's, and that move is credited to the split's feature. They add up
-exactly to the raw score (bias = the trees' root values), like TreeSHAP's, and cost one leaf lookup per tree instead
-of TreeSHAP's leaves x depth^2, which is what lets a batch of a million reports be explained as it is scored.
-Per-leaf attributions are computed once per model from its text.
+The model's log-odds are the trees' plus the linear parts' (each times its blend weight); a column's contribution is
+the sum of the parts' moves. A linear part's move is exact: weight x value. The sentence embedding's columns are
+explained together, as one term (``SENTENCE_TERM``): its dimensions mean nothing one by one. The trees' are path
+attributions (Saabas, the "treeinterpreter" method): in every tree, each split on the report's decision path moves
+the expected log-odds from the parent node's value to the child's, and that move is credited to the split's feature.
+They add up exactly to the raw score (bias = the trees' root values), like TreeSHAP's, and cost one leaf lookup per
+tree instead of TreeSHAP's leaves x depth^2, which is what lets a batch of a million reports be explained as it is
+scored. Per-leaf attributions are computed once per model from its text.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ def used_columns(classifier: Classifier) -> np.ndarray:
     """Feature-matrix columns the model uses (split on, or weighted): the only ones an explanation can name."""
     booster = classifier.booster
     used = model_columns(booster)[booster.feature_importance(importance_type="split") > 0]
-    if classifier.linear is not None and classifier.blend.linear > 0:
-        used = np.union1d(used, classifier.linear.columns[classifier.linear.weights != 0])
+    for part, _ in classifier.linear_parts:
+        used = np.union1d(used, part.used_columns())
     return used
 
 
@@ -91,10 +92,9 @@ def log_odds_contributions(
     trees = attribution.contributions(classifier.booster, classifier.tree_inputs(X)).tocoo()
     parts = [(trees, classifier.tree_columns, blend.trees)]
     bias = blend.trees * attribution.bias
-    linear = classifier.linear
-    if linear is not None and blend.linear:
-        parts.append((linear.contributions(X).tocoo(), linear.columns, blend.linear))
-        bias += blend.linear * linear.intercept
+    for part, weight in classifier.linear_parts:
+        parts.append((part.contributions(X).tocoo(), part.columns, weight))
+        bias += weight * part.intercept
     rows, positions, values = [], [], []
     for moves, part_columns, weight in parts:
         rows.append(moves.row)

@@ -12,7 +12,7 @@ import json
 import re
 import string
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -23,7 +23,13 @@ from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.preprocessing import normalize
 from sklearn.utils import murmurhash3_32
 
+from gxp_assets.core.embedding_cache import cache_file, encode_cached
 from gxp_assets.core.hashing import canonical_json, sha256_hex
+from gxp_assets.core.sentence_encoder import DIMENSION as SENTENCE_DIMENSION
+from gxp_assets.core.sentence_encoder import ENCODER_NAME, ENCODER_SHA256, load_encoder
+
+#: The one term the sentence block's columns are explained as.
+SENTENCE_TERM = "(the report as a whole: sentence encoder)"
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,9 @@ class FeatureSpec:
     categorical_columns: tuple[str, ...] = ()
     categorical_buckets: int = 2**10
     dtype: str = field(default="float32")
+    # A pretrained sentence encoder's embedding of the text ("name@sha256" of its files, which a model then
+    # requires): meaning in context, which hashed n-grams miss (benchmarks/quality.py). None: n-grams only.
+    sentence_encoder: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -62,6 +71,8 @@ class FeatureSpec:
         blocks = []
         if self.text_column:
             blocks += [("word", self.word_buckets), ("char", self.char_buckets)]
+            if self.sentence_encoder:
+                blocks.append(("sentence", SENTENCE_DIMENSION))
         blocks += [(f"num:{name}", 1) for name in self.numeric_columns]
         if self.categorical_columns:
             blocks.append(("cat", self.categorical_buckets))
@@ -76,12 +87,23 @@ class FeatureSpec:
             offset += width
         return tuple(ranges)
 
+    def sentence_block(self) -> tuple[int, int] | None:
+        """The [start, end) columns of the sentence embedding, None without an encoder."""
+        offset = 0
+        for block, width in self.blocks():
+            if block == "sentence":
+                return offset, offset + width
+            offset += width
+        return None
+
     @property
     def n_features(self) -> int:
         return sum(width for _, width in self.blocks())
 
 
-DEFAULT_FEATURE_SPEC = FeatureSpec()
+#: AE triage: hashed n-grams for the trees, and the sentence encoder's embedding for a network of its own
+#: (benchmarks/quality.py on ADE: the AUROC and auto-close targets of the safety issue are out of reach without it).
+DEFAULT_FEATURE_SPEC = FeatureSpec(version="3", sentence_encoder=f"{ENCODER_NAME}@{ENCODER_SHA256}")
 
 
 def _vectorizer(spec: FeatureSpec, block: str) -> HashingVectorizer:
@@ -181,7 +203,10 @@ FEATURIZE_BLOCK_ROWS = 5_000
 
 
 def featurize(
-    batch: pd.DataFrame, spec: FeatureSpec = DEFAULT_FEATURE_SPEC, block_rows: int = FEATURIZE_BLOCK_ROWS
+    batch: pd.DataFrame,
+    spec: FeatureSpec = DEFAULT_FEATURE_SPEC,
+    block_rows: int = FEATURIZE_BLOCK_ROWS,
+    log: Callable[[str], None] | None = None,
 ) -> sp.csr_matrix:
     """Rows of ``batch`` to a CSR matrix of ``spec.n_features`` columns; the same rows always give the same bytes.
 
@@ -194,6 +219,10 @@ def featurize(
     for start in range(0, max(len(batch), 1), block_rows):  # one empty block for an empty batch
         stop = min(start + block_rows, len(batch))
         parts = [_word_block(texts[start:stop], spec)] if chars is not None else []
+        if spec.sentence_encoder and spec.text_column:  # after the char block, inserted below
+            parts.append(_sentence_part(texts[start:stop], spec))
+            if log is not None:
+                log(f"sentence encoder: {stop:,} of {len(batch):,} reports")
         parts += _tabular_parts(batch.iloc[start:stop], spec)
         char_nnz = chars.nnz(start, stop) if chars is not None else 0
         blocks.append((start, stop, parts, char_nnz + sum(part.nnz for part in parts)))
@@ -218,6 +247,16 @@ def featurize(
     matrix = sp.csr_matrix((data, indices, indptr), shape=(len(batch), width))
     matrix.sort_indices()  # each row is sorted already: this records it, as for a matrix sorted whole
     return matrix
+
+
+def _sentence_part(texts: list[str], spec: FeatureSpec) -> sp.csr_matrix:
+    """The texts' sentence embeddings as a CSR block (dense: every entry is stored, zeros included)."""
+    _, _, sha256 = str(spec.sentence_encoder).partition("@")
+    encoder = load_encoder(sha256)
+    embeddings = encode_cached(texts, encoder.encode, cache_file(sha256), SENTENCE_DIMENSION).astype(spec.dtype)
+    n, width = embeddings.shape
+    indptr = np.arange(0, n * width + 1, width, dtype=np.int64)
+    return sp.csr_matrix((embeddings.ravel(), np.tile(np.arange(width), n), indptr), shape=(n, width))
 
 
 def _tabular_parts(batch: pd.DataFrame, spec: FeatureSpec) -> list[sp.csr_matrix]:
@@ -350,6 +389,8 @@ def feature_names(texts: Iterable[str], spec: FeatureSpec = DEFAULT_FEATURE_SPEC
                     credited.update({(column, term): count for term in terms})
             for column, term in sorted(credited, key=lambda key: (-credited[key], key)):
                 names.setdefault(column, term)
+        elif block == "sentence":
+            names.update({column: SENTENCE_TERM for column in range(offset, offset + width)})
         elif block.startswith("num:"):
             names[offset] = block
         offset += width

@@ -35,6 +35,9 @@ class LinearPart:
         """(rows, len(columns)) log-odds moved by each column: weight x value; absent columns move nothing."""
         return (self.inputs(X) @ sp.diags(self.weights)).tocsr()
 
+    def used_columns(self) -> np.ndarray:
+        return self.columns[self.weights != 0]
+
     def decision(self, X: sp.csr_matrix) -> np.ndarray:
         return np.asarray(self.inputs(X) @ self.weights, dtype=float).ravel() + self.intercept
 

@@ -1,4 +1,4 @@
-"""Deterministic training on the train split: LightGBM trees, optionally plus a linear part on the text.
+"""Deterministic training on the train split: LightGBM trees, optionally plus linear parts on the text.
 
 Same inputs and parameters give byte-identical model text: fixed seeds, ``deterministic=True`` and a fixed thread
 count. The trees are fitted on the train split less an inner fold (whole split groups, by hash) on which early
@@ -6,7 +6,8 @@ stopping picks the number of rounds, never on calibration or test data, then ref
 with that many rounds (``refit_trees``). With ``linear_c > 0`` (the default) the trees get only the
 ``tree_columns`` text columns that a linear fit on the same rows weighs most: fewer but better columns, since each
 round costs time per column. With ``tree_weight < 1`` that linear part also joins the model, refitted on the whole
-train split, and the log-odds add. The stored text is a JSON document holding
+train split, and the log-odds add. With a sentence block in the features, a small network on the embedding (never
+read by the trees) adds ``sentence_weight`` of the log-odds. The stored text is a JSON document holding
 LightGBM's own text format, the linear weights (if any) and the training parameters; a model text in LightGBM's
 format alone (models built before) still loads, as trees alone.
 """
@@ -27,6 +28,7 @@ from sklearn.metrics import roc_auc_score
 
 from gxp_assets.core.hashing import canonical_json, unit_interval
 from gxp_assets.core.linear import LinearPart, fit_linear, text_columns
+from gxp_assets.core.sentence_head import SentenceHead, fit_sentence_head
 
 MODEL_FORMAT = "gxp-classifier/1"
 #: Rows scored at a time by :meth:`Classifier.log_odds`.
@@ -57,6 +59,11 @@ class TrainingParams:
     tree_weight: float = 1.0  # log-odds = trees x tree_weight + linear x (1 - tree_weight); 1 = trees alone
     tree_columns: int = 10_000  # the trees get this many text columns, those the linear part weighs most; 0 = all
     refit_trees: bool = True  # refit the trees on the whole train split with the rounds early stopping chose
+    # With a sentence block in the features: a one-hidden-layer network on it (core/sentence_head.py) joins the
+    # model with this share of the log-odds, the rest being the trees' (6 ADE seeds: 0.3 of a network of 256 units
+    # against a logistic regression, see sentence_head.py). The trees never read the block.
+    sentence_units: int = 256
+    sentence_weight: float = 0.3
     seed: int = 7
     num_threads: int = 2
 
@@ -85,10 +92,11 @@ class TrainingParams:
 
 @dataclass(frozen=True)
 class Blend:
-    """How the two parts' log-odds add: ``trees * tree log-odds + linear * linear decision``."""
+    """How the parts' log-odds add: ``trees * tree log-odds + linear * linear decision + sentence * its decision``."""
 
     trees: float = 1.0
     linear: float = 0.0
+    sentence: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -99,6 +107,13 @@ class Classifier:
     linear: LinearPart | None = None
     blend: Blend = Blend()
     training: dict | None = None  # the TrainingParams it was fitted with, so that it can be rebuilt from its text
+    sentence: SentenceHead | None = None  # the network on the sentence embedding, if the features have one
+
+    @property
+    def linear_parts(self) -> list[tuple[LinearPart | SentenceHead, float]]:
+        """The parts beside the trees that move the log-odds, with their blend weights."""
+        parts = [(self.linear, self.blend.linear), (self.sentence, self.blend.sentence)]
+        return [(part, weight) for part, weight in parts if part is not None and weight]
 
     @cached_property
     def tree_columns(self) -> np.ndarray:
@@ -107,9 +122,11 @@ class Classifier:
 
     @cached_property
     def columns(self) -> np.ndarray:
-        """The feature-matrix columns either part reads, ascending."""
-        trees = self.tree_columns
-        return trees if self.linear is None else np.union1d(trees, self.linear.columns)
+        """The feature-matrix columns any part reads, ascending."""
+        columns = self.tree_columns
+        for part in (self.linear, self.sentence):
+            columns = columns if part is None else np.union1d(columns, part.columns)
+        return columns
 
     def inputs(self, X: sp.csr_matrix) -> sp.csr_matrix:
         """Full-width feature rows cut to ``columns``."""
@@ -131,8 +148,8 @@ class Classifier:
     def _log_odds(self, X: sp.csr_matrix) -> np.ndarray:
         raw = np.asarray(self.booster.predict(self.tree_inputs(X), raw_score=True), dtype=float)
         logit = self.blend.trees * raw
-        if self.linear is not None:
-            logit = logit + self.blend.linear * self.linear.decision(X)
+        for part, weight in self.linear_parts:
+            logit = logit + weight * part.decision(X)
         return logit
 
     def predict(self, X: sp.csr_matrix) -> np.ndarray:
@@ -144,9 +161,11 @@ class Classifier:
             "format": MODEL_FORMAT,
             "lightgbm": self.booster.model_to_string(),
             "linear": self.linear.to_dict() if self.linear is not None else None,
-            "blend": asdict(self.blend),
+            "blend": {key: value for key, value in asdict(self.blend).items() if key != "sentence" or value},
             "training": self.training,
         }
+        if self.sentence is not None:  # absent otherwise, so that a model without one keeps its bytes
+            document["sentence"] = self.sentence.to_dict()
         return canonical_json(document).decode()
 
 
@@ -181,13 +200,17 @@ def train_classifier(
     params: TrainingParams,
     log: Callable[[str], None] = lambda message: None,
     text_blocks: tuple[tuple[int, int], ...] = (),
+    sentence_block: tuple[int, int] | None = None,
 ) -> TrainedModel:
     """Fit on the rows given (the train split only); ``text_blocks`` (``FeatureSpec.text_blocks()``) get the linear
-    part, none: trees alone."""
+    part, none: trees alone. ``sentence_block`` (``FeatureSpec.sentence_block()``) gets its own logistic regression,
+    blended in; the trees never read it."""
     start = time.perf_counter()
     labels = np.asarray(labels, dtype=int)
     full = sp.csr_matrix(X)
     columns = frequent_columns(full, params.min_column_count)
+    sentence_columns = np.arange(*sentence_block, dtype=np.int64) if sentence_block else np.zeros(0, np.int64)
+    columns = np.setdiff1d(columns, sentence_columns)
     log(f"{len(columns):,} of {X.shape[1]:,} columns have >= {params.min_column_count} non-zeros in the train split")
     inner = inner_validation_mask(np.asarray(groups), params.inner_validation_share, params.seed)
     fit_rows, stop_rows = np.flatnonzero(~inner), np.flatnonzero(inner)
@@ -241,10 +264,21 @@ def train_classifier(
         linear = fit_linear(full, labels, linear_columns, text_blocks, params.linear_c)
         log(f"linear part on {len(linear_columns):,} text columns, refitted on all train rows; log-odds: trees x "
             f"{blend.trees:g} + linear x {blend.linear:g}")  # fmt: skip
+    sentence = None
+    if len(sentence_columns) and params.sentence_weight > 0:
+        weight = params.sentence_weight
+        blend = Blend(trees=blend.trees * (1 - weight), linear=blend.linear * (1 - weight), sentence=weight)
+        inner_sentence = fit_sentence_head(
+            full[fit_rows], labels[fit_rows], sentence_columns, params.sentence_units, params.seed
+        )
+        inner_score = (1 - weight) * inner_score + weight * inner_sentence.decision(full[stop_rows])
+        sentence = fit_sentence_head(full, labels, sentence_columns, params.sentence_units, params.seed)
+        log(f"sentence part: a network of {params.sentence_units} units on the {len(sentence_columns)} embedding "
+            f"columns, refitted on all train rows, {weight:g} of the log-odds")  # fmt: skip
     inner_auc = float(roc_auc_score(labels[stop_rows], inner_score))
     log(f"inner-fold AUROC of the model {inner_auc:.4f}")
     return TrainedModel(
-        model_text=Classifier(booster, linear, blend, params.to_dict()).to_text(),
+        model_text=Classifier(booster, linear, blend, params.to_dict(), sentence).to_text(),
         best_iteration=best_iteration,
         inner_validation_auc=inner_auc,
         seconds=time.perf_counter() - start,
@@ -278,8 +312,9 @@ def load_classifier(model_text: str) -> Classifier:
     if document.get("format") != MODEL_FORMAT:
         raise ValueError(f"unknown model format {document.get('format')!r}; this version reads {MODEL_FORMAT}")
     linear = LinearPart.from_dict(document["linear"]) if document.get("linear") else None
+    sentence = SentenceHead.from_dict(document["sentence"]) if document.get("sentence") else None
     booster = lgb.Booster(model_str=document["lightgbm"])
-    return Classifier(booster, linear, Blend(**document["blend"]), document.get("training"))
+    return Classifier(booster, linear, Blend(**document["blend"]), document.get("training"), sentence)
 
 
 def predict_scores(classifier: Classifier, X: sp.csr_matrix) -> np.ndarray:

@@ -34,7 +34,8 @@ def model_card(evaluation: dict, training: dict, conformal: dict) -> str:
         "",
         "## Data",
         f"- Training corpus data version: `{training['data_versions'].get('validated_reports', 'n/a')}`",
-        f"- Features: `{training['feature_spec_sha256'][:12]}` (hashed word and character n-grams)",
+        f"- Features: `{training['feature_spec_sha256'][:12]}` (hashed word and character n-grams"
+        + (f"; sentence encoder `{training['sentence_encoder']}`)" if training.get("sentence_encoder") else ")"),
         f"- Splits by document group (data version `{training['data_versions'].get('dataset_splits', 'n/a')}`): "
         + ", ".join(f"{name} {count:,}" for name, count in training["split_sizes"].items()),
         f"- Evaluation on the test split only: {evaluation['n']:,} reports, {evaluation['ae']:,} AE",

@@ -86,5 +86,5 @@ def train_model(
         data.train_rows["split_group"].to_numpy(),
         params,
         log=log,
-        text_blocks=data.train.spec.text_blocks(),
+        text_blocks=data.train.spec.text_blocks(), sentence_block=data.train.spec.sentence_block(),
     )

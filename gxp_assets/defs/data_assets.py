@@ -136,11 +136,12 @@ def validated_reports(
 @asset(
     group_name=DATA_GROUP,
     code_version=DEFAULT_FEATURE_SPEC.sha256,
-    description="Hashed word and character n-grams (and tabular columns) per the declared FeatureSpec, as .npz.",
+    description="Hashed word and character n-grams, the sentence encoder's embedding (and tabular columns) per the "
+    "declared FeatureSpec, as .npz.",
 )
 def report_features(context: AssetExecutionContext, validated_reports: pd.DataFrame) -> Output[dict]:
     spec = DEFAULT_FEATURE_SPEC
-    matrix = featurize(validated_reports, spec)
+    matrix = featurize(validated_reports, spec, log=context.log.info)
     features = FeatureMatrix(report_ids=validated_reports["report_id"].to_numpy(dtype=str), matrix=matrix, spec=spec)
     context.log.info(f"featurized {matrix.shape[0]:,} reports into {matrix.shape[1]:,} columns")
     return Output(

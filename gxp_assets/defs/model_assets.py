@@ -219,6 +219,7 @@ def model_evaluation(
     training = {
         "model_sha256": model.model_sha256,
         "feature_spec_sha256": features.spec.sha256,
+        "sentence_encoder": features.spec.sentence_encoder,
         "data_versions": {name: current_data_version(name) for name in ("validated_reports", "dataset_splits")},
         "split_sizes": {str(name): int(count) for name, count in dataset_splits["split"].value_counts().items()},
     }

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO, TypeVar
 from urllib.parse import quote
 
+from gxp_assets.core.embedding_cache import gxp_home
 from gxp_assets.core.hashing import sha256_copy, sha256_file, sha256_hex
 from gxp_assets.stores.protocols import ArtifactNotFound, ArtifactRef, IntegrityError
 from gxp_assets.stores.scratch import Scratch
@@ -56,7 +57,7 @@ def open_regular(source: Path) -> IO[bytes]:
 
 def default_home() -> Path:
     """GXP_HOME, or ``.gxp`` in the working directory (DESIGN.md conventions)."""
-    return Path(os.environ.get("GXP_HOME") or Path.cwd() / ".gxp").resolve()
+    return gxp_home()
 
 
 def key_folder() -> Path:

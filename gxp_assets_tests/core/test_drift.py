@@ -214,7 +214,7 @@ def literature_model() -> tuple:
     booster = load_classifier(
         train_classifier(
             X[train], labels[train], reports["document_id"].to_numpy()[train], FAST,
-            text_blocks=DEFAULT_FEATURE_SPEC.text_blocks(),
+            text_blocks=DEFAULT_FEATURE_SPEC.text_blocks(), sentence_block=DEFAULT_FEATURE_SPEC.sentence_block(),
         ).model_text
     )
     conformal = fit_conformal(predict_scores(booster, X[calibration]), labels[calibration], 0.9, 0.9)

@@ -7,6 +7,7 @@ import scipy.sparse as sp
 
 from gxp_assets.core.features import (
     DEFAULT_FEATURE_SPEC,
+    SENTENCE_TERM,
     FeatureMatrix,
     FeatureSpec,
     TextColumns,
@@ -33,7 +34,7 @@ def test_featurize_is_deterministic_and_row_independent() -> None:
 
 def test_text_weightings_presence_and_unit_length_log_counts() -> None:
     batch = pd.DataFrame({"text": ["Rash RASH", "rash rash", "rash"]})
-    presence = featurize(batch)
+    presence = featurize(batch)[:, : DEFAULT_FEATURE_SPEC.sentence_block()[0]]  # the n-gram blocks
     assert set(presence.data) == {1.0}
     assert (presence[0] != presence[1]).nnz == 0  # case is ignored
     assert presence[1].nnz > presence[2].nnz  # "rash rash" holds the bigram and the space-spanning char n-grams
@@ -47,8 +48,12 @@ def test_text_weightings_presence_and_unit_length_log_counts() -> None:
 def test_feature_names_map_columns_back_to_words_never_character_ngrams() -> None:
     names = feature_names(TEXTS)
     row = featurize(pd.DataFrame({"text": ["rash"]}))
-    # The word column and every character n-gram column of "rash" (" ra", "ash ", ...) read as the word itself.
-    assert {names[column] for column in row.indices} == {"rash"}
+    start, end = DEFAULT_FEATURE_SPEC.sentence_block()
+    # The word column and every character n-gram column of "rash" (" ra", "ash ", ...) read as the word itself; the
+    # sentence embedding's columns, all present, are one term.
+    assert {names[column] for column in row.indices if column < start} == {"rash"}
+    assert {names[column] for column in row.indices if column >= start} == {SENTENCE_TERM}
+    assert row[:, start:end].nnz == end - start
     assert (
         names[DEFAULT_FEATURE_SPEC.word_buckets + ngram_column("drugx", DEFAULT_FEATURE_SPEC.char_buckets)] == "drugx"
     )

@@ -66,7 +66,9 @@ def test_the_model_stage_materializes_with_evidence(trained: dict) -> None:
     stored = json.loads(model_text)  # one JSON text: LightGBM's own text format, any linear part, no pickle
     assert stored["format"] == "gxp-classifier/1" and stored["lightgbm"].startswith("tree\nversion=")
     assert TrainingParams(**stored["training"]) == ClassifierConfig(**FAST_MODEL).params()  # what it was fitted with
-    assert stored["linear"] is None and stored["blend"]["trees"] == 1  # the default: trees alone
+    # The default: trees on the n-grams and a network on the sentence embedding, nothing else.
+    assert stored["linear"] is None and stored["blend"] == {"trees": 0.7, "linear": 0.0, "sentence": 0.3}
+    assert stored["sentence"]["kind"] == "mlp" and len(stored["sentence"]["columns"]) == 384
     record = load(store, "conformal_model")
     assert record["model_sha256"] == found["ae_classifier"].metadata["sha256"].value
     assert record["calibration"]["method"] in record["calibration"]["cross_fitted_ece"]
