@@ -209,6 +209,7 @@ def score_file(
                     predictions["raw_score"].to_numpy(),
                     predictions["triage"].to_numpy(),
                     predictions["source"].tolist(),
+                    predictions["document_id"].tolist(),
                 )
             del features
             staged_chunks.append(stage_chunk(Path(staged), len(staged_chunks), predictions, result.quarantined))

@@ -265,6 +265,7 @@ class DriftAccumulator:
         self._n_reports = 0
         self._review = 0
         self._sources: Counter[str] = Counter()
+        self._documents: set[str] = set()  # reports of one document are correlated: the PSI noise counts documents
         self._word_pairs = 0
         self._unseen_word_pairs = 0
         self._sampler = DomainSampler() if reference.domain_sample is not None else None
@@ -276,10 +277,11 @@ class DriftAccumulator:
         scores: Iterable[float],
         triage: Iterable[object],
         sources: Iterable[object],
+        documents: Iterable[object] | None = None,
     ) -> None:
         """Count one chunk; the rows of every argument are the same reports in the same order."""
         words = word_block(features, self.reference.feature_spec)
-        self._count(words, texts, scores, triage, sources)
+        self._count(words, texts, scores, triage, sources, documents)
 
     def add_predictions(self, predictions: pd.DataFrame) -> None:
         """Count scored reports as the results store keeps them (text, source, raw_score, triage columns).
@@ -295,6 +297,7 @@ class DriftAccumulator:
             predictions["raw_score"].to_numpy(),
             predictions["triage"].to_numpy(),
             predictions["source"].tolist(),
+            predictions["document_id"].tolist() if "document_id" in predictions else None,
         )
 
     def _count(
@@ -304,6 +307,7 @@ class DriftAccumulator:
         scores: Iterable[float],
         triage: Iterable[object],
         sources: Iterable[object],
+        documents: Iterable[object] | None,
     ) -> None:
         values = _finite_scores(scores)
         text_values, triage_values, source_values = _texts(texts), _strings(triage), _strings(sources)
@@ -316,6 +320,8 @@ class DriftAccumulator:
         self._n_reports += len(values)
         self._review += int((triage_values == Triage.REVIEW.value).sum())
         self._sources.update(source_values)
+        if documents is not None:
+            self._documents.update(_strings(documents).tolist())
         self._word_pairs += len(buckets)
         self._unseen_word_pairs += int(np.count_nonzero(~self.reference.seen_word_buckets[buckets]))
         if self._sampler is not None:
@@ -335,10 +341,11 @@ class DriftAccumulator:
             batch_mix = shares(self._sources)
             keys = sorted(set(batch_mix) | set(reference.source_shares))  # sorted: the same sum on every run
             source_shift = 0.5 * sum(abs(batch_mix.get(k, 0.0) - reference.source_shares.get(k, 0.0)) for k in keys)
-            noise = psi_noise(n, reference.n_reports, len(reference.score_shares))
+            units = len(self._documents) or n  # documents where known: the effective sample of clustered reports
+            noise = psi_noise(units, reference.n_reports, len(reference.score_shares))
             if limits.score_psi_max + _SLACK < score_psi <= noise:
                 notes.append(f"score_psi {score_psi:.4g} is above its limit but within the sampling noise of {n} "
-                             f"reports ({noise:.4g}): no alarm")  # fmt: skip
+                             f"reports from {units} documents ({noise:.4g}): no alarm")  # fmt: skip
             if self._word_pairs:
                 unseen_share = self._unseen_word_pairs / self._word_pairs
             else:
@@ -415,8 +422,9 @@ def measure_drift(
     triage: Iterable[object],
     sources: Iterable[object],
     limits: DriftLimits,
+    documents: Iterable[object] | None = None,
 ) -> DriftMeasurement:
     """One batch in one piece: the accumulator fed a single chunk, so both paths are one implementation."""
     accumulator = DriftAccumulator(reference)
-    accumulator.add(features, texts, scores, triage, sources)
+    accumulator.add(features, texts, scores, triage, sources, documents)
     return accumulator.result(limits)

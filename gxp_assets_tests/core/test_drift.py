@@ -153,7 +153,9 @@ def test_scored_predictions_count_as_their_full_features_do(toy_reference: Drift
     """add_predictions hashes the word n-grams only; the measurement is that of the whole feature matrix."""
     reports = generate_demo_reports(n_documents=70, seed=2)
     features, texts, scores, triaged, sources = toy_inputs(reports)
-    whole = measure_drift(toy_reference, features, texts, scores, triaged, sources, PLAN_LIMITS)
+    whole = measure_drift(
+        toy_reference, features, texts, scores, triaged, sources, PLAN_LIMITS, reports["document_id"]
+    )
     accumulator = DriftAccumulator(toy_reference)
     accumulator.add_predictions(reports.assign(raw_score=scores, triage=[str(value) for value in triaged]))
     assert accumulator.result(PLAN_LIMITS).to_dict() == whole.to_dict()
@@ -414,3 +416,26 @@ def test_score_psi_alarms_only_beyond_the_sampling_noise_of_the_batch_size() -> 
         assert measured.score_psi_noise == pytest.approx(psi_noise(m, n, 10))
         assert any(alarm.startswith("score_psi") for alarm in measured.alarms) is alarmed
         assert any("within the sampling noise" in note for note in measured.notes) is not alarmed
+
+
+def test_score_psi_noise_counts_documents_not_reports_where_they_are_known() -> None:
+    """Reports of one document score alike: 300 reports from 30 documents carry the noise of 30 samples, so the same
+    PSI that alarms as 300 independent reports is within the noise of their 30 documents."""
+    spec = FeatureSpec(word_buckets=8, char_buckets=4)
+    n = 1000
+    reference = build_reference(
+        sp.csr_matrix((1, spec.n_features)), spec, ["t"] * n, np.linspace(0, 1, n), ["AUTO_CLOSE"] * n, ["x"] * n
+    )
+    counts = [60, 0, 30, 30, 30, 30, 30, 30, 30, 30]
+    scores = np.concatenate([np.full(count, (b + 0.5) / 10) for b, count in enumerate(counts)])
+    m = len(scores)
+    documents = [f"doc-{row // 10}" for row in range(m)]  # ten reports per document
+    for known, alarmed in ((None, True), (documents, False)):
+        accumulator = DriftAccumulator(reference)
+        accumulator.add(sp.csr_matrix((m, spec.n_features)), ["t"] * m, scores, ["AUTO_CLOSE"] * m, ["x"] * m, known)
+        measured = accumulator.result(PLAN_LIMITS)
+        assert measured.score_psi == pytest.approx(0.761, abs=1e-3)
+        units = m if known is None else 30
+        assert measured.score_psi_noise == pytest.approx(psi_noise(units, n, 10))
+        assert any(alarm.startswith("score_psi") for alarm in measured.alarms) is alarmed
+    assert any("from 30 documents" in note for note in measured.notes)
