@@ -19,8 +19,9 @@ import lightgbm as lgb
 import numpy as np
 import scipy.sparse as sp
 
-from gxp_assets.core.features import ReportTexts, TextColumns
+from gxp_assets.core.features import SENTENCE_TERM, FeatureSpec, ReportTexts, TextColumns
 from gxp_assets.core.model import Classifier, model_columns
+from gxp_assets.core.sentence_encoder import WHOLE_REPORT, load_encoder
 
 
 def used_columns(classifier: Classifier) -> np.ndarray:
@@ -123,6 +124,7 @@ def top_contributions(
     attribution: PathAttribution | None = None,
     texts: ReportTexts | None = None,
     block_rows: int = EXPLAIN_BLOCK_ROWS,
+    sentence_rows: np.ndarray | None = None,
 ) -> list[list[dict]]:
     """Per row, the k terms that moved its log-odds most (positive: towards AE), largest magnitude first.
 
@@ -136,6 +138,9 @@ def top_contributions(
 
     Without ``texts``, columns are named from ``names`` (training vocabulary) and summed per (name, presence).
     Pass ``attribution`` to reuse a model's precomputed per-leaf attributions across chunks.
+
+    ``sentence_rows`` (with ``texts``; a mask) are the rows whose sentence-network term is shared among their words
+    (:func:`sentence_words`); it encodes those texts again, so scoring asks it for the reports people read only.
     """
     if texts is not None and len(texts.texts) != X.shape[0]:
         raise ValueError(f"{len(texts.texts)} texts for {X.shape[0]} feature rows")
@@ -154,7 +159,13 @@ def top_contributions(
             explanations += _named_by_columns(contributions, inputs, classifier.columns, names, k)
         else:
             block_texts = texts.texts[start : start + block_rows]
-            explanations += _named_by_texts(contributions, inputs, classifier.columns, names, k, block_texts, words)
+            split = None
+            if sentence_rows is not None and classifier.sentence is not None and classifier.blend.sentence:
+                mask = np.asarray(sentence_rows)[start : start + block_rows]
+                split = sentence_words(classifier, block, block_texts, texts.spec, mask)
+            explanations += _named_by_texts(
+                contributions, inputs, classifier.columns, names, k, block_texts, words, split
+            )
     return explanations
 
 
@@ -166,8 +177,10 @@ def _named_by_texts(
     k: int,
     texts: Sequence[str],
     words: TextColumns,
+    sentence_split: list[dict[str, float] | None] | None = None,
 ) -> list[list[dict]]:
-    """With the rows' texts: each row's present columns summed per term of its own text, plus the ``ABSENT`` entry."""
+    """With the rows' texts: each row's present columns summed per term of its own text, plus the ``ABSENT`` entry;
+    where ``sentence_split`` has a row's word shares of the sentence term, they replace that term but its rest."""
     present = contributions.multiply(inputs != 0).tocsr()
     absent = np.asarray(contributions.sum(axis=1)).ravel() - np.asarray(present.sum(axis=1)).ravel()
     present.eliminate_zeros()
@@ -185,6 +198,12 @@ def _named_by_texts(
         first, last = bounds[row], bounds[row + 1]
         selected = dict(zip(column_list[first:last], value_list[first:last], strict=True))
         terms = _terms(text, selected, words, names, has_word[row], has_char[row])
+        if sentence_split is not None and sentence_split[row] is not None and SENTENCE_TERM in terms:
+            whole = terms[SENTENCE_TERM]
+            for word, share in sentence_split[row].items():
+                terms[word] = terms.get(word, 0.0) + share
+                whole -= share
+            terms[SENTENCE_TERM] = whole  # what the words do not carry: the exact total is kept
         if absent[row]:
             terms[ABSENT] = terms.get(ABSENT, 0.0) + float(absent[row])
         top = sorted(terms.items(), key=lambda item: (-abs(item[1]), item[0]))[:k]
@@ -285,3 +304,28 @@ def global_importance(
             totals[name] = totals.get(name, 0.0) + float(move)
     ranked = sorted(totals.items(), key=lambda item: (-item[1], item[0]))[:k]
     return [{"feature": name, "mean_abs_log_odds": round(value, 6)} for name, value in ranked]
+
+
+def sentence_words(
+    classifier: Classifier, X: sp.csr_matrix, texts: Sequence[str], spec: FeatureSpec, rows: np.ndarray
+) -> list[dict[str, float] | None]:
+    """Per row (None where ``rows`` is false): the words' shares of the sentence network's log-odds move.
+
+    Around a report the ReLU network is linear in the embedding, and mean pooling makes that linear part a sum over
+    the report's tokens (``SentenceEncoder.token_contributions``); a word's share is its tokens' sum times the blend
+    weight. Special tokens, punctuation and the network's constant stay in the sentence term."""
+    head, weight = classifier.sentence, classifier.blend.sentence
+    chosen = np.flatnonzero(rows)
+    found: list[dict[str, float] | None] = [None] * X.shape[0]
+    if head is None or not len(chosen):
+        return found
+    weights, _ = head.local_linear(head.embedding(X[chosen]))
+    encoder = load_encoder(str(spec.sentence_encoder).partition("@")[2])
+    chosen_texts = [str(texts[row]) for row in chosen]
+    for row, shares in zip(chosen, encoder.token_contributions(chosen_texts, weights), strict=True):
+        readable: dict[str, float] = {}
+        for word, share in shares:
+            if word != WHOLE_REPORT and any(character.isalnum() for character in word):
+                readable[word] = readable.get(word, 0.0) + weight * share
+        found[row] = readable
+    return found

@@ -90,7 +90,15 @@ class TriageModel:
         raw = predict_scores(self.classifier, X)
         sets = self.conformal.prediction_sets(raw, sources, self.judged_sources)
         explanations = (
-            top_contributions(self.classifier, X, self.feature_names, explain_top_k, self.attribution, texts)
+            top_contributions(
+                self.classifier,
+                X,
+                self.feature_names,
+                explain_top_k,
+                self.attribution,
+                texts,
+                sentence_rows=sets[:, 1],  # the reports people read (AE in the set) get the sentence term in words
+            )
             if explain_top_k
             else None
         )

@@ -163,7 +163,8 @@ class SentenceEncoder:
         return out
 
     def token_contributions(self, texts: Sequence[str], weights: np.ndarray) -> list[list[tuple[str, float]]]:
-        """Each text's words with their share of `weights . embedding`, for a linear head on the embedding.
+        """Each text's words with their share of `weights . embedding`, for a linear head on the embedding (or, with
+        one row of weights per text, a head that is linear around each text, as a ReLU network is).
 
         Mean pooling makes the score a sum over tokens: w.e = sum_t (w.h_t) / (T ||mean h||). Word pieces are merged
         into the word they belong to (the tokenizer's word ids), named by the text's own characters lowercased (the
@@ -171,9 +172,11 @@ class SentenceEncoder:
         [SEP] give one term, WHOLE_REPORT, last; words come in order of first appearance. Computed in float64, the
         terms of a text sum to w.e of its float32 embedding within about 1e-6 times the size of the weights.
         """
-        w = np.asarray(weights, dtype=np.float64).reshape(-1)
-        if w.shape != (DIMENSION,):
-            raise ValueError(f"weights must have {DIMENSION} values, got {np.asarray(weights).shape}")
+        w = np.asarray(weights, dtype=np.float64)
+        w = np.broadcast_to(w, (len(texts), DIMENSION)) if w.shape == (DIMENSION,) else w
+        if w.shape != (len(texts), DIMENSION):
+            raise ValueError(f"weights must have {DIMENSION} values, or one row of them per text, got "
+                             f"{np.asarray(weights).shape}")  # fmt: skip
         encodings = self._tokenize(texts)
         hidden: dict[int, np.ndarray] = {}
         for part, states in self._batches(encodings):
@@ -181,7 +184,7 @@ class SentenceEncoder:
         result: list[list[tuple[str, float]]] = []
         for i, (text, encoding) in enumerate(zip(texts, encodings, strict=True)):
             h = hidden.pop(i).astype(np.float64)
-            per_token = (h @ w) / (len(h) * np.linalg.norm(h.mean(0)))
+            per_token = (h @ w[i]) / (len(h) * np.linalg.norm(h.mean(0)))
             spans: dict[int, tuple[int, int]] = {}
             sums: dict[int, float] = {}
             whole = 0.0

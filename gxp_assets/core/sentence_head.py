@@ -4,8 +4,8 @@ Over 6 ADE split seeds it beat a logistic regression on the same embedding, blen
 seed: auto-close share under the plan's guarantee 0.537 against 0.501, AUROC 0.939 against 0.931 (the
 embedding's dimensions interact; a linear head cannot use that). It is fitted by scikit-learn with a fixed seed, one
 BLAS thread and early stopping on a held-out tenth of the train rows, then stored as plain weights (JSON, no pickle)
-and evaluated here with NumPy, so scoring needs no scikit-learn object. Its log-odds are one term of an explanation:
-the embedding's dimensions mean nothing one by one.
+and evaluated here with NumPy, so scoring needs no scikit-learn object. Its log-odds are one term of an explanation
+(the embedding's dimensions mean nothing one by one), which explain.py can share among the report's words.
 """
 
 from __future__ import annotations
@@ -35,6 +35,12 @@ class SentenceHead:
     def decision(self, X: sp.csr_matrix) -> np.ndarray:
         hidden = np.maximum(self.embedding(X) @ self.hidden + self.hidden_bias, 0.0)
         return hidden @ self.output + self.output_bias
+
+    def local_linear(self, embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per row (weights, constant) with ``decision = weights . e + constant`` exactly: a ReLU network is linear
+        wherever its active units stay the same, which lets a report's words share its log-odds."""
+        active = (embeddings @ self.hidden + self.hidden_bias > 0) * self.output  # (rows, units)
+        return active @ self.hidden.T, active @ self.hidden_bias + self.output_bias
 
     def contributions(self, X: sp.csr_matrix) -> sp.csr_matrix:
         """(rows, len(columns)): each row's whole log-odds in the block's first column (one term, see above)."""

@@ -146,3 +146,34 @@ def test_the_network_is_scikit_learns_own_refit_the_same_way_and_stored_exactly(
     contributions = head.contributions(X[:5])
     assert contributions.shape == (5, 384) and np.array_equal(contributions.indices, np.zeros(5))
     assert np.array_equal(np.asarray(contributions.sum(axis=1)).ravel(), head.decision(X[:5]))
+
+
+def test_the_networks_term_is_shared_among_the_words_of_the_reports_asked_for(trained: dict) -> None:
+    """Around a report the ReLU network is linear in the embedding (exactly), and the words' shares of it are the
+    report's own words; totals stay exact and rows not asked for keep the single term."""
+    classifier, X, reports = load_classifier(trained["model_text"]), trained["X"][:12], trained["reports"].head(12)
+    head = classifier.sentence
+    embedding = head.embedding(X)
+    weights, constant = head.local_linear(embedding)
+    assert np.allclose((weights * embedding).sum(axis=1) + constant, head.decision(X), rtol=0, atol=1e-9)
+    texts = ReportTexts.of(reports, SPEC)
+    attribution = PathAttribution.from_booster(classifier.booster)
+    asked = np.arange(12) % 2 == 0
+    names = feature_names(trained["reports"]["text"], SPEC)
+    plain = top_contributions(classifier, X, names, k=400, attribution=attribution, texts=texts, block_rows=5)
+    split = top_contributions(
+        classifier, X, names, k=400, attribution=attribution, texts=texts, block_rows=5, sentence_rows=asked
+    )
+    _, bias = log_odds_contributions(classifier, X, attribution)
+    for row in range(12):
+        if not asked[row]:
+            assert split[row] == plain[row]
+            continue
+        total = sum(term["contribution"] for term in split[row]) + bias
+        assert total == pytest.approx(classifier.log_odds(X[row : row + 1])[0], abs=1e-4)
+        before = {term["feature"]: term["contribution"] for term in plain[row]}
+        after = {term["feature"]: term["contribution"] for term in split[row]}
+        assert after[SENTENCE_TERM] != pytest.approx(before[SENTENCE_TERM], abs=1e-6)
+        text = reports["text"].iloc[row].lower()
+        moved = [term for term in after if term not in before or after[term] != pytest.approx(before[term])]
+        assert moved and all(term == SENTENCE_TERM or term in text for term in moved)
