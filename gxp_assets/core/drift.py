@@ -255,8 +255,8 @@ class DriftMeasurement:
 
 
 class DriftAccumulator:
-    """Counts of one batch, fed chunk by chunk: memory is the reference, a few counters and a sample of at most
-    ``DOMAIN_SAMPLE_ROWS`` reports' word n-grams, whatever the batch."""
+    """Counts of one batch, fed chunk by chunk: memory is the reference, a few counters, 8 bytes per document and a
+    sample of at most ``DOMAIN_SAMPLE_ROWS`` reports' word n-grams."""
 
     def __init__(self, reference: DriftReference) -> None:
         self.reference = reference
@@ -265,7 +265,8 @@ class DriftAccumulator:
         self._n_reports = 0
         self._review = 0
         self._sources: Counter[str] = Counter()
-        self._documents: set[str] = set()  # reports of one document are correlated: the PSI noise counts documents
+        # Reports of one document are correlated, so the PSI noise counts documents: their 64-bit hashes, unique.
+        self._documents = np.zeros(0, dtype=np.uint64)
         self._word_pairs = 0
         self._unseen_word_pairs = 0
         self._sampler = DomainSampler() if reference.domain_sample is not None else None
@@ -321,7 +322,8 @@ class DriftAccumulator:
         self._review += int((triage_values == Triage.REVIEW.value).sum())
         self._sources.update(source_values)
         if documents is not None:
-            self._documents.update(_strings(documents).tolist())
+            hashed = pd.util.hash_pandas_object(_strings(documents), index=False).to_numpy()
+            self._documents = np.union1d(self._documents, hashed)
         self._word_pairs += len(buckets)
         self._unseen_word_pairs += int(np.count_nonzero(~self.reference.seen_word_buckets[buckets]))
         if self._sampler is not None:

@@ -320,7 +320,7 @@ def sentence_words(
     if head is None or not len(chosen):
         return found
     weights, _ = head.local_linear(head.embedding(X[chosen]))
-    encoder = load_encoder(str(spec.sentence_encoder).partition("@")[2])
+    encoder = load_encoder(spec.encoder_sha256)
     chosen_texts = [str(texts[row]) for row in chosen]
     for row, shares in zip(chosen, encoder.token_contributions(chosen_texts, weights), strict=True):
         readable: dict[str, float] = {}

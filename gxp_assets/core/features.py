@@ -87,6 +87,11 @@ class FeatureSpec:
             offset += width
         return tuple(ranges)
 
+    @property
+    def encoder_sha256(self) -> str:
+        """The digest of the encoder's files that ``sentence_encoder`` pins (after its "@")."""
+        return str(self.sentence_encoder).partition("@")[2]
+
     def sentence_block(self) -> tuple[int, int] | None:
         """The [start, end) columns of the sentence embedding, None without an encoder."""
         offset = 0
@@ -251,9 +256,9 @@ def featurize(
 
 def _sentence_part(texts: list[str], spec: FeatureSpec) -> sp.csr_matrix:
     """The texts' sentence embeddings as a CSR block (dense: every entry is stored, zeros included)."""
-    _, _, sha256 = str(spec.sentence_encoder).partition("@")
-    encoder = load_encoder(sha256)
-    embeddings = encode_cached(texts, encoder.encode, cache_file(sha256), SENTENCE_DIMENSION).astype(spec.dtype)
+    encoder = load_encoder(spec.encoder_sha256)
+    embeddings = encode_cached(texts, encoder.encode, cache_file(spec.encoder_sha256), SENTENCE_DIMENSION)
+    embeddings = embeddings.astype(spec.dtype)
     n, width = embeddings.shape
     indptr = np.arange(0, n * width + 1, width, dtype=np.int64)
     return sp.csr_matrix((embeddings.ravel(), np.tile(np.arange(width), n), indptr), shape=(n, width))
