@@ -43,12 +43,13 @@ from gxp_assets.core.sentence_encoder import (
 #: Where the package keeps the model files (its ``MODEL_DIR``), relative to the package.
 MODEL_SUBDIR = "model"
 TAG = "py3-none-any"
-#: dist-info files of the installed distribution that go into the wheel unchanged (METADATA goes in edited; WHEEL
+#: dist-info files of the installed distribution that go into the wheel (METADATA edited, the others unchanged; WHEEL
 #: and RECORD are written anew; INSTALLER, REQUESTED and direct_url.json describe one installation, not the package).
-_KEPT_DIST_INFO = re.compile(r"entry_points\.txt|licenses/.+|LICENSE.*")
+_KEPT_DIST_INFO = re.compile(r"METADATA|entry_points\.txt|licenses/.+|LICENSE.*")
 _DROPPED_HEADERS = ("requires-dist:", "provides-extra:")
 _FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
-#: Deflate level 1: the weights (float32) shrink by 8 % at any level, and level 1 takes a third of the time of 6.
+#: Deflate level 1: float32 weights barely compress (measured: the wheel is 83.9 MB at level 1, 83.5 MB at level 6,
+#: from 91.6 MB of files), and the whole build took 3.3 s instead of 4.6 s.
 _COMPRESS_LEVEL = 1
 GENERATOR = "gxp_assets.remote.encoder_wheel"
 
@@ -117,16 +118,16 @@ def build_wheel(out_dir: Path, search_path: Sequence[str] | None = None,
     package = Path(distribution.locate_file(MODEL_PACKAGE))
     weights, tokenizer = read_pinned_files(package / MODEL_SUBDIR, expected_sha256)
     files = _package_files(distribution)
+    name, version = _wheel_name(distribution), distribution.version
+    dist_info = f"{name}-{version}.dist-info"
     pinned = {f"{MODEL_PACKAGE}/{MODEL_SUBDIR}/{WEIGHTS_FILE}": weights,
               f"{MODEL_PACKAGE}/{MODEL_SUBDIR}/{TOKENIZER_FILE}": tokenizer}  # fmt: skip
-    missing = sorted(set(pinned) - set(files))
+    missing = sorted({*pinned, f"{dist_info}/METADATA"} - set(files))
     if missing:
         raise EncoderUnavailable(f"the installed RECORD of {MODEL_PACKAGE} does not list {missing}")
     files.update(pinned)
-    name, version = _wheel_name(distribution), distribution.version
-    dist_info = f"{name}-{version}.dist-info"
     files[f"{dist_info}/METADATA"] = metadata_without_requirements(
-        distribution.read_text("METADATA") or "").encode("utf-8")  # fmt: skip
+        files[f"{dist_info}/METADATA"].decode("utf-8")).encode("utf-8")  # fmt: skip
     files[f"{dist_info}/WHEEL"] = (f"Wheel-Version: 1.0\nGenerator: {GENERATOR}\nRoot-Is-Purelib: true\n"
                                    f"Tag: {TAG}\n").encode("ascii")  # fmt: skip
     record = io.StringIO()
@@ -150,8 +151,9 @@ def build_wheel(out_dir: Path, search_path: Sequence[str] | None = None,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gxp_assets.remote.encoder_wheel", description=__doc__.split(
-        "\n\n")[0])  # fmt: skip
+    parser = argparse.ArgumentParser(prog="python -m gxp_assets.remote.encoder_wheel",
+                                     description="Write the pinned sentence encoder's files as a wheel that declares "
+                                                 "no dependencies (for pip --no-index, as on Glue).")  # fmt: skip
     parser.add_argument("--out", type=Path, required=True, help="folder the wheel is written to (e.g. wheelhouse)")
     args = parser.parse_args(argv)
     try:
