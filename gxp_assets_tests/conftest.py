@@ -19,6 +19,7 @@ ADE_CORPUS = PROJECT_ROOT.parent / "shared" / "data" / "ade_corpus_v2"
 # One sentence-embedding cache for the whole suite and the processes it starts: tests featurize the same demo texts
 # many times, each in its own GXP_HOME. A test of the cache itself sets its own.
 os.environ.setdefault("GXP_ENCODER_CACHE", str(PROJECT_ROOT / ".cache" / "sentence_encoder"))
+os.environ.setdefault("GXP_ENCODER_CACHE_SCORING", "store")  # the suite scores the same demo texts many times
 
 
 @pytest.fixture

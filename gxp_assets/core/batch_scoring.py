@@ -26,6 +26,7 @@ import scipy.sparse as sp
 
 from gxp_assets.core.contracts import SCORED_COLUMNS
 from gxp_assets.core.drift import DriftAccumulator, DriftMeasurement
+from gxp_assets.core.embedding_cache import scoring_stores_embeddings
 from gxp_assets.core.fail_safe import FailSafe, apply_suspension, suspension_reason
 from gxp_assets.core.features import FeatureSpec, ReportTexts, featurize
 from gxp_assets.core.hashing import sha256_hex
@@ -87,6 +88,12 @@ class BatchOutcome:
     suspension: str | None  # the reason auto-close was suspended for this batch, or None
 
 
+#: Reports featurized, scored and explained together within a chunk: small enough that their token states are still
+#: kept by the sentence encoder (RECENT_STATES_BYTES) when PRIORITY and REVIEW reports are explained, which then costs
+#: no second pass of the network. Each report's result depends on that report alone.
+SCORE_BLOCK_ROWS = 500
+
+
 def score_chunk(
     valid: pd.DataFrame,
     intake: pd.DataFrame,
@@ -98,11 +105,11 @@ def score_chunk(
 ) -> pd.DataFrame:
     """Predictions (SCORED_COLUMNS) for the valid reports of one chunk; ``intake`` supplies their bytes and origin.
 
-    Pass ``features`` when they were computed already (``featurize(valid, spec)``), so they are computed once."""
+    Pass ``features`` when they were computed already, so they are computed once."""
     origin = intake.set_index("intake_seq").loc[valid["intake_seq"], ["raw", "source_file", "source_line"]]
     if valid.empty:
         return empty_predictions()
-    X = featurize(valid, spec) if features is None else features
+    X = featurize(valid, spec, store_embeddings=scoring_stores_embeddings()) if features is None else features
     scored = model.score(X, valid["source"].to_numpy(), explain_top_k=explain_top_k, texts=ReportTexts.of(valid, spec))
     explanations = scored.explanations or [[] for _ in range(len(valid))]
     received = pd.to_datetime(valid["received_at"], utc=True)
@@ -200,18 +207,24 @@ def score_file(
         staged_chunks: list[tuple[Path, Path]] = []
         for intake in iter_intake_chunks(path, encoding, chunk_records):
             result = validator.validate(intake)
-            features = featurize(result.valid, spec) if len(result.valid) else None
-            predictions = score_chunk(result.valid, intake, model, spec, stamp, explain_top_k, features)
-            if accumulator is not None and features is not None:
-                accumulator.add(
-                    features,
-                    predictions["text"].tolist(),
-                    predictions["raw_score"].to_numpy(),
-                    predictions["triage"].to_numpy(),
-                    predictions["source"].tolist(),
-                    predictions["document_id"].tolist(),
-                )
-            del features
+            pieces = []
+            for start in range(0, len(result.valid), SCORE_BLOCK_ROWS):
+                block = result.valid.iloc[start : start + SCORE_BLOCK_ROWS]
+                features = featurize(block, spec, store_embeddings=scoring_stores_embeddings())
+                piece = score_chunk(block, intake, model, spec, stamp, explain_top_k, features)
+                if accumulator is not None:
+                    accumulator.add(
+                        features,
+                        piece["text"].tolist(),
+                        piece["raw_score"].to_numpy(),
+                        piece["triage"].to_numpy(),
+                        piece["source"].tolist(),
+                        piece["document_id"].tolist(),
+                    )
+                pieces.append(piece)
+                del features
+            predictions = pd.concat(pieces, ignore_index=True) if pieces else empty_predictions()
+            del pieces
             staged_chunks.append(stage_chunk(Path(staged), len(staged_chunks), predictions, result.quarantined))
             tally_chunk(tally, len(intake), predictions, result.quarantined, closable)
             del intake, result, predictions  # now, not when the next chunk replaces them: two chunks are never held

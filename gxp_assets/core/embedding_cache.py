@@ -4,7 +4,8 @@ The encoder costs about 10 ms per report on a laptop core where the rest of feat
 corpus is featurized again at every retraining. An embedding is a pure function of the encoder's files (pinned by
 their SHA-256) and the text, so a store keyed by both gives the same bytes as encoding again: one SQLite file per
 encoder under GXP_HOME/cache (or GXP_ENCODER_CACHE), safe for several processes at once (WAL, inserts that ignore a
-key already there). GXP_ENCODER_CACHE=off encodes every time.
+key already there). GXP_ENCODER_CACHE=off encodes every time. Scoring only reads it, unless
+GXP_ENCODER_CACHE_SCORING=store (the test suite, which scores the same demo texts many times).
 """
 
 from __future__ import annotations
@@ -33,6 +34,11 @@ def cache_file(encoder_sha256: str) -> Path | None:
         return None
     folder = Path(setting) if setting else gxp_home() / "cache" / "sentence_encoder"
     return folder / f"{encoder_sha256}.sqlite"
+
+
+def scoring_stores_embeddings() -> bool:
+    """Whether scoring adds its reports' embeddings to the cache (see encode_cached for why not by default)."""
+    return os.environ.get("GXP_ENCODER_CACHE_SCORING", "").lower() == "store"
 
 
 def text_key(text: str) -> bytes:
@@ -76,9 +82,15 @@ class EmbeddingCache:
 
 
 def encode_cached(
-    texts: Sequence[str], encode: Callable[[Sequence[str]], np.ndarray], path: Path | None, dimension: int
+    texts: Sequence[str],
+    encode: Callable[[Sequence[str]], np.ndarray],
+    path: Path | None,
+    dimension: int,
+    store: bool = True,
 ) -> np.ndarray:
-    """``encode(texts)``, taking what the cache at ``path`` holds and adding what it lacks; same bytes either way."""
+    """``encode(texts)``, taking what the cache at ``path`` holds and, with ``store``, adding what it lacks; same bytes
+    either way. Scoring does not store: a scored report is rarely featurized again, and a cache of every report ever
+    scored would grow without bound."""
     if path is None or not len(texts):
         return encode(texts)
     cache = EmbeddingCache(path, dimension)
@@ -90,7 +102,8 @@ def encode_cached(
             first_text = dict(zip(keys, texts, strict=True))
             fresh = encode([first_text[key] for key in missing])
             new = dict(zip(missing, fresh, strict=True))
-            cache.put(new)
+            if store:
+                cache.put(new)
             found.update(new)
         return np.stack([found[key] for key in keys]).astype(np.float32, copy=False)
     finally:

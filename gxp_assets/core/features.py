@@ -212,12 +212,14 @@ def featurize(
     spec: FeatureSpec = DEFAULT_FEATURE_SPEC,
     block_rows: int = FEATURIZE_BLOCK_ROWS,
     log: Callable[[str], None] | None = None,
+    store_embeddings: bool = True,
 ) -> sp.csr_matrix:
     """Rows of ``batch`` to a CSR matrix of ``spec.n_features`` columns; the same rows always give the same bytes.
 
     Two passes over row blocks: the first makes every part but the character counts (the bulk of the matrix) and
     only counts those, so that the result is allocated once at its size; the second makes them again and copies
-    each block into place. Blocks made whole and then joined would hold the matrix twice at the join."""
+    each block into place. Blocks made whole and then joined would hold the matrix twice at the join.
+    ``store_embeddings=False`` reads the embedding cache without adding to it (scoring: see encode_cached)."""
     texts = _texts(batch, spec) if spec.text_column else []
     chars = _CharCounts(texts, spec) if spec.text_column else None
     blocks = []
@@ -225,7 +227,7 @@ def featurize(
         stop = min(start + block_rows, len(batch))
         parts = [_word_block(texts[start:stop], spec)] if chars is not None else []
         if spec.sentence_encoder and spec.text_column:  # after the char block, inserted below
-            parts.append(_sentence_part(texts[start:stop], spec))
+            parts.append(_sentence_part(texts[start:stop], spec, store_embeddings))
             if log is not None:
                 log(f"sentence encoder: {stop:,} of {len(batch):,} reports")
         parts += _tabular_parts(batch.iloc[start:stop], spec)
@@ -254,10 +256,10 @@ def featurize(
     return matrix
 
 
-def _sentence_part(texts: list[str], spec: FeatureSpec) -> sp.csr_matrix:
+def _sentence_part(texts: list[str], spec: FeatureSpec, store: bool = True) -> sp.csr_matrix:
     """The texts' sentence embeddings as a CSR block (dense: every entry is stored, zeros included)."""
     encoder = load_encoder(spec.encoder_sha256)
-    embeddings = encode_cached(texts, encoder.encode, cache_file(spec.encoder_sha256), SENTENCE_DIMENSION)
+    embeddings = encode_cached(texts, encoder.encode, cache_file(spec.encoder_sha256), SENTENCE_DIMENSION, store)
     embeddings = embeddings.astype(spec.dtype)
     n, width = embeddings.shape
     indptr = np.arange(0, n * width + 1, width, dtype=np.int64)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,9 @@ _TOKENS_PER_BATCH = 4096  # bounds the attention scores (rows x heads x T x T fl
 # BLAS threads while encoding. The products are small (about 40 tokens x 384), so a second thread mostly waits: on the
 # shared 2-core machine, 1 thread ran 4x faster than 2 (same bytes). Scale out with processes or Spark instead.
 BLAS_THREADS = 1
+# Token states of the texts encoded last, kept for their explanations: scoring explains PRIORITY and REVIEW reports
+# right after encoding them, and without these states it would run the network over half the batch a second time.
+RECENT_STATES_BYTES = 64 * 1024 * 1024
 
 
 def combined_sha256(weights_sha256: str, tokenizer_sha256: str) -> str:
@@ -89,6 +93,9 @@ class SentenceEncoder:
         self.sha256 = sha256
         self._tokenizer = tokenizer
         self._threads = ThreadpoolController()
+        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._recent_bytes = 0
+        self._recent_lock = threading.Lock()
 
         def get(name: str) -> np.ndarray:
             return np.ascontiguousarray(weights[name], dtype=np.float32)
@@ -163,7 +170,28 @@ class SentenceEncoder:
         for part, states in self._batches(self._tokenize(texts)):
             mean = states.mean(1)
             out[part] = mean / np.linalg.norm(mean, axis=1, keepdims=True)
+            for row, i in enumerate(part):
+                self._remember(texts[i], states[row])
         return out
+
+    def _remember(self, text: str, states: np.ndarray) -> None:
+        """Keep a text's token states, dropping the oldest beyond RECENT_STATES_BYTES (a text's states are the same
+        bytes in any batch, so a kept copy is as good as a recomputed one)."""
+        with self._recent_lock:
+            previous = self._recent.pop(text, None)
+            if previous is not None:
+                self._recent_bytes -= previous.nbytes
+            if states.nbytes > RECENT_STATES_BYTES:
+                return
+            self._recent[text] = states.copy()
+            self._recent_bytes += states.nbytes
+            while self._recent_bytes > RECENT_STATES_BYTES:
+                _, dropped = self._recent.popitem(last=False)
+                self._recent_bytes -= dropped.nbytes
+
+    def _recall(self, text: str) -> np.ndarray | None:
+        with self._recent_lock:
+            return self._recent.get(text)
 
     def token_contributions(self, texts: Sequence[str], weights: np.ndarray) -> list[list[tuple[str, float]]]:
         """Each text's words with their share of `weights . embedding`, for a linear head on the embedding (or, with
@@ -182,8 +210,13 @@ class SentenceEncoder:
                              f"{np.asarray(weights).shape}")  # fmt: skip
         encodings = self._tokenize(texts)
         hidden: dict[int, np.ndarray] = {}
-        for part, states in self._batches(encodings):
-            hidden.update(zip(part, states, strict=True))
+        for i, text in enumerate(texts):
+            kept = self._recall(text)
+            if kept is not None:
+                hidden[i] = kept
+        missing = [i for i in range(len(texts)) if i not in hidden]
+        for part, states in self._batches([encodings[i] for i in missing]):
+            hidden.update(zip((missing[j] for j in part), states, strict=True))
         result: list[list[tuple[str, float]]] = []
         for i, (text, encoding) in enumerate(zip(texts, encodings, strict=True)):
             h = hidden.pop(i).astype(np.float64)

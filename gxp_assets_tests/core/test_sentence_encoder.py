@@ -121,3 +121,24 @@ def test_a_missing_model_package_names_the_pip_command(monkeypatch: pytest.Monke
     monkeypatch.setitem(sys.modules, MODEL_PACKAGE, None)  # what Python does for a package that is not installed
     with pytest.raises(EncoderUnavailable, match=re.escape(INSTALL_COMMAND)):
         model_dir()
+
+
+def test_words_of_texts_just_encoded_reuse_their_token_states(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Scoring explains reports right after encoding them: the kept states must give the very same terms, without
+    running the network again, and what is kept stays within its byte budget."""
+    encoder = load_encoder()
+    weights = np.random.default_rng(3).normal(size=(len(MIXED), DIMENSION))
+    texts = [f"{text} (kept {i})" for i, text in enumerate(MIXED)]  # texts no other test has encoded
+    recomputed = encoder.token_contributions(texts, weights)  # before they are kept
+    encoder.encode(texts)
+    runs: list[int] = []
+    original = SentenceEncoder._hidden
+    monkeypatch.setattr(SentenceEncoder, "_hidden", lambda self, ids: runs.append(len(ids)) or original(self, ids))
+    assert encoder.token_contributions(texts, weights) == recomputed
+    assert runs == []
+    # A budget of about two texts' states: the oldest are dropped, and their words are computed again.
+    monkeypatch.setattr(sentence_encoder, "RECENT_STATES_BYTES", 2 * 20 * DIMENSION * 4)
+    encoder.encode(texts)
+    assert encoder._recent_bytes <= sentence_encoder.RECENT_STATES_BYTES and len(encoder._recent) <= 2
+    assert encoder.token_contributions(texts, weights) == recomputed
+    assert sum(runs) >= len(texts) - 2
