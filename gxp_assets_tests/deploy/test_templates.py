@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
+from packaging.specifiers import SpecifierSet
 
 from gxp_assets_tests.deploy.templates import (
     DATA_ACTION,
@@ -244,3 +245,12 @@ def test_the_glue_job_installs_every_listed_wheel_by_its_full_uri() -> None:
     readme = (DEPLOY / "README.md").read_text(encoding="utf-8")
     assert "python -m gxp_assets.remote.encoder_wheel --out wheelhouse" in readme
     assert "GlueAdditionalPythonModules=$MODULES" in readme
+
+
+def test_the_glue_job_runs_the_python_the_project_installs_on() -> None:
+    """The job's Glue version decides its Python: the project's wheel refuses any other than its python_requires."""
+    python_of_glue = {"4.0": "3.10", "5.0": "3.11", "5.1": "3.11"}
+    job = template("compute")["Resources"]["GlueJob"]["Properties"]
+    setup = (DEPLOY.parent / "setup.py").read_text()
+    required = re.search(r'python_requires="([^"]+)"', setup).group(1)
+    assert SpecifierSet(required).contains(python_of_glue[job["GlueVersion"]])
