@@ -115,6 +115,13 @@ class Classifier:
         parts = [(self.linear, self.blend.linear), (self.sentence, self.blend.sentence)]
         return [(part, weight) for part, weight in parts if part is not None and weight]
 
+    @property
+    def family(self) -> str:
+        """What the model is made of, as a change control plan's ``model_family`` names it: the trees, then each part
+        that moves the log-odds (``lightgbm+sentence_network`` by default)."""
+        parts = [("linear", self.linear, self.blend.linear), ("sentence_network", self.sentence, self.blend.sentence)]
+        return "+".join(["lightgbm", *(name for name, part, weight in parts if part is not None and weight)])
+
     @cached_property
     def tree_columns(self) -> np.ndarray:
         """The feature-matrix columns the trees read; kept, as LightGBM hands out its feature names one by one."""

@@ -15,6 +15,7 @@ from dagster import (
 
 from gxp_assets.core.guarantee import Guarantee
 from gxp_assets.core.hashing import canonical_json, sha256_hex
+from gxp_assets.core.model import load_classifier
 from gxp_assets.defs.io_manager import LAUNCHED_BY_TAG
 from gxp_assets.defs.metadata import records_table, rounded
 from gxp_assets.defs.provenance import current_user, git_commit, library_versions
@@ -101,11 +102,12 @@ def model_candidate(
     model_sha256 = sha256_hex(ae_classifier.encode())
     conformal_sha256 = sha256_hex(canonical_json(conformal_model))
     feature_spec_sha256 = sha256_hex(canonical_json(conformal_model["feature_spec"]))
+    family = load_classifier(ae_classifier).family  # from the model itself, not from what it is meant to be
     outside = within_plan(
         plan,
         {
             "feature_spec_sha256": feature_spec_sha256,
-            "model_family": "lightgbm",
+            "model_family": family,
             "intended_use_id": plan.intended_use.id,
             "modification": "retrain_on_new_adjudicated_data",
         },
@@ -128,7 +130,7 @@ def model_candidate(
     record = {
         "version": version,
         "use_case": plan.intended_use.id,
-        "model_family": "lightgbm",
+        "model_family": family,
         "model_sha256": model_sha256,
         "conformal_sha256": conformal_sha256,
         "feature_spec_sha256": feature_spec_sha256,

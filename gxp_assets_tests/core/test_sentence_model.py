@@ -101,6 +101,9 @@ def test_a_model_without_a_sentence_block_keeps_its_text(trained: dict) -> None:
     ).model_text
     assert '"sentence"' not in text
     assert load_classifier(text).sentence is None
+    # What a change control plan's model_family is checked against, read from each model.
+    assert load_classifier(text).family == "lightgbm"
+    assert load_classifier(trained["model_text"]).family == "lightgbm+sentence_network"
 
 
 def test_the_sentence_part_is_explained_as_one_term_and_everything_adds_up(trained: dict) -> None:

@@ -69,7 +69,7 @@ def test_repository_plan_loads_and_its_hash_is_the_files_sha256() -> None:
 
 def test_repository_plan_fixes_the_current_feature_spec(plan: ChangeControlPlan) -> None:
     assert plan.fixed_elements.feature_spec_sha256 == DEFAULT_FEATURE_SPEC.sha256
-    assert plan.fixed_elements.model_family == "lightgbm"
+    assert plan.fixed_elements.model_family == "lightgbm+sentence_network"
 
 
 def test_hash_changes_with_any_byte_of_the_file(tmp_path: Path) -> None:
@@ -241,7 +241,7 @@ def test_subgroups_are_judged_only_with_enough_ae(plan: ChangeControlPlan) -> No
 def facts() -> dict:
     return {
         "feature_spec_sha256": DEFAULT_FEATURE_SPEC.sha256,
-        "model_family": "lightgbm",
+        "model_family": "lightgbm+sentence_network",
         "intended_use_id": "ae-triage-v1",
         "modification": "retrain_on_new_adjudicated_data",
     }
@@ -258,6 +258,7 @@ def test_candidate_with_the_fixed_elements_is_inside_the_plan(plan: ChangeContro
         ("feature_spec_sha256", "0" * 64),
         ("intended_use_id", "ae-seriousness-v1"),
         ("model_family", "transformer"),
+        ("model_family", "lightgbm"),  # the trees without the network the plan fixes
         ("modification", "add_features"),
     ],
 )
