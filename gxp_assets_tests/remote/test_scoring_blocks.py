@@ -26,12 +26,17 @@ def scored(path: Path, trained: TrainedModel, staging: Path) -> pd.DataFrame:
     return pd.concat([predictions for predictions, _ in sink.chunks], ignore_index=True)
 
 
+def written_batch(folder: Path, documents: int, seed: int) -> tuple[pd.DataFrame, Path]:
+    batch = demo_batch(documents, seed=seed, received_until=datetime(2026, 12, 4, 11, 0, tzinfo=UTC))
+    path = folder / "batch.csv"
+    batch.to_csv(path, index=False, lineterminator="\n")
+    return batch, path
+
+
 def test_blocks_give_the_same_predictions_and_encode_each_report_once(
     trained_model: TrainedModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    batch = demo_batch(150, seed=43, received_until=datetime(2026, 12, 4, 11, 0, tzinfo=UTC))
-    path = tmp_path / "batch.csv"
-    batch.to_csv(path, index=False, lineterminator="\n")
+    batch, path = written_batch(tmp_path, 150, seed=43)
     monkeypatch.setenv("GXP_ENCODER_CACHE", "off")  # every report goes through the network
     runs: list[int] = []
     original = SentenceEncoder._hidden
@@ -58,9 +63,7 @@ def test_blocks_give_the_same_predictions_and_encode_each_report_once(
 def test_scoring_reads_the_embedding_cache_but_does_not_fill_it(
     trained_model: TrainedModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    batch = demo_batch(40, seed=44, received_until=datetime(2026, 12, 4, 11, 0, tzinfo=UTC))
-    path = tmp_path / "batch.csv"
-    batch.to_csv(path, index=False, lineterminator="\n")
+    batch, path = written_batch(tmp_path, 40, seed=44)
     cache = tmp_path / "cache"
     monkeypatch.setenv("GXP_ENCODER_CACHE", str(cache))
 
