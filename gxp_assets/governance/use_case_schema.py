@@ -94,7 +94,9 @@ class LabelRule(Strict):
         number = parse_number(raw, decimal)
         if number is None:
             return None
-        return number < self.below if self.below is not None else number > float(self.above or 0.0)
+        if self.below is not None:
+            return number < self.below
+        return self.above is not None and number > self.above
 
 
 class RecordContract(Strict):
@@ -260,7 +262,7 @@ class TriageOutcomes(Strict):
     positive: Outcome  # the positive class only
 
     @model_validator(mode="after")
-    def distinct_names(self) -> TriageOutcomes:
+    def _distinct_names(self) -> TriageOutcomes:
         distinct([self.negative.name, self.uncertain.name, self.positive.name], "triage outcome names")
         return self
 

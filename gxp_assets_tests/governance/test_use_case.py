@@ -12,6 +12,7 @@ import yaml
 
 from gxp_assets.core.conformal import Triage
 from gxp_assets.core.features import DEFAULT_FEATURE_SPEC
+from gxp_assets.core.validation import VALID_LABELS
 from gxp_assets.governance.plan import DEFAULT_PLAN_PATH, load_plan
 from gxp_assets.governance.use_case import (
     USE_CASES_ROOT,
@@ -21,6 +22,7 @@ from gxp_assets.governance.use_case import (
     load_use_case,
     plan_mismatches,
 )
+from gxp_assets.governance.use_case_schema import LabelRule
 
 REPO_USE_CASES = Path(__file__).resolve().parents[2] / "use_cases"
 
@@ -105,6 +107,18 @@ def test_the_label_rule_makes_positives(
     repository: dict[str, LoadedUseCase], name: str, raw: str | None, label: int | None
 ) -> None:
     assert repository[name].use_case.label_of(raw) == label
+
+
+def test_ae_triage_labels_are_the_ones_validation_accepts_today(repository: dict[str, LoadedUseCase]) -> None:
+    use_case = repository["ae_triage"].use_case
+    assert {raw: use_case.label_of(f" {raw} ") for raw in VALID_LABELS} == VALID_LABELS
+    assert [use_case.label_of(raw) for raw in ("yes", "01", "1,0", "-1")] == [None] * 4
+
+
+def test_an_above_rule_is_strict_and_reads_the_declared_decimal_mark() -> None:
+    rule = LabelRule(above=5.0)
+    assert [rule.matches(raw, ",") for raw in ("5,1", "5,0", "5.1", "x")] == [True, False, None, None]
+    assert rule.matches("5.1", ".") is True
 
 
 def test_the_hash_changes_with_any_byte(tmp_path: Path) -> None:
