@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from gxp_assets.core.hashing import sha256_hex
+from gxp_assets.governance.yaml_document import read_document, validate_document
 
 DEFAULT_PLAN_PATH = Path(__file__).resolve().parents[2] / "change_control_plan.yaml"
 
@@ -217,37 +217,15 @@ _VALIDATED: dict[str, ChangeControlPlan] = {}
 def load_plan(path: Path | str = DEFAULT_PLAN_PATH) -> LoadedPlan:
     """Read and validate a plan file; raise PlanError naming the file and every invalid field."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise PlanError(f"{path}: cannot read change control plan: {error}") from error
+    data = read_document(path, "change control plan", PlanError)
     digest = sha256_hex(data)
     if (known := _VALIDATED.get(digest)) is not None:  # the same bytes were validated before: same plan
         return LoadedPlan(plan=known, sha256=digest, path=path)
-    try:
-        values = yaml.safe_load(data)
-    except yaml.YAMLError as error:
-        raise PlanError(f"{path}: change control plan is not valid YAML: {error}") from error
-    if not isinstance(values, dict):
-        raise PlanError(f"{path}: change control plan must be a mapping of fields, got {type(values).__name__}")
-    try:
-        plan = ChangeControlPlan.model_validate(values)
-    except ValidationError as error:
-        problems = "; ".join(_describe(problem) for problem in error.errors())
-        raise PlanError(f"{path}: invalid change control plan: {problems}") from error
+    plan = validate_document(data, ChangeControlPlan, path, "change control plan", "plan", PlanError)
     if len(_VALIDATED) >= 16:
         _VALIDATED.clear()
     _VALIDATED[digest] = plan
     return LoadedPlan(plan=plan, sha256=digest, path=path)
-
-
-def _describe(problem: Any) -> str:
-    location = ".".join(str(part) for part in problem["loc"]) or "(plan)"
-    if problem["type"] == "extra_forbidden":
-        return f"{location}: unknown field (not part of the plan schema)"
-    if problem["type"] == "missing":
-        return f"{location}: required field is missing"
-    return f"{location}: {problem['msg']} (got {problem.get('input')!r})"
 
 
 class CriterionResult(BaseModel):
