@@ -71,27 +71,34 @@ def corpus():
     return valid, name
 
 
+def calibrated(cal: np.ndarray, calibration: pd.DataFrame, test: np.ndarray, tested: pd.DataFrame, guarantee,
+               seed: int):  # fmt: skip
+    """The conformal step on the calibration rows and the evaluation on the test rows (frames with label,
+    split_group and source): what every measurement of this benchmark does, the same way."""
+    record = fit_conformal(
+        cal,
+        calibration["label"].astype(int).to_numpy(),
+        TARGET,
+        NO_AE,
+        guarantee=guarantee,
+        units=calibration["split_group"].to_numpy(),
+        sources=calibration["source"].to_numpy(),
+        selection_seed=seed,
+    )
+    test_sources = tested["source"].to_numpy()
+    sets = record.prediction_sets(test, test_sources)
+    labels = tested["label"].astype(int).to_numpy()
+    return record, evaluate(labels, test, test, sets, triage(sets), test_sources)
+
+
 def conformal_metrics(cal: np.ndarray, test: np.ndarray, parts: dict, seed: int) -> dict[str, dict]:
     """The same conformal step and evaluation for every model, once per AE-side method."""
     found = {}
     for method, guarantee in METHODS.items():
-        record = fit_conformal(
-            cal,
-            parts["calibration"]["label"].astype(int).to_numpy(),
-            TARGET,
-            NO_AE,
-            guarantee=guarantee,
-            units=parts["calibration"]["split_group"].to_numpy(),
-            sources=parts["calibration"]["source"].to_numpy(),
-            selection_seed=seed,
-        )
-        test_sources = parts["test"]["source"].to_numpy()
-        sets = record.prediction_sets(test, test_sources)
-        labels = parts["test"]["label"].astype(int).to_numpy()
-        metrics = evaluate(labels, test, test, sets, triage(sets), test_sources)
+        record, metrics = calibrated(cal, parts["calibration"], test, parts["test"], guarantee, seed)
         # Ties: calibration AE records whose score equals the score that decides the AE threshold.
         ae_cal = cal[parts["calibration"]["label"].astype(int).to_numpy() == 1]
-        cut = _ae_cut(record, test_sources[:1])
+        cut = _ae_cut(record, parts["test"]["source"].to_numpy()[:1])
         found[method] = {
             "ae_recall": metrics["ae_recall"],
             "auto_close_share": metrics["auto_close_share"],
@@ -105,21 +112,15 @@ def redealt_recalls(cal: np.ndarray, test: np.ndarray, parts: dict, seed: int, d
     """Test AE recall under the plan's method after dealing this seed's calibration and test documents again at random,
     ``draws`` times: exchangeable by construction, so the share below target estimates the method's failure
     probability for this seed's model without the luck of one split."""
-    both = pd.concat([parts["calibration"], parts["test"]])
-    scores, labels = np.r_[cal, test], both["label"].astype(int).to_numpy()
-    units, sources = both["split_group"].to_numpy(), both["source"].to_numpy()
+    both = pd.concat([parts["calibration"], parts["test"]], ignore_index=True)
+    scores, units = np.r_[cal, test], both["split_group"].to_numpy()
     documents, n_calibration = np.unique(units), parts["calibration"]["split_group"].nunique()
     rng = np.random.default_rng(seed)
     recalls = []
     for _ in range(draws):
-        calibration = np.isin(units, rng.permutation(documents)[:n_calibration])
-        record = fit_conformal(scores[calibration], labels[calibration], TARGET, NO_AE,
-                               guarantee=METHODS["pac_document"], units=units[calibration],
-                               sources=sources[calibration], selection_seed=seed)  # fmt: skip
-        test_sources = sources[~calibration]
-        sets = record.prediction_sets(scores[~calibration], test_sources)
-        metrics = evaluate(labels[~calibration], scores[~calibration], scores[~calibration], sets, triage(sets),
-                           test_sources)  # fmt: skip
+        chosen = np.isin(units, rng.permutation(documents)[:n_calibration])
+        _, metrics = calibrated(scores[chosen], both[chosen], scores[~chosen], both[~chosen], METHODS["pac_document"],
+                                seed)  # fmt: skip
         recalls.append(metrics["ae_recall"])
     return recalls
 

@@ -207,11 +207,13 @@ def score_file(
         staged_chunks: list[tuple[Path, Path]] = []
         for intake in iter_intake_chunks(path, encoding, chunk_records):
             result = validator.validate(intake)
+            intake_rows = pd.Index(intake["intake_seq"])  # once per chunk: each block takes only its own intake rows
             pieces = []
             for start in range(0, len(result.valid), SCORE_BLOCK_ROWS):
                 block = result.valid.iloc[start : start + SCORE_BLOCK_ROWS]
                 features = featurize(block, spec, store_embeddings=scoring_stores_embeddings())
-                piece = score_chunk(block, intake, model, spec, stamp, explain_top_k, features)
+                origin = intake.iloc[intake_rows.get_indexer(block["intake_seq"])]
+                piece = score_chunk(block, origin, model, spec, stamp, explain_top_k, features)
                 if accumulator is not None:
                     accumulator.add(
                         features,

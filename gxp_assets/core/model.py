@@ -110,17 +110,21 @@ class Classifier:
     sentence: SentenceHead | None = None  # the network on the sentence embedding, if the features have one
 
     @property
+    def named_parts(self) -> list[tuple[str, LinearPart | SentenceHead, float]]:
+        """The parts beside the trees that move the log-odds: name, part, blend weight."""
+        parts = [("linear", self.linear, self.blend.linear), ("sentence_network", self.sentence, self.blend.sentence)]
+        return [(name, part, weight) for name, part, weight in parts if part is not None and weight]
+
+    @property
     def linear_parts(self) -> list[tuple[LinearPart | SentenceHead, float]]:
         """The parts beside the trees that move the log-odds, with their blend weights."""
-        parts = [(self.linear, self.blend.linear), (self.sentence, self.blend.sentence)]
-        return [(part, weight) for part, weight in parts if part is not None and weight]
+        return [(part, weight) for _, part, weight in self.named_parts]
 
     @property
     def family(self) -> str:
         """What the model is made of, as a change control plan's ``model_family`` names it: the trees, then each part
         that moves the log-odds (``lightgbm+sentence_network`` by default)."""
-        parts = [("linear", self.linear, self.blend.linear), ("sentence_network", self.sentence, self.blend.sentence)]
-        return "+".join(["lightgbm", *(name for name, part, weight in parts if part is not None and weight)])
+        return "+".join(["lightgbm", *(name for name, _, _ in self.named_parts)])
 
     @cached_property
     def tree_columns(self) -> np.ndarray:
