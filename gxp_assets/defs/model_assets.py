@@ -109,7 +109,7 @@ def ae_classifier(
         metadata={
             "params": MetadataValue.json(params.to_dict()),
             "best_iteration": trained.best_iteration,
-            "inner_validation_auroc": trained.inner_validation_auc,
+            "inner_fold_auroc_trees": trained.inner_validation_auc,
             "blend": MetadataValue.json(json.loads(trained.model_text).get("blend", {})),
             "training_seconds": round(trained.seconds, 2),
             "train_records": len(data.labels),

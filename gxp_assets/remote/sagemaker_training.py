@@ -167,7 +167,7 @@ def run(layout: Layout) -> dict[str, Any]:
         facts = {
             "model_sha256": model_sha256,
             "best_iteration": trained.best_iteration,
-            "inner_validation_auroc": trained.inner_validation_auc,
+            "inner_fold_auroc_trees": trained.inner_validation_auc,
             "training_seconds": round(trained.seconds, 2),
             "train_records": len(data.train_rows),
             "train_ae": int(data.labels.sum()),

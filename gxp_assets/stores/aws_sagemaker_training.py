@@ -155,6 +155,6 @@ def download_model(aws: AwsContext, artifacts_uri: str, reported_sha256: str | N
             f"the model at {artifacts_uri} hashes to {actual[:12]}, but the job reported "
             f"{str(reported_sha256 or facts.get('model_sha256'))[:12]}: refused"
         )
-    trained = TrainedModel(model_text, int(facts["best_iteration"]), float(facts["inner_validation_auroc"]),
+    trained = TrainedModel(model_text, int(facts["best_iteration"]), float(facts["inner_fold_auroc_trees"]),
                            float(facts["training_seconds"]))  # fmt: skip
     return trained, facts

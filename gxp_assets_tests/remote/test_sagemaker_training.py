@@ -214,7 +214,7 @@ def test_terminating_the_run_stops_the_training_job(prepared: dict, aws_stack: A
 
 def test_a_model_that_is_not_the_one_the_job_reported_is_refused(aws_stack: Any) -> None:
     text = '{"format": "gxp-classifier/1"}'
-    facts = {"model_sha256": sha256_hex(text.encode()), "best_iteration": 1, "inner_validation_auroc": 0.5,
+    facts = {"model_sha256": sha256_hex(text.encode()), "best_iteration": 1, "inner_fold_auroc_trees": 0.5,
              "training_seconds": 1.0}  # fmt: skip
     archive = bundle_archive({"model.json": text.encode(), "training.json": json.dumps(facts).encode()})
     uri = put_in_bucket(aws_stack, "sagemaker/training/job/output/model.tar.gz", archive)
