@@ -16,6 +16,7 @@ from pathlib import Path
 
 from pydantic import field_validator, model_validator
 
+from gxp_assets.core import record_contract as core_contract
 from gxp_assets.core.features import FeatureSpec
 from gxp_assets.core.hashing import sha256_hex
 from gxp_assets.governance.plan import ChangeControlPlan, IntendedUse
@@ -24,6 +25,7 @@ from gxp_assets.governance.use_case_schema import (
     DriftMeasures,
     Features,
     FileFormat,
+    LabelRule,
     Name,
     RecordContract,
     RegulatoryClock,
@@ -89,6 +91,37 @@ class UseCase(Strict):
 
     def feature_spec(self) -> FeatureSpec:
         return self.features.feature_spec()
+
+    def record_contract(self) -> core_contract.RecordContract:
+        """The declaration as core's plain record contract (core never imports governance)."""
+        record, features, file_format = self.record, self.features, self.file_format
+
+        def rule(declared: LabelRule | None) -> core_contract.LabelRule | None:
+            if declared is None:
+                return None
+            return core_contract.LabelRule(equals=declared.values, below=declared.below, above=declared.above)
+
+        return core_contract.RecordContract(
+            id_column=record.id_column,
+            group_column=record.group_column,
+            label_column=record.label_column,
+            positive_when=rule(record.positive_when),  # type: ignore[arg-type]
+            negative_when=rule(record.negative_when),
+            subgroup_column=record.subgroup_column,
+            time_column=record.time_column,
+            numeric=tuple(
+                core_contract.NumericColumn(
+                    feature.column, feature.unit, feature.valid_range.min, feature.valid_range.max, feature.required
+                )
+                for feature in features.numeric
+            ),
+            categorical=tuple(
+                core_contract.CategoricalColumn(feature.column, tuple(feature.levels), feature.required)
+                for feature in features.categorical
+            ),
+            other_columns=tuple(record.other_columns),
+            file_format=core_contract.FileFormat(file_format.delimiter, file_format.encoding, file_format.decimal),
+        )
 
     def label_of(self, raw: str | None) -> int | None:
         """1 (positive), 0 (negative), or None: missing, or a label that meets neither rule."""
