@@ -25,7 +25,6 @@ from gxp_assets.governance.use_case_schema import (
     DriftMeasures,
     Features,
     FileFormat,
-    LabelRule,
     Name,
     RecordContract,
     RegulatoryClock,
@@ -95,18 +94,12 @@ class UseCase(Strict):
     def record_contract(self) -> core_contract.RecordContract:
         """The declaration as core's plain record contract (core never imports governance)."""
         record, features, file_format = self.record, self.features, self.file_format
-
-        def rule(declared: LabelRule | None) -> core_contract.LabelRule | None:
-            if declared is None:
-                return None
-            return core_contract.LabelRule(equals=declared.values, below=declared.below, above=declared.above)
-
         return core_contract.RecordContract(
             id_column=record.id_column,
             group_column=record.group_column,
             label_column=record.label_column,
-            positive_when=rule(record.positive_when),  # type: ignore[arg-type]
-            negative_when=rule(record.negative_when),
+            positive_when=record.positive_when.core_rule(),
+            negative_when=record.negative_when.core_rule() if record.negative_when is not None else None,
             subgroup_column=record.subgroup_column,
             time_column=record.time_column,
             numeric=tuple(
@@ -127,14 +120,13 @@ class UseCase(Strict):
         """1 (positive), 0 (negative), or None: missing, or a label that meets neither rule."""
         if raw is None or not raw.strip():
             return None
-        decimal = self.file_format.decimal
-        positive = self.record.positive_when.matches(raw, decimal)
-        if positive is None:
-            return None
-        if positive:
-            return 1
         negative = self.record.negative_when
-        return 0 if negative is None or negative.matches(raw, decimal) else None
+        return core_contract.label_of(
+            raw,
+            self.record.positive_when.core_rule(),
+            negative.core_rule() if negative is not None else None,
+            self.file_format.decimal,
+        )
 
 
 @dataclass(frozen=True)
