@@ -158,18 +158,20 @@ def assign_record_splits(
             sides[group] = SPLITS[part]
             positives[part] += count
             sizes[part] += size
-    frame = pd.DataFrame(
+    subgroups = records[subgroup_column].astype(object).to_numpy() if subgroup_column else [None] * len(records)
+    # The split table of assign_splits, so that training and calibration take it as they are: its report_id is
+    # the record's id, document_id and split_group its group, source its subgroup (None without one).
+    return pd.DataFrame(
         {
             "row": range(len(records)),
-            "record_id": records[id_column].astype(object).to_numpy(),
-            "split_group": groups,
+            "report_id": records[id_column].astype(object).to_numpy(),
+            "document_id": groups.astype(object),
+            "split_group": groups.astype(object),
             "split": [sides[group] for group in groups],
             "label": labels,
+            "source": subgroups,
         }
     )
-    if subgroup_column:
-        frame["subgroup"] = records[subgroup_column].astype(object).to_numpy()
-    return frame
 
 
 def split_shortfalls(splits: pd.DataFrame, min_positive: dict[str, int], min_groups: int = 1) -> list[str]:

@@ -99,7 +99,9 @@ def test_record_splits_keep_groups_whole_and_deal_the_positives_out(batches: pd.
     splits = assign_record_splits(batches, "batch_id", group, plan, subgroup_column="site")
     assert splits.equals(assign_record_splits(batches, "batch_id", group, plan, subgroup_column="site"))
     assert leaks(splits, splits["split_group"]).empty
-    assert splits["record_id"].tolist() == batches["batch_id"].tolist() and "subgroup" in splits
+    assert splits["report_id"].tolist() == batches["batch_id"].tolist()
+    assert splits["source"].tolist() == batches["site"].tolist()
+    assert list(splits.columns) == list(assign_splits(reports(2), SplitPlan()).columns)  # one split table
     total = int(batches["label"].sum())  # 62 failing batches of 1,000; 22 of the 40 products hold any
     wanted = [share * total for share in (plan.train, plan.calibration, plan.test)]
     # By batch the shares are met to a batch; by product (13 failures in the largest) to a product's worth.

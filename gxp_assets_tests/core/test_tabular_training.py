@@ -9,15 +9,20 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from gxp_assets.core.batch_records import generate_batch_records, write_batch_records
-from gxp_assets.core.features import featurize
+from gxp_assets.core.features import FeatureMatrix, FeatureSpec, featurize
 from gxp_assets.core.guarantee import Guarantee, calibration_shortfall
 from gxp_assets.core.model import TrainingParams, load_classifier, train_classifier
 from gxp_assets.core.record_files import validated_records
 from gxp_assets.core.splits import SplitPlan, assign_record_splits
+from gxp_assets.core.training import TrainingData, train_model
 from gxp_assets.governance.use_case import USE_CASES_ROOT, load_use_case
 
 NOW = datetime(2026, 12, 7, 6, 0, tzinfo=UTC)
 PARAMS = TrainingParams(linear_c=0.0, max_rounds=200, num_threads=1)
+
+
+def use_case_spec() -> FeatureSpec:
+    return load_use_case(USE_CASES_ROOT / "dissolution_risk").use_case.feature_spec()
 
 
 @pytest.fixture(scope="module")
@@ -34,11 +39,14 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> tuple:
 def test_the_declared_features_train_a_model_that_finds_the_failures(prepared: tuple) -> None:
     records, X, splits = prepared
     assert len(records.valid) == 990 and X.shape[1] == 8 + 1024
-    train, test = splits[splits["split"] == "train"], splits[splits["split"] == "test"]
-    rows = train["row"].to_numpy()
-    trained = train_classifier(X[rows], train["label"].to_numpy(), train["split_group"].to_numpy(), PARAMS)
-    again = train_classifier(X[rows], train["label"].to_numpy(), train["split_group"].to_numpy(), PARAMS)
+    features = FeatureMatrix(records.valid["batch_id"].to_numpy(dtype=str), X, use_case_spec())
+    data = TrainingData.from_splits(features, splits)  # the split table is the one training already takes
+    trained = train_model(data, PARAMS, needs=None)
+    train = splits[splits["split"] == "train"]
+    again = train_classifier(X[train["row"].to_numpy()], train["label"].to_numpy(), train["split_group"].to_numpy(),
+                             PARAMS)  # fmt: skip
     assert trained.model_text == again.model_text
+    test = splits[splits["split"] == "test"]
     scores = load_classifier(trained.model_text).predict(X[test["row"].to_numpy()])
     assert roc_auc_score(test["label"], scores) > 0.85  # the mechanism is learnable from the declared columns
 
