@@ -200,6 +200,8 @@ def word_features(batch: pd.DataFrame, spec: FeatureSpec = DEFAULT_FEATURE_SPEC)
 
 
 def _word_block(texts: list[str], spec: FeatureSpec) -> sp.csr_matrix:
+    if not texts:  # sklearn's hasher raises StopIteration on no input
+        return sp.csr_matrix((0, spec.word_buckets), dtype=spec.dtype)
     return _weighted(_vectorizer(spec, "word").transform(texts).tocsr(), spec)
 
 

@@ -32,11 +32,13 @@ def tabular_parts(batch: pd.DataFrame, spec: FeatureSpec, decimal: str = ".") ->
             values = np.asarray(numeric_values(column.tolist(), decimal), dtype=np.float64)
         # NaN stays explicit so that the model sees "missing", not zero.
         parts.append(sp.csr_matrix(values.reshape(-1, 1).astype(spec.dtype)))
-    if spec.categorical_columns:
+    if spec.categorical_columns and len(batch):  # (sklearn's hasher raises StopIteration on no rows)
         tokens = [
             [f"{name}={value}" for name, value in zip(spec.categorical_columns, row, strict=True) if not pd.isna(value)]
             for row in batch[list(spec.categorical_columns)].astype(object).itertuples(index=False)
         ]
         hasher = FeatureHasher(n_features=spec.categorical_buckets, input_type="string", alternate_sign=False)
         parts.append(hasher.transform(tokens).tocsr().astype(spec.dtype))
+    elif spec.categorical_columns:
+        parts.append(sp.csr_matrix((0, spec.categorical_buckets), dtype=spec.dtype))
     return parts

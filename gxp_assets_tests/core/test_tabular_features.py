@@ -11,10 +11,11 @@ import pandas as pd
 import pytest
 
 from gxp_assets.core.batch_records import generate_batch_records, write_batch_records
-from gxp_assets.core.features import DEFAULT_FEATURE_SPEC, FeatureSpec, featurize
+from gxp_assets.core.features import DEFAULT_FEATURE_SPEC, FeatureSpec, featurize, word_features
 from gxp_assets.core.intake_table import IntakeRecord, intake_table
 from gxp_assets.core.quarantine_tally import NoValidRecordsError, require_valid_records
 from gxp_assets.core.record_files import validated_records
+from gxp_assets.core.tabular_features import tabular_parts
 from gxp_assets.core.validation import ValidationRules, validate_reports
 from gxp_assets.governance.use_case import USE_CASES_ROOT, load_use_case
 
@@ -60,6 +61,9 @@ def test_no_rows_give_no_rows_not_a_stop_iteration(spec: FeatureSpec) -> None:
     empty = pd.DataFrame({"text": pd.Series([], dtype=object), "dose_mg": [], "site": []})
     X = featurize(empty, spec)
     assert X.shape == (0, spec.n_features) and X.dtype == np.dtype(spec.dtype)
+    assert word_features(empty, spec).shape == (0, spec.word_buckets if spec.text_column else 0)
+    tabular_width = len(spec.numeric_columns) + (spec.categorical_buckets if spec.categorical_columns else 0)
+    assert sum(part.shape[1] for part in tabular_parts(empty, spec)) == tabular_width
 
 
 def test_zero_valid_reports_stop_at_validation_naming_the_reasons() -> None:
