@@ -114,3 +114,15 @@ def test_numbers_as_written_give_the_numbers_validated() -> None:
     as_numbers = measure_tabular_drift(reference, pd.DataFrame({"mgst_pct": values}))
     as_written = measure_tabular_drift(reference, pd.DataFrame({"mgst_pct": ["0,35", "0,8", "1,1", "1,3"]}), ",")
     assert as_numbers == as_written and as_numbers.column("mgst_pct").out_of_range_share == 0.25
+
+
+def test_a_level_kept_at_scoring_is_counted_as_unseen(
+    tmp_path: Path, frame: pd.DataFrame, declared: tuple, reference: TabularReference
+) -> None:
+    contract, _ = declared
+    later = frame.iloc[800:840].copy()
+    later.iloc[:4, later.columns.get_loc("excipient_supplier")] = "SUP-D"  # a new supplier, not declared
+    scored = valid(tmp_path, "new_supplier", later, contract, "scoring")
+    assert len(scored) == 40  # kept at scoring (core.record_validation), so drift can count it
+    drift = measure_tabular_drift(reference, scored).column("excipient_supplier")
+    assert drift.unseen_level_share == 4 / 40 and drift.counts[-1] == 4
