@@ -39,7 +39,22 @@ class AcrossRecords:
         self._check_texts(found, places, fresh, failures)
         return failures
 
-    def _check_ids(self, found: Candidates, places: np.ndarray, failures: Failures) -> np.ndarray:
+    def check_ids(self, found: Candidates, name: str, reason: Reason) -> Failures:
+        """The duplicate-id check alone, for a declared record contract: an id already received in the batch (or
+        earlier in the chunk) fails with ``reason``, its detail naming the id column ``name`` and the first place."""
+        places = np.asarray(self._places.places(found.files, found.lines), dtype=np.int64)
+        failures: Failures = {}
+        self._check_ids(found, places, failures, name, reason)
+        return failures
+
+    def _check_ids(
+        self,
+        found: Candidates,
+        places: np.ndarray,
+        failures: Failures,
+        name: str = "report_id",
+        reason: Reason = Reason.DUPLICATE_REPORT_ID,
+    ) -> np.ndarray:
         """Rows whose report id is new to the batch; the others fail, naming where the id was first received."""
         keys = np.array(found.id_keys, dtype=DIGEST)
         earlier = self._ids.slots(keys)
@@ -50,8 +65,8 @@ class AcrossRecords:
         for row in np.flatnonzero(repeated).tolist():
             first = int(first_places[earlier[row]]) if earlier[row] >= 0 else int(places[first_row[row]])
             failures[found.seqs[row]] = (
-                Reason.DUPLICATE_REPORT_ID,
-                f"report_id {found.report_ids[row]!r} was already received at {self._places.text(first)}",
+                reason,
+                f"{name} {found.report_ids[row]!r} was already received at {self._places.text(first)}",
             )
         fresh = np.flatnonzero(~repeated)
         self._ids.add_rows(keys[fresh], places[fresh, None])

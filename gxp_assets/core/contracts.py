@@ -50,6 +50,18 @@ class Reason(StrEnum):
     DUPLICATE_TEXT = "duplicate_text"
     CONFLICTING_LABELS = "conflicting_labels"
     UNKNOWN_REPORT = "unknown_report"  # an adjudication for a report that was never scored
+    # A declared record contract (core.record_validation): a tabular use case's columns, numbers and levels.
+    MISSING_COLUMN = "missing_column"  # the file has no column the contract requires
+    INVALID_NUMBER = "invalid_number"  # not a number written with the declared decimal mark
+    OUT_OF_RANGE = "out_of_range"  # a number outside the declared valid range
+    UNKNOWN_LEVEL = "unknown_level"  # a categorical value outside the declared levels (training only)
+    DUPLICATE_ID = "duplicate_id"  # a record id already received in the batch
+
+
+#: Reasons that only a declared record contract gives (the report contract checks text, not columns and levels).
+RECORD_CONTRACT_REASONS: frozenset[Reason] = frozenset(
+    {Reason.MISSING_COLUMN, Reason.INVALID_NUMBER, Reason.OUT_OF_RANGE, Reason.UNKNOWN_LEVEL, Reason.DUPLICATE_ID}
+)
 
 
 class ReportFileError(ValueError):

@@ -23,11 +23,11 @@ from gxp_assets.core.intake_table import IntakeRecord, intake_table, raw_bytes
 from gxp_assets.core.text_decoding import split_lines
 
 
-def _reader(lines: Iterable[str]) -> tuple[CsvReader, Iterator[str]]:
+def _reader(lines: Iterable[str], delimiter: str = ",") -> tuple[CsvReader, Iterator[str]]:
     """A csv.reader over ``lines`` and a copy of them, from which each record's text is taken once it is read."""
     csv.field_size_limit(2**31 - 1)  # oversized texts are a validation matter, not a parse failure
     read, kept = itertools.tee(lines)
-    return csv.reader(read), kept
+    return csv.reader(read, delimiter=delimiter), kept
 
 
 def _header(reader: CsvReader, path: str) -> list[str]:
@@ -61,13 +61,16 @@ def _take(kept: Iterator[str], lines: int) -> str:
     return "".join(itertools.islice(kept, lines))
 
 
-def csv_records(lines: Iterable[str], path: str, encoding: str, line_offset: int = 0) -> Iterator[IntakeRecord]:
-    """RFC 4180 CSV with a header row; quoted fields may hold commas, quotes and newlines.
+def csv_records(
+    lines: Iterable[str], path: str, encoding: str, line_offset: int = 0, delimiter: str = ","
+) -> Iterator[IntakeRecord]:
+    """RFC 4180 CSV with a header row; quoted fields may hold the delimiter, quotes and newlines.
 
     A malformed row still names the header's columns (empty), so every record of a file gives the same columns.
     ``line_offset``: how many lines of the file come between the header and ``lines`` after it (a piece's place).
+    ``delimiter``: a declared file format's (a European export separates fields with ";").
     """
-    reader, kept = _reader(lines)
+    reader, kept = _reader(lines, delimiter)
     header = _header(reader, path)
     taken = reader.line_num
     _take(kept, taken)

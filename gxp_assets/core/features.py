@@ -27,6 +27,7 @@ from gxp_assets.core.embedding_cache import cache_file, encode_cached
 from gxp_assets.core.hashing import canonical_json, sha256_hex
 from gxp_assets.core.sentence_encoder import DIMENSION as SENTENCE_DIMENSION
 from gxp_assets.core.sentence_encoder import ENCODER_NAME, ENCODER_SHA256, load_encoder
+from gxp_assets.core.tabular_features import tabular_parts
 
 #: The one term the sentence block's columns are explained as.
 SENTENCE_TERM = "(the report as a whole: sentence encoder)"
@@ -199,6 +200,8 @@ def word_features(batch: pd.DataFrame, spec: FeatureSpec = DEFAULT_FEATURE_SPEC)
 
 
 def _word_block(texts: list[str], spec: FeatureSpec) -> sp.csr_matrix:
+    if not texts:  # sklearn's hasher raises StopIteration on no input
+        return sp.csr_matrix((0, spec.word_buckets), dtype=spec.dtype)
     return _weighted(_vectorizer(spec, "word").transform(texts).tocsr(), spec)
 
 
@@ -213,13 +216,18 @@ def featurize(
     block_rows: int = FEATURIZE_BLOCK_ROWS,
     log: Callable[[str], None] | None = None,
     store_embeddings: bool = True,
+    decimal: str = ".",
 ) -> sp.csr_matrix:
     """Rows of ``batch`` to a CSR matrix of ``spec.n_features`` columns; the same rows always give the same bytes.
 
     Two passes over row blocks: the first makes every part but the character counts (the bulk of the matrix) and
     only counts those, so that the result is allocated once at its size; the second makes them again and copies
     each block into place. Blocks made whole and then joined would hold the matrix twice at the join.
-    ``store_embeddings=False`` reads the embedding cache without adding to it (scoring: see encode_cached)."""
+    ``store_embeddings=False`` reads the embedding cache without adding to it (scoring: see encode_cached).
+    ``decimal``: the mark of numbers given as text (core.record_contract.parse_number, as validation reads them);
+    numbers given as numbers are taken as they are. No rows give a matrix of no rows, not an error."""
+    if len(batch) == 0:  # sklearn's hashers raise StopIteration on no input
+        return sp.csr_matrix((0, spec.n_features), dtype=spec.dtype)
     texts = _texts(batch, spec) if spec.text_column else []
     chars = _CharCounts(texts, spec) if spec.text_column else None
     blocks = []
@@ -230,7 +238,7 @@ def featurize(
             parts.append(_sentence_part(texts[start:stop], spec, store_embeddings))
             if log is not None:
                 log(f"sentence encoder: {stop:,} of {len(batch):,} reports")
-        parts += _tabular_parts(batch.iloc[start:stop], spec)
+        parts += tabular_parts(batch.iloc[start:stop], spec, decimal)
         char_nnz = chars.nnz(start, stop) if chars is not None else 0
         blocks.append((start, stop, parts, char_nnz + sum(part.nnz for part in parts)))
     nnz, width = sum(block[3] for block in blocks), spec.n_features
@@ -264,23 +272,6 @@ def _sentence_part(texts: list[str], spec: FeatureSpec, store: bool = True) -> s
     n, width = embeddings.shape
     indptr = np.arange(0, n * width + 1, width, dtype=np.int64)
     return sp.csr_matrix((embeddings.ravel(), np.tile(np.arange(width), n), indptr), shape=(n, width))
-
-
-def _tabular_parts(batch: pd.DataFrame, spec: FeatureSpec) -> list[sp.csr_matrix]:
-    """The numeric columns (one each) and the hashed categorical block of ``batch``'s rows."""
-    parts: list[sp.csr_matrix] = []
-    for name in spec.numeric_columns:
-        values = pd.to_numeric(batch[name], errors="coerce").to_numpy(dtype=np.float64)
-        # NaN stays explicit so that the model sees "missing", not zero.
-        parts.append(sp.csr_matrix(values.reshape(-1, 1).astype(spec.dtype)))
-    if spec.categorical_columns:
-        tokens = [
-            [f"{name}={value}" for name, value in zip(spec.categorical_columns, row, strict=True) if not pd.isna(value)]
-            for row in batch[list(spec.categorical_columns)].astype(object).itertuples(index=False)
-        ]
-        hasher = FeatureHasher(n_features=spec.categorical_buckets, input_type="string", alternate_sign=False)
-        parts.append(hasher.transform(tokens).tocsr().astype(spec.dtype))
-    return parts
 
 
 def ngram_column(gram: str, width: int) -> int:

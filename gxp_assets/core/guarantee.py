@@ -128,26 +128,50 @@ class CalibrationTooSmall(ValueError):
     """The calibration data cannot support the plan's guarantee; raised before anything is trained."""
 
 
+def calibration_shortfall(
+    labels: np.ndarray,
+    units: Sequence[object] | np.ndarray,
+    guarantee: Guarantee,
+    negative_confidence: float | None = None,
+    min_positive_units: int = 0,
+    positive: str = "positive",
+    negative: str = "negative",
+) -> list[str]:
+    """Why the calibration part cannot support the guarantee, with the numbers (empty: it can).
+
+    The positive units (distinct ``units`` of positive records for ``unit: document``, positive records for ``unit:
+    record`` or a marginal guarantee) must reach ``Guarantee.units_needed`` (the PAC order statistic's) and the
+    plan's ``min_positive_units``; the negative records must reach 1 / (1 - ``negative_confidence``) for the
+    negative side's coverage. Plain numbers in, so that a check before training needs no plan object."""
+    labels = np.asarray(labels, dtype=int)
+    is_positive = labels == 1
+    by_document = guarantee.unit == "document" and guarantee.type == "pac"
+    have = len(set(np.asarray(units, dtype=str)[is_positive])) if by_document else int(is_positive.sum())
+    what = f"{positive} {guarantee.unit}s" if guarantee.type == "pac" else f"{positive} records"
+    needed = guarantee.units_needed()
+    problems = []
+    if have < needed:
+        detail = f" at delta {guarantee.delta}" if guarantee.type == "pac" else ""
+        problems.append(
+            f"the calibration split holds {have} {what}; a miss rate of {guarantee.miss_rate}{detail} needs at "
+            f"least {needed}: add adjudicated data, or raise the miss rate or delta in a new plan"
+        )
+    elif have < min_positive_units:
+        problems.append(f"the calibration split holds {have} {what}; the plan requires at least {min_positive_units}")
+    if negative_confidence is not None:
+        needed_negative = math.ceil(1 / (1 - negative_confidence))
+        if (~is_positive).sum() < needed_negative:
+            problems.append(
+                f"the calibration split holds {int((~is_positive).sum())} {negative} records; covering them at "
+                f"{negative_confidence:.0%} needs at least {needed_negative}"
+            )
+    return problems
+
+
 def check_calibration_supports(
     guarantee: Guarantee, labels: np.ndarray, units: Sequence[object] | np.ndarray, no_ae_confidence: float
 ) -> None:
     """Refuse, with the numbers, calibration data that cannot support the guarantee as a whole."""
-    labels = np.asarray(labels, dtype=int)
-    ae = labels == 1
-    have = len(set(np.asarray(units, dtype=str)[ae])) if guarantee.unit == "document" else int(ae.sum())
-    what = f"AE {guarantee.unit}s" if guarantee.type == "pac" else "AE records"
-    if guarantee.type == "marginal":
-        have = int(ae.sum())
-    needed = guarantee.units_needed()
-    if have < needed:
-        detail = f" at delta {guarantee.delta}" if guarantee.type == "pac" else ""
-        raise CalibrationTooSmall(
-            f"the calibration split holds {have} {what}; a miss rate of {guarantee.miss_rate}{detail} needs at "
-            f"least {needed}: add adjudicated data, or raise the miss rate or delta in a new plan"
-        )
-    needed_no_ae = math.ceil(1 / (1 - no_ae_confidence))
-    if (~ae).sum() < needed_no_ae:
-        raise CalibrationTooSmall(
-            f"the calibration split holds {int((~ae).sum())} no-AE records; covering them at "
-            f"{no_ae_confidence:.0%} needs at least {needed_no_ae}"
-        )
+    problems = calibration_shortfall(labels, units, guarantee, no_ae_confidence, positive="AE", negative="no-AE")
+    if problems:
+        raise CalibrationTooSmall(problems[0])

@@ -33,15 +33,19 @@ def raw_bytes(text: str, encoding: str) -> bytes:
 
 
 def intake_table(
-    records: Sequence[IntakeRecord], first_seq: int = 0, extra_columns: Iterable[str] = ()
+    records: Sequence[IntakeRecord],
+    first_seq: int = 0,
+    extra_columns: Iterable[str] = (),
+    fields: Sequence[str] = REPORT_FIELDS,
 ) -> pd.DataFrame:
     """Contract fields first, then any extra columns (a tabular use case's features), then the intake columns.
 
     ``first_seq`` is the ``intake_seq`` of the first record and ``extra_columns`` are present even if no record has
     them, so that the chunks of a stream number their records and keep their columns as one intake would. The index
-    is ``intake_seq`` too.
+    is ``intake_seq`` too. ``fields``: the columns every table has, first (the report contract's; none for a declared
+    record contract, whose validation names what is missing).
     """
-    extra = sorted({name for record in records for name in record.fields}.union(extra_columns) - set(REPORT_FIELDS))
+    extra = sorted({name for record in records for name in record.fields}.union(extra_columns) - set(fields))
     # Built a column at a time: a record's fields need a rewrite (surrogate escapes made storable) only when it holds
     # bytes its encoding refused, which one search of its joined values finds.
     suspect = [
@@ -49,7 +53,7 @@ def intake_table(
         if SURROGATE.search("".join(value for value in record.fields.values() if value))
     ]  # fmt: skip
     columns: dict[str, list[Any]] = {}
-    for name in (*REPORT_FIELDS, *extra):
+    for name in (*fields, *extra):
         values = [record.fields.get(name) for record in records]
         for row, _ in suspect:
             values[row] = storable(values[row])
@@ -65,7 +69,7 @@ def intake_table(
     columns["raw"] = [record.raw for record in records]
     columns["encoding"] = [record.encoding for record in records]
     columns["parse_error"] = [record.parse_error for record in records]
-    columns = {name: columns[name] for name in (*REPORT_FIELDS, *extra, *INTAKE_COLUMNS)}
+    columns = {name: columns[name] for name in (*fields, *extra, *INTAKE_COLUMNS)}
     index = pd.RangeIndex(first_seq, first_seq + len(records))
     frame = pd.DataFrame({name: pd.Series(values, index=index, dtype=object) for name, values in columns.items()})
     frame["intake_seq"] = frame["intake_seq"].astype("int64")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,10 +45,12 @@ BLOCK_BYTES = 1 << 20
 PARQUET_BATCH_ROWS = 65_536
 
 
-def read_csv_records(data: bytes, path: str, declared_encoding: str | None = None) -> list[IntakeRecord]:
+def read_csv_records(
+    data: bytes, path: str, declared_encoding: str | None = None, delimiter: str = ","
+) -> list[IntakeRecord]:
     """A whole CSV file's records."""
     text, encoding = decode_file(data, path, declared_encoding)
-    return list(csv_records(text_lines(text), path, encoding))
+    return list(csv_records(text_lines(text), path, encoding, delimiter=delimiter))
 
 
 def _jsonl_records(lines: Iterable[str], path: str, encoding: str) -> Iterator[IntakeRecord]:
@@ -144,7 +146,6 @@ def read_parquet_records(data: bytes, path: str, declared_encoding: str | None =
 
 
 _READERS = {"csv": read_csv_records, "jsonl": read_jsonl_records, "parquet": read_parquet_records}
-_TEXT_PARSERS = {"csv": csv_records, "jsonl": _jsonl_records}
 
 
 def contract_kind(file: Path) -> str:
@@ -166,12 +167,22 @@ def contract_files(path: Path) -> list[Path]:
     return files
 
 
-def load_contract_files(path: Path, encoding: str | None = None) -> pd.DataFrame:
-    """Reports in the generic contract of DESIGN.md: CSV, JSON Lines or Parquet, one file or a folder of them."""
+def load_contract_files(
+    path: Path, encoding: str | None = None, *, delimiter: str = ",", fields: Sequence[str] = REPORT_FIELDS
+) -> pd.DataFrame:
+    """Reports in the generic contract of DESIGN.md: CSV, JSON Lines or Parquet, one file or a folder of them.
+
+    ``delimiter`` separates a CSV file's fields; ``fields`` are the columns every intake table has (``intake_table``).
+    """
     records: list[IntakeRecord] = []
     for file in contract_files(path):
-        records.extend(_READERS[contract_kind(file)](file.read_bytes(), str(file), encoding))
-    return intake_table(records)
+        kind = contract_kind(file)
+        data = file.read_bytes()
+        if kind == "csv":
+            records.extend(read_csv_records(data, str(file), encoding, delimiter))
+        else:
+            records.extend(_READERS[kind](data, str(file), encoding))
+    return intake_table(records, fields=fields)
 
 
 def iter_intake_chunks(
@@ -181,6 +192,8 @@ def iter_intake_chunks(
     *,
     block_bytes: int = BLOCK_BYTES,
     source_name: str | None = None,
+    delimiter: str = ",",
+    fields: Sequence[str] = REPORT_FIELDS,
 ) -> Iterator[pd.DataFrame]:
     """One contract file as intake tables of at most ``chunk_records`` rows, so memory stays flat for any file size.
 
@@ -197,10 +210,11 @@ def iter_intake_chunks(
 
     ``source_name`` is what records and errors call the file (default ``str(path)``): a remote job that reads a copy
     names it as the original, so its quarantine rows and details are those of a run on the original.
+    ``delimiter`` and ``fields`` are those of :func:`load_contract_files`.
     """
     kind = _streamable_kind(path, chunk_records, block_bytes)
-    records = _streamed_records(path, kind, encoding, block_bytes, source_name or str(path))
-    return _intake_chunks(records, chunk_records)
+    records = _streamed_records(path, kind, encoding, block_bytes, source_name or str(path), delimiter)
+    return _intake_chunks(records, chunk_records, fields)
 
 
 def iter_csv_pieces(
@@ -230,14 +244,17 @@ def _streamable_kind(path: Path, chunk_records: int, block_bytes: int) -> str:
 
 
 def _streamed_records(
-    file: Path, kind: str, encoding: str | None, block_bytes: int, path: str
+    file: Path, kind: str, encoding: str | None, block_bytes: int, path: str, delimiter: str = ","
 ) -> Iterator[IntakeRecord]:
     if kind == "parquet":
         with pa.OSFile(str(file)) as source:
             yield from _parquet_records(_parquet_batches(source, path), path)
         return
     file_encoding, lines = _decoded_lines(file, encoding, block_bytes, path)
-    yield from _TEXT_PARSERS[kind](lines, path, file_encoding)
+    if kind == "csv":
+        yield from csv_records(lines, path, file_encoding, delimiter=delimiter)
+    else:
+        yield from _jsonl_records(lines, path, file_encoding)
 
 
 def _streamed_pieces(
@@ -256,17 +273,19 @@ def _decoded_lines(file: Path, encoding: str | None, block_bytes: int, path: str
     return decoding.encoding, split_lines(texts)
 
 
-def _intake_chunks(records: Iterator[IntakeRecord], chunk_records: int) -> Iterator[pd.DataFrame]:
+def _intake_chunks(
+    records: Iterator[IntakeRecord], chunk_records: int, fields: Sequence[str] = REPORT_FIELDS
+) -> Iterator[pd.DataFrame]:
     first_seq, extra_columns = 0, ()
     while chunk := list(itertools.islice(records, chunk_records)):
-        table = intake_table(chunk, first_seq, extra_columns)
-        extra_columns = tuple(name for name in table.columns if name not in (*REPORT_FIELDS, *INTAKE_COLUMNS))
+        table = intake_table(chunk, first_seq, extra_columns, fields)
+        extra_columns = tuple(name for name in table.columns if name not in (*fields, *INTAKE_COLUMNS))
         first_seq += len(chunk)
         del chunk  # the records, while the consumer works on their table
         yield table
         del table  # before the next chunk is read
     if first_seq == 0:
-        yield intake_table([])
+        yield intake_table([], fields=fields)
 
 
 def load_ade_corpus(folder: Path) -> pd.DataFrame:

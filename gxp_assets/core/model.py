@@ -15,6 +15,7 @@ format alone (models built before) still loads, as trees alone.
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -190,9 +191,32 @@ class TrainedModel:
     seconds: float
 
 
-def inner_validation_mask(groups: np.ndarray, share: float, seed: int) -> np.ndarray:
-    """Whole split groups (documents linked by shared text) go to the inner validation fold, by hash."""
-    return np.array([unit_interval("inner", str(seed), str(group)) < share for group in groups])
+def inner_validation_mask(
+    groups: np.ndarray, share: float, seed: int, labels: np.ndarray | None = None
+) -> np.ndarray:
+    """Whole split groups (documents linked by shared text, or batches) go to the inner validation fold.
+
+    Without ``labels``: each group by its own hash (below ``share``). With them, stratified: the groups holding a
+    positive and the groups holding none are ranked by the same hash separately, and the lowest ``share`` of each
+    (rounded, at least one and never all when a stratum has two groups or more) go to the fold, so that both sides
+    hold both classes whenever the groups allow it and a small train split keeps the class balance. A stratum's fold
+    is the start of its hash ranking, so it differs from the unstratified fold only at the boundary.
+    """
+    groups = np.asarray(groups)
+    keys = np.asarray([str(group) for group in groups], dtype=object)
+    rank = {key: unit_interval("inner", str(seed), key) for key in dict.fromkeys(keys.tolist())}
+    if labels is None:
+        return np.array([rank[key] < share for key in keys], dtype=bool)
+    positive = set(keys[np.asarray(labels, dtype=int) == 1].tolist())
+    held: set[str] = set()
+    for stratum in (sorted(positive), sorted(set(rank) - positive)):
+        ordered = sorted(stratum, key=lambda key: (rank[key], key))
+        size = len(ordered)
+        count = math.floor(share * size + 0.5)
+        if size >= 2:
+            count = min(max(count, 1), size - 1)
+        held.update(ordered[:count])
+    return np.array([key in held for key in keys.tolist()], dtype=bool)
 
 
 def model_columns(booster: lgb.Booster) -> np.ndarray:
@@ -225,12 +249,14 @@ def train_classifier(
     sentence_columns = np.arange(*sentence_block, dtype=np.int64) if sentence_block else np.zeros(0, np.int64)
     columns = np.setdiff1d(columns, sentence_columns)
     log(f"{len(columns):,} of {X.shape[1]:,} columns have >= {params.min_column_count} non-zeros in the train split")
-    inner = inner_validation_mask(np.asarray(groups), params.inner_validation_share, params.seed)
+    inner = inner_validation_mask(np.asarray(groups), params.inner_validation_share, params.seed, labels)
     fit_rows, stop_rows = np.flatnonzero(~inner), np.flatnonzero(inner)
     if not len(stop_rows) or len(set(labels[stop_rows].tolist())) < 2 or len(set(labels[fit_rows].tolist())) < 2:
+        positive_groups = len(set(np.asarray(groups)[labels == 1].tolist()))
         raise ValueError(
             f"the inner fold of the train split needs both classes on both sides; it has {len(stop_rows)} of "
-            f"{len(labels)} train records: more train data (or more documents) is needed"
+            f"{len(labels)} train records ({int(labels[stop_rows].sum())} positive), and {positive_groups} train "
+            f"groups hold a positive: more train data (or more groups) is needed"
         )
     linear_columns = text_columns(columns, text_blocks)
     joins = params.tree_weight < 1  # else the linear fit only picks the trees' columns

@@ -120,3 +120,82 @@ def whole_document_batches(reports: pd.DataFrame, size: int, count: int, seed: i
             if len(found) == count:
                 break
     return found
+
+
+def assign_record_splits(
+    records: pd.DataFrame,
+    id_column: str,
+    group_column: str,
+    plan: SplitPlan,
+    label_column: str = "label",
+    subgroup_column: str | None = None,
+) -> pd.DataFrame:
+    """Train / calibration / test for a declared record contract: whole groups, and the positives dealt out.
+
+    With few groups (a tabular use case's product codes) or few positives, hashing each group alone leaves a part
+    with almost no positives by chance. Here groups are dealt in a fixed order, each to the part furthest below its
+    share: first the groups holding positives (most positives first), by positives, then the others (largest
+    first), by records; ties go by the seeded hash of the group, so the split is the same on any machine. Unlike
+    :func:`assign_splits`, a group's side depends on the other groups: a retraining on more data deals again.
+    """
+    groups = records[group_column].astype(str).to_numpy()
+    labels = records[label_column].astype(int).to_numpy()
+    table = pd.DataFrame({"group": groups, "label": labels}).groupby("group", sort=True)["label"].agg(["size", "sum"])
+    table["u"] = [unit_interval(str(plan.seed), group) for group in table.index]
+    shares = (plan.train, plan.calibration, plan.test)
+    wanted_positives = [share * float(table["sum"].sum()) for share in shares]
+    wanted_records = [share * float(table["size"].sum()) for share in shares]
+    positives, sizes = [0.0] * len(SPLITS), [0.0] * len(SPLITS)
+    sides: dict[str, str] = {}
+    for holds_positives in (True, False):
+        order = table[(table["sum"] > 0) == holds_positives]
+        order = order.sort_values(["sum", "size", "u"], ascending=[False, False, True])
+        for group, size, count in zip(order.index, order["size"], order["sum"], strict=True):
+            # Furthest below its share of positives (groups with positives), then of records.
+            part = max(range(len(SPLITS)), key=lambda part: (
+                round(wanted_positives[part] - positives[part], 9) if holds_positives else 0.0,
+                round(wanted_records[part] - sizes[part], 9), -part))  # fmt: skip
+            sides[group] = SPLITS[part]
+            positives[part] += count
+            sizes[part] += size
+    subgroups = records[subgroup_column].astype(object).to_numpy() if subgroup_column else [None] * len(records)
+    # The split table of assign_splits, so that training and calibration take it as they are: its report_id is
+    # the record's id, document_id and split_group its group, source its subgroup (None without one).
+    return pd.DataFrame(
+        {
+            "row": range(len(records)),
+            "report_id": records[id_column].astype(object).to_numpy(),
+            "document_id": groups.astype(object),
+            "split_group": groups.astype(object),
+            "split": [sides[group] for group in groups],
+            "label": labels,
+            "source": subgroups,
+        }
+    )
+
+
+def split_shortfalls(splits: pd.DataFrame, min_positive: dict[str, int], min_groups: int = 1) -> list[str]:
+    """Why the split cannot support the plan (empty: it can): a part with fewer positives than ``min_positive``
+    asks of it, or fewer than ``min_groups`` groups; each with the numbers, and the whole data's, so that a person
+    sees whether more data or another split group is the answer."""
+    problems = []
+    for name in SPLITS:
+        part = splits[splits["split"] == name]
+        positives, groups = int(part["label"].sum()), part["split_group"].nunique()
+        positive_groups = part.loc[part["label"] == 1, "split_group"].nunique()
+        needs = ((positives, min_positive.get(name, 0), "positives"), (groups, min_groups, "groups"))
+        short = [f"{need:,} {what}" for have, need, what in needs if have < need]
+        if short:
+            problems.append(
+                f"the {name} part holds {positives:,} positives in {positive_groups:,} of its {groups:,} groups "
+                f"({len(part):,} records); the plan needs at least {' and '.join(short)}"
+            )
+    if problems:
+        groups, records = splits["split_group"].nunique(), len(splits)
+        advice = "add data, or split by a finer group" if groups < records else "add data, or state a plan it can"
+        problems.append(
+            f"all parts: {int(splits['label'].sum()):,} positives in "
+            f"{splits.loc[splits['label'] == 1, 'split_group'].nunique():,} of {groups:,} groups ({records:,} "
+            f"records): the data cannot support the plan as split; {advice}"
+        )
+    return problems

@@ -72,16 +72,16 @@ def _blank(value: object) -> bool:
     return value is None or bool(pd.isna(value))
 
 
-def _column(chunk: pd.DataFrame, name: str) -> list:
+def column_values(chunk: pd.DataFrame, name: str) -> list:
     """A column's values, or None for each row when the intake has no such column."""
     return chunk[name].tolist() if name in chunk.columns else [None] * len(chunk)
 
 
-def _blanks(values: list) -> list[bool]:
+def blanks(values: list) -> list[bool]:
     return [not value.strip() if type(value) is str else _blank(value) for value in values]
 
 
-class _FirstFailure:
+class FirstFailure:
     """Each row's first failed check: checks run over whole columns in the rule order, and a row keeps the reason of
     the earliest one it failed, as if its checks had run one after the other and stopped there."""
 
@@ -95,27 +95,34 @@ class _FirstFailure:
                 self.found[row] = (reason, detail(row))
 
 
+def intake_failures(chunk: pd.DataFrame, failures: FirstFailure) -> None:
+    """What reading found, first for any contract: a record not split into fields, bytes invalid in the file's
+    encoding, a typed value of the wrong type."""
+    rows = range(len(chunk))
+    parse_errors, encoding_errors = chunk["parse_error"].tolist(), chunk["encoding_error"].tolist()
+    blank = blanks(parse_errors)
+    failures.add((row for row in rows if not blank[row]), Reason.MALFORMED_RECORD, lambda row: str(parse_errors[row]))
+    blank = blanks(encoding_errors)
+    failures.add((row for row in rows if not blank[row]), Reason.INVALID_ENCODING,
+                 lambda row: f"{encoding_errors[row]}; declare the file's encoding if it is not UTF-8")  # fmt: skip
+    type_errors = column_values(chunk, "type_error")
+    blank = blanks(type_errors)
+    failures.add((row for row in rows if not blank[row]), Reason.INVALID_TYPE, lambda row: str(type_errors[row]))
+
+
 _FORMULA_STARTS = frozenset("=@+-")  # every alternative of _FORMULA begins with one of these
 
 
 def _record_checks(chunk: pd.DataFrame, rules: ValidationRules, now: datetime) -> tuple[dict[int, tuple], dict]:
     """The record-level checks, a column at a time: failures by row position, and the cleaned fields of every row
     (meaningful for the rows that passed; what a failed row holds is never used)."""
-    failures = _FirstFailure(len(chunk))
+    failures = FirstFailure(len(chunk))
     rows = range(len(chunk))
-    parse_errors, encoding_errors = chunk["parse_error"].tolist(), chunk["encoding_error"].tolist()
-    blank = _blanks(parse_errors)
-    failures.add((row for row in rows if not blank[row]), Reason.MALFORMED_RECORD, lambda row: str(parse_errors[row]))
-    blank = _blanks(encoding_errors)
-    failures.add((row for row in rows if not blank[row]), Reason.INVALID_ENCODING,
-                 lambda row: f"{encoding_errors[row]}; declare the file's encoding if it is not UTF-8")  # fmt: skip
-    type_errors = _column(chunk, "type_error")
-    blank = _blanks(type_errors)
-    failures.add((row for row in rows if not blank[row]), Reason.INVALID_TYPE, lambda row: str(type_errors[row]))
-    fields = {name: _column(chunk, name) for name in REPORT_FIELDS}
+    intake_failures(chunk, failures)
+    fields = {name: column_values(chunk, name) for name in REPORT_FIELDS}
     for name in REQUIRED_FIELDS:
         if name != "text":
-            blank = _blanks(fields[name])
+            blank = blanks(fields[name])
             failures.add((row for row in rows if blank[row]), Reason.MISSING_FIELD,
                          lambda row, name=name: f"{name} is missing or empty")  # fmt: skip
     texts = fields["text"]
@@ -148,14 +155,14 @@ def _record_checks(chunk: pd.DataFrame, rules: ValidationRules, now: datetime) -
         "label": labels,
         "product": [
             None if blank else normalize_text(str(value))
-            for value, blank in zip(products, _blanks(products), strict=True)
+            for value, blank in zip(products, blanks(products), strict=True)
         ],
     }
     return failures.found, clean
 
 
-def _labels(values: list, rules: ValidationRules, failures: _FirstFailure) -> list[int | None]:
-    blank = _blanks(values)
+def _labels(values: list, rules: ValidationRules, failures: FirstFailure) -> list[int | None]:
+    blank = blanks(values)
     if rules.require_label:
         failures.add((row for row, empty in enumerate(blank) if empty), Reason.MISSING_LABEL,
                      lambda row: "label is missing; an adjudicated corpus needs 0 or 1")  # fmt: skip
@@ -165,8 +172,8 @@ def _labels(values: list, rules: ValidationRules, failures: _FirstFailure) -> li
     return [VALID_LABELS.get(label) if label is not None else None for label in raw]
 
 
-def _received(values: list, rules: ValidationRules, now: datetime, failures: _FirstFailure) -> list[datetime | None]:
-    blank = _blanks(values)
+def _received(values: list, rules: ValidationRules, now: datetime, failures: FirstFailure) -> list[datetime | None]:
+    blank = blanks(values)
     if rules.require_received_at:
         failures.add((row for row, empty in enumerate(blank) if empty), Reason.MISSING_FIELD,
                      lambda row: "received_at is missing or empty")  # fmt: skip
@@ -218,7 +225,7 @@ class CheckedRecords:
         return ValidationResult(
             valid=_valid_frame({name: [values[row] for row in valid] for name, values in self.clean.items()},
                                self.extra),
-            quarantined=_quarantine_frame(chunk, failures),
+            quarantined=quarantine_frame(chunk, failures),
         )  # fmt: skip
 
 
@@ -226,7 +233,7 @@ def check_records(chunk: pd.DataFrame, rules: ValidationRules, now: datetime) ->
     """The record-level checks of one chunk (the first part of :meth:`BatchValidator.validate`)."""
     extra = [name for name in chunk.columns if name not in (*REPORT_FIELDS, *INTAKE_COLUMNS)]
     by_row, clean = _record_checks(chunk, rules, now)
-    clean.update({name: _column(chunk, name) for name in extra})
+    clean.update({name: column_values(chunk, name) for name in extra})
     clean["intake_seq"] = chunk["intake_seq"].tolist()
     return CheckedRecords(by_row, clean, extra)
 
@@ -276,7 +283,7 @@ def _valid_frame(columns: dict[str, list], extra: list[str]) -> pd.DataFrame:
     return frame
 
 
-def _quarantine_frame(intake: pd.DataFrame, failures: dict[int, tuple[Reason, str]]) -> pd.DataFrame:
+def quarantine_frame(intake: pd.DataFrame, failures: dict[int, tuple[Reason, str]]) -> pd.DataFrame:
     frame = intake[intake["intake_seq"].isin(list(failures))].copy()
     frame["reason"] = pd.Series([str(failures[seq][0]) for seq in frame["intake_seq"]], index=frame.index, dtype=object)
     frame["detail"] = pd.Series([failures[seq][1] for seq in frame["intake_seq"]], index=frame.index, dtype=object)

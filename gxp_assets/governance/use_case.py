@@ -16,6 +16,7 @@ from pathlib import Path
 
 from pydantic import field_validator, model_validator
 
+from gxp_assets.core import record_contract as core_contract
 from gxp_assets.core.features import FeatureSpec
 from gxp_assets.core.hashing import sha256_hex
 from gxp_assets.governance.plan import ChangeControlPlan, IntendedUse
@@ -90,18 +91,42 @@ class UseCase(Strict):
     def feature_spec(self) -> FeatureSpec:
         return self.features.feature_spec()
 
+    def record_contract(self) -> core_contract.RecordContract:
+        """The declaration as core's plain record contract (core never imports governance)."""
+        record, features, file_format = self.record, self.features, self.file_format
+        return core_contract.RecordContract(
+            id_column=record.id_column,
+            group_column=record.group_column,
+            label_column=record.label_column,
+            positive_when=record.positive_when.core_rule(),
+            negative_when=record.negative_when.core_rule() if record.negative_when is not None else None,
+            subgroup_column=record.subgroup_column,
+            time_column=record.time_column,
+            numeric=tuple(
+                core_contract.NumericColumn(
+                    feature.column, feature.unit, feature.valid_range.min, feature.valid_range.max, feature.required
+                )
+                for feature in features.numeric
+            ),
+            categorical=tuple(
+                core_contract.CategoricalColumn(feature.column, tuple(feature.levels), feature.required)
+                for feature in features.categorical
+            ),
+            other_columns=tuple(record.other_columns),
+            file_format=core_contract.FileFormat(file_format.delimiter, file_format.encoding, file_format.decimal),
+        )
+
     def label_of(self, raw: str | None) -> int | None:
         """1 (positive), 0 (negative), or None: missing, or a label that meets neither rule."""
         if raw is None or not raw.strip():
             return None
-        decimal = self.file_format.decimal
-        positive = self.record.positive_when.matches(raw, decimal)
-        if positive is None:
-            return None
-        if positive:
-            return 1
         negative = self.record.negative_when
-        return 0 if negative is None or negative.matches(raw, decimal) else None
+        return core_contract.label_of(
+            raw,
+            self.record.positive_when.core_rule(),
+            negative.core_rule() if negative is not None else None,
+            self.file_format.decimal,
+        )
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import codecs
 import math
-import re
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -21,7 +20,9 @@ from pydantic import (
     model_validator,
 )
 
+from gxp_assets.core import record_contract as core_contract
 from gxp_assets.core.features import FeatureSpec
+from gxp_assets.core.record_contract import parse_number as parse_number  # one reading of numbers, core's
 
 # Lower-case snake case: a use-case id becomes a Dagster key prefix, and the loaders lower-case column names.
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
@@ -33,7 +34,6 @@ OutputMeasure = Literal["score_psi", "review_share", "subgroup_shift"]
 TextMeasure = Literal["unseen_ngram_share", "length_psi"]
 NumericMeasure = Literal["psi", "missing_share", "out_of_range_share"]
 CategoricalMeasure = Literal["psi", "missing_share", "unseen_level_share"]
-_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
 
 
 class Strict(BaseModel):
@@ -47,16 +47,6 @@ def distinct(values: list[str], what: str) -> list[str]:
     if repeated:
         raise ValueError(f"{what} lists {repeated} more than once")
     return values
-
-
-def parse_number(text: str, decimal: str) -> float | None:
-    """A plain decimal number written with ``decimal`` as its mark (no thousands separator); None if it is not."""
-    value = text.strip()
-    other = "," if decimal == "." else "."
-    if other in value:
-        return None
-    value = value.replace(decimal, ".")
-    return float(value) if _NUMBER.match(value) else None
 
 
 class LabelRule(Strict):
@@ -87,16 +77,13 @@ class LabelRule(Strict):
             return ()
         return (self.equals,) if isinstance(self.equals, str) else tuple(self.equals)
 
+    def core_rule(self) -> core_contract.LabelRule:
+        """The rule as core applies it (core.record_contract: one reading of numbers for labels and features)."""
+        return core_contract.LabelRule(equals=self.values, below=self.below, above=self.above)
+
     def matches(self, raw: str, decimal: str) -> bool | None:
         """Whether the label text ``raw`` meets the rule; None when a numeric rule meets no number."""
-        if self.equals is not None:
-            return raw.strip() in self.values
-        number = parse_number(raw, decimal)
-        if number is None:
-            return None
-        if self.below is not None:
-            return number < self.below
-        return self.above is not None and number > self.above
+        return self.core_rule().matches(raw, decimal)
 
 
 class RecordContract(Strict):

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from gxp_assets.core.contracts import Reason, ReportFileError
+from gxp_assets.core.contracts import RECORD_CONTRACT_REASONS, Reason, ReportFileError
 from gxp_assets.core.loaders import load_contract_files
 from gxp_assets.core.validation import ValidationResult, ValidationRules, reconcile, validate_reports
 from gxp_assets_tests.hostile_files import BIG_TEXT_CHARS, GARBAGE, write_all, write_garbage
@@ -387,8 +387,9 @@ def test_whole_folder_at_once(files: dict[str, Path]) -> None:
     assert together.problems() == []
     assert set(together.intake["source_file"]) == {str(path) for path in files.values()}
     reasons = set(together.result.quarantined["reason"])
-    # unknown_report is a reason of adjudication rows only (a verdict on a report that was never scored)
-    assert reasons == {str(reason) for reason in Reason} - {Reason.UNKNOWN_REPORT}
+    # unknown_report is a reason of adjudication rows only (a verdict on a report that was never scored), and a
+    # declared record contract's reasons are not the report contract's
+    assert reasons == {str(reason) for reason in Reason} - {Reason.UNKNOWN_REPORT} - RECORD_CONTRACT_REASONS
     by_record = dict(
         zip(
             zip(together.intake["source_file"], together.intake["source_line"], strict=True),

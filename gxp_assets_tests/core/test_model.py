@@ -137,6 +137,33 @@ def test_early_stopping_holds_out_whole_groups() -> None:
     assert 0.12 < mask.mean() < 0.28
 
 
+def test_the_inner_fold_is_stratified_and_grouped() -> None:
+    """30 groups of 4 records, 5 of them holding one positive: the hash alone often leaves a side without one."""
+    groups = np.repeat(np.arange(30), 4)
+    labels = (np.isin(groups, [1, 7, 12, 20, 28]) & (np.arange(120) % 4 == 0)).astype(int)
+    hashed = [inner_validation_mask(groups, 0.2, seed) for seed in range(20)]
+    assert sum(labels[mask].sum() == 0 or labels[~mask].sum() == 0 for mask in hashed) >= 5
+    for seed in range(20):
+        mask = inner_validation_mask(groups, 0.2, seed, labels)
+        assert (pd.Series(mask).groupby(groups).nunique() == 1).all()  # whole groups
+        assert labels[mask].sum() == 1 and labels[~mask].sum() == 4  # round(0.2 x 5) positive groups held out
+        assert len(set(groups[mask & (labels == 0)])) == 6  # ... and round(0.2 x 25) groups without positives
+        assert np.array_equal(mask, inner_validation_mask(groups, 0.2, seed, labels))  # deterministic
+        # The start of each stratum's hash ranking: it differs from the hash alone only at the boundary.
+        positive_groups = np.isin(groups, groups[labels == 1])
+        for stratum in (positive_groups, ~positive_groups):
+            held, plain = set(groups[mask & stratum]), set(groups[hashed[seed] & stratum])
+            assert held <= plain or plain <= held
+
+
+def test_a_train_split_whose_groups_cannot_give_both_sides_both_classes_is_refused() -> None:
+    groups = np.repeat(np.arange(20), 3)
+    labels = (groups == 4).astype(int)  # one group holds every positive
+    X = sp.csr_matrix(np.random.default_rng(0).random((60, 5)))
+    with pytest.raises(ValueError, match=r"needs both classes on both sides; .* and 1 train groups hold a positive"):
+        train_classifier(X, labels, groups, FAST)
+
+
 def test_explanations_name_the_ngrams_that_drive_a_prediction() -> None:
     texts = [f"patient {i} developed a rash after the tablet" for i in range(60)] + [
         f"patient {i} asked about the tablet price" for i in range(60)

@@ -4,12 +4,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from gxp_assets.core.batch_records import generate_batch_records, is_failure
+from gxp_assets.core.hashing import unit_interval
 from gxp_assets.core.splits import (
+    SPLITS,
     SplitPlan,
+    assign_record_splits,
     assign_splits,
     folded_text,
     leaks,
     split_groups,
+    split_shortfalls,
     whole_document_batches,
 )
 
@@ -76,3 +81,58 @@ def test_whole_document_batches_keep_documents_together_and_never_share_a_row() 
     for rows in batches:  # 9 rows of 3-record documents: exactly three whole documents
         assert reports["document_id"].iloc[rows].value_counts().eq(3).all()
     assert [rows.tolist() for rows in batches] == [rows.tolist() for rows in whole_document_batches(reports, 9, 4, 1)]
+
+
+@pytest.fixture(scope="module")
+def batches() -> pd.DataFrame:
+    frame = generate_batch_records(1000, seed=0)
+    return frame.assign(label=is_failure(frame["dissolution_pct"]).astype(int))
+
+
+def positives_per_part(splits: pd.DataFrame) -> list[int]:
+    return [int(splits.loc[splits["split"] == name, "label"].sum()) for name in SPLITS]
+
+
+@pytest.mark.parametrize("group", ["batch_id", "product_code"])
+def test_record_splits_keep_groups_whole_and_deal_the_positives_out(batches: pd.DataFrame, group: str) -> None:
+    plan = SplitPlan()
+    splits = assign_record_splits(batches, "batch_id", group, plan, subgroup_column="site")
+    assert splits.equals(assign_record_splits(batches, "batch_id", group, plan, subgroup_column="site"))
+    assert leaks(splits, splits["split_group"]).empty
+    assert splits["report_id"].tolist() == batches["batch_id"].tolist()
+    assert splits["source"].tolist() == batches["site"].tolist()
+    assert list(splits.columns) == list(assign_splits(reports(2), SplitPlan()).columns)  # one split table
+    total = int(batches["label"].sum())  # 62 failing batches of 1,000; 22 of the 40 products hold any
+    wanted = [share * total for share in (plan.train, plan.calibration, plan.test)]
+    # By batch the shares are met to a batch; by product (13 failures in the largest) to a product's worth.
+    tolerance = 1 if group == "batch_id" else 3
+    assert all(abs(have - want) <= tolerance for have, want in zip(positives_per_part(splits), wanted, strict=True))
+    records = [int((splits["split"] == name).sum()) for name in SPLITS]
+    assert all(abs(have - 1000 * share) <= 10 for have, share in zip(records, (0.6, 0.2, 0.2), strict=True))
+
+
+def test_hashing_products_alone_leaves_a_part_short_of_positives(batches: pd.DataFrame) -> None:
+    """Why record splits deal instead of hashing: by product, the hash leaves the test part 3 of 62 positives."""
+    plan = SplitPlan()
+    u = batches["product_code"].map(lambda product: unit_interval(str(plan.seed), product))
+    side = np.where(u < plan.train, "train", np.where(u < plan.train + plan.calibration, "calibration", "test"))
+    hashed = pd.DataFrame({"split": side, "split_group": batches["product_code"], "label": batches["label"]})
+    assert positives_per_part(hashed) == [39, 20, 3]
+    dealt = assign_record_splits(batches, "batch_id", "product_code", SplitPlan())
+    assert split_shortfalls(hashed, {"test": 10}) and not split_shortfalls(dealt, {"test": 10})
+
+
+def test_a_split_that_cannot_support_the_plan_says_so_with_the_numbers(batches: pd.DataFrame) -> None:
+    by_batch = assign_record_splits(batches, "batch_id", "batch_id", SplitPlan())
+    assert split_shortfalls(by_batch, {"train": 20, "calibration": 12, "test": 12}) == []
+    problems = split_shortfalls(by_batch, {"calibration": 45})
+    assert problems == [
+        "the calibration part holds 13 positives in 13 of its 200 groups (200 records); the plan needs at least 45 "
+        "positives",
+        "all parts: 62 positives in 62 of 1,000 groups (1,000 records): the data cannot support the plan as split; "
+        "add data, or state a plan it can",
+    ]
+    by_product = assign_record_splits(batches, "batch_id", "product_code", SplitPlan())
+    problems = split_shortfalls(by_product, {}, min_groups=10)
+    assert problems[0].startswith("the calibration part holds") and "at least 10 groups" in problems[0]
+    assert problems[-1].endswith("add data, or split by a finer group")
