@@ -2,6 +2,7 @@
 
     python benchmarks/scoring.py            # 100,000 and 1,000,000 records
     python benchmarks/scoring.py --quick    # 10,000 and 50,000 records
+    python benchmarks/scoring.py --sizes 2000,10000   # any two sizes; GXP_PROFILE_DIR=DIR also profiles each child
 
 Setup (not timed): a model is trained on the demo corpus through the real `train_model` job, approved with two
 DEMO-ONLY signatures and promoted, in temporary GXP_HOME and DAGSTER_HOME; synthetic batches (fresh report ids,
@@ -31,6 +32,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from profiling import profiled  # noqa: E402
+
 CHUNK = 50_000
 RECORDS_PER_DOCUMENT = 3.44  # measured on the demo generator
 
@@ -130,14 +135,20 @@ def measure(kind: str, path: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10,000 and 50,000 records")
+    parser.add_argument("--sizes", help="two batch sizes, comma-separated (e.g. 2000,10000)")
     parser.add_argument("--child", choices=["end_to_end", "reference"], help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child = child_end_to_end if args.child == "end_to_end" else child_reference
-        print(json.dumps(child(Path(args.path))))
+        name = f"scoring-{args.child}-{Path(args.path).stem}"
+        print(json.dumps(profiled(name, lambda: child(Path(args.path)))))
         return
     sizes = (10_000, 50_000) if args.quick else (100_000, 1_000_000)
+    if args.sizes:
+        sizes = tuple(int(size) for size in args.sizes.split(","))
+        if len(sizes) != 2 or sizes[0] >= sizes[1]:
+            raise SystemExit(f"--sizes takes two sizes, the smaller first: got {args.sizes!r}")
     with tempfile.TemporaryDirectory() as temporary:
         home = Path(temporary)
         os.environ.update({"GXP_HOME": str(home / "gxp"), "DAGSTER_HOME": str(home / "dagster")})

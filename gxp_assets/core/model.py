@@ -219,6 +219,20 @@ def inner_validation_mask(
     return np.array([key in held for key in keys.tolist()], dtype=bool)
 
 
+def _both_classes_on_both_sides(inner: np.ndarray, labels: np.ndarray) -> bool:
+    return all(len(set(labels[side].tolist())) == 2 for side in (inner, ~inner))
+
+
+def inner_fold(groups: np.ndarray, labels: np.ndarray, share: float, seed: int) -> np.ndarray:
+    """The groups' own hash fold where it holds both classes on both sides (every model the quality benchmark
+    measured was early-stopped on it), else the stratified fold: small data, where a hash can leave every positive on
+    one side."""
+    hashed = inner_validation_mask(groups, share, seed)
+    if _both_classes_on_both_sides(hashed, labels):
+        return hashed
+    return inner_validation_mask(groups, share, seed, labels)
+
+
 def model_columns(booster: lgb.Booster) -> np.ndarray:
     """The feature-matrix columns a model was trained on, which its text records as feature names ``c<index>``."""
     return np.array([int(name[1:]) for name in booster.feature_name()], dtype=np.int64)
@@ -249,9 +263,9 @@ def train_classifier(
     sentence_columns = np.arange(*sentence_block, dtype=np.int64) if sentence_block else np.zeros(0, np.int64)
     columns = np.setdiff1d(columns, sentence_columns)
     log(f"{len(columns):,} of {X.shape[1]:,} columns have >= {params.min_column_count} non-zeros in the train split")
-    inner = inner_validation_mask(np.asarray(groups), params.inner_validation_share, params.seed, labels)
+    inner = inner_fold(np.asarray(groups), labels, params.inner_validation_share, params.seed)
     fit_rows, stop_rows = np.flatnonzero(~inner), np.flatnonzero(inner)
-    if not len(stop_rows) or len(set(labels[stop_rows].tolist())) < 2 or len(set(labels[fit_rows].tolist())) < 2:
+    if not _both_classes_on_both_sides(inner, labels):
         positive_groups = len(set(np.asarray(groups)[labels == 1].tolist()))
         raise ValueError(
             f"the inner fold of the train split needs both classes on both sides; it has {len(stop_rows)} of "

@@ -19,6 +19,7 @@ from gxp_assets.core.features import FeatureSpec, ReportTexts, feature_names, fe
 from gxp_assets.core.linear import unit_blocks
 from gxp_assets.core.model import (
     TrainingParams,
+    inner_fold,
     inner_validation_mask,
     load_classifier,
     model_columns,
@@ -154,6 +155,24 @@ def test_the_inner_fold_is_stratified_and_grouped() -> None:
         for stratum in (positive_groups, ~positive_groups):
             held, plain = set(groups[mask & stratum]), set(groups[hashed[seed] & stratum])
             assert held <= plain or plain <= held
+
+
+def test_training_keeps_the_hash_fold_where_it_holds_both_classes_and_stratifies_only_where_it_does_not() -> None:
+    """Large data keeps the fold every benchmarked model was early-stopped on; small data gets the stratified one."""
+    groups = np.repeat(np.arange(30), 4)
+    labels = (np.isin(groups, [1, 7, 12, 20, 28]) & (np.arange(120) % 4 == 0)).astype(int)
+    kept = stratified = 0
+    for seed in range(20):
+        hashed = inner_validation_mask(groups, 0.2, seed)
+        chosen = inner_fold(groups, labels, 0.2, seed)
+        if labels[hashed].sum() and labels[~hashed].sum() and (labels[hashed] == 0).any():
+            assert np.array_equal(chosen, hashed)
+            kept += 1
+        else:
+            assert np.array_equal(chosen, inner_validation_mask(groups, 0.2, seed, labels))
+            assert labels[chosen].sum() and labels[~chosen].sum()
+            stratified += 1
+    assert kept and stratified
 
 
 def test_a_train_split_whose_groups_cannot_give_both_sides_both_classes_is_refused() -> None:
