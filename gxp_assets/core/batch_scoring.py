@@ -28,10 +28,11 @@ from gxp_assets.core.contracts import SCORED_COLUMNS
 from gxp_assets.core.drift import DriftAccumulator, DriftMeasurement
 from gxp_assets.core.embedding_cache import scoring_stores_embeddings
 from gxp_assets.core.fail_safe import FailSafe, apply_suspension, suspension_reason
-from gxp_assets.core.features import FeatureSpec, ReportTexts, featurize
+from gxp_assets.core.features import FEATURIZE_BLOCK_ROWS, FeatureSpec, ReportTexts, featurize
 from gxp_assets.core.hashing import sha256_hex
 from gxp_assets.core.loaders import iter_intake_chunks
 from gxp_assets.core.scoring import TriageModel
+from gxp_assets.core.sentence_encoder import TokenWeights
 from gxp_assets.core.validation import BatchValidator, ValidationRules
 
 DEFAULT_CHUNK_RECORDS = 50_000
@@ -88,10 +89,16 @@ class BatchOutcome:
     suspension: str | None  # the reason auto-close was suspended for this batch, or None
 
 
-#: Reports featurized, scored and explained together within a chunk: small enough that their token states are still
-#: kept by the sentence encoder (RECENT_STATES_BYTES) when PRIORITY and REVIEW reports are explained, which then costs
-#: no second pass of the network. Each report's result depends on that report alone.
-SCORE_BLOCK_ROWS = 500
+#: Reports featurized, scored and explained together within a chunk: the sentence encoder batches texts of equal
+#: token length within a block (small blocks make small, slower products) and keeps each text's per-token shares for
+#: its explanation (RECENT_SHARES_BYTES holds far more than a block's). Each report's result depends on it alone.
+SCORE_BLOCK_ROWS = FEATURIZE_BLOCK_ROWS
+
+
+def explanation_weights(model: TriageModel, explain_top_k: int) -> TokenWeights | None:
+    """What the encoder needs to keep each report's per-token shares of the model's sentence network, if explained."""
+    head = model.classifier.sentence
+    return head.token_weights if head is not None and explain_top_k > 0 else None
 
 
 def score_chunk(
@@ -109,7 +116,10 @@ def score_chunk(
     origin = intake.set_index("intake_seq").loc[valid["intake_seq"], ["raw", "source_file", "source_line"]]
     if valid.empty:
         return empty_predictions()
-    X = featurize(valid, spec, store_embeddings=scoring_stores_embeddings()) if features is None else features
+    if features is None:
+        features = featurize(valid, spec, store_embeddings=scoring_stores_embeddings(),
+                             token_weights=explanation_weights(model, explain_top_k))  # fmt: skip
+    X = features
     scored = model.score(X, valid["source"].to_numpy(), explain_top_k=explain_top_k, texts=ReportTexts.of(valid, spec))
     explanations = scored.explanations or [[] for _ in range(len(valid))]
     received = pd.to_datetime(valid["received_at"], utc=True)
@@ -203,6 +213,7 @@ def score_file(
     reference = fail_safe.reference if fail_safe else None
     accumulator = DriftAccumulator(reference) if reference is not None else None
     closable = model.closable_sources()
+    explained = explanation_weights(model, explain_top_k)
     with tempfile.TemporaryDirectory(prefix="gxp-staged-", dir=staging_dir) as staged:
         staged_chunks: list[tuple[Path, Path]] = []
         for intake in iter_intake_chunks(path, encoding, chunk_records):
@@ -211,7 +222,7 @@ def score_file(
             pieces = []
             for start in range(0, len(result.valid), SCORE_BLOCK_ROWS):
                 block = result.valid.iloc[start : start + SCORE_BLOCK_ROWS]
-                features = featurize(block, spec, store_embeddings=scoring_stores_embeddings())
+                features = featurize(block, spec, store_embeddings=scoring_stores_embeddings(), token_weights=explained)
                 origin = intake.iloc[intake_rows.get_indexer(block["intake_seq"])]
                 piece = score_chunk(block, origin, model, spec, stamp, explain_top_k, features)
                 if accumulator is not None:

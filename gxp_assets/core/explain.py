@@ -140,7 +140,8 @@ def top_contributions(
     Pass ``attribution`` to reuse a model's precomputed per-leaf attributions across chunks.
 
     ``sentence_rows`` (with ``texts``; a mask) are the rows whose sentence-network term is shared among their words
-    (:func:`sentence_words`); it encodes those texts again, so scoring asks it for the reports people read only.
+    (:func:`sentence_words`); a text whose shares the encoder did not keep is encoded again, so scoring asks it for the
+    reports people read only.
     """
     if texts is not None and len(texts.texts) != X.shape[0]:
         raise ValueError(f"{len(texts.texts)} texts for {X.shape[0]} feature rows")
@@ -319,7 +320,7 @@ def sentence_words(
     found: list[dict[str, float] | None] = [None] * X.shape[0]
     if head is None or not len(chosen):
         return found
-    weights, _ = head.local_linear(head.embedding(X[chosen]))
+    weights = np.array([head.token_weights(embedding) for embedding in head.embedding(X[chosen])])
     encoder = load_encoder(spec.encoder_sha256)
     chosen_texts = [str(texts[row]) for row in chosen]
     for row, shares in zip(chosen, encoder.token_contributions(chosen_texts, weights), strict=True):

@@ -26,7 +26,7 @@ from sklearn.utils import murmurhash3_32
 from gxp_assets.core.embedding_cache import cache_file, encode_cached
 from gxp_assets.core.hashing import canonical_json, sha256_hex
 from gxp_assets.core.sentence_encoder import DIMENSION as SENTENCE_DIMENSION
-from gxp_assets.core.sentence_encoder import ENCODER_NAME, ENCODER_SHA256, load_encoder
+from gxp_assets.core.sentence_encoder import ENCODER_NAME, ENCODER_SHA256, TokenWeights, load_encoder
 from gxp_assets.core.tabular_features import tabular_parts
 
 #: The one term the sentence block's columns are explained as.
@@ -217,6 +217,7 @@ def featurize(
     log: Callable[[str], None] | None = None,
     store_embeddings: bool = True,
     decimal: str = ".",
+    token_weights: TokenWeights | None = None,
 ) -> sp.csr_matrix:
     """Rows of ``batch`` to a CSR matrix of ``spec.n_features`` columns; the same rows always give the same bytes.
 
@@ -224,6 +225,8 @@ def featurize(
     only counts those, so that the result is allocated once at its size; the second makes them again and copies
     each block into place. Blocks made whole and then joined would hold the matrix twice at the join.
     ``store_embeddings=False`` reads the embedding cache without adding to it (scoring: see encode_cached).
+    ``token_weights``: the encoder keeps each text's per-token shares for the model's explanation (see
+    SentenceEncoder.encode), so that explaining it later runs no second pass of the network.
     ``decimal``: the mark of numbers given as text (core.record_contract.parse_number, as validation reads them);
     numbers given as numbers are taken as they are. No rows give a matrix of no rows, not an error."""
     if len(batch) == 0:  # sklearn's hashers raise StopIteration on no input
@@ -235,7 +238,7 @@ def featurize(
         stop = min(start + block_rows, len(batch))
         parts = [_word_block(texts[start:stop], spec)] if chars is not None else []
         if spec.sentence_encoder and spec.text_column:  # after the char block, inserted below
-            parts.append(_sentence_part(texts[start:stop], spec, store_embeddings))
+            parts.append(_sentence_part(texts[start:stop], spec, store_embeddings, token_weights))
             if log is not None:
                 log(f"sentence encoder: {stop:,} of {len(batch):,} reports")
         parts += tabular_parts(batch.iloc[start:stop], spec, decimal)
@@ -264,10 +267,16 @@ def featurize(
     return matrix
 
 
-def _sentence_part(texts: list[str], spec: FeatureSpec, store: bool = True) -> sp.csr_matrix:
+def _sentence_part(
+    texts: list[str], spec: FeatureSpec, store: bool = True, token_weights: TokenWeights | None = None
+) -> sp.csr_matrix:
     """The texts' sentence embeddings as a CSR block (dense: every entry is stored, zeros included)."""
     encoder = load_encoder(spec.encoder_sha256)
-    embeddings = encode_cached(texts, encoder.encode, cache_file(spec.encoder_sha256), SENTENCE_DIMENSION, store)
+
+    def encode(batch: Sequence[str]) -> np.ndarray:
+        return encoder.encode(batch, token_weights)
+
+    embeddings = encode_cached(texts, encode, cache_file(spec.encoder_sha256), SENTENCE_DIMENSION, store)
     embeddings = embeddings.astype(spec.dtype)
     n, width = embeddings.shape
     indptr = np.arange(0, n * width + 1, width, dtype=np.int64)

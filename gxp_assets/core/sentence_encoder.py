@@ -15,7 +15,7 @@ import hashlib
 import importlib
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -45,9 +45,13 @@ _TOKENS_PER_BATCH = 4096  # bounds the attention scores (rows x heads x T x T fl
 # BLAS threads while encoding. The products are small (about 40 tokens x 384), so a second thread mostly waits: on the
 # shared 2-core machine, 1 thread ran 4x faster than 2 (same bytes). Scale out with processes or Spark instead.
 BLAS_THREADS = 1
-# Token states of the texts encoded last, kept for their explanations: scoring explains PRIORITY and REVIEW reports
-# right after encoding them, and without these states it would run the network over half the batch a second time.
-RECENT_STATES_BYTES = 64 * 1024 * 1024
+# Per-token shares of the texts encoded last, kept for their explanations: scoring explains PRIORITY and REVIEW
+# reports right after encoding them, and without these it would run the network over half the batch a second time.
+# A text's shares are a few hundred bytes (its token states are a hundred times more), so a whole block's fit.
+RECENT_SHARES_BYTES = 64 * 1024 * 1024
+_ENTRY_OVERHEAD_BYTES = 200  # the key's digest, the dictionary slot and the array header, roughly
+#: The weights a head is linear in around one embedding (a ReLU network's active units): one float32 row in, (384,) out.
+TokenWeights = Callable[[np.ndarray], np.ndarray]
 
 
 def combined_sha256(weights_sha256: str, tokenizer_sha256: str) -> str:
@@ -93,9 +97,9 @@ class SentenceEncoder:
         self.sha256 = sha256
         self._tokenizer = tokenizer
         self._threads = ThreadpoolController()
-        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._recent_bytes = 0
-        self._recent_lock = threading.Lock()
+        self._kept: OrderedDict[tuple[str, bytes], np.ndarray] = OrderedDict()
+        self._kept_bytes = 0
+        self._kept_lock = threading.Lock()
 
         def get(name: str) -> np.ndarray:
             return np.ascontiguousarray(weights[name], dtype=np.float32)
@@ -164,34 +168,40 @@ class SentenceEncoder:
                     states = self._hidden(np.array([encodings[i].ids for i in part], dtype=np.int64))
                 yield part, states
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Embeddings (n, 384) float32, L2-normalised; a text's row has the same bytes in any batch on one machine."""
+    def encode(self, texts: Sequence[str], token_weights: TokenWeights | None = None) -> np.ndarray:
+        """Embeddings (n, 384) float32, L2-normalised; a text's row has the same bytes in any batch on one machine.
+
+        With ``token_weights`` each text's per-token shares of ``token_weights(embedding) . embedding`` are computed
+        from its states while they are at hand, and kept for ``token_contributions`` (up to RECENT_SHARES_BYTES)."""
         out = np.zeros((len(texts), DIMENSION), dtype=np.float32)
         for part, states in self._batches(self._tokenize(texts)):
             mean = states.mean(1)
             out[part] = mean / np.linalg.norm(mean, axis=1, keepdims=True)
-            for row, i in enumerate(part):
-                self._remember(texts[i], states[row])
+            if token_weights is not None:
+                for row, i in enumerate(part):
+                    weights = np.asarray(token_weights(out[i]), dtype=np.float64)
+                    self._keep(texts[i], weights, _token_shares(states[row], weights))
         return out
 
-    def _remember(self, text: str, states: np.ndarray) -> None:
-        """Keep a text's token states, dropping the oldest beyond RECENT_STATES_BYTES (a text's states are the same
-        bytes in any batch, so a kept copy is as good as a recomputed one)."""
-        with self._recent_lock:
-            previous = self._recent.pop(text, None)
+    def _keep(self, text: str, weights: np.ndarray, shares: np.ndarray) -> None:
+        """Keep a text's shares under its weights, dropping the oldest beyond RECENT_SHARES_BYTES."""
+        key = (text, _digest(weights))
+        size = shares.nbytes + len(text) + _ENTRY_OVERHEAD_BYTES
+        with self._kept_lock:
+            previous = self._kept.pop(key, None)
             if previous is not None:
-                self._recent_bytes -= previous.nbytes
-            if states.nbytes > RECENT_STATES_BYTES:
+                self._kept_bytes -= previous.nbytes + len(text) + _ENTRY_OVERHEAD_BYTES
+            if size > RECENT_SHARES_BYTES:
                 return
-            self._recent[text] = states.copy()
-            self._recent_bytes += states.nbytes
-            while self._recent_bytes > RECENT_STATES_BYTES:
-                _, dropped = self._recent.popitem(last=False)
-                self._recent_bytes -= dropped.nbytes
+            self._kept[key] = shares
+            self._kept_bytes += size
+            while self._kept_bytes > RECENT_SHARES_BYTES:
+                (dropped_text, _), dropped = self._kept.popitem(last=False)
+                self._kept_bytes -= dropped.nbytes + len(dropped_text) + _ENTRY_OVERHEAD_BYTES
 
-    def _recall(self, text: str) -> np.ndarray | None:
-        with self._recent_lock:
-            return self._recent.get(text)
+    def _kept_shares(self, text: str, weights: np.ndarray) -> np.ndarray | None:
+        with self._kept_lock:
+            return self._kept.get((text, _digest(weights)))
 
     def token_contributions(self, texts: Sequence[str], weights: np.ndarray) -> list[list[tuple[str, float]]]:
         """Each text's words with their share of `weights . embedding`, for a linear head on the embedding (or, with
@@ -209,18 +219,18 @@ class SentenceEncoder:
             raise ValueError(f"weights must have {DIMENSION} values, or one row of them per text, got "
                              f"{np.asarray(weights).shape}")  # fmt: skip
         encodings = self._tokenize(texts)
-        hidden: dict[int, np.ndarray] = {}
+        shares: dict[int, np.ndarray] = {}
         for i, text in enumerate(texts):
-            kept = self._recall(text)
+            kept = self._kept_shares(text, w[i])
             if kept is not None:
-                hidden[i] = kept
-        missing = [i for i in range(len(texts)) if i not in hidden]
+                shares[i] = kept
+        missing = [i for i in range(len(texts)) if i not in shares]
         for part, states in self._batches([encodings[i] for i in missing]):
-            hidden.update(zip((missing[j] for j in part), states, strict=True))
+            for row, j in enumerate(part):
+                shares[missing[j]] = _token_shares(states[row], w[missing[j]])
         result: list[list[tuple[str, float]]] = []
         for i, (text, encoding) in enumerate(zip(texts, encodings, strict=True)):
-            h = hidden.pop(i).astype(np.float64)
-            per_token = (h @ w[i]) / (len(h) * np.linalg.norm(h.mean(0)))
+            per_token = shares.pop(i)
             spans: dict[int, tuple[int, int]] = {}
             sums: dict[int, float] = {}
             whole = 0.0
@@ -237,6 +247,17 @@ class SentenceEncoder:
                 words[key] = words.get(key, 0.0) + sums[word_id]
             result.append([*words.items(), (WHOLE_REPORT, whole)])
         return result
+
+
+def _token_shares(states: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Each token's share of ``weights . embedding`` (mean pooling, then L2 norm), in float64: one function for the
+    shares kept at encoding and those computed again, so that both are the same bytes."""
+    h = states.astype(np.float64)
+    return (h @ weights) / (len(h) * np.linalg.norm(h.mean(0)))
+
+
+def _digest(weights: np.ndarray) -> bytes:
+    return hashlib.blake2b(np.ascontiguousarray(weights, dtype=np.float64).tobytes(), digest_size=16).digest()
 
 
 _LOADED: dict[str, SentenceEncoder] = {}

@@ -42,6 +42,12 @@ class SentenceHead:
         active = (embeddings @ self.hidden + self.hidden_bias > 0) * self.output  # (rows, units)
         return active @ self.hidden.T, active @ self.hidden_bias + self.output_bias
 
+    def token_weights(self, embedding: np.ndarray) -> np.ndarray:
+        """``local_linear``'s weights for one embedding, computed alone, so that the bytes do not depend on which
+        other rows were computed with it (the encoder keeps shares under them: see SentenceEncoder.encode)."""
+        weights, _ = self.local_linear(np.asarray(embedding, dtype=np.float64).reshape(1, -1))
+        return weights[0]
+
     def contributions(self, X: sp.csr_matrix) -> sp.csr_matrix:
         """(rows, len(columns)): each row's whole log-odds in the block's first column (one term, see above)."""
         values = self.decision(X)

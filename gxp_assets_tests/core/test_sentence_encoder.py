@@ -123,22 +123,34 @@ def test_a_missing_model_package_names_the_pip_command(monkeypatch: pytest.Monke
         model_dir()
 
 
-def test_words_of_texts_just_encoded_reuse_their_token_states(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Scoring explains reports right after encoding them: the kept states must give the very same terms, without
-    running the network again, and what is kept stays within its byte budget."""
+def test_words_of_texts_just_encoded_reuse_their_kept_shares(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Scoring explains reports right after encoding them: the shares kept at encoding must give the very same terms
+    without running the network again, only under the weights they were computed for, within their byte budget."""
     encoder = load_encoder()
-    weights = np.random.default_rng(3).normal(size=(len(MIXED), DIMENSION))
+    mixing = np.random.default_rng(3).normal(size=(DIMENSION, DIMENSION))
+
+    def token_weights(embedding: np.ndarray) -> np.ndarray:  # a head whose weights depend on the embedding
+        return mixing @ np.asarray(embedding, dtype=np.float64)
+
     texts = [f"{text} (kept {i})" for i, text in enumerate(MIXED)]  # texts no other test has encoded
-    recomputed = encoder.token_contributions(texts, weights)  # before they are kept
-    encoder.encode(texts)
+    weights = np.array([token_weights(row) for row in encoder.encode(texts)])
+    recomputed = encoder.token_contributions(texts, weights)  # nothing kept yet: computed from fresh states
     runs: list[int] = []
     original = SentenceEncoder._hidden
     monkeypatch.setattr(SentenceEncoder, "_hidden", lambda self, ids: runs.append(len(ids)) or original(self, ids))
+    encoder.encode(texts, token_weights)
+    encoded = sum(runs)
     assert encoder.token_contributions(texts, weights) == recomputed
-    assert runs == []
-    # A budget of about two texts' states: the oldest are dropped, and their words are computed again.
-    monkeypatch.setattr(sentence_encoder, "RECENT_STATES_BYTES", 2 * 20 * DIMENSION * 4)
-    encoder.encode(texts)
-    assert encoder._recent_bytes <= sentence_encoder.RECENT_STATES_BYTES and len(encoder._recent) <= 2
+    assert sum(runs) == encoded == len(texts)  # explained from the kept shares, no second pass
+    other = encoder.token_contributions(texts, 2 * weights)  # other weights: not what was kept, so computed again
+    assert sum(runs) == 2 * len(texts)
+    assert [[word for word, _ in terms] for terms in other] == [[word for word, _ in terms] for terms in recomputed]
+    doubled = [2 * share for terms in recomputed for _, share in terms]
+    assert [share for terms in other for _, share in terms] == pytest.approx(doubled, rel=1e-12, abs=1e-15)
+    # A budget of about two texts' shares: the oldest are dropped, and their words are computed again.
+    monkeypatch.setattr(sentence_encoder, "RECENT_SHARES_BYTES", 2 * (40 * 8 + 60 + 200))
+    encoder.encode(texts, token_weights)
+    assert encoder._kept_bytes <= sentence_encoder.RECENT_SHARES_BYTES and len(encoder._kept) <= 2
+    runs.clear()
     assert encoder.token_contributions(texts, weights) == recomputed
     assert sum(runs) >= len(texts) - 2

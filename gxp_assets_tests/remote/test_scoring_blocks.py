@@ -1,6 +1,6 @@
 """In-process scoring in blocks of reports: the same bytes whatever the block, PRIORITY and REVIEW reports explained
-from the token states kept when they were encoded (no second pass of the network), and the embedding cache only read.
-"""
+from the per-token shares kept when they were encoded (no second pass of the network), and the embedding cache only
+read."""
 
 from __future__ import annotations
 
@@ -41,8 +41,6 @@ def test_blocks_give_the_same_predictions_and_encode_each_report_once(
     runs: list[int] = []
     original = SentenceEncoder._hidden
     monkeypatch.setattr(SentenceEncoder, "_hidden", lambda self, ids: runs.append(len(ids)) or original(self, ids))
-    # Room for the token states of about 60 reports: blocks of 40 keep theirs until they are explained.
-    monkeypatch.setattr(sentence_encoder, "RECENT_STATES_BYTES", 60 * 40 * 384 * 4)
     monkeypatch.setattr(batch_scoring, "SCORE_BLOCK_ROWS", 40)
     in_blocks = scored(path, trained_model, tmp_path)
     rows_in_blocks = sum(runs)
@@ -50,14 +48,18 @@ def test_blocks_give_the_same_predictions_and_encode_each_report_once(
     runs.clear()
     monkeypatch.setattr(batch_scoring, "SCORE_BLOCK_ROWS", 10**6)  # a whole intake chunk at once
     whole = scored(path, trained_model, tmp_path)
+    rows_whole = sum(runs)
+
+    runs.clear()
+    monkeypatch.setattr(sentence_encoder, "RECENT_SHARES_BYTES", 0)  # nothing kept: every explanation recomputed
+    recomputed = scored(path, trained_model, tmp_path)
 
     pd.testing.assert_frame_equal(in_blocks, whole, check_exact=True)
-    explained = whole["triage"].isin(["PRIORITY", "REVIEW"]).sum()
+    pd.testing.assert_frame_equal(recomputed, whole, check_exact=True)  # kept shares are the recomputed bytes
+    explained = whole["prediction_set"].str.contains("1").sum()  # AE in the set: its words are shown
     assert explained > 20 and len(whole) == len(batch)
-    assert rows_in_blocks == len(whole)  # each report encoded once, its words explained from the kept states
-    # Without blocks, each intake chunk's explained reports are encoded again, but for the last 60 still kept.
-    chunks = -(-len(batch) // 300)
-    assert sum(runs) - len(whole) >= explained - chunks * 60 > 0
+    assert rows_in_blocks == rows_whole == len(whole)  # each report encoded once, its words from the kept shares
+    assert sum(runs) == len(whole) + explained  # without them, every explained report goes through the network again
 
 
 def test_scoring_reads_the_embedding_cache_but_does_not_fill_it(
