@@ -14,8 +14,9 @@ unique texts) are written as CSV. Each measurement then runs in a fresh process,
 - reference: the same file read with pandas' C parser in the same chunks, featurized, and scored by the classifier;
   nothing validated, explained or written. Both load the same ACTIVE model before the clock starts.
 
-Both encode every report with the sentence encoder and read the embedding cache without adding to it, as scoring
-does; the cache holds only the training corpus, so a batch's texts are encoded on both sides.
+Both encode every report with the sentence encoder, with the embedding cache off (GXP_ENCODER_CACHE=off in the
+measured processes): fresh reports are in no cache, and the demo generator's batches share some texts with its
+training corpus, which would spare the reference their encoding but not the explanation of them.
 """
 
 from __future__ import annotations
@@ -127,7 +128,7 @@ def child_reference(path: Path) -> dict:
 def measure(kind: str, path: Path) -> dict:
     done = subprocess.run(
         [sys.executable, __file__, "--child", kind, "--path", str(path)], capture_output=False, stdout=subprocess.PIPE,
-        text=True, check=True, env=os.environ,
+        text=True, check=True, env={**os.environ, "GXP_ENCODER_CACHE": "off"},
     )  # fmt: skip
     return json.loads(done.stdout.strip().splitlines()[-1])
 
