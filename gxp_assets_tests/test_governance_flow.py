@@ -96,7 +96,7 @@ def test_candidate_is_registered_with_lineage_and_checks(world: dict) -> None:
     evaluations = {e.check_name: e for e in world["result"].get_asset_check_evaluations()}
     for name in (
         "auroc_min",
-        "ae_recall_min",
+        "positive_recall_min",
         "auto_close_min",
         "max_auroc_drop_vs_active",
         "inside_change_control_plan",

@@ -154,7 +154,7 @@ def test_a_landed_batch_is_scored_once_by_the_active_model(world: dict, capsys: 
 
     priority = predictions[predictions["triage"] == "PRIORITY"]
     assert len(priority) > 0  # the literature batch holds AE reports the model was trained on
-    assert (priority["p_ae"] >= current_plan().plan.conformal.priority_min_p_ae).all()  # shown first: likely an AE
+    assert (priority["p_ae"] >= current_plan().plan.conformal.positive_min_probability).all()  # shown first: likely an AE
     messages = [m for m in outbox() if m["kind"] == "priority_reports" and m["payload"]["batch"] == key]
     assert len(messages) == 1 and messages[0]["payload"]["priority_reports"] == len(priority)
     first_due = min(priority["due_at"]).strftime("%Y-%m-%d %H:%M")

@@ -40,7 +40,7 @@ class DeployedModel:
 def judged_sources(record: dict) -> frozenset[str]:
     """Sources whose AE recall the plan's subgroup rule judged on the test split, and passed: only their reports
     may be auto-closed in production (a source too small to judge is not vouched for)."""
-    prefix = "subgroup_ae_recall_min["
+    prefix = "subgroup_positive_recall_min["
     return frozenset(
         result["name"][len(prefix) : -1]
         for result in record.get("acceptance", [])

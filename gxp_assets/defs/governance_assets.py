@@ -38,17 +38,23 @@ LINEAGE_ASSETS = (
     "model_evaluation",
     "drift_reference",
 )
-CRITERIA = ("auroc_min", "ae_recall_min", "auto_close_min", "max_auroc_drop_vs_active", "subgroup_ae_recall_min")
+CRITERIA = (
+    "auroc_min",
+    "positive_recall_min",
+    "auto_close_min",
+    "max_auroc_drop_vs_active",
+    "subgroup_positive_recall_min",
+)
 #: What each blocking check of model_candidate judges, as the UI shows it.
 CHECK_DESCRIPTIONS = {
     "auroc_min": "Test-split AUROC is at least the change control plan's acceptance_criteria.auroc_min.",
-    "ae_recall_min": "Realized AE recall on the test split is at least the guaranteed recall minus the plan's "
-    "ae_recall_tolerance.",
+    "positive_recall_min": "Realized recall of the positive class on the test split is at least the guaranteed "
+    "recall minus the plan's positive_recall_tolerance.",
     "auto_close_min": "The share of test reports auto-closed is at least the plan's auto_close_min (the model is "
     "useful, not only safe).",
     "max_auroc_drop_vs_active": "AUROC does not drop by more than the plan allows against the ACTIVE model.",
-    "subgroup_ae_recall_min": "Every source with enough AE reports keeps AE recall at or above the plan's "
-    "subgroup_ae_recall_min.",
+    "subgroup_positive_recall_min": "Every subgroup with enough positive records keeps positive recall at or above "
+    "the plan's subgroup_positive_recall_min.",
     "inside_change_control_plan": "The change stays inside what the plan allows without a new plan: feature "
     "specification, model family, intended use, guarantee, PRIORITY floor and confidence levels.",
 }
@@ -113,14 +119,15 @@ def model_candidate(
         },
     )
     recorded = conformal_model["conformal"]
-    if Guarantee.from_dict(recorded["guarantee"]) != Guarantee.from_dict(plan.guarantee.model_dump()):
+    if Guarantee.from_dict(recorded["guarantee"]) != plan.guarantee.core():
         outside.append(f"recall guarantee {recorded['guarantee']} is not the plan's {plan.guarantee.model_dump()}")
     floor = conformal_model.get("triage_policy", {}).get("priority_min_p_ae")
-    if floor != plan.conformal.priority_min_p_ae:
-        outside.append(f"PRIORITY floor p(AE) {floor} is not the plan's {plan.conformal.priority_min_p_ae}")
-    if float(recorded["confidence"]["0"]) != plan.conformal.no_ae_confidence:
+    if floor != plan.conformal.positive_min_probability:
+        outside.append(f"positive floor {floor} is not the plan's {plan.conformal.positive_min_probability}")
+    if float(recorded["confidence"]["0"]) != plan.conformal.negative_confidence:
         outside.append(
-            f"no-AE confidence {recorded['confidence']['0']} is not the plan's {plan.conformal.no_ae_confidence}"
+            f"negative-class confidence {recorded['confidence']['0']} is not the plan's "
+            f"{plan.conformal.negative_confidence}"
         )
     data_problems = data_requirements_met(
         plan, len(dataset_splits), int((dataset_splits["label"] == 1).sum()), newest_record_age_days=None
