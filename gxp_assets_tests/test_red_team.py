@@ -137,7 +137,7 @@ def test_a_version_inserted_as_active_without_signatures_cannot_score(world: dic
         connection.execute("UPDATE versions SET state = 'RETIRED' WHERE state = 'ACTIVE'")
         connection.execute(
             "INSERT INTO versions VALUES (?, ?, ?, ?, 'ACTIVE', ?)",
-            ("ae-triage-v1-forged", "ae-triage-v1", canonical_json(record).decode(), record_hash(record),
+            ("ae-triage-v1-forged", "ae_triage", canonical_json(record).decode(), record_hash(record),
              datetime.now(UTC).isoformat()),
         )  # fmt: skip
     refusal = refused_at_use()

@@ -55,7 +55,7 @@ def deployed_model(
     its whole chain verified (record, artifacts, plan, approvals, transitions, audit trail): any failure is audited
     as an alarm, notified, and raised as VerificationFailed naming what failed. ``artifacts`` (decoded, by asset)
     come from elsewhere than the store, e.g. a serving container's model folder; they are verified the same way."""
-    use_case = governance.plan.plan.intended_use.id
+    use_case = governance.plan.plan.use_case
     registered = governance.registry.get(version) if version else governance.registry.active(use_case)
     if registered is None:
         raise NoActiveModel(

@@ -103,7 +103,7 @@ def model_candidate(
     governance = open_governance()
     plan = governance.plan.plan
     metrics = model_evaluation["metrics"]
-    active = governance.registry.active(plan.intended_use.id)
+    active = governance.registry.active(plan.use_case)
     results = evaluate_acceptance(plan, metrics, active.record["metrics"] if active else None)
     model_sha256 = sha256_hex(ae_classifier.encode())
     conformal_sha256 = sha256_hex(canonical_json(conformal_model))
@@ -132,11 +132,11 @@ def model_candidate(
     data_problems = data_requirements_met(
         plan, len(dataset_splits), int((dataset_splits["label"] == 1).sum()), newest_record_age_days=None
     )
-    version = version_id(plan.intended_use.id, model_sha256, conformal_sha256)
+    version = version_id(plan.use_case, model_sha256, conformal_sha256)
     head = governance.audit_head()
     record = {
         "version": version,
-        "use_case": plan.intended_use.id,
+        "use_case": plan.use_case,
         "model_family": family,
         "model_sha256": model_sha256,
         "conformal_sha256": conformal_sha256,

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from gxp_assets.core.hashing import sha256_hex
+from gxp_assets.governance.roles import KNOWN_ROLES
 from gxp_assets.governance.yaml_document import read_document, validate_document
 
 if TYPE_CHECKING:  # imported where used: loading a plan needs neither numpy nor scipy
@@ -32,6 +33,16 @@ Fraction = Annotated[float, Field(ge=0, le=1)]
 Confidence = Annotated[float, Field(gt=0, lt=1)]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 UseCaseId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
+
+
+def _known_role(value: str) -> str:
+    if value not in KNOWN_ROLES:
+        raise ValueError(f"unknown role {value!r}; known roles: {', '.join(sorted(KNOWN_ROLES))}")
+    return value
+
+
+#: A role a person can hold (gxp_assets.governance.roles.Role): a plan cannot require a role nobody can have.
+RoleName = Annotated[str, AfterValidator(_known_role)]
 
 # Limits are written as decimals (0.02, 0.88) that binary floats cannot hold exactly; without this slack a measured
 # value equal to its limit could fail (0.90 - 0.88 > 0.02 in floating point).
@@ -122,7 +133,7 @@ class FailSafe(_Strict):
     """When auto-closing stops on its own, before results are published, until a signed decision lifts it."""
 
     suspend_on_drift: bool
-    lift_role: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
+    lift_role: RoleName
 
 
 #: Each drift limit -> the measures of the use case's ``drift`` section it judges (section, measure); a limit is
@@ -190,7 +201,7 @@ class RetrainingTriggers(_Strict):
 
 
 class RequiredSignature(_Strict):
-    role: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
+    role: RoleName
     meaning: SignatureMeaning
 
 

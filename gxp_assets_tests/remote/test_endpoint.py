@@ -78,7 +78,7 @@ def test_promotion_switches_the_endpoint_and_rollback_switches_it_back(
     from gxp_assets.stores import open_governance
 
     governance = open_governance()
-    first = governance.registry.active("ae-triage-v1").version
+    first = governance.registry.active("ae_triage").version
     sagemaker = boto3.client("sagemaker")
     first_config, container = serving(sagemaker)
     assert first_config == sagemaker_name(ENDPOINT, first, first_config.rsplit("-", 1)[1])
