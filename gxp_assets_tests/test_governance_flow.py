@@ -18,10 +18,9 @@ from dagster import DagsterInstance, build_sensor_context
 from gxp_assets.definitions import defs
 from gxp_assets.defs.io_manager import LAUNCHED_BY_TAG
 from gxp_assets.defs.sensors import approved_models
-from gxp_assets.governance.plan import DEFAULT_PLAN_PATH
 from gxp_assets.stores import audit_trail, codecs, open_governance
 from gxp_assets.stores.local import LocalArtifactStore
-from gxp_assets_tests.conftest import control_roles, register_recalibrated, relaxed_plan
+from gxp_assets_tests.conftest import PROJECT_ROOT, control_roles, register_recalibrated, relaxed_plan
 
 PASSPHRASE = "correct horse battery staple"
 USERS = {
@@ -42,7 +41,7 @@ RUN_CONFIG = {
 def world(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("governance")
     (root / "dagster").mkdir()
-    (root / "dagster" / "dagster.yaml").write_text((DEFAULT_PLAN_PATH.parent / "dagster.yaml").read_text())
+    (root / "dagster" / "dagster.yaml").write_text((PROJECT_ROOT / "dagster.yaml").read_text())
     env = {
         **os.environ,
         "GXP_HOME": str(root / "gxp"),

@@ -25,7 +25,7 @@ from gxp_assets.stores.results_integrity import ResultsIntegrityError, recorded_
 from gxp_assets.stores.results_local import LocalResultsStore
 from gxp_assets.stores.results_protocol import ResultsStore
 
-DEFAULT_ROLES_PATH = DEFAULT_PLAN_PATH.parent / "roles.yaml"
+DEFAULT_ROLES_PATH = USE_CASES_ROOT.parent / "roles.yaml"  # one roles file, for every use case
 
 
 @dataclass(frozen=True)

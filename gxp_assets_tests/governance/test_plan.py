@@ -219,7 +219,8 @@ def test_auroc_drop_passes_without_an_active_model(plan: ChangeControlPlan) -> N
 
 
 def test_subgroups_are_judged_only_with_enough_positives(plan: ChangeControlPlan) -> None:
-    min_ae, floor = plan.acceptance_criteria.subgroup_min_positive, plan.acceptance_criteria.subgroup_positive_recall_min
+    criteria = plan.acceptance_criteria
+    min_ae, floor = criteria.subgroup_min_positive, criteria.subgroup_positive_recall_min
     metrics = passing_metrics(plan) | {
         "subgroups": [
             {"source": "literature", "n": 900, "ae": min_ae, "auroc": 0.9, "ae_recall": floor, "auto_close_share": 0.4},
