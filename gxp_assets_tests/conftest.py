@@ -154,6 +154,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     from gxp_assets.stores import open_governance
 
     governance = open_governance()
-    version = governance.registry.active(governance.plan.plan.intended_use.id).version
+    version = governance.registry.active(governance.plan.plan.use_case).version
     yield {"env": env, "home": home, "root": root, "version": version, "demo": demo.stdout}
     monkeypatch.undo()

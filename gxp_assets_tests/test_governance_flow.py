@@ -132,7 +132,8 @@ def test_refusals_are_refused_and_audited(world: dict) -> None:
 
 def test_signature_over_another_record_and_replay_are_refused(world: dict, tmp_path: Path) -> None:
     governance = open_governance()
-    other = governance.registry.register("ae-triage-v1-other", "ae-triage-v1", {"use_case": "ae-triage-v1",
+    plan = governance.registry.get(world["version"]).record["plan"]  # the plan in force: judged under it
+    other = governance.registry.register("ae_triage-other", "ae_triage", {"use_case": "ae_triage", "plan": plan,
                                          "lineage": {"trained_by": "dana"}}, "dana")  # fmt: skip
     governance.registry.transition(other.version, "PENDING_APPROVAL", "dana", "test record")
     saved = tmp_path / "quinn.json"
