@@ -51,7 +51,7 @@ def judged_sources(record: dict) -> frozenset[str]:
 def deployed_model(
     governance: Governance, store: ArtifactStore, version: str | None = None, artifacts: dict | None = None
 ) -> DeployedModel:
-    """The ACTIVE model of the plan's intended use, or a given version (to re-explain a past scoring), only after
+    """The ACTIVE model of the plan's use case, or a given version (to re-explain a past scoring), only after
     its whole chain verified (record, artifacts, plan, approvals, transitions, audit trail): any failure is audited
     as an alarm, notified, and raised as VerificationFailed naming what failed. ``artifacts`` (decoded, by asset)
     come from elsewhere than the store, e.g. a serving container's model folder; they are verified the same way."""
