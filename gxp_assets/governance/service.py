@@ -326,7 +326,10 @@ class Governance:
             message = f"model {version} is {model.state}; only an APPROVED version can be promoted"
             self.refuse(actor, version, "wrong_state", message)
             raise ActionRefused("wrong_state", message)
-        self.model_plan(model, actor)  # its own plan, or an audited refusal
+        try:
+            recorded_plan(model, self.plans)
+        except PlanNotAvailable:  # an edited or foreign plan is an alarm (audited, notified), not only a refusal
+            self.require_verified(version, actor, f"promote model {version}")
         status = self.approval_status(version)
         if not status.complete:
             message = f"model {version} lacks valid approvals: {', '.join(status.missing)}"

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from gxp_assets.governance.registry import State, version_id
 from gxp_assets.governance.roles import Roles, load_roles
 from gxp_assets.governance.roles_control import approve_roles
-from gxp_assets.governance.service import ActionRefused, Governance
+from gxp_assets.governance.service import ActionRefused, Governance, VerificationFailed
 from gxp_assets.governance.signatures import (
     Meaning,
     Refusal,
@@ -201,15 +201,19 @@ def test_a_roles_approval_counts_only_for_the_use_cases_whose_plan_pins_the_key(
     world.approve(ae, "qjones", "mgarcia")
 
 
-def test_a_model_whose_plan_was_edited_since_cannot_be_promoted(world: World) -> None:
-    dissolution = world.register("dissolution_risk", "1")
+def test_a_model_whose_plan_was_edited_since_cannot_be_promoted_or_signed(world: World) -> None:
+    dissolution, pending = world.register("dissolution_risk", "1"), world.register("dissolution_risk", "2")
     world.approve(dissolution, "qjones", "hbauer")
     path = world.root / "use_cases" / "dissolution_risk" / "change_control_plan.yaml"
     path.write_text(path.read_text(encoding="utf-8").replace("auroc_min: 0.8", "auroc_min: 0.7"), encoding="utf-8")
     edited = _governance(world.root / "home", world.root / "use_cases", world.roles, world.artifacts)
-    with pytest.raises(ActionRefused, match="is not available: the plan in force for 'dissolution_risk'") as caught:
+    with pytest.raises(VerificationFailed, match="is not available: the plan in force for 'dissolution_risk'"):
         edited.promote(dissolution, "admin")
-    assert caught.value.code == "plan_not_available"
-    assert refusals(edited, dissolution)[-1]["code"] == "plan_not_available"
+    alarm = edited.audit.head()  # an alarm, audited: the plan changed under an approved model
+    assert (alarm.action, alarm.subject) == ("alarm", dissolution)
+    assert "plan" in {failure["check"] for failure in alarm.details["failures"]}
     assert edited.registry.get(dissolution).state == State.APPROVED
-    assert not edited.verify(dissolution).ok
+    with pytest.raises(ActionRefused, match="it changed after the model was built") as caught:
+        edited.submit_signature(pending, world.signature("qjones", pending))
+    assert caught.value.code == "plan_not_available"
+    assert refusals(edited, pending)[-1]["code"] == "plan_not_available"
