@@ -20,7 +20,7 @@ from gxp_assets.defs.io_manager import LAUNCHED_BY_TAG
 from gxp_assets.defs.metadata import records_table, rounded
 from gxp_assets.defs.provenance import current_user, git_commit, library_versions
 from gxp_assets.defs.registry_observation import CANDIDATE_KEY, registry_observations
-from gxp_assets.governance.plan import data_requirements_met, evaluate_acceptance, within_plan
+from gxp_assets.governance.acceptance import data_requirements_met, evaluate_acceptance, within_plan
 from gxp_assets.governance.registry import State, version_id
 from gxp_assets.stores import notifier, open_governance
 from gxp_assets.stores.endpoint_switch import switch_endpoint

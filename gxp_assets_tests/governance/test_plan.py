@@ -9,16 +9,8 @@ import pytest
 import yaml
 
 from gxp_assets.core.features import DEFAULT_FEATURE_SPEC
-from gxp_assets.governance.plan import (
-    DEFAULT_PLAN_PATH,
-    ChangeControlPlan,
-    CriterionResult,
-    PlanError,
-    data_requirements_met,
-    evaluate_acceptance,
-    load_plan,
-    within_plan,
-)
+from gxp_assets.governance.acceptance import CriterionResult, data_requirements_met, evaluate_acceptance, within_plan
+from gxp_assets.governance.plan import DEFAULT_PLAN_PATH, ChangeControlPlan, PlanError, load_plan
 
 REPO_PLAN = Path(__file__).resolve().parents[2] / "use_cases" / "ae_triage" / "change_control_plan.yaml"
 
