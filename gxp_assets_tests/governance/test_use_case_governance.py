@@ -171,8 +171,11 @@ def test_an_approval_valid_under_the_ae_plan_is_refused_for_a_dissolution_model_
     assert caught.value.code == Refusal.MISSING_ROLE
     assert [details["code"] for details in refusals(governance, dissolution)] == ["missing_role"]
     assert [details["code"] for details in refusals(governance, ae)] == ["missing_role"]
-    assert governance.approval_status(dissolution).missing == ["approval by a qa_reviewer",
-                                                               "approval by a qualified_person", "2 more signer(s)"]
+    assert governance.approval_status(dissolution).missing == [
+        "approval by a qa_reviewer",
+        "approval by a qualified_person",
+        "2 more signer(s)",
+    ]
 
 
 def test_a_model_claiming_the_other_use_cases_plan_is_refused_and_audited(world: World) -> None:
