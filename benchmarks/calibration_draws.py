@@ -24,11 +24,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gxp_assets.core.conformal import fit_conformal  # noqa: E402
-from gxp_assets.core.guarantee import Guarantee  # noqa: E402
 from gxp_assets.governance.plan import load_plan  # noqa: E402
 
 PLAN = load_plan().plan
-TARGET = PLAN.ae_confidence
+TARGET = PLAN.positive_confidence
 
 
 def draws(scores: np.ndarray, labels: np.ndarray, groups: np.ndarray, sources: np.ndarray, n: int) -> dict:
@@ -36,16 +35,16 @@ def draws(scores: np.ndarray, labels: np.ndarray, groups: np.ndarray, sources: n
     unique, group_of = np.unique(groups, return_inverse=True)
     rng = np.random.default_rng(0)
     found: dict[str, list[float]] = {"marginal by document": [], "marginal by sentence": [], "pac by document": []}
-    guarantee = Guarantee.from_dict(PLAN.guarantee.model_dump())
+    guarantee = PLAN.guarantee.core()
     for draw in range(n):
         by_document = (rng.random(len(unique)) < 0.5)[group_of]
         by_sentence = rng.random(len(scores)) < 0.5
         for name, calibration in (("marginal by document", by_document), ("marginal by sentence", by_sentence)):
-            record = fit_conformal(scores[calibration], labels[calibration], TARGET, PLAN.conformal.no_ae_confidence)
+            record = fit_conformal(scores[calibration], labels[calibration], TARGET, PLAN.conformal.negative_confidence)
             test = ~calibration & (labels == 1)
             found[name].append(float(record.prediction_sets(scores[test])[:, 1].mean()))
         record = fit_conformal(
-            scores[by_document], labels[by_document], TARGET, PLAN.conformal.no_ae_confidence, guarantee=guarantee,
+            scores[by_document], labels[by_document], TARGET, PLAN.conformal.negative_confidence, guarantee=guarantee,
             units=groups[by_document], sources=sources[by_document], selection_seed=draw,
         )  # fmt: skip
         test = ~by_document & (labels == 1)

@@ -148,7 +148,7 @@ def child_plain(source: str, quick: bool) -> dict:
         scores = predict_scores(classifier, X)
         guarantee = plan_guarantee()
         conformal = fit_conformal(
-            scores, labels, guarantee.confidence, plan.conformal.no_ae_confidence, guarantee=guarantee,
+            scores, labels, guarantee.confidence, plan.conformal.negative_confidence, guarantee=guarantee,
             units=part["split_group"].to_numpy(), sources=part["source"].to_numpy(), selection_seed=7,
         )  # fmt: skip
         calibrator = choose_calibrator(scores, labels, seed=7)
@@ -161,7 +161,7 @@ def child_plain(source: str, quick: bool) -> dict:
             "conformal": conformal.to_dict(),
             "calibration": calibrator.to_dict(),
             "feature_names": {str(column): names[column] for column in sorted(names)},
-            "triage_policy": {"priority_min_p_ae": plan.conformal.priority_min_p_ae},
+            "triage_policy": {"priority_min_p_ae": plan.conformal.positive_min_probability},
         }
         model = TriageModel.from_records(trained.model_text, record)
         X, labels, part = split_rows(features, splits, "test")

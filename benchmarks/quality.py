@@ -25,6 +25,7 @@ import os
 import statistics
 import sys
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -40,7 +41,6 @@ from gxp_assets.core.conformal import fit_conformal, triage  # noqa: E402
 from gxp_assets.core.demo_data import write_demo_reports  # noqa: E402
 from gxp_assets.core.evaluation import evaluate  # noqa: E402
 from gxp_assets.core.features import DEFAULT_FEATURE_SPEC, featurize  # noqa: E402
-from gxp_assets.core.guarantee import Guarantee  # noqa: E402
 from gxp_assets.core.loaders import load_ade_corpus, load_contract_files  # noqa: E402
 from gxp_assets.core.model import TrainingParams, load_classifier, predict_scores, train_classifier  # noqa: E402
 from gxp_assets.core.splits import SplitPlan, assign_splits  # noqa: E402
@@ -49,11 +49,11 @@ from gxp_assets.governance.plan import load_plan  # noqa: E402
 
 ADE = ROOT.parent / "shared" / "data" / "ade_corpus_v2"
 PLAN = load_plan().plan
-TARGET = PLAN.ae_confidence
-NO_AE = PLAN.conformal.no_ae_confidence
+TARGET = PLAN.positive_confidence
+NO_AE = PLAN.conformal.negative_confidence
 METHODS = {
-    "pac_document": Guarantee.from_dict(PLAN.guarantee.model_dump()),
-    "pac_record": Guarantee.from_dict(PLAN.guarantee.model_dump() | {"unit": "record"}),
+    "pac_document": PLAN.guarantee.core(),
+    "pac_record": replace(PLAN.guarantee.core(), unit="record"),
     "marginal": None,
 }
 COLUMNS = ("ae_recall", "sd", "below_target", "auto_close_share", "auroc", "ties_at_threshold")

@@ -46,10 +46,9 @@ from gxp_assets.core.batch_scoring import ScoringStamp, score_file  # noqa: E402
 from gxp_assets.core.calibration import choose_calibrator  # noqa: E402
 from gxp_assets.core.conformal import Triage, fit_conformal  # noqa: E402
 from gxp_assets.core.demo_data import write_demo_reports  # noqa: E402
-from gxp_assets.core.drift import DriftLimits, DriftReference, build_reference  # noqa: E402
+from gxp_assets.core.drift import DriftReference, build_reference  # noqa: E402
 from gxp_assets.core.fail_safe import SUSPENSION_PREFIX, FailSafe  # noqa: E402
 from gxp_assets.core.features import DEFAULT_FEATURE_SPEC, featurize  # noqa: E402
-from gxp_assets.core.guarantee import Guarantee  # noqa: E402
 from gxp_assets.core.hashing import sha256_hex, unit_interval  # noqa: E402
 from gxp_assets.core.loaders import load_ade_corpus, load_contract_files  # noqa: E402
 from gxp_assets.core.model import TrainingParams, load_classifier, predict_scores, train_classifier  # noqa: E402
@@ -60,8 +59,8 @@ from gxp_assets.governance.plan import load_plan  # noqa: E402
 
 ADE_FOLDER = ROOT.parent / "shared" / "data" / "ade_corpus_v2"
 PLAN = load_plan().plan
-GUARANTEE = Guarantee.from_dict(PLAN.guarantee.model_dump())
-LIMITS = DriftLimits(**PLAN.retraining_triggers.drift.model_dump())
+GUARANTEE = PLAN.guarantee.core()
+LIMITS = PLAN.retraining_triggers.drift.core()
 TOLERANCE = PLAN.retraining_triggers.false_alarm_tolerance
 TARGET = GUARANTEE.miss_rate
 HELD_OUT = 0.3  # share of each corpus's documents kept for batches, never seen by a model or its reference
@@ -140,7 +139,7 @@ def build(corpus: Corpus, params: TrainingParams) -> Built:
         scores,
         labels[cal],
         GUARANTEE.confidence,
-        PLAN.conformal.no_ae_confidence,
+        PLAN.conformal.negative_confidence,
         guarantee=GUARANTEE,
         units=groups[cal],
         sources=splits["source"].to_numpy()[cal],

@@ -54,18 +54,18 @@ def relaxed_plan(path: Path, guarantee: dict | None = None) -> Path:
 
     The guarantee defaults to the marginal one, which tens of calibration records support; pass a PAC guarantee
     (``PAC_FOR_SMALL_MODELS``) where a test exercises it on a few hundred documents."""
-    plan = yaml.safe_load((PROJECT_ROOT / "change_control_plan.yaml").read_text())
-    plan["data_requirements"].update({"min_records": 100, "min_ae": 20})
-    plan["acceptance_criteria"].update({"auroc_min": 0.6, "auto_close_min": 0.0, "subgroup_ae_recall_min": 0.5})
-    plan["acceptance_criteria"]["ae_recall_tolerance"] = 0.2
-    plan["guarantee"].pop("batch_documents", None)  # about the population of documents unless a test asks
-    plan["guarantee"].update(guarantee or {"type": "marginal", "by_source": False})
+    plan = yaml.safe_load((PROJECT_ROOT / "use_cases" / "ae_triage" / "change_control_plan.yaml").read_text())
+    plan["data_requirements"].update({"min_records": 100, "min_positive": 20})
+    plan["acceptance_criteria"].update({"auroc_min": 0.6, "auto_close_min": 0.0, "subgroup_positive_recall_min": 0.5})
+    plan["acceptance_criteria"]["positive_recall_tolerance"] = 0.2
+    plan["guarantee"].pop("batch_units", None)  # about the population of documents unless a test asks
+    plan["guarantee"].update(guarantee or {"type": "marginal", "by_subgroup": False})
     path.write_text(yaml.safe_dump(plan, sort_keys=False))
     return path
 
 
 #: Training-conditional and per source, at a level a few hundred calibration documents support (16 AE documents).
-PAC_FOR_SMALL_MODELS = {"type": "pac", "miss_rate": 0.1, "delta": 0.2, "unit": "document", "by_source": True}
+PAC_FOR_SMALL_MODELS = {"type": "pac", "miss_rate": 0.1, "delta": 0.2, "unit": "document", "by_subgroup": True}
 
 
 ROLE_ADMIN_PASSPHRASE = "role administrator passphrase"
@@ -154,6 +154,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     from gxp_assets.stores import open_governance
 
     governance = open_governance()
-    version = governance.registry.active(governance.plan.plan.intended_use.id).version
+    version = governance.registry.active(governance.plan.plan.use_case).version
     yield {"env": env, "home": home, "root": root, "version": version, "demo": demo.stdout}
     monkeypatch.undo()

@@ -250,7 +250,7 @@ def test_the_ui_metadata_is_rounded_tabled_and_links_the_full_priority_table(wor
     assert {record.data["source"] for record in subgroups.records} == {row["source"] for row in exact["subgroups"]}
     criteria = latest_metadata("model_candidate")["acceptance_criteria"]
     assert isinstance(criteria, TableMetadataValue) and all(record.data["passed"] for record in criteria.records)
-    assert {"auroc_min", "ae_recall_min"} <= {record.data["name"] for record in criteria.records}
+    assert {"auroc_min", "positive_recall_min"} <= {record.data["name"] for record in criteria.records}
 
     scored = most_priority_batch()
     full = pd.read_csv(scored["priority_queue_file"].value)

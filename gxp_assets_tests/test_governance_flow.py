@@ -18,10 +18,9 @@ from dagster import DagsterInstance, build_sensor_context
 from gxp_assets.definitions import defs
 from gxp_assets.defs.io_manager import LAUNCHED_BY_TAG
 from gxp_assets.defs.sensors import approved_models
-from gxp_assets.governance.plan import DEFAULT_PLAN_PATH
 from gxp_assets.stores import audit_trail, codecs, open_governance
 from gxp_assets.stores.local import LocalArtifactStore
-from gxp_assets_tests.conftest import control_roles, register_recalibrated, relaxed_plan
+from gxp_assets_tests.conftest import PROJECT_ROOT, control_roles, register_recalibrated, relaxed_plan
 
 PASSPHRASE = "correct horse battery staple"
 USERS = {
@@ -42,7 +41,7 @@ RUN_CONFIG = {
 def world(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("governance")
     (root / "dagster").mkdir()
-    (root / "dagster" / "dagster.yaml").write_text((DEFAULT_PLAN_PATH.parent / "dagster.yaml").read_text())
+    (root / "dagster" / "dagster.yaml").write_text((PROJECT_ROOT / "dagster.yaml").read_text())
     env = {
         **os.environ,
         "GXP_HOME": str(root / "gxp"),
@@ -96,7 +95,7 @@ def test_candidate_is_registered_with_lineage_and_checks(world: dict) -> None:
     evaluations = {e.check_name: e for e in world["result"].get_asset_check_evaluations()}
     for name in (
         "auroc_min",
-        "ae_recall_min",
+        "positive_recall_min",
         "auto_close_min",
         "max_auroc_drop_vs_active",
         "inside_change_control_plan",
@@ -133,7 +132,8 @@ def test_refusals_are_refused_and_audited(world: dict) -> None:
 
 def test_signature_over_another_record_and_replay_are_refused(world: dict, tmp_path: Path) -> None:
     governance = open_governance()
-    other = governance.registry.register("ae-triage-v1-other", "ae-triage-v1", {"use_case": "ae-triage-v1",
+    plan = governance.registry.get(world["version"]).record["plan"]  # the plan in force: judged under it
+    other = governance.registry.register("ae_triage-other", "ae_triage", {"use_case": "ae_triage", "plan": plan,
                                          "lineage": {"trained_by": "dana"}}, "dana")  # fmt: skip
     governance.registry.transition(other.version, "PENDING_APPROVAL", "dana", "test record")
     saved = tmp_path / "quinn.json"

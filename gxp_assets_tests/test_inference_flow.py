@@ -33,14 +33,13 @@ from gxp_assets.defs.inference_assets import ScoringConfig, batches
 from gxp_assets.defs.io_manager import LAUNCHED_BY_TAG
 from gxp_assets.defs.retraining import EVIDENCE_TAG, TRIGGER_TAG, retraining_triggers
 from gxp_assets.defs.sensors import landing_files
-from gxp_assets.governance.plan import DEFAULT_PLAN_PATH
 from gxp_assets.governance.registry import State
 from gxp_assets.governance.suspension import LIFTED, SUSPENDED, standing_suspension
 from gxp_assets.stores import artifact_store, audit_trail, current_plan, landing_zone, open_governance, results_store
 from gxp_assets.stores.landing import ADJUDICATIONS, REPORTS, batch_key
 from gxp_assets.stores.local import default_home
 from gxp_assets.stores.notifier import outbox
-from gxp_assets_tests.conftest import PAC_FOR_SMALL_MODELS, relaxed_plan
+from gxp_assets_tests.conftest import PAC_FOR_SMALL_MODELS, PROJECT_ROOT, relaxed_plan
 
 TRAINING = {"ae_classifier": {"config": {"max_rounds": 80, "early_stopping_rounds": 15, "num_threads": 1}}}
 IN_DISTRIBUTION_BATCHES = 20
@@ -50,7 +49,7 @@ IN_DISTRIBUTION_BATCHES = 20
 def world(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("inference")
     (root / "dagster").mkdir()
-    (root / "dagster" / "dagster.yaml").write_text((DEFAULT_PLAN_PATH.parent / "dagster.yaml").read_text())
+    (root / "dagster" / "dagster.yaml").write_text((PROJECT_ROOT / "dagster.yaml").read_text())
     monkeypatch = pytest.MonkeyPatch()
     monkeypatch.setenv("GXP_HOME", str(root / "gxp"))
     monkeypatch.setenv("DAGSTER_HOME", str(root / "dagster"))
@@ -154,7 +153,8 @@ def test_a_landed_batch_is_scored_once_by_the_active_model(world: dict, capsys: 
 
     priority = predictions[predictions["triage"] == "PRIORITY"]
     assert len(priority) > 0  # the literature batch holds AE reports the model was trained on
-    assert (priority["p_ae"] >= current_plan().plan.conformal.priority_min_p_ae).all()  # shown first: likely an AE
+    floor = current_plan().plan.conformal.positive_min_probability
+    assert (priority["p_ae"] >= floor).all()  # shown first: likely an AE
     messages = [m for m in outbox() if m["kind"] == "priority_reports" and m["payload"]["batch"] == key]
     assert len(messages) == 1 and messages[0]["payload"]["priority_reports"] == len(priority)
     first_due = min(priority["due_at"]).strftime("%Y-%m-%d %H:%M")

@@ -31,7 +31,6 @@ from gxp_assets.defs.inference_assets import batches
 from gxp_assets.defs.io_manager import LAUNCHED_BY_TAG
 from gxp_assets.defs.sensors import landing_files
 from gxp_assets.governance.audit import next_entry
-from gxp_assets.governance.plan import DEFAULT_PLAN_PATH
 from gxp_assets.governance.registry import record_hash
 from gxp_assets.governance.roles import load_roles
 from gxp_assets.governance.service import VerificationFailed
@@ -47,7 +46,7 @@ from gxp_assets.stores import artifact_store, audit_trail, codecs, landing_zone,
 from gxp_assets.stores.checkpoints_local import LocalCheckpoints
 from gxp_assets.stores.landing import REPORTS, batch_key
 from gxp_assets.stores.notifier import outbox
-from gxp_assets_tests.conftest import register_recalibrated, relaxed_plan
+from gxp_assets_tests.conftest import PROJECT_ROOT, register_recalibrated, relaxed_plan
 
 TRAINING = {
     "labelled_reports": {"config": {"format": "demo", "demo_documents": 300}},
@@ -60,7 +59,7 @@ PASSPHRASE = "mallory's own passphrase"
 def pristine(tmp_path_factory: pytest.TempPathFactory) -> dict:
     root = tmp_path_factory.mktemp("red_team")
     (root / "dagster").mkdir()
-    (root / "dagster" / "dagster.yaml").write_text((DEFAULT_PLAN_PATH.parent / "dagster.yaml").read_text())
+    (root / "dagster" / "dagster.yaml").write_text((PROJECT_ROOT / "dagster.yaml").read_text())
     monkeypatch = pytest.MonkeyPatch()
     monkeypatch.setenv("GXP_HOME", str(root / "gxp"))
     monkeypatch.setenv("DAGSTER_HOME", str(root / "dagster"))
@@ -137,7 +136,7 @@ def test_a_version_inserted_as_active_without_signatures_cannot_score(world: dic
         connection.execute("UPDATE versions SET state = 'RETIRED' WHERE state = 'ACTIVE'")
         connection.execute(
             "INSERT INTO versions VALUES (?, ?, ?, ?, 'ACTIVE', ?)",
-            ("ae-triage-v1-forged", "ae-triage-v1", canonical_json(record).decode(), record_hash(record),
+            ("ae-triage-v1-forged", "ae_triage", canonical_json(record).decode(), record_hash(record),
              datetime.now(UTC).isoformat()),
         )  # fmt: skip
     refusal = refused_at_use()

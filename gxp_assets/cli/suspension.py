@@ -19,7 +19,7 @@ def _version(args: argparse.Namespace) -> str:
     if args.version:
         return args.version
     governance = open_governance()
-    active = governance.registry.active(governance.plan.plan.intended_use.id)
+    active = governance.registry.active(governance.plan.plan.use_case)
     if active is None:
         raise CliError("no ACTIVE model: name a version")
     return active.version

@@ -18,8 +18,9 @@ SIGN_MEANINGS = (Meaning.APPROVAL, Meaning.REVIEW, Meaning.REJECTION)
 
 
 def approver_roles(governance: Governance) -> set[str]:
-    """The roles the plan asks signatures of: who may open the inbox."""
-    return {str(required.role) for required in governance.plan.plan.approvals.required}
+    """The roles any use case's plan in force asks signatures of: who may open the inbox (each signature is then
+    judged under its model's own plan)."""
+    return {str(required.role) for plan in governance.plans.values() for required in plan.plan.approvals.required}
 
 
 def awaiting(governance: Governance) -> list[ModelVersion]:

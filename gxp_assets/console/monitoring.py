@@ -27,8 +27,8 @@ from gxp_assets.stores.results_protocol import ResultsStore
 #: Measures shown per event kind, in the order people read them, with the plan limit that judges each.
 DRIFT_MEASURES = (("score_psi", "score_psi_max"), ("unseen_ngram_share", "unseen_ngram_share_max"),
                   ("review_share", "review_share_increase_max"), ("domain_auc", "domain_auc_max"))  # fmt: skip
-PERFORMANCE_MEASURES = (("ae_recall", "realized_ae_recall_min"),
-                        ("priority_precision", "realized_priority_precision_min"))  # fmt: skip
+PERFORMANCE_MEASURES = (("ae_recall", "realized_positive_recall_min"),
+                        ("priority_precision", "realized_positive_precision_min"))  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ class DeployedModel:
 def judged_sources(record: dict) -> frozenset[str]:
     """Sources whose AE recall the plan's subgroup rule judged on the test split, and passed: only their reports
     may be auto-closed in production (a source too small to judge is not vouched for)."""
-    prefix = "subgroup_ae_recall_min["
+    prefix = "subgroup_positive_recall_min["
     return frozenset(
         result["name"][len(prefix) : -1]
         for result in record.get("acceptance", [])
@@ -51,11 +51,11 @@ def judged_sources(record: dict) -> frozenset[str]:
 def deployed_model(
     governance: Governance, store: ArtifactStore, version: str | None = None, artifacts: dict | None = None
 ) -> DeployedModel:
-    """The ACTIVE model of the plan's intended use, or a given version (to re-explain a past scoring), only after
+    """The ACTIVE model of the plan's use case, or a given version (to re-explain a past scoring), only after
     its whole chain verified (record, artifacts, plan, approvals, transitions, audit trail): any failure is audited
     as an alarm, notified, and raised as VerificationFailed naming what failed. ``artifacts`` (decoded, by asset)
     come from elsewhere than the store, e.g. a serving container's model folder; they are verified the same way."""
-    use_case = governance.plan.plan.intended_use.id
+    use_case = governance.plan.plan.use_case
     registered = governance.registry.get(version) if version else governance.registry.active(use_case)
     if registered is None:
         raise NoActiveModel(

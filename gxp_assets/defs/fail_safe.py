@@ -19,7 +19,7 @@ from gxp_assets.stores.notifier import Notification
 
 def drift_limits() -> DriftLimits:
     """The plan's drift triggers, field for field."""
-    return DriftLimits(**current_plan().plan.retraining_triggers.drift.model_dump())
+    return current_plan().plan.retraining_triggers.drift.core()
 
 
 def watch(version: str, reference: DriftReference | None) -> FailSafe:

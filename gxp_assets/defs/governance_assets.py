@@ -20,7 +20,7 @@ from gxp_assets.defs.io_manager import LAUNCHED_BY_TAG
 from gxp_assets.defs.metadata import records_table, rounded
 from gxp_assets.defs.provenance import current_user, git_commit, library_versions
 from gxp_assets.defs.registry_observation import CANDIDATE_KEY, registry_observations
-from gxp_assets.governance.plan import data_requirements_met, evaluate_acceptance, within_plan
+from gxp_assets.governance.acceptance import data_requirements_met, evaluate_acceptance, within_plan
 from gxp_assets.governance.registry import State, version_id
 from gxp_assets.stores import notifier, open_governance
 from gxp_assets.stores.endpoint_switch import switch_endpoint
@@ -38,17 +38,23 @@ LINEAGE_ASSETS = (
     "model_evaluation",
     "drift_reference",
 )
-CRITERIA = ("auroc_min", "ae_recall_min", "auto_close_min", "max_auroc_drop_vs_active", "subgroup_ae_recall_min")
+CRITERIA = (
+    "auroc_min",
+    "positive_recall_min",
+    "auto_close_min",
+    "max_auroc_drop_vs_active",
+    "subgroup_positive_recall_min",
+)
 #: What each blocking check of model_candidate judges, as the UI shows it.
 CHECK_DESCRIPTIONS = {
     "auroc_min": "Test-split AUROC is at least the change control plan's acceptance_criteria.auroc_min.",
-    "ae_recall_min": "Realized AE recall on the test split is at least the guaranteed recall minus the plan's "
-    "ae_recall_tolerance.",
+    "positive_recall_min": "Realized recall of the positive class on the test split is at least the guaranteed "
+    "recall minus the plan's positive_recall_tolerance.",
     "auto_close_min": "The share of test reports auto-closed is at least the plan's auto_close_min (the model is "
     "useful, not only safe).",
     "max_auroc_drop_vs_active": "AUROC does not drop by more than the plan allows against the ACTIVE model.",
-    "subgroup_ae_recall_min": "Every source with enough AE reports keeps AE recall at or above the plan's "
-    "subgroup_ae_recall_min.",
+    "subgroup_positive_recall_min": "Every subgroup with enough positive records keeps positive recall at or above "
+    "the plan's subgroup_positive_recall_min.",
     "inside_change_control_plan": "The change stays inside what the plan allows without a new plan: feature "
     "specification, model family, intended use, guarantee, PRIORITY floor and confidence levels.",
 }
@@ -97,7 +103,7 @@ def model_candidate(
     governance = open_governance()
     plan = governance.plan.plan
     metrics = model_evaluation["metrics"]
-    active = governance.registry.active(plan.intended_use.id)
+    active = governance.registry.active(plan.use_case)
     results = evaluate_acceptance(plan, metrics, active.record["metrics"] if active else None)
     model_sha256 = sha256_hex(ae_classifier.encode())
     conformal_sha256 = sha256_hex(canonical_json(conformal_model))
@@ -113,23 +119,24 @@ def model_candidate(
         },
     )
     recorded = conformal_model["conformal"]
-    if Guarantee.from_dict(recorded["guarantee"]) != Guarantee.from_dict(plan.guarantee.model_dump()):
+    if Guarantee.from_dict(recorded["guarantee"]) != plan.guarantee.core():
         outside.append(f"recall guarantee {recorded['guarantee']} is not the plan's {plan.guarantee.model_dump()}")
     floor = conformal_model.get("triage_policy", {}).get("priority_min_p_ae")
-    if floor != plan.conformal.priority_min_p_ae:
-        outside.append(f"PRIORITY floor p(AE) {floor} is not the plan's {plan.conformal.priority_min_p_ae}")
-    if float(recorded["confidence"]["0"]) != plan.conformal.no_ae_confidence:
+    if floor != plan.conformal.positive_min_probability:
+        outside.append(f"positive floor {floor} is not the plan's {plan.conformal.positive_min_probability}")
+    if float(recorded["confidence"]["0"]) != plan.conformal.negative_confidence:
         outside.append(
-            f"no-AE confidence {recorded['confidence']['0']} is not the plan's {plan.conformal.no_ae_confidence}"
+            f"negative-class confidence {recorded['confidence']['0']} is not the plan's "
+            f"{plan.conformal.negative_confidence}"
         )
     data_problems = data_requirements_met(
         plan, len(dataset_splits), int((dataset_splits["label"] == 1).sum()), newest_record_age_days=None
     )
-    version = version_id(plan.intended_use.id, model_sha256, conformal_sha256)
+    version = version_id(plan.use_case, model_sha256, conformal_sha256)
     head = governance.audit_head()
     record = {
         "version": version,
-        "use_case": plan.intended_use.id,
+        "use_case": plan.use_case,
         "model_family": family,
         "model_sha256": model_sha256,
         "conformal_sha256": conformal_sha256,

@@ -1,6 +1,7 @@
 """The model half of the asset graph: classifier -> conformal model -> evaluation on the test split."""
 
 import json
+from dataclasses import replace
 
 import lightgbm as lgb
 import numpy as np
@@ -77,10 +78,10 @@ class ConformalConfig(Config):
 
 def plan_guarantee(ae_confidence: float | None = None) -> Guarantee:
     """The plan's recall guarantee, at another level when run config asks (the candidate is then outside the plan)."""
-    values = current_plan().plan.guarantee.model_dump()
+    guarantee = current_plan().plan.guarantee.core()
     if ae_confidence is not None:
-        values["miss_rate"] = round(1 - ae_confidence, 12)
-    return Guarantee.from_dict(values)
+        guarantee = replace(guarantee, miss_rate=round(1 - ae_confidence, 12))
+    return guarantee
 
 
 @asset(
@@ -97,7 +98,7 @@ def ae_classifier(
     dataset_splits: pd.DataFrame,
 ) -> Output[str]:
     data = TrainingData.from_splits(FeatureMatrix.from_arrays(report_features), dataset_splits)
-    needs = CalibrationNeeds(plan_guarantee(), current_plan().plan.conformal.no_ae_confidence)
+    needs = CalibrationNeeds(plan_guarantee(), current_plan().plan.conformal.negative_confidence)
     params = config.params()
     context.log.info(
         f"training on {len(data.labels):,} train reports ({int(data.labels.sum()):,} AE), {params.num_threads} "
@@ -138,7 +139,7 @@ def conformal_model(
     X, labels, part = split_rows(features, dataset_splits, "calibration")
     scores = predict_scores(classifier, X)
     guarantee = plan_guarantee(config.ae_confidence)
-    no_ae_confidence = config.no_ae_confidence or current_plan().plan.conformal.no_ae_confidence
+    no_ae_confidence = config.no_ae_confidence or current_plan().plan.conformal.negative_confidence
     conformal = fit_conformal(
         scores,
         labels,
@@ -169,7 +170,7 @@ def conformal_model(
             "{0}": "AUTO_CLOSE",
             "{1}": "PRIORITY when p(AE) >= priority_min_p_ae, else REVIEW",
             "{0,1} or {}": "REVIEW",
-            "priority_min_p_ae": current_plan().plan.conformal.priority_min_p_ae,
+            "priority_min_p_ae": current_plan().plan.conformal.positive_min_probability,
         },
     }
     return Output(

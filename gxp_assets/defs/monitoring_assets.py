@@ -158,8 +158,8 @@ def adjudications(context: AssetExecutionContext) -> Output[pd.DataFrame]:
 def realized_performance(context: AssetExecutionContext, adjudications: pd.DataFrame) -> Output[dict]:
     triggers = current_plan().plan.retraining_triggers
     limits = RealizedLimits(
-        ae_recall_min=triggers.realized_ae_recall_min,
-        priority_precision_min=triggers.realized_priority_precision_min,
+        ae_recall_min=triggers.realized_positive_recall_min,
+        priority_precision_min=triggers.realized_positive_precision_min,
         window_days=triggers.realized_window_days,
         min_count=triggers.realized_min_count,
     )

@@ -42,8 +42,8 @@ def _points() -> tuple[list[TrendPoint], list[TrendPoint]]:
             drift.append(TrendPoint(event.created_at, event.batch or "-", values, tuple(event.alarms)))
         elif event.kind == "performance":
             values = {"ae_recall": evidence.get("ae_recall"), "priority_precision": evidence.get("priority_precision"),
-                      "ae_recall_min": triggers.realized_ae_recall_min,
-                      "priority_precision_min": triggers.realized_priority_precision_min}  # fmt: skip
+                      "ae_recall_min": triggers.realized_positive_recall_min,
+                      "priority_precision_min": triggers.realized_positive_precision_min}  # fmt: skip
             performance.append(TrendPoint(event.created_at, "adjudications", values, tuple(event.alarms)))
     return drift, performance
 

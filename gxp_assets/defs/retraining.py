@@ -40,7 +40,7 @@ IN_FLIGHT = [
 
 def retraining_run_config(governance: Governance) -> dict | None:
     """The ACTIVE model's data configuration, now including the adjudicated reports; None without an ACTIVE model."""
-    active = governance.registry.active(governance.plan.plan.intended_use.id)
+    active = governance.registry.active(governance.plan.plan.use_case)
     if active is None:
         return None
     lineage = active.record["lineage"]

@@ -38,7 +38,7 @@ def record_retraining_request(context: AssetExecutionContext) -> None:
     details = {"triggers": triggers, "evidence": evidence, "plan_sha256": governance.plan.sha256,
                "run_id": context.run_id}  # fmt: skip
     actor = tags.get(LAUNCHED_BY_TAG) or SENSOR_ACTOR
-    governance.audit.append(actor, "retraining_requested", governance.plan.plan.intended_use.id, details)
+    governance.audit.append(actor, "retraining_requested", governance.plan.plan.use_case, details)
     subject = f"Retraining started: {', '.join(triggers)} trigger(s) of the change control plan"
     lines = [f"- {e.get('kind')} {e.get('batch') or ''} (model {e.get('model_version') or '-'}): "
              f"{'; '.join(e.get('alarms') or [])}" for e in evidence if isinstance(e, dict)] if isinstance(

@@ -1,8 +1,10 @@
-"""The predetermined change control plan (FDA PCCP): its schema, and the checks that gate a candidate model.
+"""The predetermined change control plan (FDA PCCP): its schema and loading (the checks it gates a candidate with
+are in governance/acceptance.py).
 
-The plan is a reviewed YAML file in the repository. Loading it validates every field, so a typo cannot silently
-loosen a criterion, and records the SHA-256 of its bytes for the lineage of every model built under it. The checks
-fail closed: a metric that was not measured fails its criterion rather than being skipped.
+The plan is a reviewed YAML file, one per declared use case (``use_cases/<id>/change_control_plan.yaml``), that
+names the use case it governs. Loading it validates every field, so a typo cannot silently loosen a criterion, and
+records the SHA-256 of its bytes for the lineage of every model built under it. Its names are neutral (the positive
+and negative class, a subgroup, a unit): what they mean for one use case its declaration says.
 """
 
 from __future__ import annotations
@@ -10,24 +12,38 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from gxp_assets.core.hashing import sha256_hex
+from gxp_assets.governance.roles import KNOWN_ROLES
 from gxp_assets.governance.yaml_document import read_document, validate_document
 
-DEFAULT_PLAN_PATH = Path(__file__).resolve().parents[2] / "change_control_plan.yaml"
+if TYPE_CHECKING:  # imported where used: loading a plan needs neither numpy nor scipy
+    from gxp_assets.core.drift import DriftLimits
+    from gxp_assets.core.guarantee import Guarantee
+
+#: The plan of the use case the pipeline runs today (ae_triage); GXP_PLAN overrides it (gxp_assets.stores).
+DEFAULT_PLAN_PATH = Path(__file__).resolve().parents[2] / "use_cases" / "ae_triage" / "change_control_plan.yaml"
 
 Modification = Literal["retrain_on_new_adjudicated_data", "recalibrate"]
 SignatureMeaning = Literal["review", "approval", "responsibility"]
 Fraction = Annotated[float, Field(ge=0, le=1)]
 Confidence = Annotated[float, Field(gt=0, lt=1)]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+UseCaseId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
 
-# Limits are written as decimals (0.02, 0.88) that binary floats cannot hold exactly; without this slack a measured
-# value equal to its limit could fail (0.90 - 0.88 > 0.02 in floating point).
-_SLACK = 1e-9
+
+def _known_role(value: str) -> str:
+    if value not in KNOWN_ROLES:
+        raise ValueError(f"unknown role {value!r}; known roles: {', '.join(sorted(KNOWN_ROLES))}")
+    return value
+
+
+#: A role a person can hold (gxp_assets.governance.roles.Role): a plan cannot require a role nobody can have.
+RoleName = Annotated[str, AfterValidator(_known_role)]
+
 _CRON_FIELD = re.compile(r"^[\d*/,\-A-Za-z?LW#]+$")
 
 
@@ -53,68 +69,119 @@ class FixedElements(_Strict):
 
 class DataRequirements(_Strict):
     min_records: int = Field(ge=1)
-    min_ae: int = Field(ge=1)
-    max_age_days: int | None = Field(default=None, ge=0, description="age of the newest adjudicated record")
+    min_positive: int = Field(ge=1)  # labelled records of the positive class
+    max_age_days: int | None = Field(default=None, ge=0, description="age of the newest labelled record")
 
     @model_validator(mode="after")
-    def _ae_within_records(self) -> DataRequirements:
-        if self.min_ae > self.min_records:
-            raise ValueError(f"min_ae ({self.min_ae}) cannot exceed min_records ({self.min_records})")
+    def _positive_within_records(self) -> DataRequirements:
+        if self.min_positive > self.min_records:
+            raise ValueError(f"min_positive ({self.min_positive}) cannot exceed min_records ({self.min_records})")
         return self
 
 
 class AcceptanceCriteria(_Strict):
     auroc_min: Fraction
-    ae_recall_tolerance: Annotated[float, Field(ge=0, lt=1)]
-    auto_close_min: Fraction
+    positive_recall_tolerance: Annotated[float, Field(ge=0, lt=1)]
+    auto_close_min: Fraction  # share of test records given the negative outcome
     max_auroc_drop_vs_active: Fraction
-    subgroup_ae_recall_min: Fraction
-    subgroup_min_ae: int = Field(ge=1)
+    subgroup_positive_recall_min: Fraction
+    subgroup_min_positive: int = Field(ge=1)
 
 
 class ConformalLevels(_Strict):
-    no_ae_confidence: Confidence
-    priority_min_p_ae: Fraction = 0.0  # PRIORITY also needs at least this calibrated p(AE); else REVIEW
+    negative_confidence: Confidence
+    # The positive outcome also needs at least this calibrated probability of the positive class; else uncertain.
+    positive_min_probability: Fraction = 0.0
 
 
 class RecallGuarantee(_Strict):
-    """What "at most miss_rate of AEs auto-closed" means: see core.conformal for the method and its proof."""
+    """What "at most miss_rate of positives given the negative outcome" means: see core.conformal for the method."""
 
     type: Literal["pac", "marginal"]
     miss_rate: Annotated[float, Field(gt=0, lt=1)]
     delta: Annotated[float, Field(gt=0, lt=1)]
-    unit: Literal["document", "record"]
-    by_source: bool
-    # pac: the promise is about the AE documents of a batch of this many (the share a reviewer can count), which
-    # adds the batch's own sampling noise; absent: about the population of documents like the calibration ones.
-    batch_documents: int | None = Field(default=None, ge=1)
+    unit: Literal["document", "record"]  # document: a split group; record: records taken as independent
+    by_subgroup: bool  # a threshold per subgroup (the use case's subgroup_column) with enough positive units
+    # pac: the promise is about the positive units of a batch of this many (the share a reviewer can count), which
+    # adds the batch's own sampling noise; absent: about the population of units like the calibration ones.
+    batch_units: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
     def _batch_for_pac(self) -> RecallGuarantee:
-        if self.batch_documents is not None and self.type != "pac":
-            raise ValueError("batch_documents applies to a pac guarantee only")
+        if self.batch_units is not None and self.type != "pac":
+            raise ValueError("batch_units applies to a pac guarantee only")
         return self
+
+    def core(self) -> Guarantee:
+        """The same guarantee as core.guarantee states it (its fields keep their older names)."""
+        from gxp_assets.core.guarantee import Guarantee
+
+        return Guarantee(
+            type=self.type,
+            miss_rate=self.miss_rate,
+            delta=self.delta,
+            unit=self.unit,
+            by_source=self.by_subgroup,
+            batch_documents=self.batch_units,
+        )
 
 
 class FailSafe(_Strict):
     """When auto-closing stops on its own, before results are published, until a signed decision lifts it."""
 
     suspend_on_drift: bool
-    lift_role: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
+    lift_role: RoleName
+
+
+#: Each drift limit -> the measures of the use case's ``drift`` section it judges (section, measure); a limit is
+#: valid only where at least one of them is declared (gxp_assets.governance.use_case checks it on loading).
+DRIFT_LIMIT_MEASURES: dict[str, tuple[tuple[str, str], ...]] = {
+    "score_psi_max": (("output", "score_psi"),),
+    "review_share_increase_max": (("output", "review_share"),),
+    "domain_auc_max": (("domain_classifier", "domain_classifier"),),
+    "unseen_ngram_share_max": (("text", "unseen_ngram_share"),),
+    "numeric_psi_max": (("numeric", "psi"),),
+    "categorical_psi_max": (("categorical", "psi"),),
+    "missing_share_max": (("numeric", "missing_share"), ("categorical", "missing_share")),
+    "out_of_range_share_max": (("numeric", "out_of_range_share"),),
+    "unseen_level_share_max": (("categorical", "unseen_level_share"),),
+}
 
 
 class DriftThresholds(_Strict):
+    """Limits per measure; an absent optional limit leaves its measure measured and shown, not judged."""
+
     score_psi_max: float = Field(ge=0)
-    unseen_ngram_share_max: Fraction
     review_share_increase_max: Fraction  # over the model's own REVIEW share on its test split
-    # Out-of-fold AUROC of a classifier telling batch from reference; None (an older plan): measured, not judged.
+    # Out-of-fold AUROC of a classifier telling batch from reference; None: measured, not judged.
     domain_auc_max: Annotated[float, Field(ge=0.5, le=1)] | None = None
+    # Text features: share of word n-grams never seen in training; required when the use case has text features.
+    unseen_ngram_share_max: Fraction | None = None
+    # Tabular features, judged per column: PSI of a numeric column's binned values or a categorical column's levels
+    # against the reference, share of missing values, of numeric values outside the training range, and of levels
+    # never seen in training.
+    numeric_psi_max: float | None = Field(default=None, ge=0)
+    categorical_psi_max: float | None = Field(default=None, ge=0)
+    missing_share_max: Fraction | None = None
+    out_of_range_share_max: Fraction | None = None
+    unseen_level_share_max: Fraction | None = None
+
+    def limits(self) -> dict[str, float]:
+        """The limits this plan sets, by name (absent optional ones left out)."""
+        return {name: value for name, value in self.model_dump().items() if value is not None}
+
+    def core(self) -> DriftLimits:
+        """The limits core.drift judges, field for field (the tabular ones once core.drift takes them)."""
+        from gxp_assets.core.drift import DriftLimits
+
+        known = DriftLimits.__dataclass_fields__
+        return DriftLimits(**{name: value for name, value in self.model_dump().items() if name in known})
 
 
 class RetrainingTriggers(_Strict):
     drift: DriftThresholds
-    realized_ae_recall_min: Fraction
-    realized_priority_precision_min: Fraction = 0.0
+    realized_positive_recall_min: Fraction  # share of labelled positives NOT given the negative outcome
+    realized_positive_precision_min: Fraction = 0.0  # share of records given the positive outcome that were positive
     realized_window_days: int = Field(default=30, ge=1)
     realized_min_count: int = Field(default=20, ge=1)
     schedule: str | None = Field(default=None, description="cron expression in UTC; None = no routine retraining")
@@ -131,7 +198,7 @@ class RetrainingTriggers(_Strict):
 
 
 class RequiredSignature(_Strict):
-    role: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
+    role: RoleName
     meaning: SignatureMeaning
 
 
@@ -164,6 +231,7 @@ class ChangeControlPlan(_Strict):
 
     plan_id: Text
     version: Text
+    use_case: UseCaseId  # the use case this plan governs: use_cases/<use_case>/use_case.yaml
     intended_use: IntendedUse
     allowed_modifications: list[Modification] = Field(min_length=1)
     fixed_elements: FixedElements
@@ -185,19 +253,19 @@ class ChangeControlPlan(_Strict):
 
     @model_validator(mode="after")
     def _recall_floor_positive(self) -> ChangeControlPlan:
-        if self.acceptance_criteria.ae_recall_tolerance >= self.ae_confidence:
-            raise ValueError("acceptance_criteria.ae_recall_tolerance must be below 1 - guarantee.miss_rate")
+        if self.acceptance_criteria.positive_recall_tolerance >= self.positive_confidence:
+            raise ValueError("acceptance_criteria.positive_recall_tolerance must be below 1 - guarantee.miss_rate")
         return self
 
     @property
-    def ae_confidence(self) -> float:
-        """The guaranteed AE recall: 1 - the guarantee's miss rate."""
+    def positive_confidence(self) -> float:
+        """The guaranteed recall of the positive class: 1 - the guarantee's miss rate."""
         return round(1 - self.guarantee.miss_rate, 12)
 
     @property
-    def ae_recall_min(self) -> float:
-        """The measured AE recall a candidate must reach: the guaranteed level less the sampling tolerance."""
-        return round(self.ae_confidence - self.acceptance_criteria.ae_recall_tolerance, 12)
+    def positive_recall_min(self) -> float:
+        """The measured positive recall a candidate must reach: the guaranteed level less the sampling tolerance."""
+        return round(self.positive_confidence - self.acceptance_criteria.positive_recall_tolerance, 12)
 
 
 @dataclass(frozen=True)
@@ -226,115 +294,3 @@ def load_plan(path: Path | str = DEFAULT_PLAN_PATH) -> LoadedPlan:
         _VALIDATED.clear()
     _VALIDATED[digest] = plan
     return LoadedPlan(plan=plan, sha256=digest, path=path)
-
-
-class CriterionResult(BaseModel):
-    """One acceptance criterion as judged: what was measured, against which limit, and the verdict."""
-
-    model_config = ConfigDict(frozen=True)
-
-    name: str
-    measured: float | None
-    limit: float
-    passed: bool
-    detail: str
-
-
-def _at_least(name: str, measured: Any, limit: float, what: str) -> CriterionResult:
-    if measured is None:
-        return CriterionResult(name=name, measured=None, limit=limit, passed=False, detail=f"{what} was not measured")
-    value = float(measured)
-    passed = value >= limit - _SLACK
-    verdict = "meets" if passed else "is below"
-    return CriterionResult(
-        name=name, measured=value, limit=limit, passed=passed, detail=f"{what} {value:.4f} {verdict} {limit:.4f}"
-    )
-
-
-def _auroc_drop(plan: ChangeControlPlan, metrics: dict, active_metrics: dict | None) -> CriterionResult:
-    name, limit = "max_auroc_drop_vs_active", plan.acceptance_criteria.max_auroc_drop_vs_active
-    if active_metrics is None:
-        return CriterionResult(name=name, measured=None, limit=limit, passed=True, detail="no active model")
-    candidate, active = metrics.get("auroc"), active_metrics.get("auroc")
-    if candidate is None or active is None:
-        missing = "candidate" if candidate is None else "active model"
-        return CriterionResult(
-            name=name, measured=None, limit=limit, passed=False, detail=f"AUROC of the {missing} was not measured"
-        )
-    drop = float(active) - float(candidate)
-    passed = drop <= limit + _SLACK
-    return CriterionResult(
-        name=name,
-        measured=drop,
-        limit=limit,
-        passed=passed,
-        detail=f"AUROC {float(candidate):.4f} vs active {float(active):.4f}: drop {drop:.4f} "
-        f"{'within' if passed else 'exceeds'} {limit:.4f}",
-    )
-
-
-def evaluate_acceptance(
-    plan: ChangeControlPlan, metrics: dict, active_metrics: dict | None = None
-) -> list[CriterionResult]:
-    """Judge a candidate's test metrics against every acceptance criterion; it may be promoted only if all pass."""
-    criteria = plan.acceptance_criteria
-    results = [
-        _at_least("auroc_min", metrics.get("auroc"), criteria.auroc_min, "AUROC"),
-        _at_least("ae_recall_min", metrics.get("ae_recall"), plan.ae_recall_min, "AE recall"),
-        _at_least("auto_close_min", metrics.get("auto_close_share"), criteria.auto_close_min, "auto-close share"),
-        _auroc_drop(plan, metrics, active_metrics),
-    ]
-    for row in metrics.get("subgroups") or []:
-        if int(row.get("ae") or 0) >= criteria.subgroup_min_ae:  # smaller subgroups are reported, not judged
-            source = row.get("source")
-            results.append(
-                _at_least(
-                    f"subgroup_ae_recall_min[{source}]",
-                    row.get("ae_recall"),
-                    criteria.subgroup_ae_recall_min,
-                    f"AE recall in {source} ({row['ae']} AE)",
-                )
-            )
-    return results
-
-
-def within_plan(plan: ChangeControlPlan, facts: dict) -> list[str]:
-    """Why a candidate lies OUTSIDE the plan (empty = inside); missing facts count against it."""
-    expected = {
-        "feature_spec_sha256": plan.fixed_elements.feature_spec_sha256,
-        "model_family": plan.fixed_elements.model_family,
-        "intended_use_id": plan.intended_use.id,
-    }
-    reasons = []
-    for key, value in expected.items():
-        if key not in facts or facts[key] is None:
-            reasons.append(f"{key} is not stated for the candidate")
-        elif facts[key] != value:
-            reasons.append(f"{key} {facts[key]!r} differs from the plan's {value!r}")
-    modification = facts.get("modification")
-    if modification is None:
-        reasons.append("modification is not stated for the candidate")
-    elif modification not in plan.allowed_modifications:
-        reasons.append(f"modification {modification!r} is not allowed (allowed: {plan.allowed_modifications})")
-    return reasons
-
-
-def data_requirements_met(
-    plan: ChangeControlPlan, n_records: int, n_ae: int, newest_record_age_days: float | None
-) -> list[str]:
-    """Why the training data falls short of the plan (empty = sufficient)."""
-    required = plan.data_requirements
-    reasons = []
-    if n_records < required.min_records:
-        reasons.append(f"{n_records} adjudicated records, the plan requires at least {required.min_records}")
-    if n_ae < required.min_ae:
-        reasons.append(f"{n_ae} confirmed AE, the plan requires at least {required.min_ae}")
-    if required.max_age_days is not None:
-        if newest_record_age_days is None:
-            reasons.append("the age of the newest adjudicated record is unknown")
-        elif newest_record_age_days > required.max_age_days:
-            reasons.append(
-                f"newest adjudicated record is {newest_record_age_days:g} days old, "
-                f"the plan allows at most {required.max_age_days}"
-            )
-    return reasons

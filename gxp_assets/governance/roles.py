@@ -34,6 +34,7 @@ class Role(StrEnum):
     QA_REVIEWER = "qa_reviewer"
     PV_PHYSICIAN = "pv_physician"
     MODEL_OWNER = "model_owner"
+    QUALIFIED_PERSON = "qualified_person"  # certifies manufactured batches (EU GMP Annex 16)
 
 
 KNOWN_ROLES: frozenset[str] = frozenset(role.value for role in Role)

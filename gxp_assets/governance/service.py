@@ -2,17 +2,19 @@
 
 Every event here is written to the audit trail as it happens, so the Dagster assets and the ``gxp`` command share
 one implementation and cannot drift apart. Backends come in as protocols (a registry, an audit trail, a notifier),
-so this stays plain Python.
+so this stays plain Python. A model version is judged under the plan recorded with it, which must be the plan in
+force for its own use case (governance/model_plan.py); ``plan`` is the plan of the use case the pipeline runs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from gxp_assets.governance.approvals import ApprovalStatus, approval_status, check_signature
 from gxp_assets.governance.audit import Anchor, AuditEntry
+from gxp_assets.governance.model_plan import PlanNotAvailable, recorded_plan
 from gxp_assets.governance.plan import LoadedPlan
 from gxp_assets.governance.registry import ModelVersion, State, Transition
 from gxp_assets.governance.roles import Roles
@@ -90,9 +92,14 @@ class Governance:
         roles: Roles,
         load_artifact: ArtifactLoader | None = None,
         alarm: Alarm | None = None,
+        plans: Mapping[str, LoadedPlan] | None = None,
     ) -> None:
+        """``plans``: use case -> the plan in force for it (default: ``plan`` for its own use case only)."""
         self.registry, self.audit, self.plan, self.roles = registry, audit, plan, roles
         self.load_artifact, self.send_alarm = load_artifact, alarm
+        self.plans: dict[str, LoadedPlan] = dict(plans) if plans is not None else {plan.plan.use_case: plan}
+        if self.plans.get(plan.plan.use_case, plan).sha256 != plan.sha256:
+            raise ValueError(f"the pipeline's plan {plan.path} is not the plan in force for {plan.plan.use_case!r}")
 
     def audit_head(self) -> AuditHead | None:
         head = self.audit.head()
@@ -144,14 +151,31 @@ class Governance:
 
     # Signatures --------------------------------------------------------------------------------------------------
 
-    def approved_roles(self) -> dict[str, Roles]:
-        """Every roles file the plan's role administrator approved, by content hash."""
-        return approved_roles(self.registry.roles_approvals(), self.plan.plan.signatures.role_administrator_fingerprint)
+    def model_plan(self, model: ModelVersion, actor: str, signature_id: str | None = None) -> LoadedPlan:
+        """The plan ``model`` is judged under (the one recorded with it, in force for its use case); when it is not
+        available the refusal is audited and raised."""
+        try:
+            return recorded_plan(model, self.plans)
+        except PlanNotAvailable as missing:
+            self.refuse(actor, model.version, PlanNotAvailable.code, str(missing), signature_id)
+            raise ActionRefused(PlanNotAvailable.code, f"refused: {missing}") from missing
+
+    def approved_roles(self, plan: LoadedPlan | None = None) -> dict[str, Roles]:
+        """Every roles file the role administrator pinned by ``plan`` (default: the pipeline's) approved, by hash."""
+        pinned = (plan or self.plan).plan.signatures.role_administrator_fingerprint
+        return approved_roles(self.registry.roles_approvals(), pinned)
 
     def approve_roles(self, approval: RolesApproval) -> None:
-        """Put a roles file in force: the approval must be signed by the key the plan pins; audited either way."""
+        """Put a roles file in force: the approval must be signed by a key that a plan in force pins (it then counts
+        for that plan's use cases only); audited either way."""
+        pinning = sorted(
+            use_case
+            for use_case, plan in self.plans.items()
+            if plan.plan.signatures.role_administrator_fingerprint == approval.key_fingerprint
+        )
+        plan = self.plans[pinning[0]] if pinning else self.plan
         try:
-            verify_roles_approval(approval, self.plan.plan.signatures.role_administrator_fingerprint)
+            verify_roles_approval(approval, plan.plan.signatures.role_administrator_fingerprint)
         except RolesApprovalRefused as refusal:
             self.refuse(approval.administrator, "roles", "roles_approval_refused", str(refusal))
             raise ActionRefused("roles_approval_refused", f"roles approval refused: {refusal}") from refusal
@@ -161,14 +185,17 @@ class Governance:
             "roles_approval",
             "roles",
             {"roles_sha256": approval.roles_sha256, "key_fingerprint": approval.key_fingerprint,
-             "reason": approval.reason, "users": [user["user_id"] for user in approval.roles["users"]]},
+             "reason": approval.reason, "users": [user["user_id"] for user in approval.roles["users"]],
+             "use_cases": pinning},
         )  # fmt: skip
 
     def _verify_or_refuse(self, model: ModelVersion, signature: Signature) -> None:
-        """Verify a newly presented signature: the system's clock, the roles file in force (approved), and every
-        check of an approval (no signature id may be used twice); audit and re-raise a refusal."""
+        """Verify a newly presented signature under the model's own plan: the system's clock, the roles file in force
+        (approved by that plan's role administrator), and every check of an approval (no signature id may be used
+        twice); audit and re-raise a refusal."""
+        plan = self.model_plan(model, signature.user_id, signature.signature_id)
         used = {stored["signature_id"] for stored in self.registry.signatures()}
-        tolerance = timedelta(minutes=self.plan.plan.signatures.time_tolerance_minutes)
+        tolerance = timedelta(minutes=plan.plan.signatures.time_tolerance_minutes)
         try:
             check_signing_time(signature, datetime.now(UTC), tolerance)
             in_force = self.roles.digest()
@@ -178,7 +205,7 @@ class Governance:
                     f"Signature {signature.signature_id} was made under roles file {signature.roles_sha256[:12]}, "
                     f"but the roles file in force is {in_force[:12]}.",
                 )
-            check_signature(self.plan.plan, model, signature, self.approved_roles(), used)
+            check_signature(plan.plan, model, signature, self.approved_roles(plan), used)
         except SignatureRefused as refusal:
             self.refuse(signature.user_id, model.version, str(refusal.code), str(refusal), signature.signature_id)
             raise
@@ -217,10 +244,14 @@ class Governance:
         return self._require(version)
 
     def approval_status(self, version: str) -> ApprovalStatus:
-        """Re-verify every stored approval of ``version`` and compare them with what the plan requires."""
-        return approval_status(
-            self.plan.plan, self._require(version), self.registry.signatures(version), self.approved_roles()
-        )
+        """Re-verify every stored approval of ``version`` and compare them with what its own plan requires; without
+        that plan nothing counts (a read: not audited; promotion and verification audit it)."""
+        model = self._require(version)
+        try:
+            plan = recorded_plan(model, self.plans)
+        except PlanNotAvailable as missing:
+            return ApprovalStatus(complete=False, valid=[], missing=[str(missing)], refused={})
+        return approval_status(plan.plan, model, self.registry.signatures(version), self.approved_roles(plan))
 
     # Verification at the point of use ----------------------------------------------------------------------------
 
@@ -253,14 +284,18 @@ class Governance:
         """The whole chain of ``version``, as it stands now (see governance/verification.py)."""
         model = self._require(version)
         entries = self.audit.entries()
+        try:
+            roles = self.approved_roles(recorded_plan(model, self.plans))
+        except PlanNotAvailable:
+            roles = {}  # the verdict names the missing plan
         evidence = ChainEvidence(
             model=model,
-            plan=self.plan,
+            plans=self.plans,
             history=self.registry.history(version),
             signatures=self.registry.signatures(version),
             audit_entries=entries,
             audit_problems=self.audit.verify(self.audit_anchors()),
-            approved_roles=self.approved_roles(),
+            approved_roles=roles,
             artifacts=artifacts if artifacts is not None else self.load_model_artifacts(model),
         )
         return verify_model_chain(evidence)
@@ -291,6 +326,10 @@ class Governance:
             message = f"model {version} is {model.state}; only an APPROVED version can be promoted"
             self.refuse(actor, version, "wrong_state", message)
             raise ActionRefused("wrong_state", message)
+        try:
+            recorded_plan(model, self.plans)
+        except PlanNotAvailable:  # an edited or foreign plan is an alarm (audited, notified), not only a refusal
+            self.require_verified(version, actor, f"promote model {version}")
         status = self.approval_status(version)
         if not status.complete:
             message = f"model {version} lacks valid approvals: {', '.join(status.missing)}"

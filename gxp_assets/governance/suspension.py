@@ -82,14 +82,16 @@ def lift_suspension(
         governance.refuse(signature.user_id, version, "wrong_meaning", message, signature.signature_id)
         raise ActionRefused("wrong_meaning", message)
     used = {str(entry.details.get("signature", {}).get("signature_id")) for entry in entries if entry.action == LIFTED}
+    model = governance.registry.get(version)  # judged under the model's own plan: its lift role, its administrator
+    plan = governance.model_plan(model, signature.user_id, signature.signature_id) if model else governance.plan
     try:  # the controls of every other signature: the system's clock, an approved roles file in force
-        tolerance = timedelta(minutes=governance.plan.plan.signatures.time_tolerance_minutes)
+        tolerance = timedelta(minutes=plan.plan.signatures.time_tolerance_minutes)
         check_signing_time(signature, datetime.now(UTC), tolerance)
         verify_signature(
             signature,
             lift_decision_hash(suspension),
-            roles_for(signature, governance.approved_roles()),
-            required_role=governance.plan.plan.fail_safe.lift_role,
+            roles_for(signature, governance.approved_roles(plan)),
+            required_role=plan.plan.fail_safe.lift_role,
             trainer_user_id=None,
             used_signature_ids=used,
         )

@@ -5,7 +5,8 @@ it in code: the intended use, the record contract (id, group, subgroup, time and
 makes a record positive), the file format, the features (one ``FeatureSpec``, plus the units, valid ranges and levels
 that a record is checked against), the class names and what each triage outcome means for this use, an optional
 regulatory clock, the drift measures per feature type, and where its change control plan lies. The SHA-256 of the
-file's exact bytes goes into the lineage of every model built for it, as the plan's does.
+file's exact bytes goes into the lineage of every model built for it, as the plan's does. A use case is used only
+together with its plan, once the two agree (``load_declared``, ``declared_use_cases``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,14 @@ from pydantic import field_validator, model_validator
 from gxp_assets.core import record_contract as core_contract
 from gxp_assets.core.features import FeatureSpec
 from gxp_assets.core.hashing import sha256_hex
-from gxp_assets.governance.plan import ChangeControlPlan, IntendedUse
+from gxp_assets.governance.plan import (
+    DRIFT_LIMIT_MEASURES,
+    ChangeControlPlan,
+    IntendedUse,
+    LoadedPlan,
+    PlanError,
+    load_plan,
+)
 from gxp_assets.governance.use_case_schema import (
     ClassNames,
     DriftMeasures,
@@ -183,15 +191,91 @@ def discover_use_cases(root: Path | str = USE_CASES_ROOT) -> dict[str, LoadedUse
     return found
 
 
+def _undeclared_limits(use_case: UseCase, plan: ChangeControlPlan) -> list[str]:
+    """Drift limits of the plan for measures the use case does not take, and a text limit a text use case lacks."""
+    drift, reasons = use_case.drift, []
+    for name in plan.retraining_triggers.drift.limits():
+        measures = DRIFT_LIMIT_MEASURES[name]
+        declared = [
+            (section, measure)
+            for section, measure in measures
+            if (drift.domain_classifier if section == "domain_classifier" else measure in getattr(drift, section))
+        ]
+        if not declared:
+            wanted = " or ".join(f"drift.{section}: {measure}" for section, measure in measures)
+            reasons.append(f"the plan limits {name}, but the use case does not declare {wanted}")
+    if use_case.features.text and plan.retraining_triggers.drift.unseen_ngram_share_max is None:
+        reasons.append("the use case has text features, so the plan must set drift.unseen_ngram_share_max")
+    return reasons
+
+
 def plan_mismatches(loaded: LoadedUseCase, plan: ChangeControlPlan) -> list[str]:
-    """Why ``plan`` is not this use case's plan (empty = it is): the same intended use, the same feature spec."""
+    """Why ``plan`` is not this use case's plan (empty = it is): it names this use case, states the same intended
+    use, fixes the use case's feature spec, and sets drift limits only for measures the use case declares."""
     use_case, reasons = loaded.use_case, []
+    if plan.use_case != use_case.id:
+        reasons.append(f"the plan governs use case {plan.use_case!r}, not {use_case.id!r}")
     if plan.intended_use != use_case.intended_use:
+        same_id = plan.intended_use.id == use_case.intended_use.id
         reasons.append(
             f"the plan's intended use {plan.intended_use.id!r} differs from the use case's {use_case.intended_use.id!r}"
+            + (" (in its text)" if same_id else "")
         )
     if plan.fixed_elements.feature_spec_sha256 != (spec := use_case.feature_spec().sha256):
         reasons.append(
             f"the plan fixes feature spec {plan.fixed_elements.feature_spec_sha256}, the use case declares {spec}"
         )
-    return reasons
+    return reasons + _undeclared_limits(use_case, plan)
+
+
+@dataclass(frozen=True)
+class DeclaredUseCase:
+    """A use case together with the plan in force for it, the two checked to agree."""
+
+    declaration: LoadedUseCase
+    plan: LoadedPlan
+
+    @property
+    def id(self) -> str:
+        return self.declaration.use_case.id
+
+
+def with_plan(loaded: LoadedUseCase, plan: LoadedPlan) -> DeclaredUseCase:
+    """``loaded`` with ``plan``, or PlanError naming both files and every disagreement."""
+    reasons = plan_mismatches(loaded, plan.plan)
+    if reasons:
+        raise PlanError(
+            f"{plan.path} is not the plan of use case {loaded.use_case.id!r} ({loaded.path}): " + "; ".join(reasons)
+        )
+    return DeclaredUseCase(declaration=loaded, plan=plan)
+
+
+def load_declared(path: Path | str, plan_path: Path | str | None = None) -> DeclaredUseCase:
+    """A declaration (file or folder) with its declared plan, or with ``plan_path`` instead (a copy in force)."""
+    loaded = load_use_case(path)
+    return with_plan(loaded, load_plan(plan_path if plan_path is not None else loaded.plan_path))
+
+
+def declared_use_cases(
+    root: Path | str = USE_CASES_ROOT, override: Path | str | None = None
+) -> dict[str, DeclaredUseCase]:
+    """Every declared use case under ``root`` with its plan in force, by id.
+
+    ``override`` (GXP_PLAN) is a plan file that replaces the declared plan of the use case it names in its
+    ``use_case`` field, for example a copy with a role administrator pinned; it must agree with that declaration like
+    the declared plan does, and a plan naming no declared use case is refused.
+    """
+    declared = discover_use_cases(root)
+    replacement = load_plan(override) if override is not None else None
+    if replacement is not None and replacement.plan.use_case not in declared:
+        raise PlanError(
+            f"{replacement.path}: governs use case {replacement.plan.use_case!r}, which is not declared under {root} "
+            f"(declared: {', '.join(sorted(declared))})"
+        )
+    found = {}
+    for use_case_id, loaded in declared.items():
+        if replacement is not None and replacement.plan.use_case == use_case_id:
+            found[use_case_id] = with_plan(loaded, replacement)
+        else:
+            found[use_case_id] = with_plan(loaded, load_plan(loaded.plan_path))
+    return found

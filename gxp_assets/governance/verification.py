@@ -6,8 +6,8 @@ Before a model scores anything or is promoted, and whenever `gxp registry show` 
   conformal hashes it names (``version_id``);
 - ``artifact:<asset>``: the classifier, conformal record and drift reference stored under the record's data versions
   hash to what the record says;
-- ``plan``: the plan in force is the plan recorded (by hash) with the model;
-- ``approvals``: every signature the plan requires verifies against the record hash and the approved roles file whose
+- ``plan``: the plan recorded (by hash) with the model is the plan in force for the model's use case;
+- ``approvals``: every signature that plan requires verifies against the record hash and the approved roles file whose
   hash it carries, and each one counted is in the audit trail;
 - ``transitions``: the state was reached through legal transitions, the same in the registry and the audit trail, and
   the trail's registration entry names this record hash;
@@ -25,6 +25,7 @@ from typing import Any
 from gxp_assets.core.hashing import canonical_json, sha256_hex
 from gxp_assets.governance.approvals import approval_status
 from gxp_assets.governance.audit import AuditEntry
+from gxp_assets.governance.model_plan import PlanNotAvailable, recorded_plan
 from gxp_assets.governance.plan import LoadedPlan
 from gxp_assets.governance.registry import (
     TRANSITIONS,
@@ -82,12 +83,13 @@ class ChainEvidence:
     """Everything the verification looks at, read from the stores by the caller."""
 
     model: ModelVersion
-    plan: LoadedPlan
+    plans: Mapping[str, LoadedPlan]  # use case -> the plan in force for it
     history: Sequence[Transition]  # the registry's transitions of this version, oldest first
     signatures: Sequence[Mapping[str, Any]]  # the registry's stored signatures of this version
     audit_entries: Sequence[AuditEntry]  # the whole trail, oldest first
     audit_problems: Sequence[str]  # what verifying the trail against its anchors found
-    approved_roles: Mapping[str, Roles]  # roles_sha256 -> roles file approved by the role administrator
+    # roles_sha256 -> roles file approved by the role administrator the model's plan pins
+    approved_roles: Mapping[str, Roles]
     artifacts: Mapping[str, object]  # asset -> decoded stored value, or the exception reading it raised
 
 
@@ -127,15 +129,11 @@ def _artifact_failures(model: ModelVersion, artifacts: Mapping[str, object]) -> 
     return failures
 
 
-def _plan_failures(model: ModelVersion, plan: LoadedPlan) -> list[Failure]:
-    recorded = (model.record.get("plan") or {}).get("sha256")
-    if recorded == plan.sha256:
-        return []
-    detail = (
-        f"the plan in force ({plan.path.name}, {plan.sha256[:12]}) is not the plan recorded with the model "
-        f"({str(recorded)[:12]}): it changed after the model was built and approved"
-    )
-    return [Failure("plan", detail)]
+def _model_plan(model: ModelVersion, plans: Mapping[str, LoadedPlan]) -> tuple[LoadedPlan | None, list[Failure]]:
+    try:
+        return recorded_plan(model, plans), []
+    except PlanNotAvailable as missing:
+        return None, [Failure("plan", str(missing))]
 
 
 def _audited(entries: Sequence[AuditEntry], version: str) -> tuple[list[AuditEntry], dict[str, AuditEntry]]:
@@ -172,13 +170,16 @@ def verify_model_chain(evidence: ChainEvidence) -> Verdict:
     """Every control of the chain for ``evidence.model``; the verdict lists each failure by name."""
     model = evidence.model
     failures = _record_failures(model) + _artifact_failures(model, evidence.artifacts)
-    failures += _plan_failures(model, evidence.plan)
+    plan, plan_failures = _model_plan(model, evidence.plans)
+    failures += plan_failures
     audited_transitions, audited_signatures = _audited(evidence.audit_entries, model.version)
     needs_approvals = model.state in (State.APPROVED, State.ACTIVE) or (
         model.state == State.RETIRED and any(t.to_state == State.ACTIVE for t in evidence.history)
     )
-    if needs_approvals:
-        status = approval_status(evidence.plan.plan, model, evidence.signatures, evidence.approved_roles)
+    if needs_approvals and plan is None:
+        failures.append(Failure("approvals", "cannot be checked without the plan recorded with the model"))
+    elif needs_approvals:
+        status = approval_status(plan.plan, model, evidence.signatures, evidence.approved_roles)
         if not status.complete:
             why = "; ".join(status.refused.values())
             failures.append(Failure("approvals", f"missing {', '.join(status.missing)}" + (f" ({why})" if why else "")))

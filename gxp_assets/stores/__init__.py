@@ -11,6 +11,7 @@ from pathlib import Path
 from gxp_assets.governance.plan import DEFAULT_PLAN_PATH, LoadedPlan, load_plan
 from gxp_assets.governance.roles import load_roles
 from gxp_assets.governance.service import Governance, RegistryStore
+from gxp_assets.governance.use_case import USE_CASES_ROOT, DeclaredUseCase, declared_use_cases
 from gxp_assets.stores import codecs
 from gxp_assets.stores.audit_local import LocalAuditTrail
 from gxp_assets.stores.audit_protocol import AuditTrail
@@ -24,7 +25,7 @@ from gxp_assets.stores.results_integrity import ResultsIntegrityError, recorded_
 from gxp_assets.stores.results_local import LocalResultsStore
 from gxp_assets.stores.results_protocol import ResultsStore
 
-DEFAULT_ROLES_PATH = DEFAULT_PLAN_PATH.parent / "roles.yaml"
+DEFAULT_ROLES_PATH = USE_CASES_ROOT.parent / "roles.yaml"  # one roles file, for every use case
 
 
 @dataclass(frozen=True)
@@ -135,14 +136,22 @@ def landing_zone() -> LocalLandingZone:
 
 
 def current_plan() -> LoadedPlan:
-    """The change control plan in force: GXP_PLAN, else the repository's change_control_plan.yaml."""
+    """The change control plan of the use case the pipeline runs: GXP_PLAN, else ae_triage's declared plan."""
     return load_plan(os.environ.get("GXP_PLAN") or DEFAULT_PLAN_PATH)
 
 
+def use_cases_in_force() -> dict[str, DeclaredUseCase]:
+    """Every use case declared under GXP_USE_CASES (default: the repository's use_cases/) with its plan in force:
+    its declared plan, or GXP_PLAN for the use case that plan names."""
+    return declared_use_cases(os.environ.get("GXP_USE_CASES") or USE_CASES_ROOT, os.environ.get("GXP_PLAN") or None)
+
+
 def open_governance(home: Path | str | None = None) -> Governance:
-    """Registry and audit trail of the environment, with the plan (GXP_PLAN) and roles file (GXP_ROLES); artifacts
-    are read (hash-checked) from the environment's store for verification, alarms go to its notifier."""
+    """Registry and audit trail of the environment, with every use case's plan in force (GXP_PLAN replacing the one
+    of the use case it names) and the roles file (GXP_ROLES); artifacts are read (hash-checked) from the
+    environment's store for verification, alarms go to its notifier."""
     plan = current_plan()
+    plans = {use_case: declared.plan for use_case, declared in use_cases_in_force().items()}
     roles = load_roles(os.environ.get("GXP_ROLES") or DEFAULT_ROLES_PATH)
     store, messages = artifact_store(home), notifier(home)
 
@@ -153,4 +162,4 @@ def open_governance(home: Path | str | None = None) -> Governance:
     def alarm(kind: str, subject: str, payload: dict) -> str:
         return messages.send(Notification(kind=kind, subject=subject, body=subject, payload=payload))
 
-    return Governance(registry(home), audit_trail(home), plan, roles, load_artifact=load, alarm=alarm)
+    return Governance(registry(home), audit_trail(home), plan, roles, load_artifact=load, alarm=alarm, plans=plans)

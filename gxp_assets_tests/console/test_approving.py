@@ -20,7 +20,7 @@ def _source(name: str, recall: float) -> dict:
 CANDIDATE = _version("v2", State.PENDING_APPROVAL, {"auroc": 0.91, "ae_recall": 0.96, "ece": 0.02},
                      [_source("social_media", 0.95), _source("call_centre", 0.97)],
                      [{"name": "auroc_min", "measured": 0.91, "limit": 0.8, "passed": True, "detail": "0.91 >= 0.8"},
-                      {"name": "subgroup_ae_recall_min", "measured": 0.95, "limit": 0.9, "passed": True,
+                      {"name": "subgroup_positive_recall_min", "measured": 0.95, "limit": 0.9, "passed": True,
                        "detail": "worst source"}])  # fmt: skip
 ACTIVE = _version("v1", State.ACTIVE, {"auroc": 0.88, "ae_recall": 0.94, "brier": 0.1},
                   [_source("social_media", 0.93), _source("literature", 0.92)],
@@ -33,7 +33,7 @@ def test_a_candidate_beside_the_active_version_shows_both_sides_and_what_one_sid
     assert found.metrics == [("auroc", 0.91, 0.88), ("ae_recall", 0.96, 0.94), ("ece", 0.02, None),
                              ("brier", None, 0.1)]  # fmt: skip
     assert [(c[0], c[1], c[4]) for c in found.criteria] == [("auroc_min", 0.91, 0.88),
-                                                            ("subgroup_ae_recall_min", 0.95, None)]  # fmt: skip
+                                                            ("subgroup_positive_recall_min", 0.95, None)]  # fmt: skip
     rows = {row.source: row for row in found.sources}
     assert list(rows) == ["call_centre", "literature", "social_media"]
     recall = SOURCE_FIGURES.index("ae_recall")

@@ -63,7 +63,7 @@ def test_gxp_demo_runs_on_aws_and_every_record_is_in_the_stack(
         from gxp_assets import stores
 
         assert all(ref.uri.startswith("s3://") for ref in stores.artifact_store().versions())
-        assert stores.registry().active("ae-triage-v1").version == version
+        assert stores.registry().active("ae_triage").version == version
         assert stores.audit_trail().verify() == [] and len(stores.results_store().batches()) == 1
     finally:
         for name in ("GXP_ENV", "GXP_AWS_STACK", "GXP_HOME"):

@@ -9,18 +9,10 @@ import pytest
 import yaml
 
 from gxp_assets.core.features import DEFAULT_FEATURE_SPEC
-from gxp_assets.governance.plan import (
-    DEFAULT_PLAN_PATH,
-    ChangeControlPlan,
-    CriterionResult,
-    PlanError,
-    data_requirements_met,
-    evaluate_acceptance,
-    load_plan,
-    within_plan,
-)
+from gxp_assets.governance.acceptance import CriterionResult, data_requirements_met, evaluate_acceptance, within_plan
+from gxp_assets.governance.plan import DEFAULT_PLAN_PATH, ChangeControlPlan, PlanError, load_plan
 
-REPO_PLAN = Path(__file__).resolve().parents[2] / "change_control_plan.yaml"
+REPO_PLAN = Path(__file__).resolve().parents[2] / "use_cases" / "ae_triage" / "change_control_plan.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +25,7 @@ def passing_metrics(plan: ChangeControlPlan) -> dict:
     criteria = plan.acceptance_criteria
     return {
         "auroc": criteria.auroc_min,
-        "ae_recall": plan.ae_recall_min,
+        "ae_recall": plan.positive_recall_min,
         "auto_close_share": criteria.auto_close_min,
         "subgroups": [],
     }
@@ -58,10 +50,11 @@ def test_repository_plan_loads_and_its_hash_is_the_files_sha256() -> None:
     loaded = load_plan(REPO_PLAN)
     assert DEFAULT_PLAN_PATH == REPO_PLAN
     assert loaded.sha256 == hashlib.sha256(REPO_PLAN.read_bytes()).hexdigest()
+    assert loaded.plan.use_case == "ae_triage" and loaded.plan.version == "3.0.0"
     assert loaded.plan.intended_use.id == "ae-triage-v1"
     assert set(loaded.plan.allowed_modifications) == {"retrain_on_new_adjudicated_data", "recalibrate"}
     assert loaded.plan.acceptance_criteria.auroc_min == 0.88
-    assert loaded.plan.ae_recall_min == pytest.approx(0.93)
+    assert loaded.plan.positive_recall_min == pytest.approx(0.93)
     assert loaded.plan.approvals.min_signatures == 2
     assert loaded.plan.approvals.separation_of_duties is True
     assert {signature.role for signature in loaded.plan.approvals.required} == {"qa_reviewer", "pv_physician"}
@@ -95,8 +88,8 @@ def test_missing_field_is_refused_naming_it(tmp_path: Path, plan_values: dict) -
 
 
 def test_confidence_outside_the_unit_interval_is_refused(tmp_path: Path, plan_values: dict) -> None:
-    plan_values["conformal"]["no_ae_confidence"] = 1.5
-    with pytest.raises(PlanError, match=r"conformal\.no_ae_confidence"):
+    plan_values["conformal"]["negative_confidence"] = 1.5
+    with pytest.raises(PlanError, match=r"conformal\.negative_confidence"):
         load_plan(write_plan(tmp_path, plan_values))
 
 
@@ -112,8 +105,8 @@ def test_a_guarantee_that_means_nothing_is_refused(tmp_path: Path, plan_values: 
 def test_the_guarantee_sets_the_recall_a_candidate_must_reach(tmp_path: Path, plan_values: dict) -> None:
     plan_values["guarantee"]["miss_rate"] = 0.1
     plan = load_plan(write_plan(tmp_path, plan_values)).plan
-    assert plan.ae_confidence == 0.9
-    assert plan.ae_recall_min == pytest.approx(0.9 - plan.acceptance_criteria.ae_recall_tolerance)
+    assert plan.positive_confidence == 0.9
+    assert plan.positive_recall_min == pytest.approx(0.9 - plan.acceptance_criteria.positive_recall_tolerance)
 
 
 def test_unknown_key_is_refused(tmp_path: Path, plan_values: dict) -> None:
@@ -173,16 +166,16 @@ def test_unreadable_and_non_mapping_files_are_refused(tmp_path: Path) -> None:
 
 def test_every_criterion_passes_at_its_boundary(plan: ChangeControlPlan) -> None:
     results = by_name(evaluate_acceptance(plan, passing_metrics(plan), None))
-    assert set(results) == {"auroc_min", "ae_recall_min", "auto_close_min", "max_auroc_drop_vs_active"}
+    assert set(results) == {"auroc_min", "positive_recall_min", "auto_close_min", "max_auroc_drop_vs_active"}
     assert all(result.passed for result in results.values())
     assert results["auroc_min"].measured == 0.88 and results["auroc_min"].limit == 0.88
-    assert results["ae_recall_min"].limit == pytest.approx(0.95 - 0.02)
+    assert results["positive_recall_min"].limit == pytest.approx(0.95 - 0.02)
     assert results["auto_close_min"].limit == 0.35
 
 
 @pytest.mark.parametrize(
     ("criterion", "metric"),
-    [("auroc_min", "auroc"), ("ae_recall_min", "ae_recall"), ("auto_close_min", "auto_close_share")],
+    [("auroc_min", "auroc"), ("positive_recall_min", "ae_recall"), ("auto_close_min", "auto_close_share")],
 )
 def test_each_criterion_fails_just_below_its_boundary(plan: ChangeControlPlan, criterion: str, metric: str) -> None:
     metrics = passing_metrics(plan)
@@ -197,7 +190,7 @@ def test_each_criterion_fails_just_below_its_boundary(plan: ChangeControlPlan, c
 def test_unmeasured_metric_fails(plan: ChangeControlPlan) -> None:
     metrics = passing_metrics(plan)
     metrics["ae_recall"] = None  # no AE in the test split: the guarantee cannot be shown
-    result = by_name(evaluate_acceptance(plan, metrics, None))["ae_recall_min"]
+    result = by_name(evaluate_acceptance(plan, metrics, None))["positive_recall_min"]
     assert not result.passed and result.measured is None
 
 
@@ -217,8 +210,9 @@ def test_auroc_drop_passes_without_an_active_model(plan: ChangeControlPlan) -> N
     assert result.passed and result.detail == "no active model"
 
 
-def test_subgroups_are_judged_only_with_enough_ae(plan: ChangeControlPlan) -> None:
-    min_ae, floor = plan.acceptance_criteria.subgroup_min_ae, plan.acceptance_criteria.subgroup_ae_recall_min
+def test_subgroups_are_judged_only_with_enough_positives(plan: ChangeControlPlan) -> None:
+    criteria = plan.acceptance_criteria
+    min_ae, floor = criteria.subgroup_min_positive, criteria.subgroup_positive_recall_min
     metrics = passing_metrics(plan) | {
         "subgroups": [
             {"source": "literature", "n": 900, "ae": min_ae, "auroc": 0.9, "ae_recall": floor, "auto_close_share": 0.4},
@@ -227,9 +221,9 @@ def test_subgroups_are_judged_only_with_enough_ae(plan: ChangeControlPlan) -> No
         ]
     }
     results = by_name(evaluate_acceptance(plan, metrics, None))
-    assert results["subgroup_ae_recall_min[literature]"].passed
-    assert results["subgroup_ae_recall_min[literature]"].limit == floor
-    failed = results["subgroup_ae_recall_min[call_centre]"]
+    assert results["subgroup_positive_recall_min[literature]"].passed
+    assert results["subgroup_positive_recall_min[literature]"].limit == floor
+    failed = results["subgroup_positive_recall_min[call_centre]"]
     assert not failed.passed and failed.measured == pytest.approx(floor - 0.01)
     assert not any("social_media" in name for name in results)  # too few AE to judge: reported elsewhere only
 
@@ -278,9 +272,9 @@ def test_missing_facts_count_against_the_candidate(plan: ChangeControlPlan) -> N
 
 def test_data_requirements(plan: ChangeControlPlan) -> None:
     required = plan.data_requirements
-    assert data_requirements_met(plan, required.min_records, required.min_ae, 3.0) == []
-    reasons = data_requirements_met(plan, required.min_records - 1, required.min_ae - 1, None)
-    assert len(reasons) == 2 and "records" in reasons[0] and "AE" in reasons[1]
+    assert data_requirements_met(plan, required.min_records, required.min_positive, 3.0) == []
+    reasons = data_requirements_met(plan, required.min_records - 1, required.min_positive - 1, None)
+    assert len(reasons) == 2 and "records" in reasons[0] and "positive" in reasons[1]
 
 
 def test_record_age_is_checked_when_the_plan_sets_it(plan: ChangeControlPlan) -> None:
@@ -288,9 +282,9 @@ def test_record_age_is_checked_when_the_plan_sets_it(plan: ChangeControlPlan) ->
         update={"data_requirements": plan.data_requirements.model_copy(update={"max_age_days": 30})}
     )
     required = dated.data_requirements
-    assert data_requirements_met(dated, required.min_records, required.min_ae, 30) == []
-    assert "31 days old" in data_requirements_met(dated, required.min_records, required.min_ae, 31)[0]
-    assert "unknown" in data_requirements_met(dated, required.min_records, required.min_ae, None)[0]
+    assert data_requirements_met(dated, required.min_records, required.min_positive, 30) == []
+    assert "31 days old" in data_requirements_met(dated, required.min_records, required.min_positive, 31)[0]
+    assert "unknown" in data_requirements_met(dated, required.min_records, required.min_positive, None)[0]
 
 
 def test_a_plan_read_again_is_the_plan_in_the_file_now(tmp_path: Path) -> None:

@@ -79,9 +79,11 @@ def test_the_regulatory_clock_is_the_one_scoring_uses_today(repository: dict[str
 
 def test_a_plan_of_another_use_case_is_named_as_such(repository: dict[str, LoadedUseCase]) -> None:
     reasons = plan_mismatches(repository["dissolution_risk"], load_plan(DEFAULT_PLAN_PATH).plan)
-    assert len(reasons) == 2
-    assert "intended use 'ae-triage-v1'" in reasons[0] and "'dissolution-risk-v1'" in reasons[0]
-    assert DEFAULT_FEATURE_SPEC.sha256 in reasons[1]
+    assert len(reasons) == 4
+    assert reasons[0] == "the plan governs use case 'ae_triage', not 'dissolution_risk'"
+    assert "intended use 'ae-triage-v1'" in reasons[1] and "'dissolution-risk-v1'" in reasons[1]
+    assert DEFAULT_FEATURE_SPEC.sha256 in reasons[2]
+    assert "unseen_ngram_share_max" in reasons[3] and "drift.text: unseen_ngram_share" in reasons[3]
 
 
 def test_dissolution_risk_is_tabular_with_a_decimal_comma_and_no_clock(repository: dict[str, LoadedUseCase]) -> None:

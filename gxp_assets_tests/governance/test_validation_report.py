@@ -189,9 +189,9 @@ def record() -> dict:
         "plan": {"plan_id": "PCCP-AE-TRIAGE", "version": "1.2.0", "sha256": "9f" * 32},
         "acceptance": [
             {"name": "auroc_min", "measured": 0.9412, "limit": 0.85, "passed": True, "detail": "AUROC 0.9412 >= 0.85"},
-            {"name": "ae_recall_min", "measured": 0.951, "limit": 0.93, "passed": True, "detail": "AE recall ok"},
+            {"name": "positive_recall_min", "measured": 0.951, "limit": 0.93, "passed": True, "detail": "AE recall ok"},
             {
-                "name": "subgroup_ae_recall_min[social_media]",
+                "name": "subgroup_positive_recall_min[social_media]",
                 "measured": 0.944,
                 "limit": 0.9,
                 "passed": True,
@@ -283,8 +283,8 @@ def test_every_criterion_is_a_row_with_its_verdict() -> None:
     verdicts = {row[0]: row[3] for row in page.rows if len(row) == 5 and row[3] in ("PASS", "FAIL")}
     assert verdicts == {
         "auroc_min": "PASS",
-        "ae_recall_min": "PASS",
-        "subgroup_ae_recall_min[social_media]": "PASS",
+        "positive_recall_min": "PASS",
+        "subgroup_positive_recall_min[social_media]": "PASS",
         "max_auroc_drop_vs_active": "FAIL",
     }
     assert "Acceptance: FAIL" in page.text

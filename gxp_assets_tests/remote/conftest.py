@@ -159,7 +159,7 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         load = run_groups(instance, (DATA_GROUP,), DATA_CONFIG)
         store = LocalArtifactStore(root / "gxp")
         data = TrainingData.from_splits(FeatureMatrix.from_arrays(load("report_features")), load("dataset_splits"))
-        needs = CalibrationNeeds(plan_guarantee(), current_plan().plan.conformal.no_ae_confidence)
+        needs = CalibrationNeeds(plan_guarantee(), current_plan().plan.conformal.negative_confidence)
         yield {"data": data, "needs": needs, "instance": instance, "root": root, "store": store, "load": load}
     monkeypatch.undo()
 

@@ -18,7 +18,8 @@ from gxp_assets.stores.notifier import Notification, outbox
 from gxp_assets.stores.protocols import ArtifactNotFound, ArtifactRef, IntegrityError
 from gxp_assets_tests.aws_server import sent_mail
 
-USE_CASE = "ae-triage-v1"
+USE_CASE = "ae_triage"
+OTHER_USE_CASE = "dissolution_risk"
 
 
 def _alter(ref: ArtifactRef, payload: bytes) -> None:
@@ -132,8 +133,8 @@ def test_concurrent_appenders_keep_one_chain_without_losing_an_entry(backend_nam
 # --- registry --------------------------------------------------------------------------------------------------
 
 
-def _register(version: str) -> None:
-    stores.registry().register(version, USE_CASE, {"use_case": USE_CASE, "version": version}, "alice")
+def _register(version: str, use_case: str = USE_CASE) -> None:
+    stores.registry().register(version, use_case, {"use_case": use_case, "version": version}, "alice")
 
 
 def _promote(version: str) -> None:
@@ -167,6 +168,20 @@ def test_one_active_version_per_use_case_and_records_never_change(backend_name: 
     again = registry.register("v1", USE_CASE, {"use_case": USE_CASE, "version": "v1", "rerun": 2}, "bob")
     assert again.record == {"use_case": USE_CASE, "version": "v1"}
     assert [model.version for model in registry.versions(USE_CASE)] == ["v1", "v2"]
+
+
+def test_each_use_case_keeps_its_own_active_version(backend_name: str) -> None:
+    registry = stores.registry()
+    _register("a1")
+    _register("d1", OTHER_USE_CASE)
+    _register("a2")
+    _promote("a1")
+    _promote("d1")
+    assert registry.active(USE_CASE).version == "a1" and registry.active(OTHER_USE_CASE).version == "d1"
+    _promote("a2")  # retires a1, not the other use case's ACTIVE version
+    assert registry.get("a1").state == State.RETIRED and registry.active(USE_CASE).version == "a2"
+    assert registry.get("d1").state == State.ACTIVE and registry.active(OTHER_USE_CASE).version == "d1"
+    assert [model.version for model in registry.versions(OTHER_USE_CASE)] == ["d1"]
 
 
 def test_signatures_are_stored_once_and_roles_approvals_kept(backend_name: str) -> None:
