@@ -1,6 +1,7 @@
 """The data half of the asset graph: corpus -> validated reports + quarantine -> features -> splits."""
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from dagster import AssetExecutionContext, AssetIn, AssetOut, MetadataValue, Out
 from gxp_assets.core.demo_data import write_demo_reports
 from gxp_assets.core.features import DEFAULT_FEATURE_SPEC, FeatureMatrix, featurize
 from gxp_assets.core.loaders import load_ade_corpus, load_contract_files
+from gxp_assets.core.quarantine_tally import require_valid_records
 from gxp_assets.core.splits import SPLITS, assign_splits
 from gxp_assets.core.validation import validate_reports
 from gxp_assets.defs.config import ReportSourceConfig, SplitConfig, ValidationConfig
@@ -106,31 +108,32 @@ def labelled_reports(context: AssetExecutionContext, config: ReportSourceConfig)
 )
 def validated_reports(
     context: AssetExecutionContext, config: ValidationConfig, labelled_reports: pd.DataFrame
-) -> tuple[Output[pd.DataFrame], Output[pd.DataFrame]]:
+) -> Iterator[Output[pd.DataFrame]]:
+    """Both outputs are stored before a run with no valid record stops here, naming the quarantine reasons: the
+    quarantine is the evidence of what went wrong (a wrong delimiter, say), and nothing downstream can use no rows."""
     now = datetime.now(UTC)
     result = validate_reports(labelled_reports, config.rules(), now=now)
     valid, quarantined = result.valid, result.quarantined
     context.log.info(f"{len(valid):,} valid, {len(quarantined):,} quarantined of {len(labelled_reports):,}")
-    return (
-        Output(
-            valid,
-            output_name="validated_reports",
-            metadata={
-                "records": len(valid),
-                "records_per_source": count_table(valid["source"], "source"),
-                "label_balance": label_balance(valid["label"]),
-                "validated_at": now.isoformat(),
-            },
-        ),
-        Output(
-            quarantined,
-            output_name="quarantined_reports",
-            metadata={
-                "records": len(quarantined),
-                "records_per_reason": count_table(quarantined["reason"], "reason"),
-            },
-        ),
+    yield Output(
+        valid,
+        output_name="validated_reports",
+        metadata={
+            "records": len(valid),
+            "records_per_source": count_table(valid["source"], "source"),
+            "label_balance": label_balance(valid["label"]),
+            "validated_at": now.isoformat(),
+        },
     )
+    yield Output(
+        quarantined,
+        output_name="quarantined_reports",
+        metadata={
+            "records": len(quarantined),
+            "records_per_reason": count_table(quarantined["reason"], "reason"),
+        },
+    )
+    require_valid_records(len(labelled_reports), valid, quarantined)
 
 
 @asset(

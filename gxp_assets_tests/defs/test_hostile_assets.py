@@ -124,3 +124,20 @@ def test_unreadable_file_fails_the_run_naming_file_and_line(tmp_path: Path, monk
     message = error_chain(failure.step_failure_data.error)
     assert f"{GARBAGE}, line {line}: contains NUL bytes" in message
     assert not result.get_asset_materialization_events()  # nothing half-loaded was stored
+
+
+def test_a_file_with_no_valid_record_stops_the_run_naming_why_and_keeps_the_quarantine(tmp_path: Path) -> None:
+    """A ';'-separated file read as the contract's ','-separated one: every record quarantined, then a clear stop
+    before anything featurizes no rows (it used to crash later with StopIteration)."""
+    folder, home = tmp_path / "semicolons", tmp_path / "home"
+    folder.mkdir()
+    (folder / "reports.csv").write_text(csv_text([good_row("semi", n) for n in range(4)]).replace(",", ";"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GXP_HOME", str(home))
+        result = run(folder, home, raise_on_error=False)
+    assert not result.success
+    failure = next(event for event in result.all_events if event.is_step_failure)
+    message = error_chain(failure.step_failure_data.error)
+    assert "0 of 4 records are valid; 4 quarantined: missing_field 4" in message and "reports.csv:2" in message
+    quarantined = HostileRun(folder, home, result).stored("quarantined_reports")
+    assert len(quarantined) == 4 and set(quarantined["reason"]) == {"missing_field"}
