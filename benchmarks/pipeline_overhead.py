@@ -108,10 +108,11 @@ def child_dagster(source: str, quick: bool) -> dict:
 def child_plain(source: str, quick: bool) -> dict:
     """The core functions the assets call, in the assets' order and with their settings; nothing stored."""
     from gxp_assets.core.calibration import choose_calibrator
+    from gxp_assets.core.column_names import feature_names
     from gxp_assets.core.conformal import fit_conformal
     from gxp_assets.core.evaluation import held_out_metrics
     from gxp_assets.core.explain import used_columns
-    from gxp_assets.core.features import DEFAULT_FEATURE_SPEC, FeatureMatrix, feature_names, featurize
+    from gxp_assets.core.features import DEFAULT_FEATURE_SPEC, FeatureMatrix, featurize
     from gxp_assets.core.hashing import sha256_hex
     from gxp_assets.core.loaders import load_ade_corpus, load_contract_files
     from gxp_assets.core.model import load_classifier, predict_scores, train_classifier

@@ -19,7 +19,8 @@ import lightgbm as lgb
 import numpy as np
 import scipy.sparse as sp
 
-from gxp_assets.core.features import SENTENCE_TERM, FeatureSpec, ReportTexts, TextColumns
+from gxp_assets.core.column_names import TextColumns
+from gxp_assets.core.features import SENTENCE_TERM, FeatureSpec, ReportTexts
 from gxp_assets.core.model import Classifier, model_columns
 from gxp_assets.core.sentence_encoder import WHOLE_REPORT, load_encoder
 

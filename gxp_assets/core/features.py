@@ -9,10 +9,7 @@ spec into the same sparse matrix.
 from __future__ import annotations
 
 import json
-import re
-import string
-from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -21,7 +18,6 @@ import scipy.sparse as sp
 from sklearn.feature_extraction import FeatureHasher
 from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.preprocessing import normalize
-from sklearn.utils import murmurhash3_32
 
 from gxp_assets.core.embedding_cache import cache_file, encode_cached
 from gxp_assets.core.hashing import canonical_json, sha256_hex
@@ -112,7 +108,7 @@ class FeatureSpec:
 DEFAULT_FEATURE_SPEC = FeatureSpec(version="3", sentence_encoder=f"{ENCODER_NAME}@{ENCODER_SHA256}")
 
 
-def _vectorizer(spec: FeatureSpec, block: str) -> HashingVectorizer:
+def hashing_vectorizer(spec: FeatureSpec, block: str) -> HashingVectorizer:
     """The stateless hasher of the "word" or "char" block; the naming helpers below re-use its analyzer."""
     word = block == "word"
     return HashingVectorizer(
@@ -202,7 +198,7 @@ def word_features(batch: pd.DataFrame, spec: FeatureSpec = DEFAULT_FEATURE_SPEC)
 def _word_block(texts: list[str], spec: FeatureSpec) -> sp.csr_matrix:
     if not texts:  # sklearn's hasher raises StopIteration on no input
         return sp.csr_matrix((0, spec.word_buckets), dtype=spec.dtype)
-    return _weighted(_vectorizer(spec, "word").transform(texts).tocsr(), spec)
+    return _weighted(hashing_vectorizer(spec, "word").transform(texts).tocsr(), spec)
 
 
 #: Rows featurized at a time: the transients (float64 counts, a block's parts before they are joined) are a
@@ -283,14 +279,6 @@ def _sentence_part(
     return sp.csr_matrix((embeddings.ravel(), np.tile(np.arange(width), n), indptr), shape=(n, width))
 
 
-def ngram_column(gram: str, width: int) -> int:
-    """The column (within its block) that HashingVectorizer puts ``gram`` in: |murmurhash3_32(utf-8)| mod width.
-
-    Python's ``abs`` of -2**31 is 2**31, which is what sklearn's special case for that hash computes too.
-    """
-    return abs(murmurhash3_32(gram, seed=0)) % width
-
-
 @dataclass(frozen=True)
 class ReportTexts:
     """The texts of the rows of a feature matrix, with the spec that hashed them: enough to name its columns."""
@@ -304,58 +292,6 @@ class ReportTexts:
         return cls(_texts(batch, spec), spec) if spec.text_column else None
 
 
-class TextColumns:
-    """Which words of one text produced which hashed columns, for the columns asked about only.
-
-    Word-block columns are named by the text's own word n-grams that hash to them. A character n-gram (char_wb)
-    lies inside one whitespace-separated word, so its column is credited to that word's tokens the n-gram overlaps
-    (the word itself, stripped of punctuation, when it overlaps none, as in "a"). Hashes are cached per n-gram and
-    per word, so a batch hashes each distinct word once.
-    """
-
-    def __init__(self, spec: FeatureSpec, char_columns: Iterable[int] = ()) -> None:
-        self.spec = spec
-        self.char_offset = spec.word_buckets
-        self.char_columns = set(char_columns)  # feature-matrix columns of the char block worth looking for
-        self._analyze_words = _vectorizer(spec, "word").build_analyzer()
-        self._token = re.compile(_vectorizer(spec, "word").token_pattern)
-        self._gram_columns: dict[str, int] = {}
-        self._word_columns: dict[str, tuple[tuple[int, tuple[str, ...]], ...]] = {}
-
-    def word_ngrams(self, text: str) -> list[tuple[str, int]]:
-        """Each word n-gram of ``text`` (as the vectorizer makes them) with its feature-matrix column."""
-        columns = self._gram_columns
-        found = []
-        for gram in self._analyze_words(text):
-            column = columns.get(gram)
-            if column is None:
-                column = columns[gram] = ngram_column(gram, self.spec.word_buckets)
-            found.append((gram, column))
-        return found
-
-    def char_credits(self, word: str) -> tuple[tuple[int, tuple[str, ...]], ...]:
-        """For one lower-cased whitespace-separated word: each wanted char column it holds, with the terms credited."""
-        cached = self._word_columns.get(word)
-        if cached is None:
-            cached = self._word_columns[word] = self._char_credits(word)
-        return cached
-
-    def _char_credits(self, word: str) -> tuple[tuple[int, tuple[str, ...]], ...]:
-        padded = f" {word} "
-        tokens = [(match.start(), match.end(), match.group()) for match in self._token.finditer(padded)]
-        fallback = (word.strip(string.punctuation) or word,)
-        credits: dict[int, list[str]] = {}
-        for start, gram in char_wb_ngrams(padded, self.spec.char_ngrams):
-            column = self.char_offset + ngram_column(gram, self.spec.char_buckets)
-            if column not in self.char_columns:
-                continue
-            end = start + len(gram)
-            overlapping = [token for first, last, token in tokens if first < end and start < last] or fallback
-            held = credits.setdefault(column, [])
-            held.extend(term for term in overlapping if term not in held)
-        return tuple((column, tuple(terms)) for column, terms in credits.items())
-
-
 def char_wb_ngrams(padded: str, ngram_range: tuple[int, int]) -> list[tuple[int, str]]:
     """The char_wb n-grams of one space-padded word with their starts, in sklearn's order, with its short-word rule."""
     low, high = ngram_range
@@ -366,42 +302,6 @@ def char_wb_ngrams(padded: str, ngram_range: tuple[int, int]) -> list[tuple[int,
             break
         grams.extend((offset, padded[offset : offset + n]) for offset in range(len(padded) - n + 1))
     return grams
-
-
-def feature_names(texts: Iterable[str], spec: FeatureSpec = DEFAULT_FEATURE_SPEC) -> dict[int, str]:
-    """Readable names for hashed columns from training text: words and word n-grams, never character n-grams.
-
-    A word column is named by its most frequent training n-gram; a character column by the most frequent training
-    word holding one of its n-grams (so the columns of "after", "aft" and "fte" are all named "after"). Used where a
-    report's own text is not at hand (global importance, the evaluation's examples); a scored report is named from
-    its own words (``TextColumns``).
-    """
-    names: dict[int, str] = {}
-    offset = 0
-    texts = list(texts)
-    for block, width in spec.blocks():
-        if block == "word":
-            analyzer = _vectorizer(spec, block).build_analyzer()
-            seen: Counter[str] = Counter()
-            for text in texts:
-                seen.update(analyzer(text))
-            for gram in sorted(seen, key=lambda gram: (-seen[gram], gram)):
-                names.setdefault(offset + ngram_column(gram, width), gram)
-        elif block == "char":
-            words: Counter[str] = Counter(word for text in texts for word in text.lower().split())
-            credited: Counter[tuple[int, str]] = Counter()
-            columns = TextColumns(spec, range(offset, offset + width))
-            for word, count in words.items():
-                for column, terms in columns.char_credits(word):
-                    credited.update({(column, term): count for term in terms})
-            for column, term in sorted(credited, key=lambda key: (-credited[key], key)):
-                names.setdefault(column, term)
-        elif block == "sentence":
-            names.update({column: SENTENCE_TERM for column in range(offset, offset + width)})
-        elif block.startswith("num:"):
-            names[offset] = block
-        offset += width
-    return names
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,11 @@ from dagster import AssetExecutionContext, Config, MetadataValue, Output, asset
 from pydantic import Field
 
 from gxp_assets.core.calibration import choose_calibrator
+from gxp_assets.core.column_names import feature_names
 from gxp_assets.core.conformal import fit_conformal
 from gxp_assets.core.evaluation import held_out_metrics
 from gxp_assets.core.explain import used_columns
-from gxp_assets.core.features import FeatureMatrix, feature_names
+from gxp_assets.core.features import FeatureMatrix
 from gxp_assets.core.guarantee import Guarantee
 from gxp_assets.core.hashing import sha256_hex
 from gxp_assets.core.model import TrainingParams, load_classifier, predict_scores

@@ -5,6 +5,7 @@ import string
 
 import pytest
 
+from gxp_assets.core.column_names import TextColumns, feature_names, ngram_column
 from gxp_assets.core.demo_data import generate_demo_reports
 from gxp_assets.core.explain import (
     ABSENT,
@@ -15,16 +16,7 @@ from gxp_assets.core.explain import (
     top_contributions,
     used_columns,
 )
-from gxp_assets.core.features import (
-    DEFAULT_FEATURE_SPEC,
-    FeatureSpec,
-    ReportTexts,
-    TextColumns,
-    _vectorizer,
-    feature_names,
-    featurize,
-    ngram_column,
-)
+from gxp_assets.core.features import DEFAULT_FEATURE_SPEC, FeatureSpec, ReportTexts, featurize, hashing_vectorizer
 from gxp_assets.core.model import TrainingParams, load_classifier, train_classifier
 
 # Few buckets, so that hash collisions happen and must not show.
@@ -51,7 +43,7 @@ def explained() -> dict:
 
 def _readable_units(text: str) -> set[str]:
     """Everything a term may be: the report's word n-grams, or one of its whitespace words stripped of punctuation."""
-    grams = set(_vectorizer(SPEC, "word").build_analyzer()(text))
+    grams = set(hashing_vectorizer(SPEC, "word").build_analyzer()(text))
     words = {word.strip(string.punctuation) or word for word in text.lower().split()}  # ":(" stays ":("
     return grams | words
 

@@ -5,18 +5,16 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
+from gxp_assets.core.column_names import TextColumns, feature_names, ngram_column
 from gxp_assets.core.features import (
     DEFAULT_FEATURE_SPEC,
     SENTENCE_TERM,
     FeatureMatrix,
     FeatureSpec,
-    TextColumns,
     _CharCounts,
-    _vectorizer,
     char_wb_ngrams,
-    feature_names,
     featurize,
-    ngram_column,
+    hashing_vectorizer,
 )
 
 TEXTS = ["Severe rash after starting drugX", "no side effects so far", "rash"]
@@ -72,7 +70,7 @@ HOSTILE_TEXTS = [
 @pytest.mark.parametrize("block", ["word", "char"])
 def test_ngram_hashing_reproduces_the_vectorizer_exactly(block: str) -> None:
     spec = FeatureSpec(word_buckets=2**10, char_buckets=2**10)
-    vectorizer = _vectorizer(spec, block)
+    vectorizer = hashing_vectorizer(spec, block)
     analyzer = vectorizer.build_analyzer()
     width = spec.word_buckets if block == "word" else spec.char_buckets
     for text in HOSTILE_TEXTS + TEXTS:
@@ -91,7 +89,7 @@ def test_the_char_block_counts_exactly_what_the_vectorizer_counts(ngrams: tuple[
     spec = FeatureSpec(word_buckets=2**6, char_buckets=2**6, char_ngrams=ngrams, text_weighting="log_count_l2")
     texts = HOSTILE_TEXTS + TEXTS + ["rash rash rash", "Rash\n\nRASH\u00a0rash", "ab ab a"]  # repeats, NBSP, collisions
     ours = _CharCounts(texts, spec).rows(0, len(texts))
-    theirs = _vectorizer(spec, "char").transform(texts).tocsr()
+    theirs = hashing_vectorizer(spec, "char").transform(texts).tocsr()
     theirs.sum_duplicates()
     theirs.sort_indices()
     assert ours.shape == theirs.shape and ours.data.max() > 1  # counts, not presence: repeats are counted
@@ -118,7 +116,7 @@ def test_featurize_in_row_blocks_is_the_vectorizers_presence_matrix(block_rows: 
     spec = FeatureSpec(word_buckets=2**8, char_buckets=2**8)  # small: many collisions within a row
     expected = []
     for block in ("word", "char"):
-        counts = _vectorizer(spec, block).transform(BLOCK_TEXTS).tocsr()
+        counts = hashing_vectorizer(spec, block).transform(BLOCK_TEXTS).tocsr()
         counts.sum_duplicates()
         counts.data[:] = 1.0
         expected.append(counts.astype(spec.dtype))

@@ -6,6 +6,7 @@ import pytest
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import HashingVectorizer
 
+from gxp_assets.core.column_names import feature_names
 from gxp_assets.core.demo_data import generate_demo_reports
 from gxp_assets.core.explain import (
     ABSENT,
@@ -15,7 +16,7 @@ from gxp_assets.core.explain import (
     top_contributions,
     used_columns,
 )
-from gxp_assets.core.features import FeatureSpec, ReportTexts, feature_names, featurize
+from gxp_assets.core.features import FeatureSpec, ReportTexts, featurize
 from gxp_assets.core.linear import unit_blocks
 from gxp_assets.core.model import (
     TrainingParams,

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 from scipy.special import expit
 
+from gxp_assets.core.column_names import feature_names
 from gxp_assets.core.demo_data import generate_demo_reports
 from gxp_assets.core.embedding_cache import cache_file
 from gxp_assets.core.explain import PathAttribution, log_odds_contributions, top_contributions, used_columns
-from gxp_assets.core.features import SENTENCE_TERM, FeatureSpec, ReportTexts, feature_names, featurize
+from gxp_assets.core.features import SENTENCE_TERM, FeatureSpec, ReportTexts, featurize
 from gxp_assets.core.model import TrainingParams, load_classifier, train_classifier
 from gxp_assets.core.sentence_encoder import ENCODER_NAME, ENCODER_SHA256, load_encoder
 
