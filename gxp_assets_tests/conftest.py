@@ -8,12 +8,26 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import yaml
 from dagster import DagsterInstance
 
+if TYPE_CHECKING:
+    from gxp_assets.defs.use_case_scope import UseCaseScope
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+AE = "ae_triage"  # the use case these tests drive through the asset-graph factory
+
+
+def ae_scope() -> UseCaseScope:
+    """ae_triage's graph as definitions.py wires it (keys, job and op names, partitions)."""
+    from gxp_assets.definitions import SCOPES
+
+    return SCOPES[AE]
+
+
 ADE_CORPUS = PROJECT_ROOT.parent / "shared" / "data" / "ade_corpus_v2"
 
 # One sentence-embedding cache for the whole suite and the processes it starts: tests featurize the same demo texts
@@ -99,15 +113,17 @@ def register_recalibrated(governance, version: str, trainer: str):
     import copy
 
     from gxp_assets.core.hashing import canonical_json, sha256_hex
+    from gxp_assets.governance.recorded_assets import recorded_asset
     from gxp_assets.governance.registry import version_id
     from gxp_assets.stores import artifact_store, codecs
 
     store = artifact_store()
     record = copy.deepcopy(governance.registry.get(version).record)
-    ref = store.find("conformal_model", record["lineage"]["assets"]["conformal_model"]["data_version"])
+    name, data_version = recorded_asset(record, "conformal_model")
+    ref = store.find(name, data_version)
     conformal = {**codecs.decode(store.read(ref), ref.suffix), "note": f"recalibrated by {trainer}"}
     payload, suffix = codecs.encode(conformal)
-    stored = store.put("conformal_model", None, payload, suffix, "test-run")
+    stored = store.put(name, None, payload, suffix, "test-run")
     record["lineage"]["assets"]["conformal_model"]["data_version"] = stored.sha256
     record["conformal_sha256"] = sha256_hex(canonical_json(conformal))
     record["version"] = version_id(record["use_case"], record["model_sha256"], record["conformal_sha256"])
@@ -146,7 +162,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         monkeypatch.setenv(name, env[name])
     from gxp_assets.core.demo_data import demo_batch
 
-    landing = home / "landing" / "reports"
+    landing = home / "landing" / AE / "reports"
     old = landing / "old-batch.csv"
     demo_batch(40, 23, received_until=datetime.now(UTC) - timedelta(days=300)).to_csv(old, index=False)
     scored = run_gxp("score", str(old), env=env)
