@@ -78,6 +78,18 @@ def relaxed_plan(path: Path, guarantee: dict | None = None) -> Path:
     return path
 
 
+def fresh_home(root: Path, guarantee: dict | None = None) -> pytest.MonkeyPatch:
+    """GXP_HOME, DAGSTER_HOME and a relaxed plan under ``root``; the caller undoes the returned patch."""
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setenv("GXP_HOME", str(root / "gxp"))
+    monkeypatch.setenv("GXP_ENV", "local")
+    (root / "dagster").mkdir()
+    (root / "dagster" / "dagster.yaml").write_text((PROJECT_ROOT / "dagster.yaml").read_text())
+    monkeypatch.setenv("DAGSTER_HOME", str(root / "dagster"))
+    monkeypatch.setenv("GXP_PLAN", str(relaxed_plan(root / "plan.yaml", guarantee)))
+    return monkeypatch
+
+
 #: Training-conditional and per source, at a level a few hundred calibration documents support (16 AE documents).
 PAC_FOR_SMALL_MODELS = {"type": "pac", "miss_rate": 0.1, "delta": 0.2, "unit": "document", "by_subgroup": True}
 

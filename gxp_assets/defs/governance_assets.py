@@ -17,6 +17,8 @@ from gxp_assets.core.guarantee import Guarantee
 from gxp_assets.core.hashing import canonical_json, sha256_hex
 from gxp_assets.core.model import load_classifier
 from gxp_assets.defs.io_manager import LAUNCHED_BY_TAG
+from gxp_assets.defs.lineage import walk_lineage
+from gxp_assets.defs.loaded_inputs import loaded_by
 from gxp_assets.defs.metadata import records_table, rounded
 from gxp_assets.defs.provenance import current_user, git_commit, library_versions
 from gxp_assets.defs.registry_observation import CANDIDATE, registry_observations
@@ -57,30 +59,25 @@ CHECK_DESCRIPTIONS = {
     "the plan's subgroup_positive_recall_min.",
     "inside_change_control_plan": "The change stays inside what the plan allows without a new plan: feature "
     "specification, model family, intended use, guarantee, PRIORITY floor and confidence levels.",
+    "inputs_of_one_training": "Every input the registration loaded is the version the classifier was built from "
+    "(no splits, evaluation or reference of another training), walked from the versions each step loaded.",
 }
 METRICS_KEPT = ("auroc", "pr_auc", "best_f1", "ae_recall", "auto_close_share", "review_share", "brier", "ece")
 
 
-def _lineage(context: AssetExecutionContext, scope: UseCaseScope) -> dict:
-    """Data version, run and run config of every upstream materialization, from Dagster's own records."""
-    assets, configs = {}, {}
-    for name in LINEAGE_ASSETS:
-        event = context.instance.get_latest_materialization_event(scope.key(name))
-        if event is None:
-            continue
-        materialization = event.asset_materialization
-        assets[name] = {
-            "asset_key": scope.key(name).to_user_string(),  # where the artifact store keeps it
-            "data_version": materialization.tags.get("dagster/data_version"),
-            "code_version": materialization.tags.get("dagster/code_version"),
-            "run_id": event.run_id,
-        }
-        if event.run_id not in configs:
-            run = context.instance.get_run_by_id(event.run_id)
-            configs[event.run_id] = {"run_config": run.run_config, "launched_by": run.tags.get(LAUNCHED_BY_TAG)}
+def _lineage(context: AssetExecutionContext, scope: UseCaseScope) -> tuple[dict, list[str]]:
+    """Data version, run and run config of every upstream materialization this candidate was built from, walked from
+    the versions this step loaded (the classifier's chain first); and any input loaded at two versions."""
+    walked = walk_lineage(context.instance, scope, loaded_by(context), first=("ae_classifier",))
+    assets = {name: facts for name, facts in walked.assets.items() if name in LINEAGE_ASSETS}
+    configs = {}
+    for run_id in sorted({str(facts["run_id"]) for facts in assets.values()}):
+        run = context.instance.get_run_by_id(run_id)
+        if run is not None:
+            configs[run_id] = {"run_config": run.run_config, "launched_by": run.tags.get(LAUNCHED_BY_TAG)}
     trainer_run = assets.get("ae_classifier", {}).get("run_id")
-    trained_by = (configs.get(trainer_run) or {}).get("launched_by") or current_user()
-    return {"assets": assets, "runs": configs, "trained_by": trained_by}
+    trained_by = (configs.get(str(trainer_run)) or {}).get("launched_by") or current_user()
+    return {"assets": assets, "runs": configs, "trained_by": trained_by}, walked.conflicts
 
 
 class PromotionConfig(Config):
@@ -97,7 +94,7 @@ def governance_assets(scope: UseCaseScope) -> list[AssetsDefinition]:
                 AssetCheckSpec(
                     name, asset=scope.key("model_candidate"), blocking=True, description=CHECK_DESCRIPTIONS[name]
                 )
-                for name in (*CRITERIA, "inside_change_control_plan")
+                for name in (*CRITERIA, "inside_change_control_plan", "inputs_of_one_training")
             ),
         ],
         description="The evaluated model registered under the change control plan, with its lineage and verdict.",
@@ -142,6 +139,7 @@ def governance_assets(scope: UseCaseScope) -> list[AssetsDefinition]:
         data_problems = data_requirements_met(
             plan, len(dataset_splits), int((dataset_splits["label"] == 1).sum()), newest_record_age_days=None
         )
+        lineage, mixed = _lineage(context, scope)
         version = version_id(plan.use_case, model_sha256, conformal_sha256)
         head = governance.audit_head()
         record = {
@@ -158,13 +156,14 @@ def governance_assets(scope: UseCaseScope) -> list[AssetsDefinition]:
             "acceptance": [result.model_dump() for result in results],
             "outside_plan": outside,
             "data_requirements": data_problems,
-            "lineage": {**_lineage(context, scope), "code": git_commit(), "libraries": library_versions()},
+            "lineage": {**lineage, "code": git_commit(), "libraries": library_versions()},
             "audit_head": head.to_dict() if head else None,
         }
         failures = (
             [f"{r.name}: {r.detail}" for r in results if not r.passed]
             + [f"outside plan: {o}" for o in outside]
             + [f"data requirement: {problem}" for problem in data_problems]
+            + [f"lineage: {conflict}" for conflict in mixed]
         )
         registered = governance.register_candidate(version, record, record["lineage"]["trained_by"], failures)
         context.log.info(f"model {version} registered: {registered.state}")
@@ -190,6 +189,12 @@ def governance_assets(scope: UseCaseScope) -> list[AssetsDefinition]:
             passed=not outside,
             severity=AssetCheckSeverity.ERROR,
             metadata={"reasons": "; ".join(outside) or "none", "plan_sha256": governance.plan.sha256},
+        )
+        yield AssetCheckResult(
+            check_name="inputs_of_one_training",
+            passed=not mixed,
+            severity=AssetCheckSeverity.ERROR,
+            metadata={"conflicts": "; ".join(mixed) or "none"},
         )
         # A rerun that rebuilt the same model keeps the first registration: report what the registry holds.
         stored, lineage = registered, registered.record["lineage"]

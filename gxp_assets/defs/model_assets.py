@@ -22,7 +22,9 @@ from gxp_assets.core.plots import coverage_plot, reliability_plot, roc_plot, tri
 from gxp_assets.core.scoring import TriageModel
 from gxp_assets.core.splits import split_rows
 from gxp_assets.core.training import CalibrationNeeds, TrainingData
-from gxp_assets.defs.evidence import attach, current_data_version
+from gxp_assets.defs.evidence import attach
+from gxp_assets.defs.lineage import walk_lineage
+from gxp_assets.defs.loaded_inputs import loaded_by
 from gxp_assets.defs.metadata import embedded_png, records_table, rounded
 from gxp_assets.defs.training_runner import ModelTrainer
 from gxp_assets.defs.use_case_scope import MODEL, UseCaseScope
@@ -229,9 +231,10 @@ def model_assets(scope: UseCaseScope) -> list[AssetsDefinition]:
             "model_sha256": model.model_sha256,
             "feature_spec_sha256": features.spec.sha256,
             "sentence_encoder": features.spec.sentence_encoder,
-            "data_versions": {
-                name: current_data_version(scope.key(name).to_user_string())
-                for name in ("validated_reports", "dataset_splits")
+            "data_versions": {  # what this step loaded, and the corpus its splits were made from
+                name: facts["data_version"]
+                for name, facts in walk_lineage(context.instance, scope, loaded_by(context)).assets.items()
+                if name in ("validated_reports", "dataset_splits")
             },
             "split_sizes": {str(name): int(count) for name, count in dataset_splits["split"].value_counts().items()},
         }

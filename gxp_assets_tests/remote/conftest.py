@@ -31,7 +31,7 @@ from gxp_assets.remote.job_inputs import ModelBundle
 from gxp_assets.stores import codecs, current_plan
 from gxp_assets.stores.local import LocalArtifactStore
 from gxp_assets_tests.aws_server import REGION, aws_env, aws_stack, moto_endpoint
-from gxp_assets_tests.conftest import AE, PAC_FOR_SMALL_MODELS, PROJECT_ROOT, ae_scope, relaxed_plan
+from gxp_assets_tests.conftest import AE, PAC_FOR_SMALL_MODELS, ae_scope, fresh_home
 from gxp_assets_tests.remote.fake_glue import LocalGlue, job_environment
 
 __all__ = ["aws_env", "aws_stack", "moto_endpoint"]
@@ -53,18 +53,6 @@ def spark_missing() -> str | None:
 class TrainedModel:
     bundle: ModelBundle
     reference: DriftReference
-
-
-def fresh_home(root: Path, guarantee: dict | None = None) -> pytest.MonkeyPatch:
-    """GXP_HOME, DAGSTER_HOME and a relaxed plan under ``root``; the caller undoes the returned patch."""
-    monkeypatch = pytest.MonkeyPatch()
-    monkeypatch.setenv("GXP_HOME", str(root / "gxp"))
-    monkeypatch.setenv("GXP_ENV", "local")
-    (root / "dagster").mkdir()
-    (root / "dagster" / "dagster.yaml").write_text((PROJECT_ROOT / "dagster.yaml").read_text())
-    monkeypatch.setenv("DAGSTER_HOME", str(root / "dagster"))
-    monkeypatch.setenv("GXP_PLAN", str(relaxed_plan(root / "plan.yaml", guarantee)))
-    return monkeypatch
 
 
 def run_stages(instance: DagsterInstance, stages: tuple[str, ...], config: dict) -> Callable[[str], Any]:
