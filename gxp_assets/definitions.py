@@ -5,15 +5,15 @@ from __future__ import annotations
 from dagster import Definitions
 
 from gxp_assets.defs.resources import resources
-from gxp_assets.defs.use_case_graph import use_case_definitions
-from gxp_assets.defs.use_case_scope import UseCaseScope
+from gxp_assets.defs.use_case_graph import ALL_STAGES, use_case_definitions
+from gxp_assets.defs.use_case_scope import DATA, UseCaseScope
 
-#: Use cases whose graph is built. Each must be declared under use_cases/; the asset bodies are the text (AE) path
-#: until the tabular path is wired through the same factory (HANDOFF.md, next step), so dissolution_risk waits.
-WIRED_USE_CASES = ("ae_triage",)
+#: The use cases whose graph is built, with the stages built so far. Each must be declared under use_cases/;
+#: dissolution_risk has its data stage only until the model stage is wired for records (HANDOFF.md, next step).
+WIRED_USE_CASES = {"ae_triage": ALL_STAGES, "dissolution_risk": (DATA,)}
 SCOPES = {use_case: UseCaseScope(use_case) for use_case in WIRED_USE_CASES}
 
 defs = Definitions.merge(
-    *(use_case_definitions(scope) for scope in SCOPES.values()),
+    *(use_case_definitions(scope, WIRED_USE_CASES[use_case]) for use_case, scope in SCOPES.items()),
     Definitions(resources=resources()),  # chosen by GXP_ENV from one mapping (gxp_assets.defs.resources)
 )

@@ -76,6 +76,8 @@ def test_usage_errors_exit_2_and_run_needs_a_dagster_home(env: dict[str, str]) -
     assert refused.returncode == 1 and "DAGSTER_HOME" in refused.stderr
     unknown = gxp("run", "--use-case", "no_such_case", env=env)
     assert unknown.returncode == 1 and "'no_such_case' has no asset graph" in unknown.stderr, unknown.stderr
+    data_only = gxp("run", "--use-case", "dissolution_risk", env=env)  # wired so far: its data stage alone
+    assert data_only.returncode == 1 and "no 'train_model' job yet" in data_only.stderr, data_only.stderr
 
 
 def test_demo_data_command_writes_the_contract(tmp_path: Path, env: dict[str, str]) -> None:

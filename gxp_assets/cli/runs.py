@@ -34,7 +34,7 @@ def run_job(
 ) -> Any:
     """Execute ``use_case``'s job ``job`` (e.g. ``train_model``) in process, tagged with who launched it; op names
     in ``run_config`` may omit the use-case prefix. Returns Dagster's result (never raises on failure)."""
-    from dagster import DagsterInstance
+    from dagster import DagsterInstance, DagsterInvariantViolationError
 
     from gxp_assets.definitions import defs
     from gxp_assets.defs.io_manager import LAUNCHED_BY_TAG
@@ -46,10 +46,13 @@ def run_job(
     name = scope.name(job)
     run_config = scope.run_config(run_config)
     run_config.setdefault("loggers", {"console": {"config": {"log_level": log_level}}})
-    job = defs.resolve_job_def(name)
-    print(f"running job '{job.name}'{f' on partition {partition_key}' if partition_key else ''} "
+    try:
+        definition = defs.resolve_job_def(name)
+    except DagsterInvariantViolationError:
+        raise CliError(f"use case {use_case!r} has no {job!r} job yet (its graph is wired stage by stage)") from None
+    print(f"running job '{definition.name}'{f' on partition {partition_key}' if partition_key else ''} "
           f"(GXP_HOME={default_home()})", flush=True)  # fmt: skip
-    return job.execute_in_process(
+    return definition.execute_in_process(
         instance=DagsterInstance.get(),
         run_config=run_config,
         partition_key=partition_key,

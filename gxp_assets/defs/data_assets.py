@@ -8,8 +8,6 @@ from pathlib import Path
 import pandas as pd
 from dagster import (
     AssetExecutionContext,
-    AssetIn,
-    AssetOut,
     AssetsDefinition,
     MetadataValue,
     Output,
@@ -21,12 +19,12 @@ from gxp_assets.core.demo_data import write_demo_reports
 from gxp_assets.core.features import DEFAULT_FEATURE_SPEC, FeatureMatrix, featurize
 from gxp_assets.core.loaders import load_ade_corpus, load_contract_files
 from gxp_assets.core.quarantine_tally import require_valid_records
-from gxp_assets.core.splits import SPLITS, assign_splits
+from gxp_assets.core.splits import assign_splits
 from gxp_assets.core.validation import validate_reports
 from gxp_assets.defs.config import ReportSourceConfig, SplitConfig, ValidationConfig
-from gxp_assets.defs.metadata import count_table, label_balance
+from gxp_assets.defs.metadata import count_table, label_balance, split_metadata
 from gxp_assets.defs.retraining_request import record_retraining_request
-from gxp_assets.defs.use_case_scope import DATA, STAGE, UseCaseScope
+from gxp_assets.defs.use_case_scope import DATA, UseCaseScope
 from gxp_assets.stores import results_store
 from gxp_assets.stores.local import default_home
 from gxp_assets.stores.results_protocol import ResultsStore
@@ -112,23 +110,7 @@ def data_assets(scope: UseCaseScope) -> list[AssetsDefinition]:
             },
         )
 
-    @multi_asset(
-        name=scope.name("validated_reports"),
-        group_name=scope.id,
-        ins={"labelled_reports": AssetIn(key=scope.key("labelled_reports"))},
-        outs={
-            "validated_reports": AssetOut(
-                key=scope.key("validated_reports"),
-                tags={STAGE: DATA},
-                description="Reports that passed validation, typed per the contract.",
-            ),
-            "quarantined_reports": AssetOut(
-                key=scope.key("quarantined_reports"),
-                tags={STAGE: DATA},
-                description="Rejected records as received, each with a reason and detail.",
-            ),
-        },
-    )
+    @multi_asset(**scope.validation_args("Reports that passed validation, typed per the contract."))
     def validated_reports(
         context: AssetExecutionContext, config: ValidationConfig, labelled_reports: pd.DataFrame
     ) -> Iterator[Output[pd.DataFrame]]:
@@ -197,26 +179,6 @@ def data_assets(scope: UseCaseScope) -> list[AssetsDefinition]:
             )
         plan = config.plan()
         splits = assign_splits(validated_reports, plan)
-        table = []
-        for name in SPLITS:
-            part = splits[splits["split"] == name]
-            positives = int((part["label"] == 1).sum())
-            share = positives / len(part) if len(part) else 0.0
-            table.append(
-                f"| {name} | {len(part):,} | {part['document_id'].nunique():,} | {positives:,} | {share:.3f} |"
-            )
-        return Output(
-            splits,
-            metadata={
-                "seed": plan.seed,
-                "proportions": MetadataValue.json(
-                    {"train": plan.train, "calibration": plan.calibration, "test": plan.test}
-                ),
-                "splits": MetadataValue.md(
-                    "| split | records | documents | AE | AE share |\n|---|---|---|---|---|\n" + "\n".join(table)
-                ),
-                **{f"{name}_records": int((splits["split"] == name).sum()) for name in SPLITS},
-            },
-        )
+        return Output(splits, metadata=split_metadata(splits, plan))
 
     return [labelled_reports, validated_reports, report_features, dataset_splits]

@@ -16,7 +16,8 @@ def _leak_result(leaked: pd.DataFrame, what: str) -> AssetCheckResult:
 
 
 def data_checks(scope: UseCaseScope) -> list[AssetChecksDefinition]:
-    """The blocking checks of ``scope``'s data stage, on its own keys."""
+    """The blocking checks of ``scope``'s data stage, on its own keys; the text check where the use case declares a
+    text feature."""
 
     @asset_check(
         asset=scope.key("validated_reports"),
@@ -47,14 +48,21 @@ def data_checks(scope: UseCaseScope) -> list[AssetChecksDefinition]:
     def no_document_on_two_sides(dataset_splits: pd.DataFrame) -> AssetCheckResult:
         return _leak_result(leaks(dataset_splits, dataset_splits["document_id"]), "document")
 
+    texts = [_text_check(scope, feature.column) for feature in scope.declaration().features.text]
+    return [records_reconciled, no_document_on_two_sides, *texts]
+
+
+def _text_check(scope: UseCaseScope, column: str) -> AssetChecksDefinition:
+    """No text of the declared text ``column`` on two sides of ``scope``'s split."""
+
     @asset_check(
         asset=scope.key("dataset_splits"),
         blocking=True,
         additional_ins={"validated_reports": AssetIn(key=scope.key("validated_reports"))},
-        description="No text (compared case- and space-folded) is on two sides.",
+        description=f"No {column} (compared case- and space-folded) is on two sides.",
     )
     def no_text_on_two_sides(dataset_splits: pd.DataFrame, validated_reports: pd.DataFrame) -> AssetCheckResult:
-        texts = validated_reports["text"].iloc[dataset_splits["row"].to_numpy()].map(folded_text)
+        texts = validated_reports[column].iloc[dataset_splits["row"].to_numpy()].map(folded_text)
         return _leak_result(leaks(dataset_splits, texts.reset_index(drop=True)), "text")
 
-    return [records_reconciled, no_document_on_two_sides, no_text_on_two_sides]
+    return no_text_on_two_sides

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 import pandas as pd
 from dagster import MetadataValue, TableColumn, TableRecord, TableSchema
+
+from gxp_assets.core.splits import SPLITS, SplitPlan
 
 
 def count_table(values: pd.Series, name: str) -> MetadataValue:
@@ -67,3 +70,26 @@ def records_table(rows: list[dict], columns: list[str] | None = None) -> Metadat
     return MetadataValue.table(
         records=[TableRecord({name: _cell(row.get(name)) for name in names}) for row in rows], schema=schema
     )
+
+
+def split_table(splits: pd.DataFrame) -> MetadataValue:
+    """Records, groups (documents, products: the grouping key) and positives per part of a split table (core.splits'
+    columns), as the UI shows it."""
+    rows = []
+    for name in SPLITS:
+        part = splits[splits["split"] == name]
+        positives = int((part["label"] == 1).sum())
+        share = positives / len(part) if len(part) else 0.0
+        rows.append(f"| {name} | {len(part):,} | {part['document_id'].nunique():,} | {positives:,} | {share:.3f} |")
+    header = "| split | records | groups | positives | positive share |\n|---|---|---|---|---|\n"
+    return MetadataValue.md(header + "\n".join(rows))
+
+
+def split_metadata(splits: pd.DataFrame, plan: SplitPlan) -> dict[str, Any]:
+    """The metadata of a ``dataset_splits`` materialization: the seed and shares it was drawn with, and per part."""
+    return {
+        "seed": plan.seed,
+        "proportions": MetadataValue.json({"train": plan.train, "calibration": plan.calibration, "test": plan.test}),
+        "splits": split_table(splits),
+        **{f"{name}_records": int((splits["split"] == name).sum()) for name in SPLITS},
+    }

@@ -4,13 +4,16 @@ folder. The factory hands one scope to every builder, so no body reads a global 
 from __future__ import annotations
 
 import copy
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from dagster import AssetKey, DynamicPartitionsDefinition
+from dagster import AssetIn, AssetKey, AssetOut, DynamicPartitionsDefinition
 
 from gxp_assets.governance.plan import LoadedPlan
 from gxp_assets.governance.service import Governance
+from gxp_assets.governance.use_case import USE_CASES_ROOT, UseCase, load_use_case
 from gxp_assets.stores import current_plan, landing_zone, open_governance
 from gxp_assets.stores.landing import LocalLandingZone
 
@@ -42,6 +45,20 @@ class UseCaseScope:
         """The decorator arguments every asset of this use case and stage takes."""
         return {"key_prefix": [self.id], "group_name": self.id, "tags": {STAGE: stage}}
 
+    def validation_args(self, valid: str) -> dict[str, Any]:
+        """The multi-asset arguments of the data stage's validation step: ``labelled_reports`` in,
+        ``validated_reports`` (described by ``valid``) and ``quarantined_reports`` out."""
+        quarantined = "Rejected records as received, each with a reason and detail."
+        return {
+            "name": self.name("validated_reports"),
+            "group_name": self.id,
+            "ins": {"labelled_reports": AssetIn(key=self.key("labelled_reports"))},
+            "outs": {
+                name: AssetOut(key=self.key(name), tags={STAGE: DATA}, description=description)
+                for name, description in (("validated_reports", valid), ("quarantined_reports", quarantined))
+            },
+        }
+
     def run_config(self, run_config: dict | None) -> dict:
         """``run_config`` with op names given without the use-case prefix (as users' YAML files write them)
         prefixed; names already prefixed are kept."""
@@ -67,3 +84,7 @@ class UseCaseScope:
 
     def landing(self) -> LocalLandingZone:
         return landing_zone(self.id)
+
+    def declaration(self) -> UseCase:
+        """The use case's declaration (``<GXP_USE_CASES or use_cases/>/<id>/use_case.yaml``), validated."""
+        return load_use_case(Path(os.environ.get("GXP_USE_CASES") or USE_CASES_ROOT) / self.id).use_case
