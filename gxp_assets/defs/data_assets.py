@@ -90,6 +90,7 @@ def export_adjudicated_reports(results: ResultsStore, path: Path) -> Path | None
 
 def data_assets(scope: UseCaseScope) -> list[AssetsDefinition]:
     """The data stage of ``scope``'s graph: corpus -> validated + quarantined -> features -> splits."""
+    classes = scope.declaration().classes
 
     @asset(
         **scope.asset_args(DATA), description="The adjudicated corpus as received: every record, its bytes and origin."
@@ -127,7 +128,7 @@ def data_assets(scope: UseCaseScope) -> list[AssetsDefinition]:
             metadata={
                 "records": len(valid),
                 "records_per_source": count_table(valid["source"], "source"),
-                "label_balance": label_balance(valid["label"]),
+                "label_balance": label_balance(valid["label"], classes),
                 "validated_at": now.isoformat(),
             },
         )

@@ -9,6 +9,7 @@ import pandas as pd
 from dagster import MetadataValue, TableColumn, TableRecord, TableSchema
 
 from gxp_assets.core.splits import SPLITS, SplitPlan
+from gxp_assets.governance.use_case_schema import ClassNames
 
 
 def count_table(values: pd.Series, name: str) -> MetadataValue:
@@ -18,15 +19,16 @@ def count_table(values: pd.Series, name: str) -> MetadataValue:
     return MetadataValue.md(f"| {name} | records |\n|---|---|\n{rows}" if rows else f"no {name}")
 
 
-def label_balance(labels: pd.Series) -> MetadataValue:
+def label_balance(labels: pd.Series, classes: ClassNames) -> MetadataValue:
+    """Records per class, named as the use case declares its classes, and the positive share."""
     known = labels.dropna()
     positives = int((known == 1).sum())
     return MetadataValue.json(
         {
-            "AE (1)": positives,
-            "no AE (0)": int((known == 0).sum()),
+            f"{classes.positive} (1)": positives,
+            f"{classes.negative} (0)": int((known == 0).sum()),
             "unlabelled": int(labels.isna().sum()),
-            "AE share": round(positives / len(known), 4) if len(known) else None,
+            "positive share": round(positives / len(known), 4) if len(known) else None,
         }
     )
 

@@ -68,7 +68,7 @@ def record_data_assets(scope: UseCaseScope) -> list[AssetsDefinition]:
         subgroups = {"records_per_subgroup": count_table(valid[contract.subgroup_column], contract.subgroup_column)}
         yield Output(valid, output_name="validated_reports", metadata={
             "records": len(valid), **(subgroups if contract.subgroup_column else {}),
-            "label_balance": label_balance(valid[LABEL]), "validated_at": now.isoformat(),
+            "label_balance": label_balance(valid[LABEL], declared.classes), "validated_at": now.isoformat(),
         })  # fmt: skip
         yield Output(quarantined, output_name="quarantined_reports", metadata={
             "records": len(quarantined), "records_per_reason": count_table(quarantined["reason"], "reason"),

@@ -62,7 +62,7 @@ def test_the_data_graph_materializes_with_hash_data_versions(gxp_home: Path, dag
     quarantined = found["quarantined_reports"].metadata["records"].value
     assert labelled == valid + quarantined and valid > 100
     balance = found["validated_reports"].metadata["label_balance"].value
-    assert 0 < balance["AE (1)"] < valid
+    assert 0 < balance["adverse event (1)"] < valid  # the classes as ae_triage declares them
     splits = found["dataset_splits"].metadata
     assert sum(splits[f"{name}_records"].value for name in ("train", "calibration", "test")) == valid
 

@@ -45,6 +45,10 @@ def test_batch_records_are_read_validated_featurized_and_split_as_declared(
     dissolved = valid["dissolution_pct"].str.replace(",", ".").astype(float)  # the label as written: decimal comma
     assert (valid["label"].astype(int) == (dissolved < 80.0)).all()  # positive_when: below 80 % dissolved
     assert set(valid["label"].astype(int)) == {0, 1}
+    [made] = [m for m in result.asset_materializations_for_node(SCOPE.name("validated_reports"))
+              if m.asset_key == SCOPE.key("validated_reports")]  # fmt: skip
+    metadata = made.metadata
+    assert metadata["label_balance"].value["dissolution below specification (1)"] == int(valid["label"].sum())
 
     declared = SCOPE.declaration()
     features = FeatureMatrix.from_arrays(stored("report_features"))

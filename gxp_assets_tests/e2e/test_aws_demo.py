@@ -47,7 +47,7 @@ def test_gxp_demo_runs_on_aws_and_every_record_is_in_the_stack(
     verified = _gxp(signed, "audit", "verify")
     assert verified.returncode == 0 and "intact" in verified.stdout, verified.stderr
     listed = _gxp(signed, "registry", "list").stdout.split()
-    version = next(token for token in listed if token.startswith("ae-triage-"))
+    version = next(token for token in listed if token.startswith("ae_triage-"))  # ids start with the use case id
     assert "ACTIVE" in listed
     shown = _gxp(signed, "registry", "show", version)
     assert shown.returncode == 0 and "every control verified" in shown.stdout

@@ -30,7 +30,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 def group_lineage_path(stage: str) -> str:
     """The global asset lineage filtered to one stage of the use case's group (``group:"ae_triage"`` and the asset
     tag ``stage``), small enough to draw full nodes."""
-    selection = f'group:"{USE_CASE}" and tag:"stage={stage}"'
+    selection = f'group:"{USE_CASE}" and tag:"stage"="{stage}"'
     return f"{LINEAGE_PATH}~{quote(selection, safe='')}"
 
 
