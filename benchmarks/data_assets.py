@@ -22,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 # GXP_ADE_DIR for a checkout that is not beside the shared data (a git worktree, say).
 ADE = Path(os.environ.get("GXP_ADE_DIR") or ROOT.parent / "shared" / "data" / "ade_corpus_v2")
+USE_CASE = "ae_triage"  # the use case whose graph is measured
 
 
 def run_config(source: str, documents: int) -> dict:
@@ -38,14 +39,15 @@ def run_config(source: str, documents: int) -> dict:
 def child_pipeline(source: str, documents: int) -> dict:
     from dagster import DagsterInstance
 
-    from gxp_assets.definitions import defs
+    from gxp_assets.definitions import SCOPES, defs
 
     with tempfile.TemporaryDirectory() as home:
         os.environ["GXP_HOME"] = f"{home}/gxp"
         os.environ["DAGSTER_HOME"] = f"{home}/dagster"
         Path(os.environ["DAGSTER_HOME"]).mkdir()
         (Path(os.environ["DAGSTER_HOME"]) / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
-        config = run_config(source, documents)
+        scope = SCOPES[USE_CASE]
+        config = scope.run_config(run_config(source, documents))
         config["loggers"] = {"console": {"config": {"log_level": "WARNING"}}}
         if source == "demo":  # generate the corpus outside the timed part, as the ADE files already exist
             from gxp_assets.core.demo_data import write_demo_reports
@@ -58,7 +60,7 @@ def child_pipeline(source: str, documents: int) -> dict:
             )
         with DagsterInstance.get() as instance:
             start = time.perf_counter()
-            result = defs.resolve_job_def("prepare_training_data").execute_in_process(
+            result = defs.resolve_job_def(scope.name("prepare_training_data")).execute_in_process(
                 instance=instance, run_config=config
             )
             seconds = time.perf_counter() - start

@@ -59,18 +59,19 @@ def setup(home: Path, documents: int) -> Path:
     from dagster import AssetSelection, DagsterInstance
 
     from gxp_assets.core.demo_data import DEMO_CHANNELS
-    from gxp_assets.definitions import defs
-    from gxp_assets.defs.data_assets import DATA_GROUP
-    from gxp_assets.defs.model_assets import MODEL_GROUP
+    from gxp_assets.definitions import SCOPES, defs
+    from gxp_assets.defs.use_case_scope import DATA, MODEL, STAGE
     from gxp_assets.remote.job_inputs import ModelBundle
     from gxp_assets.stores import codecs
     from gxp_assets.stores.local import LocalArtifactStore
 
-    config = {"ops": {"labelled_reports": {"config": {"format": "demo", "demo_documents": documents}}},
-              "loggers": {"console": {"config": {"log_level": "WARNING"}}}}  # fmt: skip
+    scope = SCOPES["ae_triage"]
+    config = scope.run_config({"ops": {"labelled_reports": {"config": {"format": "demo", "demo_documents": documents}}},
+                               "loggers": {"console": {"config": {"log_level": "WARNING"}}}})  # fmt: skip
+    stages = AssetSelection.tag(STAGE, DATA) | AssetSelection.tag(STAGE, MODEL)
     with DagsterInstance.get() as instance:
-        selection = AssetSelection.groups(DATA_GROUP, MODEL_GROUP).resolve(defs.resolve_asset_graph())
-        result = defs.resolve_job_def("train_model").execute_in_process(
+        selection = (AssetSelection.groups(scope.id) & stages).resolve(defs.resolve_asset_graph())
+        result = defs.resolve_job_def(scope.name("train_model")).execute_in_process(
             instance=instance, run_config=config, asset_selection=list(selection)
         )
     if not result.success:
@@ -78,7 +79,7 @@ def setup(home: Path, documents: int) -> Path:
     store = LocalArtifactStore(home / "gxp")
 
     def latest(name: str):
-        ref = store.latest(name)
+        ref = store.latest(scope.key(name).to_user_string())
         return codecs.decode(store.read(ref), ref.suffix)
 
     path = home / "bundle.json"

@@ -41,12 +41,13 @@ def train(source: dict) -> str | None:
     failed (a candidate the plan rejects, for example), which is printed."""
     from dagster import DagsterInstance
 
-    from gxp_assets.definitions import defs
+    from gxp_assets.definitions import SCOPES, defs
     from gxp_assets.stores import open_governance
 
+    scope = SCOPES["ae_triage"]
     with DagsterInstance.get() as instance:
-        run_config = {"ops": {"labelled_reports": {"config": source}}, **TRAINING}
-        job = defs.resolve_job_def("train_model")
+        run_config = scope.run_config({"ops": {"labelled_reports": {"config": source}}, **TRAINING})
+        job = defs.resolve_job_def(scope.name("train_model"))
         result = job.execute_in_process(instance=instance, run_config=run_config, raise_on_error=False)
         if not result.success:
             failures = [event.message for event in result.all_events if event.is_failure]
@@ -64,14 +65,15 @@ def batch_drift(version: str, channels: tuple[str, ...], seed: int, folder: Path
     from gxp_assets.defs.inference_assets import ScoringConfig
     from gxp_assets.stores import artifact_store, open_governance
 
-    deployed = deployed_model(open_governance(), artifact_store(), version)
+    governance = open_governance()
+    deployed = deployed_model(governance, artifact_store(), version)
     path = folder / f"batch-{version}-{seed}.csv"
     demo_batch(BATCH_DOCUMENTS, seed, channels=channels, received_until=datetime.now(UTC)).to_csv(path, index=False)
     stamp = ScoringStamp(path.stem, version, deployed.plan_version, "benchmark", datetime.now(UTC), timedelta(15))
     accumulator = DriftAccumulator(deployed.reference)
     sink = SimpleNamespace(add=lambda predictions, quarantined: accumulator.add_predictions(predictions))
     score_file(path, deployed.model, deployed.spec, ScoringConfig().rules(), stamp, sink, explain_top_k=0)
-    return accumulator.result(drift_limits()).to_dict()
+    return accumulator.result(drift_limits(governance.plan.plan)).to_dict()
 
 
 def summary(name: str, measurements: list[dict]) -> dict:
@@ -162,6 +164,7 @@ def measure(reference: Corpus, batch: Corpus, rows: np.ndarray, label: str | Non
     from gxp_assets.core.drift import DriftAccumulator
     from gxp_assets.core.model import predict_scores
     from gxp_assets.defs.fail_safe import drift_limits
+    from gxp_assets.stores import current_plan
 
     X = batch.features[rows]
     scores = predict_scores(reference.model, X)
@@ -172,7 +175,7 @@ def measure(reference: Corpus, batch: Corpus, rows: np.ndarray, label: str | Non
         texts = batch.pool["text"].iloc[rows[part]].tolist()
         sources = [label] * len(texts) if label else batch.pool["source"].iloc[rows[part]].tolist()
         accumulator.add(X[part], texts, scores[part], labels[part], sources)
-    return accumulator.result(drift_limits()).to_dict()
+    return accumulator.result(drift_limits(current_plan("ae_triage").plan)).to_dict()
 
 
 def measure_rates(name: str, kind: str, size: int, found: list[dict]) -> dict:

@@ -75,16 +75,18 @@ def _demo_corpus(config: dict) -> Path:
 def child_dagster(source: str, quick: bool) -> dict:
     from dagster import DagsterInstance
 
-    from gxp_assets.definitions import defs
+    from gxp_assets.definitions import SCOPES, defs
     from gxp_assets.defs.io_manager import LAUNCHED_BY_TAG
 
+    scope = SCOPES["ae_triage"]
     with tempfile.TemporaryDirectory() as home:
         _fresh_homes(home)
         config = run_config(source, quick)
         if source == "demo":
             _demo_corpus(config)
+        config = scope.run_config(config)
         config["loggers"] = {"console": {"config": {"log_level": "WARNING"}}}
-        job = defs.resolve_job_def("train_model")
+        job = defs.resolve_job_def(scope.name("train_model"))
         with DagsterInstance.get() as instance:
             start = time.perf_counter()
             # A quick model may fail the plan's acceptance checks (a blocking check): the work is done all the same.
@@ -99,8 +101,9 @@ def child_dagster(source: str, quick: bool) -> dict:
                 if event is not None and event.event_type_value == "STEP_START":
                     started[event.step_key] = record.timestamp
                 elif event is not None and event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE"):
-                    steps[event.step_key] = record.timestamp - started[event.step_key]
-        auroc = result.output_for_node("model_evaluation")["metrics"]["auroc"]
+                    step = event.step_key.removeprefix(f"{scope.id}__")  # by asset name, as the plain side names it
+                    steps[step] = record.timestamp - started[event.step_key]
+        auroc = result.output_for_node(scope.name("model_evaluation"))["metrics"]["auroc"]
     done = "model_candidate" in steps and "model_evaluation" in steps
     return {"seconds": seconds, "success": done, "accepted": result.success, "steps": steps, "auroc": auroc}
 
@@ -147,7 +150,7 @@ def child_plain(source: str, quick: bool) -> dict:
         classifier = load_classifier(trained.model_text)
         X, labels, part = split_rows(features, splits, "calibration")
         scores = predict_scores(classifier, X)
-        guarantee = plan_guarantee()
+        guarantee = plan_guarantee(plan)
         conformal = fit_conformal(
             scores, labels, guarantee.confidence, plan.conformal.negative_confidence, guarantee=guarantee,
             units=part["split_group"].to_numpy(), sources=part["source"].to_numpy(), selection_seed=7,

@@ -55,14 +55,14 @@ def setup() -> None:
 
     from gxp_assets.cli.demo import ensure_demo_signers, sign_demo_approvals
     from gxp_assets.cli.runs import promote
-    from gxp_assets.definitions import defs
+    from gxp_assets.definitions import SCOPES, defs
     from gxp_assets.defs.io_manager import LAUNCHED_BY_TAG
     from gxp_assets.stores import open_governance
 
     os.environ["GXP_ROLES"] = str(ensure_demo_signers())
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     with DagsterInstance.get() as instance:
-        trained = defs.resolve_job_def("train_model").execute_in_process(
+        trained = defs.resolve_job_def(SCOPES["ae_triage"].name("train_model")).execute_in_process(
             instance=instance, run_config=quiet, tags={LAUNCHED_BY_TAG: "alice"}
         )
     version = open_governance().registry.versions()[-1].version
@@ -86,7 +86,8 @@ def child_end_to_end(path: Path) -> dict:
     from gxp_assets.defs.inference_assets import ScoringConfig
     from gxp_assets.stores import artifact_store, open_governance, results_store
 
-    deployed = deployed_model(open_governance(), artifact_store())
+    governance = open_governance()
+    deployed = deployed_model(governance, artifact_store())
     results = results_store()
     stamp = ScoringStamp(path.stem, deployed.version, deployed.plan_version, "benchmark", datetime.now(UTC),
                          timedelta(days=15))  # fmt: skip
@@ -96,7 +97,7 @@ def child_end_to_end(path: Path) -> dict:
         print(f"    end to end: {tally.received:,} records, {time.perf_counter() - start:.1f} s", file=sys.stderr)
 
     # As the scored_reports asset runs it: drift measured while scoring (the fail-safe), chunks staged, then published.
-    fail_safe = watch(deployed.version, deployed.reference)
+    fail_safe = watch(deployed.version, deployed.reference, governance.plan.plan)
     with tempfile.TemporaryDirectory() as staging, results.writer(path.stem, "benchmark") as writer:
         outcome = score_file(path, deployed.model, deployed.spec, ScoringConfig().rules(), stamp, writer,
                              fail_safe=fail_safe, chunk_records=CHUNK, progress=progress,

@@ -1,30 +1,19 @@
-"""The one Definitions object."""
+"""The one Definitions object: one asset graph per wired use case (defs/use_case_graph.py), resources once."""
 
 from __future__ import annotations
 
-from dagster import Definitions, load_assets_from_modules
+from dagster import Definitions
 
-from gxp_assets.defs import (
-    data_assets,
-    governance_assets,
-    inference_assets,
-    model_assets,
-    monitoring_assets,
-    monitoring_summary,
-)
-from gxp_assets.defs.data_checks import DATA_CHECKS
-from gxp_assets.defs.jobs import JOBS
 from gxp_assets.defs.resources import resources
-from gxp_assets.defs.retraining import retraining_triggers, routine_retraining_schedules
-from gxp_assets.defs.sensors import approved_models, landing_files
+from gxp_assets.defs.use_case_graph import ALL_STAGES, use_case_definitions
+from gxp_assets.defs.use_case_scope import DATA, UseCaseScope
 
-defs = Definitions(
-    assets=load_assets_from_modules(
-        [data_assets, model_assets, governance_assets, inference_assets, monitoring_assets, monitoring_summary]
-    ),
-    asset_checks=DATA_CHECKS,
-    jobs=JOBS,
-    sensors=[approved_models, landing_files, retraining_triggers],
-    schedules=routine_retraining_schedules(),
-    resources=resources(),  # chosen by GXP_ENV from one mapping (gxp_assets.defs.resources)
+#: The use cases whose graph is built, with the stages built so far. Each must be declared under use_cases/;
+#: dissolution_risk has its data stage only until the model stage is wired for records (HANDOFF.md, next step).
+WIRED_USE_CASES = {"ae_triage": ALL_STAGES, "dissolution_risk": (DATA,)}
+SCOPES = {use_case: UseCaseScope(use_case) for use_case in WIRED_USE_CASES}
+
+defs = Definitions.merge(
+    *(use_case_definitions(scope, WIRED_USE_CASES[use_case]) for use_case, scope in SCOPES.items()),
+    Definitions(resources=resources()),  # chosen by GXP_ENV from one mapping (gxp_assets.defs.resources)
 )

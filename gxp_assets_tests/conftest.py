@@ -8,12 +8,26 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import yaml
 from dagster import DagsterInstance
 
+if TYPE_CHECKING:
+    from gxp_assets.defs.use_case_scope import UseCaseScope
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+AE = "ae_triage"  # the use case these tests drive through the asset-graph factory
+
+
+def ae_scope() -> UseCaseScope:
+    """ae_triage's graph as definitions.py wires it (keys, job and op names, partitions)."""
+    from gxp_assets.definitions import SCOPES
+
+    return SCOPES[AE]
+
+
 ADE_CORPUS = PROJECT_ROOT.parent / "shared" / "data" / "ade_corpus_v2"
 
 # One sentence-embedding cache for the whole suite and the processes it starts: tests featurize the same demo texts
@@ -64,6 +78,18 @@ def relaxed_plan(path: Path, guarantee: dict | None = None) -> Path:
     return path
 
 
+def fresh_home(root: Path, guarantee: dict | None = None) -> pytest.MonkeyPatch:
+    """GXP_HOME, DAGSTER_HOME and a relaxed plan under ``root``; the caller undoes the returned patch."""
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setenv("GXP_HOME", str(root / "gxp"))
+    monkeypatch.setenv("GXP_ENV", "local")
+    (root / "dagster").mkdir()
+    (root / "dagster" / "dagster.yaml").write_text((PROJECT_ROOT / "dagster.yaml").read_text())
+    monkeypatch.setenv("DAGSTER_HOME", str(root / "dagster"))
+    monkeypatch.setenv("GXP_PLAN", str(relaxed_plan(root / "plan.yaml", guarantee)))
+    return monkeypatch
+
+
 #: Training-conditional and per source, at a level a few hundred calibration documents support (16 AE documents).
 PAC_FOR_SMALL_MODELS = {"type": "pac", "miss_rate": 0.1, "delta": 0.2, "unit": "document", "by_subgroup": True}
 
@@ -99,15 +125,17 @@ def register_recalibrated(governance, version: str, trainer: str):
     import copy
 
     from gxp_assets.core.hashing import canonical_json, sha256_hex
+    from gxp_assets.governance.recorded_assets import recorded_asset
     from gxp_assets.governance.registry import version_id
     from gxp_assets.stores import artifact_store, codecs
 
     store = artifact_store()
     record = copy.deepcopy(governance.registry.get(version).record)
-    ref = store.find("conformal_model", record["lineage"]["assets"]["conformal_model"]["data_version"])
+    name, data_version = recorded_asset(record, "conformal_model")
+    ref = store.find(name, data_version)
     conformal = {**codecs.decode(store.read(ref), ref.suffix), "note": f"recalibrated by {trainer}"}
     payload, suffix = codecs.encode(conformal)
-    stored = store.put("conformal_model", None, payload, suffix, "test-run")
+    stored = store.put(name, None, payload, suffix, "test-run")
     record["lineage"]["assets"]["conformal_model"]["data_version"] = stored.sha256
     record["conformal_sha256"] = sha256_hex(canonical_json(conformal))
     record["version"] = version_id(record["use_case"], record["model_sha256"], record["conformal_sha256"])
@@ -146,7 +174,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         monkeypatch.setenv(name, env[name])
     from gxp_assets.core.demo_data import demo_batch
 
-    landing = home / "landing" / "reports"
+    landing = home / "landing" / AE / "reports"
     old = landing / "old-batch.csv"
     demo_batch(40, 23, received_until=datetime.now(UTC) - timedelta(days=300)).to_csv(old, index=False)
     scored = run_gxp("score", str(old), env=env)

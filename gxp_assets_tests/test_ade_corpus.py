@@ -11,6 +11,7 @@ from gxp_assets.definitions import defs
 from gxp_assets.defs.io_manager import ArtifactIOManager
 from gxp_assets.stores import codecs
 from gxp_assets.stores.local import LocalArtifactStore
+from gxp_assets_tests.conftest import ae_scope
 
 
 def test_loader_collapses_relations_and_keeps_every_negative_line(ade_corpus: Path) -> None:
@@ -32,15 +33,16 @@ def test_data_assets_on_the_ade_corpus(ade_corpus: Path, gxp_home: Path, dagster
             "validated_reports": {"config": {"require_received_at": False}},
         }
     }
-    result = defs.resolve_job_def("prepare_training_data").execute_in_process(
-        instance=dagster_instance, run_config=run_config
+    scope = ae_scope()
+    result = defs.resolve_job_def(scope.name("prepare_training_data")).execute_in_process(
+        instance=dagster_instance, run_config=scope.run_config(run_config)
     )
     assert result.success
     assert all(evaluation.passed for evaluation in result.get_asset_check_evaluations())
     store = LocalArtifactStore(gxp_home)
 
     def load(name: str):
-        ref = store.latest(name)
+        ref = store.latest(scope.key(name).to_user_string())
         return codecs.decode(store.read(ref), ref.suffix)
 
     valid, quarantined, splits = load("validated_reports"), load("quarantined_reports"), load("dataset_splits")
@@ -50,4 +52,5 @@ def test_data_assets_on_the_ade_corpus(ade_corpus: Path, gxp_home: Path, dagster
     sides_per_pmid = splits.groupby("document_id")["split"].nunique()
     assert sides_per_pmid.max() == 1 and len(sides_per_pmid) == valid["document_id"].nunique()
     assert set(splits["split"]) == {"train", "calibration", "test"}
-    assert ArtifactIOManager(home=str(gxp_home)).store().latest("report_features").suffix == ".npz"
+    features = ArtifactIOManager(home=str(gxp_home)).store().latest(scope.key("report_features").to_user_string())
+    assert features.suffix == ".npz"

@@ -39,7 +39,9 @@ def describe_graph() -> dict:
             continue
         selected = job.asset_layer.selected_asset_keys
         jobs[job.name] = sorted(key.to_user_string() for key in selected)
-    return {"assets": assets, "checks": checks, "jobs": jobs}
+    sensors = {sensor.name: sorted(job.name for job in sensor.jobs) for sensor in defs.sensors or []}
+    schedules = {schedule.name: schedule.job_name for schedule in defs.schedules or []}
+    return {"assets": assets, "checks": checks, "jobs": jobs, "sensors": sensors, "schedules": schedules}
 
 
 def test_asset_graph_matches_the_reviewed_snapshot() -> None:

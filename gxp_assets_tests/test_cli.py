@@ -55,7 +55,7 @@ def test_run_then_verify_then_detect_tampering(tmp_path: Path, env: dict[str, st
     assert recorded >= 9  # eight assets and the evaluation's plots and model card
     assert verified.returncode == 0 and f"{recorded} of {recorded} recorded artifacts verified" in verified.stdout
 
-    ref = LocalArtifactStore(env["GXP_HOME"]).latest("dataset_splits")
+    ref = LocalArtifactStore(env["GXP_HOME"]).latest("ae_triage/dataset_splits")  # the full key path
     path = Path(ref.uri.removeprefix("file://"))
     path.chmod(0o644)
     path.write_bytes(path.read_bytes() + b"\x00")
@@ -63,7 +63,7 @@ def test_run_then_verify_then_detect_tampering(tmp_path: Path, env: dict[str, st
     assert failed.returncode == 1
     assert "dataset_splits" in failed.stderr and ref.sha256 in failed.stderr
 
-    exported = gxp("artifacts", "export", "labelled_reports", "--out", str(tmp_path / "out.parquet"), env=env)
+    exported = gxp("artifacts", "export", "ae_triage/labelled_reports", "--out", str(tmp_path / "out.parquet"), env=env)
     assert exported.returncode == 0 and (tmp_path / "out.parquet").stat().st_size > 0
 
 
@@ -74,6 +74,10 @@ def test_usage_errors_exit_2_and_run_needs_a_dagster_home(env: dict[str, str]) -
     without_home = {key: value for key, value in env.items() if key != "DAGSTER_HOME"}
     refused = gxp("run", env=without_home)
     assert refused.returncode == 1 and "DAGSTER_HOME" in refused.stderr
+    unknown = gxp("run", "--use-case", "no_such_case", env=env)
+    assert unknown.returncode == 1 and "'no_such_case' has no asset graph" in unknown.stderr, unknown.stderr
+    data_only = gxp("run", "--use-case", "dissolution_risk", env=env)  # wired so far: its data stage alone
+    assert data_only.returncode == 1 and "no 'train_model' job yet" in data_only.stderr, data_only.stderr
 
 
 def test_demo_data_command_writes_the_contract(tmp_path: Path, env: dict[str, str]) -> None:

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from gxp_assets.cli.main import build_parser
-from gxp_assets_tests.conftest import register_recalibrated, run_gxp
+from gxp_assets_tests.conftest import AE, register_recalibrated, run_gxp
 
 TRACEBACK = "Traceback (most recent call last)"
 
@@ -63,7 +63,7 @@ def test_usage_errors_exit_2_without_a_traceback() -> None:
 
 
 def test_a_missing_file_in_the_landing_zone_is_a_reason(world: dict) -> None:
-    missing = world["home"] / "landing" / "reports" / "no-such-batch.csv"
+    missing = world["home"] / "landing" / AE / "reports" / "no-such-batch.csv"
     one_line_error(gxp("score", str(missing), env=world["env"]), "no file no-such-batch.csv", "landing zone")
 
 
@@ -72,7 +72,7 @@ def test_out_into_a_missing_folder_is_a_reason(world: dict) -> None:
     env = world["env"]
     one_line_error(gxp("audit", "export", "--out", str(nowhere / "audit.html"), env=env), "does not exist")
     one_line_error(gxp("report", world["version"], "--out", str(nowhere / "r.html"), env=env), "does not exist")
-    one_line_error(gxp("artifacts", "export", "labelled_reports", "--out", str(nowhere / "x"), env=env),
+    one_line_error(gxp("artifacts", "export", f"{AE}/labelled_reports", "--out", str(nowhere / "x"), env=env),
                    "does not exist")  # fmt: skip
     one_line_error(gxp("results", "export", "nosuch-batch", env=env), "no scored batch nosuch-batch")
 
@@ -97,7 +97,7 @@ def test_a_reader_that_goes_away_is_not_an_error_message(world: dict, command: l
 def test_a_batch_with_nothing_to_score_reports_instead_of_crashing(world: dict, rows: str) -> None:
     header = "report_id,document_id,source,text,received_at,product\n"
     body = "" if rows == "header_only" else "r1,d1,literature,,2026-11-01T00:00:00Z,\nr2,d2,literature,,,\n"
-    path = world["home"] / "landing" / "reports" / f"{rows}.csv"
+    path = world["home"] / "landing" / AE / "reports" / f"{rows}.csv"
     path.write_text(header + body)
     done = gxp("score", str(path), env=world["env"])
     assert done.returncode == 0 and TRACEBACK not in done.stderr, done.stdout[-2000:] + done.stderr[-2000:]
@@ -163,7 +163,7 @@ def test_monitor_runs_monitor_performance_now(world: dict) -> None:
     scored = verified_results().predictions().head(12)
     adjudicated = pd.DataFrame({"report_id": scored["report_id"], "label": 1, "adjudicator": "petra",
                                 "adjudicated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")})  # fmt: skip
-    path = world["home"] / "landing" / "adjudications" / "today.csv"
+    path = world["home"] / "landing" / AE / "adjudications" / "today.csv"
     adjudicated.to_csv(path, index=False)
     patient = {**world["env"], "GXP_LANDING_SETTLE_SECONDS": "3600"}  # no race with a loaded machine's clock
     waiting = gxp("monitor", env=patient)  # a file just written may still be growing: left alone, said so
@@ -174,7 +174,7 @@ def test_monitor_runs_monitor_performance_now(world: dict) -> None:
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "adjudications: 12 accepted" in done.stdout and "realized performance" in done.stdout, done.stdout
     made = [e for e in audit_trail().entries()[before:] if e.action == "materialization"]
-    assert {e.subject for e in made} >= {"adjudications", "realized_performance"}
+    assert {e.subject for e in made} >= {f"{AE}/adjudications", f"{AE}/realized_performance"}  # by full key
     assert {e.actor for e in made} == {"olivia"}  # who ran it, as the sensor's runs carry theirs
     # The monitoring summary in the UI: every batch's drift in the order measured, with the plan's limits.
     summary = latest_metadata("monitoring_summary")
@@ -209,7 +209,7 @@ def latest_metadata(asset: str) -> dict:
     from dagster import AssetKey, DagsterInstance
 
     with DagsterInstance.get() as instance:
-        event = instance.get_latest_materialization_event(AssetKey(asset))
+        event = instance.get_latest_materialization_event(AssetKey([AE, asset]))
         return dict(event.asset_materialization.metadata)
 
 
@@ -218,7 +218,7 @@ def most_priority_batch() -> dict:
     from dagster import AssetKey, DagsterInstance
 
     with DagsterInstance.get() as instance:
-        records = instance.fetch_materializations(AssetKey("scored_reports"), limit=50).records
+        records = instance.fetch_materializations(AssetKey([AE, "scored_reports"]), limit=50).records
         shown = [dict(record.asset_materialization.metadata) for record in records]
     return max(shown, key=lambda metadata: metadata["priority_reports"].value)
 
@@ -228,7 +228,7 @@ def observed_state(asset: str) -> str:
     from dagster import AssetKey, DagsterInstance
 
     with DagsterInstance.get() as instance:
-        [record] = instance.fetch_observations(AssetKey(asset), limit=1).records
+        [record] = instance.fetch_observations(AssetKey([AE, asset]), limit=1).records
         metadata = record.asset_observation.metadata
         return f"{metadata['version'].value} {metadata['state'].value}"
 
@@ -240,7 +240,7 @@ def test_the_ui_metadata_is_rounded_tabled_and_links_the_full_priority_table(wor
 
     evaluation = latest_metadata("model_evaluation")
     store = artifact_store()
-    ref = store.latest("model_evaluation")
+    ref = store.latest(f"{AE}/model_evaluation")
     exact = codecs.decode(store.read(ref), ref.suffix)["metrics"]
     for name in ("auroc", "brier", "ae_recall", "review_share"):
         shown = evaluation[name].value

@@ -17,10 +17,12 @@ from dagster import DagsterInstance, build_sensor_context
 
 from gxp_assets.definitions import defs
 from gxp_assets.defs.io_manager import LAUNCHED_BY_TAG
-from gxp_assets.defs.sensors import approved_models
 from gxp_assets.stores import audit_trail, codecs, open_governance
 from gxp_assets.stores.local import LocalArtifactStore
-from gxp_assets_tests.conftest import PROJECT_ROOT, control_roles, register_recalibrated, relaxed_plan
+from gxp_assets_tests.conftest import PROJECT_ROOT, ae_scope, control_roles, register_recalibrated, relaxed_plan
+
+SCOPE = ae_scope()
+approved_models = defs.resolve_sensor_def(SCOPE.name("approved_models"))
 
 PASSPHRASE = "correct horse battery staple"
 USERS = {
@@ -29,12 +31,12 @@ USERS = {
     "petra": ("Petra Physician", ["pv_physician"]),
     "dana": ("Dana Data", ["data_scientist"]),
 }
-RUN_CONFIG = {
+RUN_CONFIG = SCOPE.run_config({
     "ops": {
         "labelled_reports": {"config": {"format": "demo", "demo_documents": 250}},
         "ae_classifier": {"config": {"max_rounds": 80, "early_stopping_rounds": 15, "num_threads": 1}},
     }
-}
+})  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +71,7 @@ def world(tmp_path_factory: pytest.TempPathFactory):
     for key in ("GXP_HOME", "DAGSTER_HOME", "GXP_PLAN", "GXP_ROLES"):
         monkeypatch.setenv(key, env[key])
     with DagsterInstance.get() as instance:
-        result = defs.resolve_job_def("train_model").execute_in_process(
+        result = defs.resolve_job_def(SCOPE.name("train_model")).execute_in_process(
             instance=instance, run_config=RUN_CONFIG, tags={LAUNCHED_BY_TAG: "alice"}
         )
         assert result.success
@@ -162,7 +164,8 @@ def test_two_approvals_then_the_sensor_promotes_to_active(world: dict) -> None:
     assert [request.run_key for request in requests] == [f"promote-{version}"]
     again = approved_models(build_sensor_context(instance=instance, cursor=context.cursor))
     assert not isinstance(again, list)  # the cursor remembers: no second request
-    run = defs.resolve_job_def("promote_model").execute_in_process(instance=instance, run_config=requests[0].run_config)
+    promote = defs.resolve_job_def(SCOPE.name("promote_model"))
+    run = promote.execute_in_process(instance=instance, run_config=requests[0].run_config)
     assert run.success
     assert open_governance().registry.get(version).state == "ACTIVE"
     shown = gxp(world["env"], "registry", "show", version)
@@ -212,7 +215,7 @@ def test_validation_report_shows_criteria_plots_and_signatures(world: dict) -> N
 
 def test_trace_names_the_split_version_and_approvals(world: dict) -> None:
     store = LocalArtifactStore(world["env"]["GXP_HOME"])
-    ref = store.latest("dataset_splits")
+    ref = store.latest(SCOPE.key("dataset_splits").to_user_string())
     splits = codecs.decode(store.read(ref), ref.suffix)
     report_id = splits.loc[splits["split"] == "test", "report_id"].iloc[0]
     done = gxp(world["env"], "trace", report_id)

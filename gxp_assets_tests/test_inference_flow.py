@@ -16,7 +16,7 @@ from types import SimpleNamespace
 
 import pandas as pd
 import pytest
-from dagster import AssetKey, DagsterInstance, DagsterRunStatus, build_schedule_context, build_sensor_context
+from dagster import DagsterInstance, DagsterRunStatus, build_schedule_context, build_sensor_context
 from dagster._core.storage.dagster_run import DagsterRun
 
 from gxp_assets.cli.demo import DEMO_PASSPHRASE_ENV, ensure_demo_signers, sign_demo_approvals
@@ -29,17 +29,22 @@ from gxp_assets.core.hashing import sha256_file
 from gxp_assets.definitions import defs
 from gxp_assets.defs.deployed import deployed_model
 from gxp_assets.defs.fail_safe import drift_limits
-from gxp_assets.defs.inference_assets import ScoringConfig, batches
+from gxp_assets.defs.inference_assets import ScoringConfig
 from gxp_assets.defs.io_manager import LAUNCHED_BY_TAG
-from gxp_assets.defs.retraining import EVIDENCE_TAG, TRIGGER_TAG, retraining_triggers
-from gxp_assets.defs.sensors import landing_files
+from gxp_assets.defs.retraining import EVIDENCE_TAG, TRIGGER_TAG
 from gxp_assets.governance.registry import State
 from gxp_assets.governance.suspension import LIFTED, SUSPENDED, standing_suspension
 from gxp_assets.stores import artifact_store, audit_trail, current_plan, landing_zone, open_governance, results_store
 from gxp_assets.stores.landing import ADJUDICATIONS, REPORTS, batch_key
 from gxp_assets.stores.local import default_home
 from gxp_assets.stores.notifier import outbox
-from gxp_assets_tests.conftest import PAC_FOR_SMALL_MODELS, PROJECT_ROOT, relaxed_plan
+from gxp_assets_tests.conftest import AE, PAC_FOR_SMALL_MODELS, PROJECT_ROOT, ae_scope, relaxed_plan
+
+SCOPE = ae_scope()
+batches = SCOPE.batches
+landing_files = defs.resolve_sensor_def(SCOPE.name("landing_files"))
+retraining_triggers = defs.resolve_sensor_def(SCOPE.name("retraining_triggers"))
+LABELLED_OP = SCOPE.name("labelled_reports")
 
 TRAINING = {"ae_classifier": {"config": {"max_rounds": 80, "early_stopping_rounds": 15, "num_threads": 1}}}
 IN_DISTRIBUTION_BATCHES = 20
@@ -59,9 +64,9 @@ def world(tmp_path_factory: pytest.TempPathFactory):
     corpus[corpus["source"] == "literature"].to_csv(root / "literature.csv", index=False)
     monkeypatch.setenv("GXP_ROLES", str(ensure_demo_signers()))
     source = {"format": "contract", "path": str(root / "literature.csv")}
-    run_config = {"ops": {"labelled_reports": {"config": source}, **TRAINING}}
+    run_config = SCOPE.run_config({"ops": {"labelled_reports": {"config": source}, **TRAINING}})
     with DagsterInstance.get() as instance:
-        trained = defs.resolve_job_def("train_model").execute_in_process(
+        trained = defs.resolve_job_def(SCOPE.name("train_model")).execute_in_process(
             instance=instance, run_config=run_config, tags={LAUNCHED_BY_TAG: "alice"}
         )
         assert trained.success
@@ -74,7 +79,7 @@ def world(tmp_path_factory: pytest.TempPathFactory):
 
 def land(frame: pd.DataFrame, name: str, age_seconds: float = 60.0) -> Path:
     """Drop a batch file in the landing zone, written long enough ago to have settled (unless age is 0)."""
-    path = landing_zone().folder(REPORTS) / name
+    path = landing_zone(AE).folder(REPORTS) / name
     frame.to_csv(path, index=False, lineterminator="\n")
     past = time.time() - age_seconds
     os.utime(path, (past, past))
@@ -91,12 +96,12 @@ def tick(instance: DagsterInstance, cursor: str | None = None):
 
 
 def score(instance: DagsterInstance, key: str):
-    return defs.resolve_job_def("score_batch").execute_in_process(instance=instance, partition_key=key)
+    return defs.resolve_job_def(SCOPE.name("score_batch")).execute_in_process(instance=instance, partition_key=key)
 
 
 def is_png(asset: str, sha256: str) -> bool:
     store = artifact_store()
-    return store.read(store.find(asset, sha256)).startswith(b"\x89PNG\r\n\x1a\n")
+    return store.read(store.find(f"{AE}/{asset}", sha256)).startswith(b"\x89PNG\r\n\x1a\n")
 
 
 def hostile_rows(received: str, duplicate_id: str) -> pd.DataFrame:
@@ -124,7 +129,7 @@ def test_a_landed_batch_is_scored_once_by_the_active_model(world: dict, capsys: 
     result, cursor = tick(instance)
     key = batch_key(path.name, sha256_file(path))
     assert [(r.run_key, r.partition_key, r.job_name) for r in result.run_requests] == [
-        (sha256_file(path), key, "score_batch")
+        (sha256_file(path), key, SCOPE.name("score_batch"))
     ]
     assert instance.has_dynamic_partition(batches.name, key)
 
@@ -214,7 +219,7 @@ def scored_batch(world: dict, frame: pd.DataFrame, name: str) -> tuple[str, pd.D
     world["instance"].add_dynamic_partitions(batches.name, [key])
     run = score(world["instance"], key)
     assert run.success
-    return key, results_store().predictions(key), run.output_for_node("scored_reports")
+    return key, results_store().predictions(key), run.output_for_node(SCOPE.name("scored_reports"))
 
 
 def suspension_entries(version: str, action: str) -> list:
@@ -276,13 +281,14 @@ def test_social_media_batches_drift_and_the_sensor_requests_retraining(world: di
     instance.add_dynamic_partitions(batches.name, [key])
     run = score(instance, key)
     assert run.success
-    drift = run.output_for_node("drift_report")
+    drift = run.output_for_node(SCOPE.name("drift_report"))
     assert drift["alarms"], drift
     # Social media is a source the literature model was never calibrated on: scored, kept, never auto-closed.
     scored = results_store().predictions(key)
     assert len(scored) > 0 and "AUTO_CLOSE" not in set(scored["triage"])
     assert any(m["kind"] == "auto_close_not_covered" and m["payload"]["batch"] == key for m in outbox())
-    assert drift["unseen_ngram_share"] > drift_limits().unseen_ngram_share_max or drift["score_psi"] > 0.2
+    unseen_max = drift_limits(current_plan(AE).plan).unseen_ngram_share_max
+    assert drift["unseen_ngram_share"] > unseen_max or drift["score_psi"] > 0.2
     assert is_png("drift_report/plot", drift["plot_sha256"])
 
     audited, notified = len(audit_trail().entries()), len(outbox())
@@ -292,15 +298,15 @@ def test_social_media_batches_drift_and_the_sensor_requests_retraining(world: di
     assert request.tags[TRIGGER_TAG] == "drift"
     evidence = json.loads(request.tags[EVIDENCE_TAG])
     assert evidence[-1]["batch"] == key and evidence[-1]["alarms"] == drift["alarms"]
-    assert request.run_config["ops"]["labelled_reports"]["config"]["include_adjudicated"] is True
+    assert request.run_config["ops"][LABELLED_OP]["config"]["include_adjudicated"] is True
     # Evaluating the sensor (a tick, or `dagster sensor preview`) asks only: nothing audited, nothing notified.
     assert len(audit_trail().entries()) == audited and len(outbox()) == notified
     alarms = [entry for entry in audit_trail().entries() if entry.action == "alarm"]
-    assert alarms[-1].subject == f"drift_report[{key}]" and alarms[-1].details["alarms"] == drift["alarms"]
+    assert alarms[-1].subject == f"ae_triage/drift_report[{key}]" and alarms[-1].details["alarms"] == drift["alarms"]
     # The run it asked for records the request when it really starts (its first asset), with the evidence.
-    started = defs.resolve_job_def("train_model").execute_in_process(
-        instance=instance, tags=request.tags, asset_selection=[AssetKey("labelled_reports")],
-        run_config={"ops": {"labelled_reports": request.run_config["ops"]["labelled_reports"]}},
+    started = defs.resolve_job_def(SCOPE.name("train_model")).execute_in_process(
+        instance=instance, tags=request.tags, asset_selection=[SCOPE.key("labelled_reports")],
+        run_config={"ops": {LABELLED_OP: request.run_config["ops"][LABELLED_OP]}},
     )  # fmt: skip
     assert started.success
     entries = [entry for entry in audit_trail().entries() if entry.action == "retraining_requested"]
@@ -312,7 +318,9 @@ def test_social_media_batches_drift_and_the_sensor_requests_retraining(world: di
 
     # While that retraining runs, a second drifted batch is audited but asks for no second retraining.
     instance.add_run(
-        DagsterRun(job_name="train_model", run_id="0" * 36, status=DagsterRunStatus.STARTED, tags=request.tags)
+        DagsterRun(
+            job_name=SCOPE.name("train_model"), run_id="0" * 36, status=DagsterRunStatus.STARTED, tags=request.tags
+        )
     )
     second = land(demo_batch(150, 32, channels=("social_media",), received_until=datetime.now(UTC)), "social-32.csv")
     second_key = batch_key(second.name, sha256_file(second))
@@ -324,7 +332,8 @@ def test_social_media_batches_drift_and_the_sensor_requests_retraining(world: di
 
 def test_false_alarm_rate_over_in_distribution_batches_is_below_the_plans_tolerance(world: dict, tmp_path) -> None:
     deployed = deployed_model(open_governance(), artifact_store())
-    limits, tolerance = drift_limits(), current_plan().plan.retraining_triggers.false_alarm_tolerance
+    plan = current_plan(AE).plan
+    limits, tolerance = drift_limits(plan), plan.retraining_triggers.false_alarm_tolerance
     config = ScoringConfig()
     alarms = []
     for seed in range(100, 100 + IN_DISTRIBUTION_BATCHES):
@@ -357,29 +366,32 @@ def test_adjudications_measure_realized_performance_and_retraining_includes_them
             "adjudicator": "petra",
         }
     )
-    folder = landing_zone().folder(ADJUDICATIONS)
+    folder = landing_zone(AE).folder(ADJUDICATIONS)
     adjudications.to_csv(folder / "adjudicated-21.csv", index=False)
     os.utime(folder / "adjudicated-21.csv", (time.time() - 60, time.time() - 60))
     result, _ = tick(instance)
-    [request] = [r for r in result.run_requests if r.job_name == "monitor_performance"]
-    run = defs.resolve_job_def("monitor_performance").execute_in_process(instance=instance, tags=request.tags)
+    [request] = [r for r in result.run_requests if r.job_name == SCOPE.name("monitor_performance")]
+    monitor = defs.resolve_job_def(SCOPE.name("monitor_performance"))
+    run = monitor.execute_in_process(instance=instance, tags=request.tags)
     assert run.success
-    performance = run.output_for_node("realized_performance")
+    performance = run.output_for_node(SCOPE.name("realized_performance"))
     assert performance["adjudicated"] == len(labelled)
     assert performance["adjudicated_ae"] == int((labelled["label"] == "1").sum())
     assert 0 < performance["ae_recall"] <= 1
     assert is_png("realized_performance/plot", performance["plot_sha256"])
 
-    retraining = {
+    retraining = SCOPE.run_config({
         "ops": {
             "labelled_reports": {"config": {"format": "contract", "path": str(world["root"] / "literature.csv"),
                                             "include_adjudicated": True}},
             **TRAINING,
         }
-    }  # fmt: skip
-    retrained = defs.resolve_job_def("train_model").execute_in_process(instance=instance, run_config=retraining)
+    })  # fmt: skip
+    retrained = defs.resolve_job_def(SCOPE.name("train_model")).execute_in_process(
+        instance=instance, run_config=retraining
+    )
     assert retrained.success
-    received = retrained.output_for_node("labelled_reports")
+    received = retrained.output_for_node(LABELLED_OP)
     assert set(labelled["report_id"]) <= set(received["report_id"])
     registry = open_governance().registry
     newest = registry.versions()[-1]
@@ -388,8 +400,8 @@ def test_adjudications_measure_realized_performance_and_retraining_includes_them
 
 
 def test_routine_retraining_follows_the_plans_schedule(world: dict) -> None:
-    [schedule] = [s for s in defs.schedules if s.name == "routine_retraining"]
-    assert schedule.cron_schedule == current_plan().plan.retraining_triggers.schedule
+    [schedule] = [s for s in defs.schedules if s.name == SCOPE.name("routine_retraining")]
+    assert schedule.cron_schedule == current_plan(AE).plan.retraining_triggers.schedule
     assert schedule.execution_timezone == "UTC"
     when = datetime(2026, 11, 30, 3, tzinfo=UTC)
     audited, notified = len(audit_trail().entries()), len(outbox())
@@ -398,5 +410,5 @@ def test_routine_retraining_follows_the_plans_schedule(world: dict) -> None:
     ).run_requests[0]
     assert len(audit_trail().entries()) == audited and len(outbox()) == notified  # asking leaves no trace
     assert request.tags[TRIGGER_TAG] == "schedule"
-    assert request.run_config["ops"]["labelled_reports"]["config"]["include_adjudicated"] is True
+    assert request.run_config["ops"][LABELLED_OP]["config"]["include_adjudicated"] is True
     assert request.run_key == f"routine-{when.isoformat()}"

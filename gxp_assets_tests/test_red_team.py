@@ -27,10 +27,9 @@ from gxp_assets.core.hashing import canonical_json, sha256_file, sha256_hex
 from gxp_assets.definitions import defs
 from gxp_assets.defs.audit_anchor import event_log_anchors
 from gxp_assets.defs.deployed import deployed_model
-from gxp_assets.defs.inference_assets import batches
 from gxp_assets.defs.io_manager import LAUNCHED_BY_TAG
-from gxp_assets.defs.sensors import landing_files
 from gxp_assets.governance.audit import next_entry
+from gxp_assets.governance.recorded_assets import recorded_asset
 from gxp_assets.governance.registry import record_hash
 from gxp_assets.governance.roles import load_roles
 from gxp_assets.governance.service import VerificationFailed
@@ -46,7 +45,11 @@ from gxp_assets.stores import artifact_store, audit_trail, codecs, landing_zone,
 from gxp_assets.stores.checkpoints_local import LocalCheckpoints
 from gxp_assets.stores.landing import REPORTS, batch_key
 from gxp_assets.stores.notifier import outbox
-from gxp_assets_tests.conftest import PROJECT_ROOT, register_recalibrated, relaxed_plan
+from gxp_assets_tests.conftest import AE, PROJECT_ROOT, ae_scope, register_recalibrated, relaxed_plan
+
+SCOPE = ae_scope()
+batches = SCOPE.batches
+landing_files = defs.resolve_sensor_def(SCOPE.name("landing_files"))
 
 TRAINING = {
     "labelled_reports": {"config": {"format": "demo", "demo_documents": 300}},
@@ -69,17 +72,18 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> dict:
     monkeypatch.setenv("GXP_PLAN", os.environ["GXP_PLAN"])  # the copy with the demo role administrator pinned
     monkeypatch.setenv("GXP_ROLES", str(roles))
     with DagsterInstance.get() as instance:
-        trained = defs.resolve_job_def("train_model").execute_in_process(
-            instance=instance, run_config={"ops": TRAINING}, tags={LAUNCHED_BY_TAG: "alice"}
+        trained = defs.resolve_job_def(SCOPE.name("train_model")).execute_in_process(
+            instance=instance, run_config=SCOPE.run_config({"ops": TRAINING}), tags={LAUNCHED_BY_TAG: "alice"}
         )
         assert trained.success
         version = open_governance().registry.versions()[-1].version
         assert sign_demo_approvals(version) and promote(version)
-        path = landing_zone().folder(REPORTS) / "scored-batch.csv"
+        path = landing_zone(AE).folder(REPORTS) / "scored-batch.csv"
         demo_batch(80, 5, channels=("literature",), received_until=datetime.now(UTC)).to_csv(path, index=False)
         key = batch_key(path.name, sha256_file(path))
         instance.add_dynamic_partitions(batches.name, [key])
-        assert defs.resolve_job_def("score_batch").execute_in_process(instance=instance, partition_key=key).success
+        scoring = defs.resolve_job_def(SCOPE.name("score_batch"))
+        assert scoring.execute_in_process(instance=instance, partition_key=key).success
     world = {"root": root, "version": version, "plan": Path(os.environ["GXP_PLAN"]), "roles": roles, "batch": key}
     monkeypatch.undo()
     return world
@@ -142,12 +146,12 @@ def test_a_version_inserted_as_active_without_signatures_cannot_score(world: dic
     refusal = refused_at_use()
     assert {"version_id", "approvals", "transitions"} <= checks(refusal)
     # The real scoring run fails too, naming what failed.
-    path = landing_zone().folder(REPORTS) / "batch.csv"
+    path = landing_zone(AE).folder(REPORTS) / "batch.csv"
     demo_batch(20, 3, received_until=datetime.now(UTC)).to_csv(path, index=False)
     key = batch_key(path.name, sha256_file(path))
     with DagsterInstance.get() as instance:
         instance.add_dynamic_partitions(batches.name, [key])
-        run = defs.resolve_job_def("score_batch").execute_in_process(
+        run = defs.resolve_job_def(SCOPE.name("score_batch")).execute_in_process(
             instance=instance, partition_key=key, raise_on_error=False
         )
     assert not run.success
@@ -161,10 +165,10 @@ def test_replacing_classifier_conformal_record_and_registry_record_together_is_d
     """Attack: the classifier, conformal record and registry record replaced together (hashes recomputed)."""
     store, version = artifact_store(), world["version"]
     record = json.loads(json.dumps(open_governance().registry.get(version).record))
-    ref = store.find("conformal_model", record["lineage"]["assets"]["conformal_model"]["data_version"])
+    ref = store.find(*recorded_asset(record, "conformal_model"))
     conformal = codecs.decode(store.read(ref), ref.suffix)
     conformal["thresholds_tampered"] = True  # any substitute: what matters is that every hash is recomputed
-    stored = store.put("conformal_model", None, *codecs.encode(conformal), "attacker")
+    stored = store.put(ref.asset, None, *codecs.encode(conformal), "attacker")
     record["lineage"]["assets"]["conformal_model"]["data_version"] = stored.sha256
     record["conformal_sha256"] = sha256_hex(canonical_json(conformal))
     with registry_db(world) as connection:
@@ -179,7 +183,7 @@ def test_replacing_classifier_conformal_record_and_registry_record_together_is_d
 
 def test_replacing_an_artifact_file_alone_is_detected(world: dict) -> None:
     store, record = artifact_store(), open_governance().registry.get(world["version"]).record
-    path = store.local_path(store.find("ae_classifier", record["lineage"]["assets"]["ae_classifier"]["data_version"]))
+    path = store.local_path(store.find(*recorded_asset(record, "ae_classifier")))
     os.chmod(path, 0o644)
     path.write_bytes(path.read_bytes().replace(b"tree", b"tree ", 1))
     assert "artifact:ae_classifier" in checks(refused_at_use())
@@ -310,15 +314,15 @@ def test_a_fully_rechained_trail_with_a_new_checkpoint_chain_is_detected_by_the_
 
 def test_a_symlink_in_the_landing_zone_is_refused_audited_and_never_copied(world: dict) -> None:
     """Attack: a symlink in the landing zone pointing to /etc/passwd."""
-    link = landing_zone().folder(REPORTS) / "passwd.csv"
+    link = landing_zone(AE).folder(REPORTS) / "passwd.csv"
     link.symlink_to("/etc/passwd")
     with DagsterInstance.get() as instance:
         audited = len(audit_trail().entries())
         result = landing_files(build_sensor_context(instance=instance))
         [request] = result.run_requests  # only the audit of the refusal is asked for: nothing is scored
-        assert request.job_name == "landing_refusals"
+        assert request.job_name == SCOPE.name("landing_refusals")
         assert len(audit_trail().entries()) == audited  # the tick itself wrote nothing
-        run = defs.resolve_job_def("landing_refusals").execute_in_process(instance=instance,
+        run = defs.resolve_job_def(SCOPE.name("landing_refusals")).execute_in_process(instance=instance,
                                                                          run_config=request.run_config)  # fmt: skip
         assert run.success
         refusals = [e for e in audit_trail().entries() if e.action == "landing_refused"]
@@ -330,7 +334,7 @@ def test_a_symlink_in_the_landing_zone_is_refused_audited_and_never_copied(world
         # Even a partition forced by hand for the link's content is not taken: nothing is followed or copied.
         key = batch_key(link.name, sha256_file(Path("/etc/passwd")))
         instance.add_dynamic_partitions(batches.name, [key])
-        run = defs.resolve_job_def("score_batch").execute_in_process(
+        run = defs.resolve_job_def(SCOPE.name("score_batch")).execute_in_process(
             instance=instance, partition_key=key, raise_on_error=False
         )
     assert not run.success

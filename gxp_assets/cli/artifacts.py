@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from gxp_assets.cli.common import EXIT_FAILED, EXIT_OK, CliError, table, utc_time, write_output
+from gxp_assets.cli.common import EXIT_FAILED, EXIT_OK, CliError, add_use_case_option, table, utc_time, write_output
 from gxp_assets.cli.runs import train
 from gxp_assets.stores import artifact_store
 from gxp_assets.stores.protocols import ArtifactNotFound, IntegrityError
@@ -14,7 +14,7 @@ from gxp_assets.stores.protocols import ArtifactNotFound, IntegrityError
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the main job in the instance at DAGSTER_HOME, so its history shows in `dagster dev` afterwards."""
-    train(args.config, args.log_level)
+    train(args.use_case, args.config, args.log_level)
     return EXIT_OK
 
 
@@ -77,6 +77,7 @@ def cmd_artifacts_export(args: argparse.Namespace) -> int:
 def add_commands(commands: argparse._SubParsersAction) -> None:
     run = commands.add_parser("run", help="run the main job (the whole asset graph) in the DAGSTER_HOME instance")
     run.add_argument("--config", help="YAML run config, e.g. to read your own data (see README)")
+    add_use_case_option(run)
     run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                      help="how much of the run's log to print: %(choices)s (default %(default)s)")  # fmt: skip
     run.set_defaults(handler=cmd_run)

@@ -19,6 +19,15 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S UTC"
 
 
+#: The use case `gxp run`, `score`, `monitor` and `demo` act on unless --use-case names another.
+DEFAULT_USE_CASE = "ae_triage"
+
+
+def add_use_case_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--use-case", default=DEFAULT_USE_CASE, metavar="ID",
+                        help="the declared use case (a folder under use_cases/; default %(default)s)")  # fmt: skip
+
+
 class CliError(Exception):
     """A reason a person can act on; the top-level handler prints it as one line and exits 1."""
 

@@ -10,7 +10,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from gxp_assets.cli.common import EXIT_FAILED, EXIT_OK, CliError, now_utc, number, write_output
+from gxp_assets.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    CliError,
+    add_use_case_option,
+    now_utc,
+    number,
+    write_output,
+)
 from gxp_assets.cli.runs import materializations, print_batch, require_success, run_job, score_landed_file
 from gxp_assets.cli.views import print_queue
 
@@ -20,12 +28,12 @@ def cmd_score(args: argparse.Namespace) -> int:
     from gxp_assets.stores.landing import REPORTS
 
     path = Path(args.file).resolve()
-    folder = landing_zone().folder(REPORTS)
+    folder = landing_zone(args.use_case).folder(REPORTS)
     if path.parent != folder:
         raise CliError(f"{path} is not in the landing zone {folder}: copy it there first, so it is kept as received")
     if not path.is_file():
         raise CliError(f"no file {path.name} in the landing zone {folder}")
-    result = score_landed_file(path)
+    result = score_landed_file(args.use_case, path)
     print_batch(result)
     if not result.success:
         raise CliError("the scoring run failed; its error is in the log above")
@@ -43,13 +51,12 @@ def cmd_queue(args: argparse.Namespace) -> int:
 
 def cmd_monitor(args: argparse.Namespace) -> int:
     """Run `monitor_performance` now (adjudications in the landing zone, realized performance against the plan)."""
-    from gxp_assets.defs.jobs import monitor_performance
     from gxp_assets.stores import landing_zone
     from gxp_assets.stores.landing import ADJUDICATIONS
 
-    for name, why in landing_zone().scan(ADJUDICATIONS)[1].items():
+    for name, why in landing_zone(args.use_case).scan(ADJUDICATIONS)[1].items():
         print(f"not taken yet: {name}: {why}")
-    result = run_job(monitor_performance.name, log_level="WARNING")
+    result = run_job(args.use_case, "monitor_performance", log_level="WARNING")
     found = materializations(result)
     require_success(result, "monitoring")
     realized, taken = found.get("realized_performance", {}), found.get("adjudications", {})
@@ -129,13 +136,15 @@ def cmd_results_export(args: argparse.Namespace) -> int:
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     score = commands.add_parser("score", help="score a batch file in the landing zone now (no sensor needed)")
-    score.add_argument("file", help="a batch file already in the landing zone's reports folder")
+    score.add_argument("file", help="a batch file already in the use case's landing zone reports folder")
+    add_use_case_option(score)
     score.set_defaults(handler=cmd_score)
     queue = commands.add_parser("queue", help="PRIORITY reports awaiting adjudication, earliest due first")
     queue.add_argument("--limit", type=int, default=50, help="show at most this many (default %(default)s)")
     queue.add_argument("--all", action="store_true", help="show every report in the queue")
     queue.set_defaults(handler=cmd_queue)
     monitor = commands.add_parser("monitor", help="measure realized performance now (the monitor_performance job)")
+    add_use_case_option(monitor)
     monitor.set_defaults(handler=cmd_monitor)
     results = commands.add_parser("results", help="the results index: verify, rebuild, or export a batch")
     results_actions = results.add_subparsers(dest="action", required=True)

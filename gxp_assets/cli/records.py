@@ -16,6 +16,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     from gxp_assets.core.model import TrainingParams, load_classifier
     from gxp_assets.core.training import TrainingData, train_model
     from gxp_assets.defs.provenance import library_versions
+    from gxp_assets.governance.recorded_assets import recorded_asset
     from gxp_assets.stores import artifact_store, codecs
     from gxp_assets.stores.protocols import ArtifactNotFound, IntegrityError
 
@@ -24,7 +25,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     lineage, store = model.record["lineage"], artifact_store()
 
     def recorded(asset: str):
-        ref = store.find(asset, lineage["assets"][asset]["data_version"])
+        ref = store.find(*recorded_asset(model.record, asset))
         return codecs.decode(store.read(ref), ref.suffix)  # hash-verified
 
     try:
@@ -35,7 +36,9 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         raise CliError(f"cannot reproduce {args.version}: {error}") from error
     if recorded_params is None:  # a model from before the text carried them: its run config over today's defaults
         run = lineage["runs"][lineage["assets"]["ae_classifier"]["run_id"]]
-        config = (run["run_config"].get("ops", {}).get("ae_classifier") or {}).get("config", {})
+        ops = run["run_config"].get("ops", {})
+        op = recorded_asset(model.record, "ae_classifier")[0].replace("/", "__")  # Dagster's op name for the key
+        config = (ops.get(op) or ops.get("ae_classifier") or {}).get("config", {})
         recorded_params = {**TrainingParams().to_dict(), **config}
     params = TrainingParams(**recorded_params)
     changed = {name: (old, new) for name, new in library_versions().items()

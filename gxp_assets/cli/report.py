@@ -13,6 +13,7 @@ from pathlib import Path
 
 from gxp_assets.cli.common import EXIT_OK, CliError, write_output
 from gxp_assets.cli.signing import registered
+from gxp_assets.governance.recorded_assets import recorded_asset
 from gxp_assets.governance.service import Governance
 from gxp_assets.governance.validation_document import ValidationDocument, record_generation, validation_report
 from gxp_assets.stores import open_governance
@@ -37,12 +38,11 @@ def _intervals(governance: Governance, record: dict) -> tuple[dict, ...]:
     from gxp_assets.core.scoring import TriageModel
     from gxp_assets.core.splits import split_rows
 
-    assets = record.get("lineage", {}).get("assets", {})
     names = ("report_features", "dataset_splits", "ae_classifier", "conformal_model")
-    versions = {name: (assets.get(name) or {}).get("data_version") for name in names}
-    if governance.load_artifact is None or not all(versions.values()):
+    recorded = {name: recorded_asset(record, name) for name in names}
+    if governance.load_artifact is None or not all(version for _, version in recorded.values()):
         return ()
-    found = {name: governance.load_artifact(name, str(versions[name])) for name in names}
+    found = {name: governance.load_artifact(stored, str(version)) for name, (stored, version) in recorded.items()}
     X, labels, part = split_rows(FeatureMatrix.from_arrays(found["report_features"]), found["dataset_splits"], "test")
     scored = TriageModel.from_records(found["ae_classifier"], found["conformal_model"]).score(
         X, part["source"].to_numpy())  # fmt: skip
@@ -56,12 +56,11 @@ def generate_report(governance: Governance, version: str, user: str) -> Validati
 
     store = artifact_store()
     model = registered(governance, version)
-    evaluation_ref = store.find(
-        "model_evaluation", model.record["lineage"]["assets"]["model_evaluation"]["data_version"]
-    )
+    stored, data_version = recorded_asset(model.record, "model_evaluation")
+    evaluation_ref = store.find(stored, str(data_version))
     evaluation = codecs.decode(store.read(evaluation_ref), evaluation_ref.suffix)
     plots = {
-        name: store.read(store.find(f"model_evaluation/plots/{name}", sha256))
+        name: store.read(store.find(f"{stored}/plots/{name}", sha256))
         for name, sha256 in evaluation.get("plots", {}).items()
     }
     return validation_report(governance, version, user, datetime.now(UTC), evaluation, plots, demo_fingerprints(),

@@ -20,11 +20,21 @@ class NoInstance(CliError):
     pass
 
 
+def scope_of(use_case: str) -> Any:
+    """The wired graph of ``use_case``, or a reason naming the use cases that have one."""
+    from gxp_assets.definitions import SCOPES
+
+    if use_case not in SCOPES:
+        raise CliError(f"use case {use_case!r} has no asset graph yet (wired: {', '.join(sorted(SCOPES))})")
+    return SCOPES[use_case]
+
+
 def run_job(
-    name: str, run_config: dict | None = None, partition_key: str | None = None, log_level: str = "INFO"
+    use_case: str, job: str, run_config: dict | None = None, partition_key: str | None = None, log_level: str = "INFO"
 ) -> Any:
-    """Execute ``name`` in process, tagged with who launched it; returns Dagster's result (never raises on failure)."""
-    from dagster import DagsterInstance
+    """Execute ``use_case``'s job ``job`` (e.g. ``train_model``) in process, tagged with who launched it; op names
+    in ``run_config`` may omit the use-case prefix. Returns Dagster's result (never raises on failure)."""
+    from dagster import DagsterInstance, DagsterInvariantViolationError
 
     from gxp_assets.definitions import defs
     from gxp_assets.defs.io_manager import LAUNCHED_BY_TAG
@@ -32,12 +42,17 @@ def run_job(
 
     if not os.environ.get("DAGSTER_HOME"):
         raise NoInstance("DAGSTER_HOME is not set: run through scripts/demo.sh, or `source scripts/env.sh` first")
-    run_config = dict(run_config or {})
+    scope = scope_of(use_case)
+    name = scope.name(job)
+    run_config = scope.run_config(run_config)
     run_config.setdefault("loggers", {"console": {"config": {"log_level": log_level}}})
-    job = defs.resolve_job_def(name)
-    print(f"running job '{job.name}'{f' on partition {partition_key}' if partition_key else ''} "
+    try:
+        definition = defs.resolve_job_def(name)
+    except DagsterInvariantViolationError:
+        raise CliError(f"use case {use_case!r} has no {job!r} job yet (its graph is wired stage by stage)") from None
+    print(f"running job '{definition.name}'{f' on partition {partition_key}' if partition_key else ''} "
           f"(GXP_HOME={default_home()})", flush=True)  # fmt: skip
-    return job.execute_in_process(
+    return definition.execute_in_process(
         instance=DagsterInstance.get(),
         run_config=run_config,
         partition_key=partition_key,
@@ -47,15 +62,15 @@ def run_job(
 
 
 def materializations(result: Any) -> dict[str, dict]:
-    """Metadata of each asset the run materialized, by asset name, printing one line per asset."""
+    """Metadata of each asset the run materialized, by its name within the run's use case, printing one line per
+    asset (a run belongs to one use case, so the names are unique)."""
     found = {}
     for event in result.get_asset_materialization_events():
         materialization = event.materialization
         metadata = {key: value.value for key, value in materialization.metadata.items()}
-        name = materialization.asset_key.to_user_string()
         size = metadata.get("records", metadata.get("rows", metadata.get("shape", metadata.get("bytes", ""))))
-        print(f"  {name:<22} {size!s:>10}  {metadata.get('artifact', '')}")
-        found[name] = metadata
+        print(f"  {materialization.asset_key.to_user_string():<32} {size!s:>10}  {metadata.get('artifact', '')}")
+        found[materialization.asset_key.path[-1]] = metadata
     for check in result.get_asset_check_evaluations():
         print(f"  check {check.check_name:<30} {'passed' if check.passed else 'FAILED'}")
     return found
@@ -68,20 +83,21 @@ def require_success(result: Any, what: str) -> None:
 
 
 def promote(version: str) -> bool:
-    """Run `promote_model` for an APPROVED version, as the approved_models sensor requests it."""
-    from gxp_assets.defs.jobs import promote_model
+    """Run the version's use case's `promote_model` for an APPROVED version, as its approved_models sensor would."""
+    from gxp_assets.stores import open_governance
 
+    model = open_governance().registry.get(version)
+    if model is None:
+        raise CliError(f"no model version {version} in the registry")
     run_config = {"ops": {"active_model": {"config": {"version": version}}}}
-    return bool(run_job(promote_model.name, run_config, None, "WARNING").success)
+    return bool(run_job(model.use_case, "promote_model", run_config, None, "WARNING").success)
 
 
-def score_landed_file(path: Path) -> Any:
-    """Register a landed batch file as a partition and score it now, as the landing sensor would."""
+def score_landed_file(use_case: str, path: Path) -> Any:
+    """Register a file in ``use_case``'s landing folder as a partition and score it now, as its sensor would."""
     from dagster import DagsterInstance
 
     from gxp_assets.core.hashing import sha256_file
-    from gxp_assets.defs.inference_assets import batches
-    from gxp_assets.defs.jobs import score_batch
     from gxp_assets.stores.landing import batch_key
 
     if not path.is_file():
@@ -89,8 +105,8 @@ def score_landed_file(path: Path) -> Any:
     if not os.environ.get("DAGSTER_HOME"):
         raise NoInstance("DAGSTER_HOME is not set: run through scripts/demo.sh, or `source scripts/env.sh` first")
     key = batch_key(path.name, sha256_file(path))
-    DagsterInstance.get().add_dynamic_partitions(batches.name, [key])
-    return run_job(score_batch.name, partition_key=key, log_level="WARNING")
+    DagsterInstance.get().add_dynamic_partitions(scope_of(use_case).batches.name, [key])
+    return run_job(use_case, "score_batch", partition_key=key, log_level="WARNING")
 
 
 def print_batch(result: Any) -> None:
@@ -109,14 +125,13 @@ def print_batch(result: Any) -> None:
               f"{number(drift.get('source_shift'))})\nDrift plot: {drift['plot_file']}")  # fmt: skip
 
 
-def train(config: str | None, log_level: str = "INFO") -> dict[str, dict]:
-    """Run the main job; prints the model's test metrics and how it was registered; returns the metadata found."""
-    from gxp_assets.defs.jobs import MAIN_JOB
-
+def train(use_case: str, config: str | None, log_level: str = "INFO") -> dict[str, dict]:
+    """Run ``use_case``'s training job; prints the model's test metrics and how it was registered; returns the
+    metadata found."""
     if config and not Path(config).is_file():
         raise CliError(f"no run config file {config}")
     run_config = yaml.safe_load(Path(config).read_text()) if config else {}
-    result = run_job(MAIN_JOB.name, run_config, log_level=log_level)
+    result = run_job(use_case, "train_model", run_config, log_level=log_level)
     print(f"\nrun {result.run_id}: {'SUCCESS' if result.success else 'FAILURE'}")
     found = materializations(result)
     evaluation, candidate = found.get("model_evaluation", {}), found.get("model_candidate", {})

@@ -13,22 +13,25 @@ from gxp_assets.stores import open_governance
 
 def _print_training_use(report_id: str, governance: Governance) -> bool:
     """The quarantine and the split the report served in for each registered model version."""
-    from gxp_assets.stores import artifact_store, codecs
+    from gxp_assets.governance.recorded_assets import recorded_asset
+    from gxp_assets.stores import artifact_store, codecs, use_cases_in_force
 
     store, found = artifact_store(), False
-    quarantine = store.latest("quarantined_reports")
-    if quarantine is not None:
+    for use_case in sorted(use_cases_in_force()):
+        quarantine = store.latest(f"{use_case}/quarantined_reports")
+        if quarantine is None:
+            continue
         held = codecs.decode(store.read(quarantine), quarantine.suffix)
         for row in held[held["report_id"] == report_id].to_dict("records"):
             found = True
             print(f"{report_id}: quarantined ({row['reason']}: {row['detail']}) from {row['source_file']}:"
-                  f"{row['source_line']}, quarantine version {quarantine.sha256[:12]}")  # fmt: skip
+                  f"{row['source_line']}, {use_case} quarantine version {quarantine.sha256[:12]}")  # fmt: skip
     for model in governance.registry.versions():
         lineage = model.record.get("lineage", {})
-        splits_version = lineage.get("assets", {}).get("dataset_splits", {}).get("data_version")
+        stored, splits_version = recorded_asset(model.record, "dataset_splits")
         if splits_version is None:  # a record without data lineage cannot have served any report
             continue
-        ref = store.find("dataset_splits", splits_version)
+        ref = store.find(stored, splits_version)
         splits = codecs.decode(store.read(ref), ref.suffix)
         rows = splits[splits["report_id"] == report_id]
         if rows.empty:

@@ -6,22 +6,28 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
-from dagster import AssetExecutionContext, AssetIn, AssetOut, MetadataValue, Output, asset, multi_asset
+from dagster import (
+    AssetExecutionContext,
+    AssetsDefinition,
+    MetadataValue,
+    Output,
+    asset,
+    multi_asset,
+)
 
 from gxp_assets.core.demo_data import write_demo_reports
 from gxp_assets.core.features import DEFAULT_FEATURE_SPEC, FeatureMatrix, featurize
 from gxp_assets.core.loaders import load_ade_corpus, load_contract_files
 from gxp_assets.core.quarantine_tally import require_valid_records
-from gxp_assets.core.splits import SPLITS, assign_splits
+from gxp_assets.core.splits import assign_splits
 from gxp_assets.core.validation import validate_reports
 from gxp_assets.defs.config import ReportSourceConfig, SplitConfig, ValidationConfig
-from gxp_assets.defs.metadata import count_table, label_balance
+from gxp_assets.defs.metadata import count_table, label_balance, split_metadata
 from gxp_assets.defs.retraining_request import record_retraining_request
+from gxp_assets.defs.use_case_scope import DATA, UseCaseScope
 from gxp_assets.stores import results_store
 from gxp_assets.stores.local import default_home
 from gxp_assets.stores.results_protocol import ResultsStore
-
-DATA_GROUP = "data"
 
 
 def demo_corpus_path(config: ReportSourceConfig) -> Path:
@@ -82,111 +88,98 @@ def export_adjudicated_reports(results: ResultsStore, path: Path) -> Path | None
     return path
 
 
-@asset(group_name=DATA_GROUP, description="The adjudicated corpus as received: every record, its bytes and origin.")
-def labelled_reports(context: AssetExecutionContext, config: ReportSourceConfig) -> Output[pd.DataFrame]:
-    record_retraining_request(context)  # a run started by a retraining trigger records why, once it really runs
-    intake, location = read_source(config)
-    context.log.info(f"read {len(intake):,} records from {location}")
-    return Output(
-        intake,
-        metadata={
-            "source_format": config.format,
-            "source": MetadataValue.path(location),
-            "records": len(intake),
-            "records_per_file": count_table(intake["source_file"], "file"),
-        },
+def data_assets(scope: UseCaseScope) -> list[AssetsDefinition]:
+    """The data stage of ``scope``'s graph: corpus -> validated + quarantined -> features -> splits."""
+    classes = scope.declaration().classes
+
+    @asset(
+        **scope.asset_args(DATA), description="The adjudicated corpus as received: every record, its bytes and origin."
     )
+    def labelled_reports(context: AssetExecutionContext, config: ReportSourceConfig) -> Output[pd.DataFrame]:
+        record_retraining_request(
+            context, scope.governance()
+        )  # a run started by a retraining trigger records why, once it really runs
+        intake, location = read_source(config)
+        context.log.info(f"read {len(intake):,} records from {location}")
+        return Output(
+            intake,
+            metadata={
+                "source_format": config.format,
+                "source": MetadataValue.path(location),
+                "records": len(intake),
+                "records_per_file": count_table(intake["source_file"], "file"),
+            },
+        )
 
+    @multi_asset(**scope.validation_args("Reports that passed validation, typed per the contract."))
+    def validated_reports(
+        context: AssetExecutionContext, config: ValidationConfig, labelled_reports: pd.DataFrame
+    ) -> Iterator[Output[pd.DataFrame]]:
+        """Both outputs are stored before a run with no valid record stops here, naming the quarantine reasons:
+        the quarantine is the evidence of what went wrong (a wrong delimiter, say), and nothing downstream can use
+        no rows."""
+        now = datetime.now(UTC)
+        result = validate_reports(labelled_reports, config.rules(), now=now)
+        valid, quarantined = result.valid, result.quarantined
+        context.log.info(f"{len(valid):,} valid, {len(quarantined):,} quarantined of {len(labelled_reports):,}")
+        yield Output(
+            valid,
+            output_name="validated_reports",
+            metadata={
+                "records": len(valid),
+                "records_per_source": count_table(valid["source"], "source"),
+                "label_balance": label_balance(valid["label"], classes),
+                "validated_at": now.isoformat(),
+            },
+        )
+        yield Output(
+            quarantined,
+            output_name="quarantined_reports",
+            metadata={
+                "records": len(quarantined),
+                "records_per_reason": count_table(quarantined["reason"], "reason"),
+            },
+        )
+        require_valid_records(len(labelled_reports), valid, quarantined)
 
-@multi_asset(
-    group_name=DATA_GROUP,
-    ins={"labelled_reports": AssetIn()},
-    outs={
-        "validated_reports": AssetOut(description="Reports that passed validation, typed per the contract."),
-        "quarantined_reports": AssetOut(description="Rejected records as received, each with a reason and detail."),
-    },
-)
-def validated_reports(
-    context: AssetExecutionContext, config: ValidationConfig, labelled_reports: pd.DataFrame
-) -> Iterator[Output[pd.DataFrame]]:
-    """Both outputs are stored before a run with no valid record stops here, naming the quarantine reasons: the
-    quarantine is the evidence of what went wrong (a wrong delimiter, say), and nothing downstream can use no rows."""
-    now = datetime.now(UTC)
-    result = validate_reports(labelled_reports, config.rules(), now=now)
-    valid, quarantined = result.valid, result.quarantined
-    context.log.info(f"{len(valid):,} valid, {len(quarantined):,} quarantined of {len(labelled_reports):,}")
-    yield Output(
-        valid,
-        output_name="validated_reports",
-        metadata={
-            "records": len(valid),
-            "records_per_source": count_table(valid["source"], "source"),
-            "label_balance": label_balance(valid["label"]),
-            "validated_at": now.isoformat(),
-        },
+    @asset(
+        **scope.asset_args(DATA),
+        code_version=DEFAULT_FEATURE_SPEC.sha256,
+        description="Hashed word and character n-grams, the sentence encoder's embedding (and tabular columns) per the "
+        "declared FeatureSpec, as .npz.",
     )
-    yield Output(
-        quarantined,
-        output_name="quarantined_reports",
-        metadata={
-            "records": len(quarantined),
-            "records_per_reason": count_table(quarantined["reason"], "reason"),
-        },
+    def report_features(context: AssetExecutionContext, validated_reports: pd.DataFrame) -> Output[dict]:
+        spec = DEFAULT_FEATURE_SPEC
+        matrix = featurize(validated_reports, spec, log=context.log.info)
+        features = FeatureMatrix(
+            report_ids=validated_reports["report_id"].to_numpy(dtype=str), matrix=matrix, spec=spec
+        )
+        context.log.info(f"featurized {matrix.shape[0]:,} reports into {matrix.shape[1]:,} columns")
+        return Output(
+            features.to_arrays(),
+            metadata={
+                "feature_spec": MetadataValue.json(spec.to_dict()),
+                "feature_spec_sha256": spec.sha256,
+                "rows": matrix.shape[0],
+                "n_features": matrix.shape[1],
+                "non_zeros": int(matrix.nnz),
+            },
+        )
+
+    @asset(
+        **scope.asset_args(DATA),
+        description="Train / calibration / test by hashing document groups with a recorded seed; rows index features.",
     )
-    require_valid_records(len(labelled_reports), valid, quarantined)
+    def dataset_splits(
+        context: AssetExecutionContext, config: SplitConfig, validated_reports: pd.DataFrame, report_features: dict
+    ) -> Output[pd.DataFrame]:
+        features = FeatureMatrix.from_arrays(report_features)
+        if list(features.report_ids) != validated_reports["report_id"].astype(str).tolist():
+            raise ValueError(
+                "report_features rows are not the validated reports in order: rematerialize report_features"
+            )
+        plan = config.plan()
+        splits = assign_splits(validated_reports, plan)
+        return Output(splits, metadata=split_metadata(splits, plan))
 
-
-@asset(
-    group_name=DATA_GROUP,
-    code_version=DEFAULT_FEATURE_SPEC.sha256,
-    description="Hashed word and character n-grams, the sentence encoder's embedding (and tabular columns) per the "
-    "declared FeatureSpec, as .npz.",
-)
-def report_features(context: AssetExecutionContext, validated_reports: pd.DataFrame) -> Output[dict]:
-    spec = DEFAULT_FEATURE_SPEC
-    matrix = featurize(validated_reports, spec, log=context.log.info)
-    features = FeatureMatrix(report_ids=validated_reports["report_id"].to_numpy(dtype=str), matrix=matrix, spec=spec)
-    context.log.info(f"featurized {matrix.shape[0]:,} reports into {matrix.shape[1]:,} columns")
-    return Output(
-        features.to_arrays(),
-        metadata={
-            "feature_spec": MetadataValue.json(spec.to_dict()),
-            "feature_spec_sha256": spec.sha256,
-            "rows": matrix.shape[0],
-            "n_features": matrix.shape[1],
-            "non_zeros": int(matrix.nnz),
-        },
-    )
-
-
-@asset(
-    group_name=DATA_GROUP,
-    description="Train / calibration / test by hashing document groups with a recorded seed; rows index features.",
-)
-def dataset_splits(
-    context: AssetExecutionContext, config: SplitConfig, validated_reports: pd.DataFrame, report_features: dict
-) -> Output[pd.DataFrame]:
-    features = FeatureMatrix.from_arrays(report_features)
-    if list(features.report_ids) != validated_reports["report_id"].astype(str).tolist():
-        raise ValueError("report_features rows are not the validated reports in order: rematerialize report_features")
-    plan = config.plan()
-    splits = assign_splits(validated_reports, plan)
-    table = []
-    for name in SPLITS:
-        part = splits[splits["split"] == name]
-        positives = int((part["label"] == 1).sum())
-        share = positives / len(part) if len(part) else 0.0
-        table.append(f"| {name} | {len(part):,} | {part['document_id'].nunique():,} | {positives:,} | {share:.3f} |")
-    return Output(
-        splits,
-        metadata={
-            "seed": plan.seed,
-            "proportions": MetadataValue.json(
-                {"train": plan.train, "calibration": plan.calibration, "test": plan.test}
-            ),
-            "splits": MetadataValue.md(
-                "| split | records | documents | AE | AE share |\n|---|---|---|---|---|\n" + "\n".join(table)
-            ),
-            **{f"{name}_records": int((splits["split"] == name).sum()) for name in SPLITS},
-        },
-    )
+    return [labelled_reports, validated_reports, report_features, dataset_splits]

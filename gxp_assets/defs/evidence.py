@@ -11,9 +11,3 @@ def attach(context: AssetExecutionContext, name: str, payload: bytes, suffix: st
     asset = "/".join(context.asset_key.path)
     partition = context.partition_key if context.has_partition_key else None
     return artifact_store().put(f"{asset}/{name}", partition, payload, suffix, context.run_id)
-
-
-def current_data_version(asset: str) -> str | None:
-    """The data version the IO manager loads for ``asset`` now (its latest stored version)."""
-    ref = artifact_store().latest(asset)
-    return ref.sha256 if ref else None

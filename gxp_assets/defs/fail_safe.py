@@ -12,29 +12,34 @@ from gxp_assets.core.batch_scoring import BatchOutcome
 from gxp_assets.core.drift import DriftLimits, DriftReference
 from gxp_assets.core.fail_safe import FailSafe, is_standing
 from gxp_assets.core.hashing import canonical_json, sha256_hex
+from gxp_assets.governance.plan import ChangeControlPlan
 from gxp_assets.governance.suspension import NOT_COVERED, SUSPENDED, WITHHELD, standing_suspension
-from gxp_assets.stores import audit_trail, current_plan, notifier
+from gxp_assets.stores import audit_trail, notifier
 from gxp_assets.stores.notifier import Notification
 
 
-def drift_limits() -> DriftLimits:
+def drift_limits(plan: ChangeControlPlan) -> DriftLimits:
     """The plan's drift triggers, field for field."""
-    return current_plan().plan.retraining_triggers.drift.core()
+    return plan.retraining_triggers.drift.core()
 
 
-def watch(version: str, reference: DriftReference | None) -> FailSafe:
-    """What a scoring run by ``version`` watches, with the suspension in force for it (from the audit trail)."""
+def watch(version: str, reference: DriftReference | None, plan: ChangeControlPlan) -> FailSafe:
+    """What a scoring run by ``version`` watches under its use case's ``plan``, with the suspension in force for it
+    (from the audit trail)."""
     standing = standing_suspension(audit_trail().entries(), version)
     return FailSafe(
         reference=reference,
-        limits=drift_limits(),
-        suspend_on_drift=current_plan().plan.fail_safe.suspend_on_drift,
+        limits=drift_limits(plan),
+        suspend_on_drift=plan.fail_safe.suspend_on_drift,
         standing_suspension=standing.reason if standing else None,
     )
 
 
-def record_outcome(batch: str, version: str, run_id: str, fail_safe: FailSafe, outcome: BatchOutcome) -> list[str]:
+def record_outcome(
+    batch: str, version: str, run_id: str, fail_safe: FailSafe, outcome: BatchOutcome, plan: ChangeControlPlan
+) -> list[str]:
     """Audit and notify a suspension (new or standing) and reports no guarantee covers; returns what was sent."""
+    lift_role = plan.fail_safe.lift_role
     sent = []
     drift = outcome.drift.to_dict() if outcome.drift is not None else None
     if outcome.suspension is not None and not is_standing(outcome.suspension):
@@ -50,7 +55,7 @@ def record_outcome(batch: str, version: str, run_id: str, fail_safe: FailSafe, o
             "new": new,
             "drift_alarms": outcome.drift.alarms if outcome.drift is not None else None,
             "drift_sha256": sha256_hex(canonical_json(drift)) if drift is not None else None,
-            "lift": f"gxp suspension lift {version} --user ID --reason TEXT (role {_lift_role()})",
+            "lift": f"gxp suspension lift {version} --user ID --reason TEXT (role {lift_role})",
         }
         audit_trail().append("system", SUSPENDED, version, details)
         if new:
@@ -59,7 +64,7 @@ def record_outcome(batch: str, version: str, run_id: str, fail_safe: FailSafe, o
                     "auto_close_suspended",
                     f"Auto-close SUSPENDED for model {version} (batch {batch})",
                     f"{outcome.suspension}. Every report that would have been auto-closed goes to REVIEW until a "
-                    f"{_lift_role()} lifts the suspension with a signed decision (`gxp suspension lift {version}`) "
+                    f"{lift_role} lifts the suspension with a signed decision (`gxp suspension lift {version}`) "
                     "or another model is ACTIVE.",
                     details,
                 )
@@ -79,10 +84,6 @@ def record_outcome(batch: str, version: str, run_id: str, fail_safe: FailSafe, o
             )
         )
     return sent
-
-
-def _lift_role() -> str:
-    return current_plan().plan.fail_safe.lift_role
 
 
 def _notify(kind: str, subject: str, body: str, payload: dict) -> str:

@@ -9,8 +9,8 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSpec,
     AssetExecutionContext,
+    AssetsDefinition,
     Config,
-    DynamicPartitionsDefinition,
     MetadataValue,
     Output,
     asset,
@@ -24,47 +24,18 @@ from gxp_assets.defs.evidence import attach
 from gxp_assets.defs.fail_safe import record_outcome, watch
 from gxp_assets.defs.metadata import count_table
 from gxp_assets.defs.scoring_place import BatchToScore, Publishing, ScoringPlace, stored_bundle
-from gxp_assets.stores import artifact_store, audit_trail, landing_zone, notifier, open_governance, results_store
+from gxp_assets.defs.use_case_scope import INFERENCE, UseCaseScope
+from gxp_assets.stores import artifact_store, audit_trail, notifier, results_store
 from gxp_assets.stores.landing import batch_key
 from gxp_assets.stores.local import default_home
 from gxp_assets.stores.notifier import Notification
 from gxp_assets.stores.results_integrity import RESULTS_ACTION
 from gxp_assets.stores.scratch import Scratch
 
-INFERENCE_GROUP = "inference"
-BATCH_FILES = "incoming_reports/files"
-batches = DynamicPartitionsDefinition(name="batches")
 #: ICH E2D / 21 CFR 314.80: a serious, unexpected adverse event is reported within 15 calendar days of receipt.
 EXPEDITED_REPORTING_DAYS = 15
 PRIORITY_LISTED = 100
 PRIORITY_COLUMNS = ["report_id", "p_ae", "due_at", "source", "text"]
-
-
-@asset(
-    group_name=INFERENCE_GROUP,
-    partitions_def=batches,
-    description="A batch file from the landing zone, kept byte for byte: the evidence of what was received.",
-)
-def incoming_reports(context: AssetExecutionContext) -> Output[dict]:
-    batch = context.partition_key
-    path = landing_zone().locate(batch)
-    ref = artifact_store().put_file(BATCH_FILES, batch, path, path.suffix.lower(), context.run_id)
-    if batch != batch_key(path.name, ref.sha256):
-        raise ValueError(f"{path} changed while it was taken (its copy hashes to {ref.sha256}): land it again")
-    context.log.info(f"batch {batch}: kept {path.name} ({ref.size:,} bytes, SHA-256 {ref.sha256[:12]})")
-    manifest = {
-        "batch": batch,
-        "file_name": path.name,
-        "landing_path": str(path),
-        "sha256": ref.sha256,
-        "bytes": ref.size,
-        "suffix": ref.suffix,
-        "taken_at": datetime.now(UTC).isoformat(),
-    }
-    return Output(
-        manifest,
-        metadata={"file": MetadataValue.path(str(path)), "file_sha256": ref.sha256, "file_bytes": ref.size},
-    )
 
 
 class ScoringConfig(Config):
@@ -131,131 +102,6 @@ def _notify_priority(
     return where
 
 
-@asset(
-    group_name=INFERENCE_GROUP,
-    partitions_def=batches,
-    deps=["active_model"],  # lineage as drawn in DESIGN.md; the version used is read from the registry at run time
-    check_specs=[
-        AssetCheckSpec(
-            "batch_reconciled",
-            asset="scored_reports",
-            blocking=True,
-            description="Every record received is either scored or quarantined, exactly once, in the stored files "
-            "and in the results index.",
-        )
-    ],
-    description="Every record of the batch scored by the ACTIVE model (p_ae, conformal set, triage, explanation) "
-    "or quarantined with a reason; results in the results store, replacing any earlier run of the batch.",
-)
-def scored_reports(
-    context: AssetExecutionContext, config: ScoringConfig, scoring: ScoringPlace, incoming_reports: dict
-):
-    batch = incoming_reports["batch"]
-    store, governance = artifact_store(), open_governance()
-    deployed = deployed_model(governance, store)
-    path = store.local_path(store.find(BATCH_FILES, incoming_reports["sha256"]))
-    stamp = ScoringStamp(
-        batch=batch,
-        model_version=deployed.version,
-        plan_version=deployed.plan_version,
-        run_id=context.run_id,
-        scored_at=datetime.now(UTC),
-        regulatory_clock=timedelta(days=config.regulatory_clock_days),
-    )
-    context.log.info(f"scoring batch {batch} with ACTIVE model {deployed.version} ({deployed.plan_version})")
-    fail_safe = watch(deployed.version, deployed.reference)
-    if fail_safe.standing_suspension:
-        context.log.warning(f"auto-close is suspended for model {deployed.version}: {fail_safe.standing_suspension}")
-
-    def progress(tally: BatchTally) -> None:
-        context.log.info(f"  {tally.received:,} read: {tally.scored:,} scored, {tally.quarantined:,} quarantined")
-
-    def before_publishing(outcome: BatchOutcome) -> None:
-        for where in record_outcome(batch, deployed.version, context.run_id, fail_safe, outcome):
-            context.log.warning(f"fail-safe notification: {where}")
-        if outcome.suspension:
-            context.log.warning(f"batch {batch}: {outcome.suspension}")
-
-    results, trail = results_store(), audit_trail()
-
-    def record(facts: dict) -> None:  # the batch's file and row hashes, in the trail that readers verify against
-        trail.append("system", RESULTS_ACTION, batch, facts)
-
-    scratch = Scratch(default_home() / "scratch" / "scoring")
-    scratch.sweep()  # staged chunks of a killed run
-    with scratch.claim() as claim, results.writer(batch, context.run_id, on_commit=record) as writer:
-        staged = claim.path("staged")
-        staged.mkdir()
-        batch_to_score = BatchToScore(
-            path,
-            deployed.model,
-            deployed.spec,
-            lambda: stored_bundle(governance, deployed),
-            config.rules(),
-            stamp,
-            config.encoding,
-            config.chunk_records,
-            config.explain_top_k,
-        )
-        outcome, where = scoring.score(
-            context, batch_to_score, Publishing(writer, fail_safe, before_publishing, progress, staged)
-        )
-    tally = outcome.tally
-    summary = results.batch_summary(batch)
-    problems = _reconciliation_problems(tally, summary)
-    yield AssetCheckResult(
-        check_name="batch_reconciled",
-        passed=not problems,
-        metadata={
-            "received": tally.received,
-            "scored": summary.scored,
-            "quarantined": summary.quarantined,
-            "problems": "; ".join(problems) or "none",
-        },
-    )
-    priority = pq.read_table(
-        summary.predictions_path, columns=PRIORITY_COLUMNS, filters=[("triage", "=", "PRIORITY")]
-    ).to_pandas()
-    priority = priority.sort_values(["due_at", "p_ae"], ascending=[True, False], na_position="last")
-    notified = _notify_priority(context, batch, priority, deployed.version)
-    full = attach(context, "priority_queue", priority.to_csv(index=False, lineterminator="\n").encode(), ".csv")
-    full_path = full.uri.removeprefix("file://")
-    yield Output(
-        {
-            "batch": batch,
-            "file_sha256": incoming_reports["sha256"],
-            "model_version": deployed.version,
-            "plan_version": deployed.plan_version,
-            "run_id": context.run_id,
-            "scored_at": stamp.scored_at.isoformat(),
-            "tally": tally.to_dict(),
-            "auto_close_suspension": outcome.suspension,
-            "drift": outcome.drift.to_dict() if outcome.drift is not None else None,
-            "predictions_sha256": summary.predictions_sha256,
-            "quarantine_sha256": summary.quarantine_sha256,
-            "notification": notified,
-        },
-        metadata={
-            "model_version": deployed.version,
-            "plan_version": deployed.plan_version,
-            "received": tally.received,
-            "scored": tally.scored,
-            "quarantined": tally.quarantined,
-            "triage": MetadataValue.json(tally.to_dict()["triage"]),
-            "auto_close_suspension": outcome.suspension or "none",
-            "auto_close_suspended_reports": tally.suspended,
-            "sources_not_covered": MetadataValue.json(tally.to_dict()["sources_not_covered"]),
-            "quarantine_reasons": count_table(pd.Series(list(tally.reasons.elements()), dtype=object), "reason"),
-            "priority_reports": len(priority),
-            "priority_queue": MetadataValue.md(_priority_table(priority, full_path)),
-            "priority_queue_file": MetadataValue.path(full_path),
-            "priority_queue_sha256": full.sha256,
-            "predictions_file": MetadataValue.path(str(summary.predictions_path)),
-            **where,  # in-process, or the Glue job run that scored it
-        },
-    )
-
-
 def _reconciliation_problems(tally: BatchTally, summary) -> list[str]:
     """Received = scored + quarantined, by record: every intake position exactly once across the stored files."""
     scored = pq.read_table(summary.predictions_path, columns=["intake_seq"])["intake_seq"].to_numpy()
@@ -273,3 +119,166 @@ def _reconciliation_problems(tally: BatchTally, summary) -> list[str]:
     if missing := np.setdiff1d(np.arange(tally.received), seen)[:5].tolist():
         problems.append(f"records neither scored nor quarantined, e.g. intake positions {missing}")
     return problems
+
+
+def inference_assets(scope: UseCaseScope) -> list[AssetsDefinition]:
+    """``scope``'s batches: each landed file kept byte for byte, then scored by the use case's ACTIVE model."""
+    batch_files = f"{scope.key('incoming_reports').to_user_string()}/files"  # the kept copies, in the store
+
+    @asset(
+        **scope.asset_args(INFERENCE),
+        partitions_def=scope.batches,
+        description="A batch file from the landing zone, kept byte for byte: the evidence of what was received.",
+    )
+    def incoming_reports(context: AssetExecutionContext) -> Output[dict]:
+        batch = context.partition_key
+        path = scope.landing().locate(batch)
+        ref = artifact_store().put_file(batch_files, batch, path, path.suffix.lower(), context.run_id)
+        if batch != batch_key(path.name, ref.sha256):
+            raise ValueError(f"{path} changed while it was taken (its copy hashes to {ref.sha256}): land it again")
+        context.log.info(f"batch {batch}: kept {path.name} ({ref.size:,} bytes, SHA-256 {ref.sha256[:12]})")
+        manifest = {
+            "batch": batch,
+            "file_name": path.name,
+            "landing_path": str(path),
+            "sha256": ref.sha256,
+            "bytes": ref.size,
+            "suffix": ref.suffix,
+            "taken_at": datetime.now(UTC).isoformat(),
+        }
+        return Output(
+            manifest,
+            metadata={"file": MetadataValue.path(str(path)), "file_sha256": ref.sha256, "file_bytes": ref.size},
+        )
+
+    @asset(
+        **scope.asset_args(INFERENCE),
+        partitions_def=scope.batches,
+        deps=[
+            scope.key("active_model")
+        ],  # lineage as drawn in DESIGN.md; the version used is read from the registry at run time
+        check_specs=[
+            AssetCheckSpec(
+                "batch_reconciled",
+                asset=scope.key("scored_reports"),
+                blocking=True,
+                description="Every record received is either scored or quarantined, exactly once, in the stored files "
+                "and in the results index.",
+            )
+        ],
+        description="Every record of the batch scored by the ACTIVE model (p_ae, conformal set, triage, explanation) "
+        "or quarantined with a reason; results in the results store, replacing any earlier run of the batch.",
+    )
+    def scored_reports(
+        context: AssetExecutionContext, config: ScoringConfig, scoring: ScoringPlace, incoming_reports: dict
+    ):
+        batch = incoming_reports["batch"]
+        store, governance = artifact_store(), scope.governance()
+        deployed = deployed_model(governance, store)
+        path = store.local_path(store.find(batch_files, incoming_reports["sha256"]))
+        stamp = ScoringStamp(
+            batch=batch,
+            model_version=deployed.version,
+            plan_version=deployed.plan_version,
+            run_id=context.run_id,
+            scored_at=datetime.now(UTC),
+            regulatory_clock=timedelta(days=config.regulatory_clock_days),
+        )
+        context.log.info(f"scoring batch {batch} with ACTIVE model {deployed.version} ({deployed.plan_version})")
+        fail_safe = watch(deployed.version, deployed.reference, governance.plan.plan)
+        if fail_safe.standing_suspension:
+            context.log.warning(
+                f"auto-close is suspended for model {deployed.version}: {fail_safe.standing_suspension}"
+            )
+
+        def progress(tally: BatchTally) -> None:
+            context.log.info(f"  {tally.received:,} read: {tally.scored:,} scored, {tally.quarantined:,} quarantined")
+
+        def before_publishing(outcome: BatchOutcome) -> None:
+            for where in record_outcome(
+                batch, deployed.version, context.run_id, fail_safe, outcome, governance.plan.plan
+            ):
+                context.log.warning(f"fail-safe notification: {where}")
+            if outcome.suspension:
+                context.log.warning(f"batch {batch}: {outcome.suspension}")
+
+        results, trail = results_store(), audit_trail()
+
+        def record(facts: dict) -> None:  # the batch's file and row hashes, in the trail that readers verify against
+            trail.append("system", RESULTS_ACTION, batch, facts)
+
+        scratch = Scratch(default_home() / "scratch" / "scoring")
+        scratch.sweep()  # staged chunks of a killed run
+        with scratch.claim() as claim, results.writer(batch, context.run_id, on_commit=record) as writer:
+            staged = claim.path("staged")
+            staged.mkdir()
+            batch_to_score = BatchToScore(
+                path,
+                deployed.model,
+                deployed.spec,
+                lambda: stored_bundle(governance, deployed),
+                config.rules(),
+                stamp,
+                config.encoding,
+                config.chunk_records,
+                config.explain_top_k,
+            )
+            outcome, where = scoring.score(
+                context, batch_to_score, Publishing(writer, fail_safe, before_publishing, progress, staged)
+            )
+        tally = outcome.tally
+        summary = results.batch_summary(batch)
+        problems = _reconciliation_problems(tally, summary)
+        yield AssetCheckResult(
+            check_name="batch_reconciled",
+            passed=not problems,
+            metadata={
+                "received": tally.received,
+                "scored": summary.scored,
+                "quarantined": summary.quarantined,
+                "problems": "; ".join(problems) or "none",
+            },
+        )
+        priority = pq.read_table(
+            summary.predictions_path, columns=PRIORITY_COLUMNS, filters=[("triage", "=", "PRIORITY")]
+        ).to_pandas()
+        priority = priority.sort_values(["due_at", "p_ae"], ascending=[True, False], na_position="last")
+        notified = _notify_priority(context, batch, priority, deployed.version)
+        full = attach(context, "priority_queue", priority.to_csv(index=False, lineterminator="\n").encode(), ".csv")
+        full_path = full.uri.removeprefix("file://")
+        yield Output(
+            {
+                "batch": batch,
+                "file_sha256": incoming_reports["sha256"],
+                "model_version": deployed.version,
+                "plan_version": deployed.plan_version,
+                "run_id": context.run_id,
+                "scored_at": stamp.scored_at.isoformat(),
+                "tally": tally.to_dict(),
+                "auto_close_suspension": outcome.suspension,
+                "drift": outcome.drift.to_dict() if outcome.drift is not None else None,
+                "predictions_sha256": summary.predictions_sha256,
+                "quarantine_sha256": summary.quarantine_sha256,
+                "notification": notified,
+            },
+            metadata={
+                "model_version": deployed.version,
+                "plan_version": deployed.plan_version,
+                "received": tally.received,
+                "scored": tally.scored,
+                "quarantined": tally.quarantined,
+                "triage": MetadataValue.json(tally.to_dict()["triage"]),
+                "auto_close_suspension": outcome.suspension or "none",
+                "auto_close_suspended_reports": tally.suspended,
+                "sources_not_covered": MetadataValue.json(tally.to_dict()["sources_not_covered"]),
+                "quarantine_reasons": count_table(pd.Series(list(tally.reasons.elements()), dtype=object), "reason"),
+                "priority_reports": len(priority),
+                "priority_queue": MetadataValue.md(_priority_table(priority, full_path)),
+                "priority_queue_file": MetadataValue.path(full_path),
+                "priority_queue_sha256": full.sha256,
+                "predictions_file": MetadataValue.path(str(summary.predictions_path)),
+                **where,  # in-process, or the Glue job run that scored it
+            },
+        )
+
+    return [incoming_reports, scored_reports]

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dagster import ConfigurableIOManager, DataVersion, InputContext, OutputContext
+from dagster import (
+    ConfigurableIOManager,
+    DagsterInvariantViolationError,
+    DataVersion,
+    InputContext,
+    MetadataValue,
+    OutputContext,
+)
 
 from gxp_assets.defs.audit_anchor import head_metadata
+from gxp_assets.defs.loaded_inputs import LOADED_INPUTS, loads_of, note_load
 from gxp_assets.defs.provenance import current_user
 from gxp_assets.stores import artifact_store, audit_trail, codecs
 from gxp_assets.stores.protocols import ArtifactNotFound, ArtifactRef, ArtifactStore
+
+if TYPE_CHECKING:
+    from dagster._core.execution.context.system import StepExecutionContext
 
 #: Put this key in an input's metadata (``AssetIn(metadata={PIN: "..."})``) to load a past version.
 PIN = "data_version"
@@ -25,6 +36,14 @@ def launched_by(context: OutputContext) -> str:
 
 def asset_name(context: InputContext | OutputContext) -> str:
     return "/".join(context.asset_key.path)
+
+
+def _step(context: InputContext) -> StepExecutionContext | None:
+    """The step loading the input; None for a context built outside a run (``build_input_context``)."""
+    try:
+        return context.step_context
+    except DagsterInvariantViolationError:
+        return None
 
 
 class ArtifactIOManager(ConfigurableIOManager):
@@ -45,6 +64,8 @@ class ArtifactIOManager(ConfigurableIOManager):
         context.step_context.set_data_version(context.asset_key, DataVersion(ref.sha256))
         context.add_output_metadata({"sha256": ref.sha256, "artifact": ref.uri, "bytes": ref.size})
         context.add_output_metadata(codecs.summary(obj))
+        loaded = loads_of(context.run_id, context.step_key)  # the exact inputs this output was computed from
+        context.add_output_metadata({LOADED_INPUTS: MetadataValue.json(loaded)})
         # Every materialization passes here, so this is the one place that audits them.
         entry = audit_trail(self.home, self.environment, self.aws_stack).append(
             launched_by(context),
@@ -56,6 +77,7 @@ class ArtifactIOManager(ConfigurableIOManager):
                 "data_version": ref.sha256,
                 "code_version": context.asset_spec.code_version,
                 "artifact": ref.uri,
+                "inputs": loaded,
             },
         )
         context.add_output_metadata(head_metadata(entry))  # the head, anchored in the Dagster event log
@@ -64,11 +86,24 @@ class ArtifactIOManager(ConfigurableIOManager):
         return codecs.decode(*self.load_ref(context))
 
     def load_ref(self, context: InputContext) -> tuple[bytes, str]:
+        """The pinned version; else the version this run stored (an upstream step of the same run), so a run uses
+        what it built even when another run stores the asset meanwhile; else the latest. Noted for the step."""
         store, name = self.store(), asset_name(context)
         pinned = (context.definition_metadata or {}).get(PIN)
         partition = context.asset_partition_key if context.has_asset_partitions else None
-        ref: ArtifactRef | None = store.find(name, pinned) if pinned else store.latest(name, partition)
+        step = _step(context)
+        ref: ArtifactRef | None
+        if pinned:
+            ref = store.find(name, pinned)
+        else:
+            own = [] if step is None else [
+                r for r in store.versions(name, partition) if r.run_id == step.run_id and r.partition == partition
+            ]  # fmt: skip
+            ref = own[-1] if own else store.latest(name, partition)
         if ref is None:
             raise ArtifactNotFound(f"asset '{name}' has no stored version yet: materialize it first")
         context.log.info(f"loading {name} version {ref.sha256[:12]} ({ref.size:,} bytes), hash verified")
-        return store.read(ref), ref.suffix
+        payload = store.read(ref)
+        if step is not None:
+            note_load(step.run_id, step.step.key, name, ref.sha256, ref.run_id)
+        return payload, ref.suffix

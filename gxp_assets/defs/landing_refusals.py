@@ -5,7 +5,7 @@ run writes the ``landing_refused`` entries. Evaluating the sensor, also with ``d
 nothing.
 """
 
-from dagster import Config, OpExecutionContext, job, op
+from dagster import Config, JobDefinition, OpExecutionContext, job, op
 
 from gxp_assets.stores import audit_trail
 
@@ -24,6 +24,12 @@ def record_landing_refusals(context: OpExecutionContext, config: RefusalsConfig)
         context.log.warning(f"landing/{entry}: {why}")
 
 
-@job(description="Audit entries the landing zone refused (links, sub-folders, devices); requested by landing_files.")
-def landing_refusals() -> None:
-    record_landing_refusals()
+def landing_refusals_job(name: str) -> JobDefinition:
+    """The job of one use case's landing folder (its landing_files sensor requests it)."""
+
+    @job(name=name, description="Audit entries the landing zone refused (links, sub-folders, devices); requested by "
+         "landing_files.")  # fmt: skip
+    def landing_refusals() -> None:
+        record_landing_refusals()
+
+    return landing_refusals

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 import pandas as pd
 from dagster import MetadataValue, TableColumn, TableRecord, TableSchema
+
+from gxp_assets.core.splits import SPLITS, SplitPlan
+from gxp_assets.governance.use_case_schema import ClassNames
 
 
 def count_table(values: pd.Series, name: str) -> MetadataValue:
@@ -15,15 +19,16 @@ def count_table(values: pd.Series, name: str) -> MetadataValue:
     return MetadataValue.md(f"| {name} | records |\n|---|---|\n{rows}" if rows else f"no {name}")
 
 
-def label_balance(labels: pd.Series) -> MetadataValue:
+def label_balance(labels: pd.Series, classes: ClassNames) -> MetadataValue:
+    """Records per class, named as the use case declares its classes, and the positive share."""
     known = labels.dropna()
     positives = int((known == 1).sum())
     return MetadataValue.json(
         {
-            "AE (1)": positives,
-            "no AE (0)": int((known == 0).sum()),
+            f"{classes.positive} (1)": positives,
+            f"{classes.negative} (0)": int((known == 0).sum()),
             "unlabelled": int(labels.isna().sum()),
-            "AE share": round(positives / len(known), 4) if len(known) else None,
+            "positive share": round(positives / len(known), 4) if len(known) else None,
         }
     )
 
@@ -67,3 +72,26 @@ def records_table(rows: list[dict], columns: list[str] | None = None) -> Metadat
     return MetadataValue.table(
         records=[TableRecord({name: _cell(row.get(name)) for name in names}) for row in rows], schema=schema
     )
+
+
+def split_table(splits: pd.DataFrame) -> MetadataValue:
+    """Records, groups (documents, products: the grouping key) and positives per part of a split table (core.splits'
+    columns), as the UI shows it."""
+    rows = []
+    for name in SPLITS:
+        part = splits[splits["split"] == name]
+        positives = int((part["label"] == 1).sum())
+        share = positives / len(part) if len(part) else 0.0
+        rows.append(f"| {name} | {len(part):,} | {part['document_id'].nunique():,} | {positives:,} | {share:.3f} |")
+    header = "| split | records | groups | positives | positive share |\n|---|---|---|---|---|\n"
+    return MetadataValue.md(header + "\n".join(rows))
+
+
+def split_metadata(splits: pd.DataFrame, plan: SplitPlan) -> dict[str, Any]:
+    """The metadata of a ``dataset_splits`` materialization: the seed and shares it was drawn with, and per part."""
+    return {
+        "seed": plan.seed,
+        "proportions": MetadataValue.json({"train": plan.train, "calibration": plan.calibration, "test": plan.test}),
+        "splits": split_table(splits),
+        **{f"{name}_records": int((splits["split"] == name).sum()) for name in SPLITS},
+    }

@@ -6,7 +6,7 @@ from dataclasses import replace
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from dagster import AssetExecutionContext, Config, MetadataValue, Output, asset
+from dagster import AssetExecutionContext, AssetsDefinition, Config, MetadataValue, Output, asset
 from pydantic import Field
 
 from gxp_assets.core.calibration import choose_calibrator
@@ -23,12 +23,14 @@ from gxp_assets.core.plots import coverage_plot, reliability_plot, roc_plot, tri
 from gxp_assets.core.scoring import TriageModel
 from gxp_assets.core.splits import split_rows
 from gxp_assets.core.training import CalibrationNeeds, TrainingData
-from gxp_assets.defs.evidence import attach, current_data_version
+from gxp_assets.defs.evidence import attach
+from gxp_assets.defs.lineage import walk_lineage
+from gxp_assets.defs.loaded_inputs import loaded_by
 from gxp_assets.defs.metadata import embedded_png, records_table, rounded
 from gxp_assets.defs.training_runner import ModelTrainer
-from gxp_assets.stores import current_plan
+from gxp_assets.defs.use_case_scope import MODEL, UseCaseScope
+from gxp_assets.governance.plan import ChangeControlPlan
 
-MODEL_GROUP = "model"
 _DEFAULTS = TrainingParams()
 
 
@@ -77,189 +79,205 @@ class ConformalConfig(Config):
     calibration_seed: int = 7
 
 
-def plan_guarantee(ae_confidence: float | None = None) -> Guarantee:
+def plan_guarantee(plan: ChangeControlPlan, ae_confidence: float | None = None) -> Guarantee:
     """The plan's recall guarantee, at another level when run config asks (the candidate is then outside the plan)."""
-    guarantee = current_plan().plan.guarantee.core()
+    guarantee = plan.guarantee.core()
     if ae_confidence is not None:
         guarantee = replace(guarantee, miss_rate=round(1 - ae_confidence, 12))
     return guarantee
-
-
-@asset(
-    group_name=MODEL_GROUP,
-    description="LightGBM trees on the text columns a linear fit weighs most (plus, with tree_weight < 1, that linear "
-    "part) fitted on the train split; stored "
-    "as one JSON text holding LightGBM's own text format, any linear weights and the training parameters.",
-)
-def ae_classifier(
-    context: AssetExecutionContext,
-    config: ClassifierConfig,
-    model_trainer: ModelTrainer,
-    report_features: dict,
-    dataset_splits: pd.DataFrame,
-) -> Output[str]:
-    data = TrainingData.from_splits(FeatureMatrix.from_arrays(report_features), dataset_splits)
-    needs = CalibrationNeeds(plan_guarantee(), current_plan().plan.conformal.negative_confidence)
-    params = config.params()
-    context.log.info(
-        f"training on {len(data.labels):,} train reports ({int(data.labels.sum()):,} AE), {params.num_threads} "
-        f"threads, {type(model_trainer).__name__}"
-    )
-    trained, where = model_trainer.train(context, data, params, needs)
-    return Output(
-        trained.model_text,
-        metadata={
-            "params": MetadataValue.json(params.to_dict()),
-            "best_iteration": trained.best_iteration,
-            "inner_fold_auroc_trees": trained.inner_validation_auc,
-            "blend": MetadataValue.json(json.loads(trained.model_text).get("blend", {})),
-            "training_seconds": round(trained.seconds, 2),
-            "train_records": len(data.labels),
-            "train_ae": int(data.labels.sum()),
-            "feature_spec_sha256": data.train.spec.sha256,
-            "lightgbm_version": lgb.__version__,
-            **where,
-        },
-    )
-
-
-@asset(
-    group_name=MODEL_GROUP,
-    description="Class-conditional split conformal sets and calibrated probabilities, fitted on the calibration split.",
-)
-def conformal_model(
-    context: AssetExecutionContext,
-    config: ConformalConfig,
-    ae_classifier: str,
-    report_features: dict,
-    dataset_splits: pd.DataFrame,
-    validated_reports: pd.DataFrame,
-) -> Output[dict]:
-    features = FeatureMatrix.from_arrays(report_features)
-    classifier = load_classifier(ae_classifier)
-    X, labels, part = split_rows(features, dataset_splits, "calibration")
-    scores = predict_scores(classifier, X)
-    guarantee = plan_guarantee(config.ae_confidence)
-    no_ae_confidence = config.no_ae_confidence or current_plan().plan.conformal.negative_confidence
-    conformal = fit_conformal(
-        scores,
-        labels,
-        guarantee.confidence,
-        no_ae_confidence,
-        guarantee=guarantee,
-        units=part["split_group"].to_numpy(),
-        sources=part["source"].to_numpy(),
-        selection_seed=config.calibration_seed,
-    )
-    context.log.info(conformal.statement())
-    calibrator = choose_calibrator(scores, labels, seed=config.calibration_seed)
-    context.log.info(f"calibration: {calibrator.method} chosen by cross-fitted ECE {calibrator.cross_fitted_ece}")
-    train_rows = dataset_splits.loc[dataset_splits["split"] == "train", "row"].to_numpy()
-    used = set(used_columns(classifier).tolist())
-    names = {
-        column: name
-        for column, name in feature_names(validated_reports["text"].iloc[train_rows], features.spec).items()
-        if column in used
-    }
-    record = {
-        "model_sha256": sha256_hex(ae_classifier.encode()),
-        "feature_spec": features.spec.to_dict(),
-        "conformal": conformal.to_dict(),
-        "calibration": calibrator.to_dict(),
-        "feature_names": {str(column): names[column] for column in sorted(names)},
-        "triage_policy": {
-            "{0}": "AUTO_CLOSE",
-            "{1}": "PRIORITY when p(AE) >= priority_min_p_ae, else REVIEW",
-            "{0,1} or {}": "REVIEW",
-            "priority_min_p_ae": current_plan().plan.conformal.positive_min_probability,
-        },
-    }
-    return Output(
-        record,
-        metadata={
-            "calibration_records": len(labels),
-            "calibration_ae": int(labels.sum()),
-            "calibration_ae_documents": int(part.loc[part["label"] == 1, "split_group"].nunique()),
-            "guarantee": MetadataValue.md(record["conformal"]["statement"]),
-            "guarantee_settings": MetadataValue.json(guarantee.to_dict()),
-            "ae_confidence": guarantee.confidence,
-            "no_ae_confidence": no_ae_confidence,
-            "auto_close_sources": ", ".join(conformal.auto_close_sources()) or "none",
-            "thresholds": MetadataValue.json(record["conformal"]["thresholds"]),
-            "calibration_method": calibrator.method,
-            "cross_fitted_ece": MetadataValue.json(calibrator.cross_fitted_ece),
-            "named_features": len(names),
-        },
-    )
 
 
 DISPLAYED_METRICS = ("auroc", "pr_auc", "best_f1", "f1_at_operating_point", "brier", "ece", "ae_recall",
                      "auto_close_share", "review_share")  # fmt: skip
 
 
-@asset(
-    group_name=MODEL_GROUP,
-    description="Metrics, plots, explanations and the model card, on the test split only.",
-)
-def model_evaluation(
-    context: AssetExecutionContext,
-    ae_classifier: str,
-    conformal_model: dict,
-    report_features: dict,
-    dataset_splits: pd.DataFrame,
-) -> Output[dict]:
-    features = FeatureMatrix.from_arrays(report_features)
-    X, labels, part = split_rows(features, dataset_splits, "test")  # the test split, and nothing else
-    model = TriageModel.from_records(ae_classifier, conformal_model)
-    metrics, scored = held_out_metrics(model, X, labels, part["source"].to_numpy())
-    confidence = conformal_model["conformal"]["confidence"]
-    examples = np.argsort(-scored.p_ae)[:3].tolist() + np.argsort(scored.p_ae)[:2].tolist()
-    metrics["example_explanations"] = [
-        {"report_id": part["report_id"].iloc[i], "p_ae": float(scored.p_ae[i]), "top_features": scored.explanations[i]}
-        for i in examples
-    ]
-    training = {
-        "model_sha256": model.model_sha256,
-        "feature_spec_sha256": features.spec.sha256,
-        "sentence_encoder": features.spec.sentence_encoder,
-        "data_versions": {name: current_data_version(name) for name in ("validated_reports", "dataset_splits")},
-        "split_sizes": {str(name): int(count) for name, count in dataset_splits["split"].value_counts().items()},
-    }
-    card = model_card(
-        metrics, training, {
-            "confidence": confidence,
-            "calibration_method": conformal_model["calibration"]["method"],
-            "statement": conformal_model["conformal"]["statement"],
+def model_assets(scope: UseCaseScope) -> list[AssetsDefinition]:
+    """The model stage of ``scope``'s graph: classifier -> conformal model -> evaluation on the test split."""
+
+    @asset(
+        **scope.asset_args(MODEL),
+        description="LightGBM trees on the text columns a linear fit weighs most (plus, with tree_weight < 1, that "
+        "linear part) fitted on the train split; stored as one JSON text holding LightGBM's own text format, any "
+        "linear weights and the training parameters.",
+    )
+    def ae_classifier(
+        context: AssetExecutionContext,
+        config: ClassifierConfig,
+        model_trainer: ModelTrainer,
+        report_features: dict,
+        dataset_splits: pd.DataFrame,
+    ) -> Output[str]:
+        data = TrainingData.from_splits(FeatureMatrix.from_arrays(report_features), dataset_splits)
+        plan = scope.plan().plan
+        needs = CalibrationNeeds(plan_guarantee(plan), plan.conformal.negative_confidence)
+        params = config.params()
+        context.log.info(
+            f"training on {len(data.labels):,} train reports ({int(data.labels.sum()):,} AE), {params.num_threads} "
+            f"threads, {type(model_trainer).__name__}"
+        )
+        trained, where = model_trainer.train(context, data, params, needs)
+        return Output(
+            trained.model_text,
+            metadata={
+                "params": MetadataValue.json(params.to_dict()),
+                "best_iteration": trained.best_iteration,
+                "inner_fold_auroc_trees": trained.inner_validation_auc,
+                "blend": MetadataValue.json(json.loads(trained.model_text).get("blend", {})),
+                "training_seconds": round(trained.seconds, 2),
+                "train_records": len(data.labels),
+                "train_ae": int(data.labels.sum()),
+                "feature_spec_sha256": data.train.spec.sha256,
+                "lightgbm_version": lgb.__version__,
+                **where,
+            },
+        )
+
+    @asset(
+        **scope.asset_args(MODEL),
+        description="Class-conditional split conformal sets and calibrated probabilities, fitted on the calibration "
+        "split.",
+    )
+    def conformal_model(
+        context: AssetExecutionContext,
+        config: ConformalConfig,
+        ae_classifier: str,
+        report_features: dict,
+        dataset_splits: pd.DataFrame,
+        validated_reports: pd.DataFrame,
+    ) -> Output[dict]:
+        features = FeatureMatrix.from_arrays(report_features)
+        classifier = load_classifier(ae_classifier)
+        X, labels, part = split_rows(features, dataset_splits, "calibration")
+        scores = predict_scores(classifier, X)
+        plan = scope.plan().plan
+        guarantee = plan_guarantee(plan, config.ae_confidence)
+        no_ae_confidence = config.no_ae_confidence or plan.conformal.negative_confidence
+        conformal = fit_conformal(
+            scores,
+            labels,
+            guarantee.confidence,
+            no_ae_confidence,
+            guarantee=guarantee,
+            units=part["split_group"].to_numpy(),
+            sources=part["source"].to_numpy(),
+            selection_seed=config.calibration_seed,
+        )
+        context.log.info(conformal.statement())
+        calibrator = choose_calibrator(scores, labels, seed=config.calibration_seed)
+        context.log.info(f"calibration: {calibrator.method} chosen by cross-fitted ECE {calibrator.cross_fitted_ece}")
+        train_rows = dataset_splits.loc[dataset_splits["split"] == "train", "row"].to_numpy()
+        used = set(used_columns(classifier).tolist())
+        names = {
+            column: name
+            for column, name in feature_names(validated_reports["text"].iloc[train_rows], features.spec).items()
+            if column in used
         }
+        record = {
+            "model_sha256": sha256_hex(ae_classifier.encode()),
+            "feature_spec": features.spec.to_dict(),
+            "conformal": conformal.to_dict(),
+            "calibration": calibrator.to_dict(),
+            "feature_names": {str(column): names[column] for column in sorted(names)},
+            "triage_policy": {
+                "{0}": "AUTO_CLOSE",
+                "{1}": "PRIORITY when p(AE) >= priority_min_p_ae, else REVIEW",
+                "{0,1} or {}": "REVIEW",
+                "priority_min_p_ae": plan.conformal.positive_min_probability,
+            },
+        }
+        return Output(
+            record,
+            metadata={
+                "calibration_records": len(labels),
+                "calibration_ae": int(labels.sum()),
+                "calibration_ae_documents": int(part.loc[part["label"] == 1, "split_group"].nunique()),
+                "guarantee": MetadataValue.md(record["conformal"]["statement"]),
+                "guarantee_settings": MetadataValue.json(guarantee.to_dict()),
+                "ae_confidence": guarantee.confidence,
+                "no_ae_confidence": no_ae_confidence,
+                "auto_close_sources": ", ".join(conformal.auto_close_sources()) or "none",
+                "thresholds": MetadataValue.json(record["conformal"]["thresholds"]),
+                "calibration_method": calibrator.method,
+                "cross_fitted_ece": MetadataValue.json(calibrator.cross_fitted_ece),
+                "named_features": len(names),
+            },
+        )
+
+    @asset(
+        **scope.asset_args(MODEL),
+        description="Metrics, plots, explanations and the model card, on the test split only.",
     )
-    plots = {
-        "roc": roc_plot(metrics),
-        "reliability": reliability_plot(metrics),
-        "coverage": coverage_plot(metrics, confidence, metrics["marginal_lac_coverage"]),
-        "triage": triage_plot(metrics),
-    }
-    refs = {name: attach(context, f"plots/{name}", png, ".png") for name, png in plots.items()}
-    card_ref = attach(context, "model_card", card.encode(), ".md")
-    context.log.info(
-        f"test AUROC {metrics['auroc']:.4f}, AE recall {metrics['ae_recall']:.4f}, "
-        f"auto-close {metrics['auto_close_share']:.4f}"
-    )
-    return Output(
-        {
-            "metrics": metrics,
-            "model_card": card,
-            "plots": {name: ref.sha256 for name, ref in refs.items()},
-            "split_sizes": training["split_sizes"],
-            "confidence": confidence,
-            "guarantee_statement": conformal_model["conformal"]["statement"],
-        },
-        metadata={
-            **{name: rounded(metrics[name]) for name in DISPLAYED_METRICS},  # exact values in the artifact
-            "ae_target": rounded(confidence["1"]),
-            "test_records": metrics["n"],
-            "subgroups": records_table(metrics["subgroups"]),
-            "model_card": MetadataValue.md(card),
-            "model_card_file": MetadataValue.path(card_ref.uri.removeprefix("file://")),
-            **{f"plot_{name}": embedded_png(name, png) for name, png in plots.items()},
-        },
-    )
+    def model_evaluation(
+        context: AssetExecutionContext,
+        ae_classifier: str,
+        conformal_model: dict,
+        report_features: dict,
+        dataset_splits: pd.DataFrame,
+    ) -> Output[dict]:
+        features = FeatureMatrix.from_arrays(report_features)
+        X, labels, part = split_rows(features, dataset_splits, "test")  # the test split, and nothing else
+        model = TriageModel.from_records(ae_classifier, conformal_model)
+        metrics, scored = held_out_metrics(model, X, labels, part["source"].to_numpy())
+        confidence = conformal_model["conformal"]["confidence"]
+        examples = np.argsort(-scored.p_ae)[:3].tolist() + np.argsort(scored.p_ae)[:2].tolist()
+        metrics["example_explanations"] = [
+            {
+                "report_id": part["report_id"].iloc[i],
+                "p_ae": float(scored.p_ae[i]),
+                "top_features": scored.explanations[i],
+            }
+            for i in examples
+        ]
+        training = {
+            "model_sha256": model.model_sha256,
+            "feature_spec_sha256": features.spec.sha256,
+            "sentence_encoder": features.spec.sentence_encoder,
+            "data_versions": {  # what this step loaded, and the corpus its splits were made from
+                name: facts["data_version"]
+                for name, facts in walk_lineage(context.instance, scope, loaded_by(context)).assets.items()
+                if name in ("validated_reports", "dataset_splits")
+            },
+            "split_sizes": {str(name): int(count) for name, count in dataset_splits["split"].value_counts().items()},
+        }
+        card = model_card(
+            metrics,
+            training,
+            {
+                "confidence": confidence,
+                "calibration_method": conformal_model["calibration"]["method"],
+                "statement": conformal_model["conformal"]["statement"],
+            },
+        )
+        plots = {
+            "roc": roc_plot(metrics),
+            "reliability": reliability_plot(metrics),
+            "coverage": coverage_plot(metrics, confidence, metrics["marginal_lac_coverage"]),
+            "triage": triage_plot(metrics),
+        }
+        refs = {name: attach(context, f"plots/{name}", png, ".png") for name, png in plots.items()}
+        card_ref = attach(context, "model_card", card.encode(), ".md")
+        context.log.info(
+            f"test AUROC {metrics['auroc']:.4f}, AE recall {metrics['ae_recall']:.4f}, "
+            f"auto-close {metrics['auto_close_share']:.4f}"
+        )
+        return Output(
+            {
+                "metrics": metrics,
+                "model_card": card,
+                "plots": {name: ref.sha256 for name, ref in refs.items()},
+                "split_sizes": training["split_sizes"],
+                "confidence": confidence,
+                "guarantee_statement": conformal_model["conformal"]["statement"],
+            },
+            metadata={
+                **{name: rounded(metrics[name]) for name in DISPLAYED_METRICS},  # exact values in the artifact
+                "ae_target": rounded(confidence["1"]),
+                "test_records": metrics["n"],
+                "subgroups": records_table(metrics["subgroups"]),
+                "model_card": MetadataValue.md(card),
+                "model_card_file": MetadataValue.path(card_ref.uri.removeprefix("file://")),
+                **{f"plot_{name}": embedded_png(name, png) for name, png in plots.items()},
+            },
+        )
+
+    return [ae_classifier, conformal_model, model_evaluation]

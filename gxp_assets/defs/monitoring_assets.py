@@ -7,7 +7,7 @@ Each check of a batch or of the adjudications is also recorded in the results st
 from datetime import UTC, datetime
 
 import pandas as pd
-from dagster import AssetExecutionContext, MetadataValue, Output, asset
+from dagster import AssetExecutionContext, AssetsDefinition, MetadataValue, Output, asset
 
 from gxp_assets.core.adjudications import validate_adjudications
 from gxp_assets.core.drift import build_reference
@@ -20,58 +20,10 @@ from gxp_assets.core.scoring import TriageModel
 from gxp_assets.core.splits import split_rows
 from gxp_assets.defs.deployed import deployed_model
 from gxp_assets.defs.evidence import attach
-from gxp_assets.defs.inference_assets import batches
 from gxp_assets.defs.metadata import embedded_png, rounded
-from gxp_assets.defs.model_assets import MODEL_GROUP
-from gxp_assets.stores import (
-    artifact_store,
-    audit_trail,
-    current_plan,
-    landing_zone,
-    open_governance,
-    results_store,
-)
+from gxp_assets.defs.use_case_scope import MODEL, MONITORING, UseCaseScope
+from gxp_assets.stores import artifact_store, audit_trail, results_store
 from gxp_assets.stores.landing import ADJUDICATIONS
-
-MONITORING_GROUP = "monitoring"
-
-
-@asset(
-    group_name=MODEL_GROUP,
-    description="What the model was validated on, kept with it: score and text-length distributions, REVIEW share "
-    "and source mix on the test split, and the word n-grams seen in training. Drift is measured against it.",
-)
-def drift_reference(
-    context: AssetExecutionContext,
-    ae_classifier: str,
-    conformal_model: dict,
-    report_features: dict,
-    dataset_splits: pd.DataFrame,
-    validated_reports: pd.DataFrame,
-) -> Output[dict]:
-    features = FeatureMatrix.from_arrays(report_features)
-    X_train, _, _ = split_rows(features, dataset_splits, "train")
-    X_test, _, test = split_rows(features, dataset_splits, "test")
-    scored = TriageModel.from_records(ae_classifier, conformal_model).score(X_test, test["source"].to_numpy())
-    reports = validated_reports.iloc[test["row"].to_numpy()]
-    reference = build_reference(
-        X_train,
-        features.spec,
-        reports["text"].tolist(),
-        scored.raw_scores,
-        scored.triage,
-        reports["source"].tolist(),
-    )
-    context.log.info(f"drift reference from {len(test):,} test reports and {X_train.shape[0]:,} training reports")
-    values = reference.to_dict()
-    return Output(
-        values,
-        metadata={
-            "reference_reports": len(test),
-            "review_share": rounded(reference.review_share),
-            "source_mix": MetadataValue.json(reference.source_shares),
-        },
-    )
 
 
 def record_alarm(
@@ -82,106 +34,157 @@ def record_alarm(
     audit_trail().append("system", "alarm", f"{asset}[{batch}]" if batch else asset, details)
 
 
-@asset(
-    group_name=MONITORING_GROUP,
-    partitions_def=batches,
-    description="Label-free drift of the batch against the scoring model's reference: score PSI, text length, "
-    "unseen n-grams, REVIEW share, source mix; thresholds from the change control plan.",
-)
-def drift_report(context: AssetExecutionContext, scored_reports: dict) -> Output[dict]:
-    batch, version = scored_reports["batch"], scored_reports["model_version"]
-    if scored_reports.get("drift") is None:
-        raise ValueError(f"batch {batch} was scored without a drift measurement: its model has no drift reference")
-    deployed = deployed_model(open_governance(), artifact_store(), version)
-    measured = scored_reports["drift"]  # measured while scoring, before anything was published
-    report = measured | {"batch": batch, "model_version": version}
-    png = drift_plot(measured, deployed.reference.to_dict())
-    plot = attach(context, "plot", png, ".png")
-    event = results_store().record_monitoring(
-        "drift", batch, version, measured["alarms"], report | {"plot_sha256": plot.sha256, "run_id": context.run_id}
-    )
-    if measured["alarms"]:
-        context.log.warning(f"drift in batch {batch}: {'; '.join(measured['alarms'])}")
-        record_alarm("drift_report", batch, version, measured["alarms"], event, context.run_id)
-    return Output(
-        report | {"monitoring_event": event, "plot_sha256": plot.sha256},
-        metadata={
-            "drifted": bool(measured["alarms"]),
-            "alarms": "; ".join(measured["alarms"]) or "none",
-            "auto_close_suspension": scored_reports.get("auto_close_suspension") or "none",
-            **{name: rounded(value) for name, value in measured.items() if isinstance(value, float)},  # every measure
-            "reports": measured["n_reports"],
-            "plot_drift": embedded_png("drift", png),
-            "plot_file": MetadataValue.path(plot.uri.removeprefix("file://")),
-        },
-    )
+def monitoring_assets(scope: UseCaseScope) -> list[AssetsDefinition]:
+    """``scope``'s drift reference (model stage), drift per scored batch, adjudications and realized performance."""
 
+    @asset(
+        **scope.asset_args(MODEL),
+        description="What the model was validated on, kept with it: score and text-length distributions, REVIEW share "
+        "and source mix on the test split, and the word n-grams seen in training. Drift is measured against it.",
+    )
+    def drift_reference(
+        context: AssetExecutionContext,
+        ae_classifier: str,
+        conformal_model: dict,
+        report_features: dict,
+        dataset_splits: pd.DataFrame,
+        validated_reports: pd.DataFrame,
+    ) -> Output[dict]:
+        features = FeatureMatrix.from_arrays(report_features)
+        X_train, _, _ = split_rows(features, dataset_splits, "train")
+        X_test, _, test = split_rows(features, dataset_splits, "test")
+        scored = TriageModel.from_records(ae_classifier, conformal_model).score(X_test, test["source"].to_numpy())
+        reports = validated_reports.iloc[test["row"].to_numpy()]
+        reference = build_reference(
+            X_train,
+            features.spec,
+            reports["text"].tolist(),
+            scored.raw_scores,
+            scored.triage,
+            reports["source"].tolist(),
+        )
+        context.log.info(f"drift reference from {len(test):,} test reports and {X_train.shape[0]:,} training reports")
+        values = reference.to_dict()
+        return Output(
+            values,
+            metadata={
+                "reference_reports": len(test),
+                "review_share": rounded(reference.review_share),
+                "source_mix": MetadataValue.json(reference.source_shares),
+            },
+        )
 
-@asset(
-    group_name=MONITORING_GROUP,
-    description="Adjudicated labels from the landing zone for scored reports, checked; bad rows quarantined.",
-)
-def adjudications(context: AssetExecutionContext) -> Output[pd.DataFrame]:
-    files, waiting = landing_zone().scan(ADJUDICATIONS)
-    for name, why in waiting.items():
-        context.log.info(f"not taken yet: {name}: {why}")
-    intake = pd.concat([load_contract_files(file.path) for file in files], ignore_index=True) if files else None
-    results = results_store()
-    now = datetime.now(UTC)
-    valid, quarantined = validate_adjudications(
-        intake, lambda ids: set(results.predictions(report_ids=ids)["report_id"]), now
+    @asset(
+        **scope.asset_args(MONITORING),
+        partitions_def=scope.batches,
+        description="Label-free drift of the batch against the scoring model's reference: score PSI, text length, "
+        "unseen n-grams, REVIEW share, source mix; thresholds from the change control plan.",
     )
-    added = results.record_adjudications(valid) if len(valid) else 0
-    context.log.info(f"{len(valid):,} adjudications ({added:,} new), {len(quarantined):,} quarantined")
-    held = quarantined.reindex(columns=["report_id", "source_file", "source_line", "reason", "detail"])
-    table = pd.concat(
-        [valid.assign(status="accepted").astype({"label": "Int8"}), held.assign(status="quarantined")],
-        ignore_index=True,
-    )
-    return Output(
-        table,
-        metadata={
-            "files": len(files),
-            "accepted": len(valid),
-            "new": added,
-            "quarantined": len(quarantined),
-            "quarantine_reasons": MetadataValue.json(quarantined["reason"].value_counts().to_dict()),
-        },
-    )
+    def drift_report(context: AssetExecutionContext, scored_reports: dict) -> Output[dict]:
+        batch, version = scored_reports["batch"], scored_reports["model_version"]
+        if scored_reports.get("drift") is None:
+            raise ValueError(f"batch {batch} was scored without a drift measurement: its model has no drift reference")
+        deployed = deployed_model(scope.governance(), artifact_store(), version)
+        measured = scored_reports["drift"]  # measured while scoring, before anything was published
+        report = measured | {"batch": batch, "model_version": version}
+        png = drift_plot(measured, deployed.reference.to_dict())
+        plot = attach(context, "plot", png, ".png")
+        event = results_store().record_monitoring(
+            "drift", batch, version, measured["alarms"], report | {"plot_sha256": plot.sha256, "run_id": context.run_id}
+        )
+        if measured["alarms"]:
+            context.log.warning(f"drift in batch {batch}: {'; '.join(measured['alarms'])}")
+            record_alarm(
+                scope.key("drift_report").to_user_string(), batch, version, measured["alarms"], event, context.run_id
+            )
+        return Output(
+            report | {"monitoring_event": event, "plot_sha256": plot.sha256},
+            metadata={
+                "drifted": bool(measured["alarms"]),
+                "alarms": "; ".join(measured["alarms"]) or "none",
+                "auto_close_suspension": scored_reports.get("auto_close_suspension") or "none",
+                **{
+                    name: rounded(value) for name, value in measured.items() if isinstance(value, float)
+                },  # every measure
+                "reports": measured["n_reports"],
+                "plot_drift": embedded_png("drift", png),
+                "plot_file": MetadataValue.path(plot.uri.removeprefix("file://")),
+            },
+        )
 
+    @asset(
+        **scope.asset_args(MONITORING),
+        description="Adjudicated labels from the landing zone for scored reports, checked; bad rows quarantined.",
+    )
+    def adjudications(context: AssetExecutionContext) -> Output[pd.DataFrame]:
+        files, waiting = scope.landing().scan(ADJUDICATIONS)
+        for name, why in waiting.items():
+            context.log.info(f"not taken yet: {name}: {why}")
+        intake = pd.concat([load_contract_files(file.path) for file in files], ignore_index=True) if files else None
+        results = results_store()
+        now = datetime.now(UTC)
+        valid, quarantined = validate_adjudications(
+            intake, lambda ids: set(results.predictions(report_ids=ids)["report_id"]), now
+        )
+        added = results.record_adjudications(valid) if len(valid) else 0
+        context.log.info(f"{len(valid):,} adjudications ({added:,} new), {len(quarantined):,} quarantined")
+        held = quarantined.reindex(columns=["report_id", "source_file", "source_line", "reason", "detail"])
+        table = pd.concat(
+            [valid.assign(status="accepted").astype({"label": "Int8"}), held.assign(status="quarantined")],
+            ignore_index=True,
+        )
+        return Output(
+            table,
+            metadata={
+                "files": len(files),
+                "accepted": len(valid),
+                "new": added,
+                "quarantined": len(quarantined),
+                "quarantine_reasons": MetadataValue.json(quarantined["reason"].value_counts().to_dict()),
+            },
+        )
 
-@asset(
-    group_name=MONITORING_GROUP,
-    description="Realized AE recall of AUTO_CLOSE and precision of PRIORITY on adjudicated reports over the plan's "
-    "rolling window, against the plan's limits.",
-)
-def realized_performance(context: AssetExecutionContext, adjudications: pd.DataFrame) -> Output[dict]:
-    triggers = current_plan().plan.retraining_triggers
-    limits = RealizedLimits(
-        ae_recall_min=triggers.realized_positive_recall_min,
-        priority_precision_min=triggers.realized_positive_precision_min,
-        window_days=triggers.realized_window_days,
-        min_count=triggers.realized_min_count,
+    @asset(
+        **scope.asset_args(MONITORING),
+        description="Realized AE recall of AUTO_CLOSE and precision of PRIORITY on adjudicated reports over the plan's "
+        "rolling window, against the plan's limits.",
     )
-    performance = measure_realized(results_store().adjudicated(), datetime.now(UTC), limits)
-    png = realized_plot(performance.to_dict(), limits.__dict__)
-    plot = attach(context, "plot", png, ".png")
-    event = results_store().record_monitoring("performance", None, None, performance.alarms, performance.to_dict())
-    for alarm in performance.alarms:
-        context.log.warning(f"realized performance below the plan: {alarm}")
-    if performance.alarms:
-        record_alarm("realized_performance", None, None, performance.alarms, event, context.run_id)
-    return Output(
-        performance.to_dict()
-        | {"monitoring_event": event, "adjudication_rows": len(adjudications), "plot_sha256": plot.sha256},
-        metadata={
-            "adjudicated_in_window": performance.adjudicated,
-            "realized_ae_recall": rounded(performance.ae_recall),
-            "realized_priority_precision": rounded(performance.priority_precision),
-            "alarms": "; ".join(performance.alarms) or "none",
-            "notes": "; ".join(performance.notes) or "none",
-            "model_versions": MetadataValue.json(performance.model_versions),
-            "plot_realized": embedded_png("realized performance", png),
-            "plot_file": MetadataValue.path(plot.uri.removeprefix("file://")),
-        },
-    )
+    def realized_performance(context: AssetExecutionContext, adjudications: pd.DataFrame) -> Output[dict]:
+        triggers = scope.plan().plan.retraining_triggers
+        limits = RealizedLimits(
+            ae_recall_min=triggers.realized_positive_recall_min,
+            priority_precision_min=triggers.realized_positive_precision_min,
+            window_days=triggers.realized_window_days,
+            min_count=triggers.realized_min_count,
+        )
+        performance = measure_realized(results_store().adjudicated(), datetime.now(UTC), limits)
+        png = realized_plot(performance.to_dict(), limits.__dict__)
+        plot = attach(context, "plot", png, ".png")
+        event = results_store().record_monitoring("performance", None, None, performance.alarms, performance.to_dict())
+        for alarm in performance.alarms:
+            context.log.warning(f"realized performance below the plan: {alarm}")
+        if performance.alarms:
+            record_alarm(
+                scope.key("realized_performance").to_user_string(),
+                None,
+                None,
+                performance.alarms,
+                event,
+                context.run_id,
+            )
+        return Output(
+            performance.to_dict()
+            | {"monitoring_event": event, "adjudication_rows": len(adjudications), "plot_sha256": plot.sha256},
+            metadata={
+                "adjudicated_in_window": performance.adjudicated,
+                "realized_ae_recall": rounded(performance.ae_recall),
+                "realized_priority_precision": rounded(performance.priority_precision),
+                "alarms": "; ".join(performance.alarms) or "none",
+                "notes": "; ".join(performance.notes) or "none",
+                "model_versions": MetadataValue.json(performance.model_versions),
+                "plot_realized": embedded_png("realized performance", png),
+                "plot_file": MetadataValue.path(plot.uri.removeprefix("file://")),
+            },
+        )
+
+    return [drift_reference, drift_report, adjudications, realized_performance]

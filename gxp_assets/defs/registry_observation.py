@@ -10,27 +10,30 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from dagster import AssetKey, AssetObservation, DagsterInstance, MetadataValue
+from dagster import AssetObservation, DagsterInstance, MetadataValue
 
 from gxp_assets.defs.metadata import records_table
+from gxp_assets.defs.use_case_scope import UseCaseScope
 from gxp_assets.governance.registry import State
 from gxp_assets.governance.service import Governance
 
-CANDIDATE_KEY, ACTIVE_KEY = AssetKey("model_candidate"), AssetKey("active_model")
+CANDIDATE, ACTIVE = "model_candidate", "active_model"
 
 
 def registry_observations(governance: Governance, version: str) -> list[AssetObservation]:
-    """What the registry says about ``version`` now, and which version is ACTIVE, as observations."""
+    """What the registry says about ``version`` now, and which version is ACTIVE, as observations of the assets of
+    the version's own use case."""
     model = governance.registry.get(version)
     if model is None:
         return []
+    scope = UseCaseScope(model.use_case)
     history = governance.registry.history(version)
     rows = [{"at": t.at, "from": t.from_state or "-", "to": t.to_state, "by": t.actor, "reason": t.reason}
             for t in history]  # fmt: skip
     approvals = governance.approval_status(version)
     observed = [
         AssetObservation(
-            asset_key=CANDIDATE_KEY,
+            asset_key=scope.key(CANDIDATE),
             description=f"registry: model {version} is {model.state}",
             metadata={
                 "version": version,
@@ -49,7 +52,7 @@ def registry_observations(governance: Governance, version: str) -> list[AssetObs
     if model.state in (State.ACTIVE, State.RETIRED) or (active and active.version == version):
         observed.append(
             AssetObservation(
-                asset_key=ACTIVE_KEY,
+                asset_key=scope.key(ACTIVE),
                 description=f"registry: {active.version if active else 'no version'} is ACTIVE",
                 metadata={"version": active.version if active else "none", "state": "ACTIVE" if active else "none"},
             )

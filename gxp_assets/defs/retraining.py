@@ -15,6 +15,7 @@ from dagster import (
     RunsFilter,
     ScheduleDefinition,
     ScheduleEvaluationContext,
+    SensorDefinition,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
@@ -23,12 +24,14 @@ from dagster import (
 )
 
 from gxp_assets.defs.io_manager import LAUNCHED_BY_TAG
-from gxp_assets.defs.jobs import train_model
+from gxp_assets.defs.jobs import UseCaseJobs
 from gxp_assets.defs.retraining_request import EVIDENCE_TAG, SCHEDULE_ACTOR, SENSOR_ACTOR, TRIGGER_TAG
+from gxp_assets.defs.use_case_scope import UseCaseScope
 from gxp_assets.governance.service import Governance
-from gxp_assets.stores import current_plan, open_governance, verified_results
+from gxp_assets.stores import verified_results
+from gxp_assets.stores.results_protocol import MonitoringEvent
 
-__all__ = ["EVIDENCE_TAG", "TRIGGER_TAG", "retraining_triggers", "routine_retraining_schedules"]
+__all__ = ["EVIDENCE_TAG", "TRIGGER_TAG", "retraining_schedules", "retraining_sensor"]
 MAX_TAG_CHARS = 4000
 IN_FLIGHT = [
     DagsterRunStatus.QUEUED,
@@ -38,89 +41,106 @@ IN_FLIGHT = [
 ]
 
 
-def retraining_run_config(governance: Governance) -> dict | None:
+def retraining_run_config(scope: UseCaseScope, governance: Governance) -> dict | None:
     """The ACTIVE model's data configuration, now including the adjudicated reports; None without an ACTIVE model."""
-    active = governance.registry.active(governance.plan.plan.use_case)
+    active = governance.registry.active(scope.id)
     if active is None:
         return None
     lineage = active.record["lineage"]
     run_id = (lineage["assets"].get("labelled_reports") or {}).get("run_id")
-    run_config = copy.deepcopy((lineage["runs"].get(run_id) or {}).get("run_config") or {})
+    run_config = scope.run_config(copy.deepcopy((lineage["runs"].get(run_id) or {}).get("run_config") or {}))
     run_config.pop("loggers", None)
     ops = run_config.setdefault("ops", {})
-    source = ops.setdefault("labelled_reports", {}).setdefault("config", {})
+    source = ops.setdefault(scope.name("labelled_reports"), {}).setdefault("config", {})
     source["include_adjudicated"] = True
     return run_config
 
 
-@sensor(
-    job=train_model,
-    minimum_interval_seconds=60,
-    description="Requests a retraining run (within the change control plan) when a drift report or the realized "
-    "performance crosses a trigger of the plan; the run, once started, audits and notifies. The new candidate "
-    "still needs approvals.",
-)
-def retraining_triggers(context: SensorEvaluationContext):
-    after = int(context.cursor or 0)
-    events = verified_results().monitoring_since(after)  # raises (a failed tick) when the index is untrusted
-    if not events:
-        return SkipReason("no new monitoring event")
-    cursor = str(events[-1].id)
-    crossed = [event for event in events if event.alarms]
-    if not crossed:
-        return SensorResult(skip_reason=f"{len(events)} monitoring event(s), no trigger crossed", cursor=cursor)
-    in_flight = context.instance.get_runs(
-        filters=RunsFilter(job_name=train_model.name, statuses=IN_FLIGHT, tags={LAUNCHED_BY_TAG: SENSOR_ACTOR}),
-        limit=1,
+def _of_use_case(scope: UseCaseScope, governance: Governance, events: list[MonitoringEvent]) -> list[MonitoringEvent]:
+    """The events about this use case's models; events tied to no model (realized performance over the shared
+    results store) count for every use case."""
+    known: dict[str, str | None] = {}
+    for version in {event.model_version for event in events if event.model_version}:
+        model = governance.registry.get(version)
+        known[version] = model.use_case if model else None
+    return [event for event in events if not event.model_version or known.get(event.model_version) == scope.id]
+
+
+def retraining_sensor(scope: UseCaseScope, jobs: UseCaseJobs) -> SensorDefinition:
+    """``scope``'s retraining trigger: its models' drift reports and realized performance against its plan."""
+
+    @sensor(
+        name=scope.name("retraining_triggers"),
+        job=jobs.train_model,
+        minimum_interval_seconds=60,
+        description="Requests a retraining run (within the change control plan) when a drift report or the realized "
+        "performance crosses a trigger of the plan; the run, once started, audits and notifies. The new candidate "
+        "still needs approvals.",
     )
-    if in_flight:  # the alarms are audited by their reports; one retraining at a time is enough
+    def retraining_triggers(context: SensorEvaluationContext):
+        after = int(context.cursor or 0)
+        events = verified_results().monitoring_since(after)  # raises (a failed tick) when the index is untrusted
+        if not events:
+            return SkipReason("no new monitoring event")
+        cursor = str(events[-1].id)
+        governance = scope.governance()
+        crossed = [event for event in _of_use_case(scope, governance, events) if event.alarms]
+        if not crossed:
+            return SensorResult(skip_reason=f"{len(events)} monitoring event(s), no trigger crossed", cursor=cursor)
+        in_flight = context.instance.get_runs(
+            filters=RunsFilter(
+                job_name=jobs.train_model.name, statuses=IN_FLIGHT, tags={LAUNCHED_BY_TAG: SENSOR_ACTOR}
+            ),
+            limit=1,
+        )
+        if in_flight:  # the alarms are audited by their reports; one retraining at a time is enough
+            return SensorResult(
+                skip_reason=f"triggers crossed in {len(crossed)} event(s), but retraining run {in_flight[0].run_id} "
+                "is still in progress",
+                cursor=cursor,
+            )
+        run_config = retraining_run_config(scope, governance)
+        if run_config is None:
+            return SensorResult(skip_reason="a trigger was crossed but no model is ACTIVE to retrain", cursor=cursor)
+        triggers = sorted({event.kind for event in crossed})
+        evidence = [
+            {"event": e.id, "kind": e.kind, "batch": e.batch, "model_version": e.model_version, "alarms": e.alarms}
+            for e in crossed
+        ]
+        context.log.warning(f"retraining requested: {', '.join(triggers)} trigger(s) crossed")
         return SensorResult(
-            skip_reason=f"triggers crossed in {len(crossed)} event(s), but retraining run {in_flight[0].run_id} "
-            "is still in progress",
+            run_requests=[
+                RunRequest(
+                    run_key=f"retrain-after-event-{crossed[-1].id}",
+                    run_config=run_config,
+                    tags={
+                        TRIGGER_TAG: ",".join(triggers),
+                        EVIDENCE_TAG: json.dumps(evidence)[:MAX_TAG_CHARS],
+                        LAUNCHED_BY_TAG: SENSOR_ACTOR,
+                    },
+                )
+            ],
             cursor=cursor,
         )
-    governance = open_governance()
-    run_config = retraining_run_config(governance)
-    if run_config is None:
-        return SensorResult(skip_reason="a trigger was crossed but no model is ACTIVE to retrain", cursor=cursor)
-    triggers = sorted({event.kind for event in crossed})
-    evidence = [
-        {"event": e.id, "kind": e.kind, "batch": e.batch, "model_version": e.model_version, "alarms": e.alarms}
-        for e in crossed
-    ]
-    context.log.warning(f"retraining requested: {', '.join(triggers)} trigger(s) crossed")
-    return SensorResult(
-        run_requests=[
-            RunRequest(
-                run_key=f"retrain-after-event-{crossed[-1].id}",
-                run_config=run_config,
-                tags={
-                    TRIGGER_TAG: ",".join(triggers),
-                    EVIDENCE_TAG: json.dumps(evidence)[:MAX_TAG_CHARS],
-                    LAUNCHED_BY_TAG: SENSOR_ACTOR,
-                },
-            )
-        ],
-        cursor=cursor,
-    )
+
+    return retraining_triggers
 
 
-def routine_retraining_schedules() -> list[ScheduleDefinition]:
-    """The plan's routine retraining, when it asks for one (cron in UTC)."""
-    cron = current_plan().plan.retraining_triggers.schedule
+def retraining_schedules(scope: UseCaseScope, jobs: UseCaseJobs) -> list[ScheduleDefinition]:
+    """The routine retraining of ``scope``'s plan, when it asks for one (cron in UTC)."""
+    cron = scope.plan().plan.retraining_triggers.schedule
     if cron is None:
         return []
 
     @schedule(
-        name="routine_retraining",
+        name=scope.name("routine_retraining"),
         cron_schedule=cron,
-        job=train_model,
+        job=jobs.train_model,
         execution_timezone="UTC",
         description="Routine retraining on the change control plan's schedule; the candidate still needs approvals.",
     )
     def routine_retraining(context: ScheduleEvaluationContext):
-        governance = open_governance()
-        run_config = retraining_run_config(governance)
+        run_config = retraining_run_config(scope, scope.governance())
         if run_config is None:
             return SkipReason("no ACTIVE model to retrain")
         when = context.scheduled_execution_time.isoformat()

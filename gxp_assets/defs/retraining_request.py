@@ -12,11 +12,12 @@ from datetime import UTC, datetime
 from dagster import AssetExecutionContext
 
 from gxp_assets.defs.io_manager import LAUNCHED_BY_TAG
-from gxp_assets.stores import notifier, open_governance
+from gxp_assets.governance.service import Governance
+from gxp_assets.stores import notifier
 from gxp_assets.stores.notifier import Notification
 
 SENSOR_ACTOR = "sensor:retraining_triggers"
-SCHEDULE_ACTOR = "schedule:routine_retraining"
+SCHEDULE_ACTOR = "schedule:routine_retraining"  # the same actors in every use case: the entry names the use case
 TRIGGER_TAG, EVIDENCE_TAG = "gxp/trigger", "gxp/trigger_evidence"
 
 
@@ -27,12 +28,12 @@ def _evidence(raw: str) -> list | str:
         return raw
 
 
-def record_retraining_request(context: AssetExecutionContext) -> None:
-    """In a run started by a retraining trigger: audit it and notify, once per run (its first asset calls this)."""
+def record_retraining_request(context: AssetExecutionContext, governance: Governance) -> None:
+    """In a run started by a retraining trigger: audit it and notify, once per run (its first asset calls this);
+    ``governance`` holds the plan of the run's use case."""
     tags = context.run.tags
     if TRIGGER_TAG not in tags:
         return
-    governance = open_governance()
     triggers = tags[TRIGGER_TAG].split(",")
     evidence = _evidence(tags.get(EVIDENCE_TAG, ""))
     details = {"triggers": triggers, "evidence": evidence, "plan_sha256": governance.plan.sha256,

@@ -16,6 +16,7 @@ from gxp_assets.governance.approvals import ApprovalStatus, approval_status, che
 from gxp_assets.governance.audit import Anchor, AuditEntry
 from gxp_assets.governance.model_plan import PlanNotAvailable, recorded_plan
 from gxp_assets.governance.plan import LoadedPlan
+from gxp_assets.governance.recorded_assets import recorded_asset
 from gxp_assets.governance.registry import ModelVersion, State, Transition
 from gxp_assets.governance.roles import Roles
 from gxp_assets.governance.roles_control import (
@@ -269,13 +270,12 @@ class Governance:
     def load_model_artifacts(self, model: ModelVersion) -> dict[str, object]:
         """The classifier, conformal record and drift reference the record names (or why each cannot be read)."""
         found: dict[str, object] = {}
-        assets = model.record.get("lineage", {}).get("assets", {})
         for asset, _ in MODEL_ARTIFACTS:
-            data_version = (assets.get(asset) or {}).get("data_version")
+            stored, data_version = recorded_asset(model.record, asset)
             if data_version is None or self.load_artifact is None:
                 continue
             try:
-                found[asset] = self.load_artifact(asset, data_version)
+                found[asset] = self.load_artifact(stored, data_version)
             except Exception as error:
                 found[asset] = error
         return found

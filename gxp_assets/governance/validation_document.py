@@ -12,6 +12,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
+from gxp_assets.governance.recorded_assets import recorded_asset
 from gxp_assets.governance.report_context import GenerationContext, document_id
 from gxp_assets.governance.service import Governance
 from gxp_assets.governance.validation_report import render_validation_report
@@ -29,10 +30,10 @@ class ValidationDocument:
 
 def _recorded(governance: Governance, record: dict, asset: str) -> tuple[object | None, str | None]:
     """The version of ``asset`` the model record names, decoded (hash-verified); None when the record names none."""
-    version = (record.get("lineage", {}).get("assets", {}).get(asset) or {}).get("data_version")
+    stored, version = recorded_asset(record, asset)
     if not version or governance.load_artifact is None:
         return None, version
-    return governance.load_artifact(asset, version), version
+    return governance.load_artifact(stored, version), version
 
 
 def _inputs(governance: Governance, record: dict) -> tuple[tuple[tuple[str, int], ...], str | None,

@@ -67,8 +67,10 @@ class Serving:
             read_at, watched = self._watched
             if watched is None or time.monotonic() - read_at > SUSPENSION_TTL_SECONDS:
                 from gxp_assets.defs.fail_safe import watch
+                from gxp_assets.stores import current_plan
 
-                watched = watch(self.deployed.version, self.deployed.reference)
+                plan = current_plan(self.deployed.record["use_case"]).plan  # the plan of the model's own use case
+                watched = watch(self.deployed.version, self.deployed.reference, plan)
                 self._watched = (time.monotonic(), watched)
             return watched
 

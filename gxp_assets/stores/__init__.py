@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from gxp_assets.governance.plan import DEFAULT_PLAN_PATH, LoadedPlan, load_plan
+from gxp_assets.governance.plan import DEFAULT_PLAN_PATH, LoadedPlan, PlanError, load_plan
 from gxp_assets.governance.roles import load_roles
 from gxp_assets.governance.service import Governance, RegistryStore
 from gxp_assets.governance.use_case import USE_CASES_ROOT, DeclaredUseCase, declared_use_cases
@@ -123,10 +123,11 @@ def notifier(home: Path | str | None = None) -> Notifier:
     return AuditedNotifier(backend().notifier(home), audit_trail(home))
 
 
-def landing_zone() -> LocalLandingZone:
-    """GXP_LANDING, else GXP_HOME/landing; GXP_LANDING_SETTLE_SECONDS overrides how long a file must be still."""
+def landing_zone(use_case: str) -> LocalLandingZone:
+    """The landing folder of ``use_case``: GXP_LANDING/<id>, else GXP_HOME/landing/<id> (GXP_LANDING is the root of
+    every use case's folder); GXP_LANDING_SETTLE_SECONDS overrides how long a file must be still."""
     settle = os.environ.get("GXP_LANDING_SETTLE_SECONDS")
-    root = os.environ.get("GXP_LANDING") or None
+    root = Path(os.environ.get("GXP_LANDING") or default_home() / "landing") / use_case
     if environment() == "aws":  # files arrive whole in the landing bucket; the folder is their local mirror
         from gxp_assets.stores.aws_landing import AwsLandingZone
         from gxp_assets.stores.aws_session import aws_context
@@ -135,9 +136,18 @@ def landing_zone() -> LocalLandingZone:
     return LocalLandingZone(root, settle_seconds=float(settle or DEFAULT_SETTLE_SECONDS))
 
 
-def current_plan() -> LoadedPlan:
-    """The change control plan of the use case the pipeline runs: GXP_PLAN, else ae_triage's declared plan."""
-    return load_plan(os.environ.get("GXP_PLAN") or DEFAULT_PLAN_PATH)
+def current_plan(use_case: str | None = None) -> LoadedPlan:
+    """The change control plan in force for ``use_case``: GXP_PLAN when it names that use case, else the use case's
+    declared plan. Without a use case (commands not tied to one): GXP_PLAN, else ae_triage's declared plan."""
+    override = os.environ.get("GXP_PLAN") or None
+    if use_case is None:
+        return load_plan(override or DEFAULT_PLAN_PATH)
+    if override is not None and (plan := load_plan(override)).plan.use_case == use_case:
+        return plan
+    declared = use_cases_in_force()
+    if use_case not in declared:
+        raise PlanError(f"use case {use_case!r} is not declared (declared: {', '.join(sorted(declared))})")
+    return declared[use_case].plan
 
 
 def use_cases_in_force() -> dict[str, DeclaredUseCase]:
@@ -146,11 +156,12 @@ def use_cases_in_force() -> dict[str, DeclaredUseCase]:
     return declared_use_cases(os.environ.get("GXP_USE_CASES") or USE_CASES_ROOT, os.environ.get("GXP_PLAN") or None)
 
 
-def open_governance(home: Path | str | None = None) -> Governance:
+def open_governance(home: Path | str | None = None, use_case: str | None = None) -> Governance:
     """Registry and audit trail of the environment, with every use case's plan in force (GXP_PLAN replacing the one
     of the use case it names) and the roles file (GXP_ROLES); artifacts are read (hash-checked) from the
-    environment's store for verification, alarms go to its notifier."""
-    plan = current_plan()
+    environment's store for verification, alarms go to its notifier. ``plan`` is ``use_case``'s plan in force
+    (default: see ``current_plan``)."""
+    plan = current_plan(use_case)
     plans = {use_case: declared.plan for use_case, declared in use_cases_in_force().items()}
     roles = load_roles(os.environ.get("GXP_ROLES") or DEFAULT_ROLES_PATH)
     store, messages = artifact_store(home), notifier(home)

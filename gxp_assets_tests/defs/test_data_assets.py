@@ -5,31 +5,41 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from dagster import AssetKey, DagsterInstance, build_input_context
+from dagster import DagsterInstance, build_input_context
 
 from gxp_assets.core.features import DEFAULT_FEATURE_SPEC, FeatureMatrix
 from gxp_assets.definitions import defs
 from gxp_assets.defs.io_manager import PIN, ArtifactIOManager
 from gxp_assets.stores.local import LocalArtifactStore
 from gxp_assets.stores.protocols import IntegrityError
+from gxp_assets_tests.conftest import ae_scope
 
 DATA_ASSETS = ["labelled_reports", "validated_reports", "quarantined_reports", "report_features", "dataset_splits"]
+SCOPE = ae_scope()
+
+
+def stored(name: str) -> str:
+    """Where the IO manager keeps ae_triage's ``name``: under its full key path."""
+    return SCOPE.key(name).to_user_string()
 
 
 def run_data_job(instance: DagsterInstance, documents: int = 60, seed: int = 7, raise_on_error: bool = True):
     config = {
         "ops": {"labelled_reports": {"config": {"format": "demo", "demo_documents": documents, "demo_seed": seed}}}
     }
-    return defs.resolve_job_def("prepare_training_data").execute_in_process(
-        instance=instance, run_config=config, raise_on_error=raise_on_error
+    return defs.resolve_job_def(SCOPE.name("prepare_training_data")).execute_in_process(
+        instance=instance, run_config=SCOPE.run_config(config), raise_on_error=raise_on_error
     )
 
 
 def materializations(result) -> dict[str, object]:
-    return {
-        event.materialization.asset_key.to_user_string(): event.materialization
-        for event in result.get_asset_materialization_events()
-    }
+    """By name within the use case; every key is the use case's own."""
+    found = {}
+    for event in result.get_asset_materialization_events():
+        key = event.materialization.asset_key
+        assert key == SCOPE.key(key.path[-1])
+        found[key.path[-1]] = event.materialization
+    return found
 
 
 def test_the_data_graph_materializes_with_hash_data_versions(gxp_home: Path, dagster_instance: DagsterInstance) -> None:
@@ -44,7 +54,7 @@ def test_the_data_graph_materializes_with_hash_data_versions(gxp_home: Path, dag
     for name, materialization in found.items():
         sha = materialization.metadata["sha256"].value
         assert materialization.tags["dagster/data_version"] == sha  # the stored bytes' hash is the data version
-        assert store.latest(name).sha256 == sha
+        assert store.latest(stored(name)).sha256 == sha  # stored under the full key path
     assert found["report_features"].tags["dagster/code_version"] == DEFAULT_FEATURE_SPEC.sha256
 
     labelled = found["labelled_reports"].metadata["records"].value
@@ -52,13 +62,13 @@ def test_the_data_graph_materializes_with_hash_data_versions(gxp_home: Path, dag
     quarantined = found["quarantined_reports"].metadata["records"].value
     assert labelled == valid + quarantined and valid > 100
     balance = found["validated_reports"].metadata["label_balance"].value
-    assert 0 < balance["AE (1)"] < valid
+    assert 0 < balance["adverse event (1)"] < valid  # the classes as ae_triage declares them
     splits = found["dataset_splits"].metadata
     assert sum(splits[f"{name}_records"].value for name in ("train", "calibration", "test")) == valid
 
     # Lineage: the instance records which data version of each input a materialization used.
-    record = dagster_instance.get_latest_materialization_event(AssetKey("dataset_splits"))
-    input_version = record.asset_materialization.tags["dagster/input_data_version/validated_reports"]
+    record = dagster_instance.get_latest_materialization_event(SCOPE.key("dataset_splits"))
+    input_version = record.asset_materialization.tags["dagster/input_data_version/ae_triage/validated_reports"]
     assert input_version == found["validated_reports"].metadata["sha256"].value
 
 
@@ -66,7 +76,7 @@ def test_run_history_survives_a_new_instance(gxp_home: Path, dagster_instance: D
     run_id = run_data_job(dagster_instance).run_id
     with DagsterInstance.get() as reopened:
         assert reopened.get_run_by_id(run_id).is_success
-        assert reopened.get_latest_materialization_event(AssetKey("dataset_splits")) is not None
+        assert reopened.get_latest_materialization_event(SCOPE.key("dataset_splits")) is not None
 
 
 def test_a_new_materialization_keeps_the_old_one_loadable(gxp_home: Path, dagster_instance: DagsterInstance) -> None:
@@ -74,31 +84,32 @@ def test_a_new_materialization_keeps_the_old_one_loadable(gxp_home: Path, dagste
     second = materializations(run_data_job(dagster_instance, seed=2))["labelled_reports"].metadata["sha256"].value
     assert first != second
     manager = ArtifactIOManager(home=str(gxp_home))
-    latest = manager.load_input(build_input_context(asset_key=AssetKey("labelled_reports")))
+    latest = manager.load_input(build_input_context(asset_key=SCOPE.key("labelled_reports")))
     pinned = manager.load_input(
-        build_input_context(asset_key=AssetKey("labelled_reports"), definition_metadata={PIN: first[:12]})
+        build_input_context(asset_key=SCOPE.key("labelled_reports"), definition_metadata={PIN: first[:12]})
     )
     assert not latest.equals(pinned)
     assert pinned["raw"].iloc[0] != latest["raw"].iloc[0]
-    features = FeatureMatrix.from_arrays(manager.load_input(build_input_context(asset_key=AssetKey("report_features"))))
+    loaded = manager.load_input(build_input_context(asset_key=SCOPE.key("report_features")))
+    features = FeatureMatrix.from_arrays(loaded)
     assert features.matrix.shape[1] == DEFAULT_FEATURE_SPEC.n_features
 
 
 def test_an_altered_artifact_stops_the_next_run(gxp_home: Path, dagster_instance: DagsterInstance) -> None:
     run_data_job(dagster_instance)
-    ref = LocalArtifactStore(gxp_home).latest("validated_reports")
+    ref = LocalArtifactStore(gxp_home).latest(stored("validated_reports"))
     path = Path(ref.uri.removeprefix("file://"))
     path.chmod(0o644)
     payload = bytearray(path.read_bytes())
     payload[len(payload) // 2] ^= 0x01  # one bit of one byte
     path.write_bytes(bytes(payload))
-    job = defs.resolve_job_def("prepare_training_data")
+    job = defs.resolve_job_def(SCOPE.name("prepare_training_data"))
     result = job.execute_in_process(
-        instance=dagster_instance, asset_selection=[AssetKey("report_features")], raise_on_error=False
+        instance=dagster_instance, asset_selection=[SCOPE.key("report_features")], raise_on_error=False
     )
     assert not result.success
     failure = result.get_step_failure_events()[0].step_failure_data.error
     message = str(failure.cause.message if failure.cause else failure.message)
     assert "validated_reports" in message and ref.sha256 in message and "hash to" in message
     with pytest.raises(IntegrityError):
-        ArtifactIOManager(home=str(gxp_home)).load_input(build_input_context(asset_key=AssetKey("validated_reports")))
+        ArtifactIOManager(home=str(gxp_home)).load_input(build_input_context(asset_key=SCOPE.key("validated_reports")))

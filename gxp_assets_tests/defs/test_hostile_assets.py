@@ -14,24 +14,31 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from dagster import AssetKey, ExecuteInProcessResult, materialize
+from dagster import ExecuteInProcessResult, materialize
 
 from gxp_assets.core.loaders import load_contract_files
 from gxp_assets.core.validation import ValidationRules, validate_reports
-from gxp_assets.defs.data_assets import labelled_reports, validated_reports
-from gxp_assets.defs.data_checks import records_reconciled
+from gxp_assets.defs.data_assets import data_assets
+from gxp_assets.defs.data_checks import data_checks
 from gxp_assets.defs.io_manager import ArtifactIOManager
 from gxp_assets.stores import codecs
 from gxp_assets.stores.local import LocalArtifactStore
+from gxp_assets_tests.conftest import ae_scope
 from gxp_assets_tests.hostile_files import BIG_TEXT_CHARS, GARBAGE, csv_text, good_row, write_all, write_garbage
+
+SCOPE = ae_scope()
+ASSETS = {assets.op.name: assets for assets in data_assets(SCOPE)}
+CHECKS = {check.check_key.name: check for check in data_checks(SCOPE)}
 
 
 def run(folder: Path, home: Path, raise_on_error: bool = True) -> ExecuteInProcessResult:
     """Materialize the corpus, the validation multi-asset and the blocking reconciliation check from ``folder``."""
     return materialize(
-        [labelled_reports, validated_reports, records_reconciled],
+        [ASSETS[SCOPE.name("labelled_reports")], ASSETS[SCOPE.name("validated_reports")], CHECKS["records_reconciled"]],
         resources={"io_manager": ArtifactIOManager(home=str(home))},
-        run_config={"ops": {"labelled_reports": {"config": {"format": "contract", "path": str(folder)}}}},
+        run_config=SCOPE.run_config(
+            {"ops": {"labelled_reports": {"config": {"format": "contract", "path": str(folder)}}}}
+        ),
         raise_on_error=raise_on_error,
     )
 
@@ -45,7 +52,7 @@ class HostileRun:
     def stored(self, asset: str) -> pd.DataFrame:
         """The asset's latest artifact, decoded as the next asset would load it."""
         store = LocalArtifactStore(self.home)
-        ref = store.latest(asset, None)
+        ref = store.latest(SCOPE.key(asset).to_user_string(), None)
         assert ref is not None, f"{asset} was not stored"
         return codecs.decode(store.read(ref), ref.suffix)
 
@@ -63,7 +70,7 @@ def hostile_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostileRun
 
 def records(result: ExecuteInProcessResult, asset: str) -> int:
     """The ``records`` metadata of the asset's materialization in this run."""
-    events = [event for event in result.get_asset_materialization_events() if event.asset_key == AssetKey(asset)]
+    events = [event for event in result.get_asset_materialization_events() if event.asset_key == SCOPE.key(asset)]
     assert len(events) == 1, f"{asset} materialized {len(events)} times"
     return events[0].materialization.metadata["records"].value
 
@@ -120,7 +127,7 @@ def test_unreadable_file_fails_the_run_naming_file_and_line(tmp_path: Path, monk
     result = run(folder, home, raise_on_error=False)
     assert not result.success
     [failure] = result.get_step_failure_events()
-    assert failure.step_key == "labelled_reports"
+    assert failure.step_key == SCOPE.name("labelled_reports")
     message = error_chain(failure.step_failure_data.error)
     assert f"{GARBAGE}, line {line}: contains NUL bytes" in message
     assert not result.get_asset_materialization_events()  # nothing half-loaded was stored

@@ -8,24 +8,26 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from dagster import AssetKey, AssetSelection, DagsterInstance
+from dagster import AssetSelection, DagsterInstance
 
 from gxp_assets.core.features import FeatureMatrix
 from gxp_assets.core.model import TrainingParams
 from gxp_assets.definitions import defs
-from gxp_assets.defs.data_assets import DATA_GROUP
-from gxp_assets.defs.model_assets import MODEL_GROUP, ClassifierConfig
+from gxp_assets.defs.model_assets import ClassifierConfig
+from gxp_assets.defs.use_case_scope import DATA, MODEL, STAGE
 from gxp_assets.stores import codecs
 from gxp_assets.stores.local import LocalArtifactStore
-from gxp_assets_tests.conftest import PAC_FOR_SMALL_MODELS, relaxed_plan
+from gxp_assets_tests.conftest import PAC_FOR_SMALL_MODELS, ae_scope, relaxed_plan
+
+SCOPE = ae_scope()
 
 FAST_MODEL = {"max_rounds": 80, "early_stopping_rounds": 15, "num_leaves": 15, "min_data_in_leaf": 3, "num_threads": 1}
-RUN_CONFIG = {
+RUN_CONFIG = SCOPE.run_config({
     "ops": {
         "labelled_reports": {"config": {"format": "demo", "demo_documents": 400}},
         "ae_classifier": {"config": FAST_MODEL},
     }
-}
+})  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -39,9 +41,10 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict:
     monkeypatch.setenv("DAGSTER_HOME", str(root / "dagster"))
     monkeypatch.setenv("GXP_PLAN", str(relaxed_plan(root / "plan.yaml", PAC_FOR_SMALL_MODELS)))
     with DagsterInstance.get() as instance:
-        # The data and model groups only: a model this small is not meant to pass the change control plan.
-        selection = AssetSelection.groups(DATA_GROUP, MODEL_GROUP).resolve(defs.resolve_asset_graph())
-        result = defs.resolve_job_def("train_model").execute_in_process(
+        # The data and model stages only: a model this small is not meant to pass the change control plan.
+        stages = AssetSelection.tag(STAGE, DATA) | AssetSelection.tag(STAGE, MODEL)
+        selection = (AssetSelection.groups(SCOPE.id) & stages).resolve(defs.resolve_asset_graph())
+        result = defs.resolve_job_def(SCOPE.name("train_model")).execute_in_process(
             instance=instance, run_config=RUN_CONFIG, asset_selection=list(selection)
         )
         yield {"result": result, "store": LocalArtifactStore(root / "gxp"), "instance": instance}
@@ -49,7 +52,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 def load(store: LocalArtifactStore, name: str):
-    ref = store.latest(name)
+    ref = store.latest(SCOPE.key(name).to_user_string())
     return codecs.decode(store.read(ref), ref.suffix)
 
 
@@ -57,8 +60,9 @@ def test_the_model_stage_materializes_with_evidence(trained: dict) -> None:
     result, store = trained["result"], trained["store"]
     assert result.success
     found = {
-        event.materialization.asset_key.to_user_string(): event.materialization
+        event.materialization.asset_key.path[-1]: event.materialization
         for event in result.get_asset_materialization_events()
+        if event.materialization.asset_key.path[0] == SCOPE.id
     }
     assert {"ae_classifier", "conformal_model", "model_evaluation"} <= set(found)
 
@@ -79,7 +83,7 @@ def test_the_model_stage_materializes_with_evidence(trained: dict) -> None:
         prefix = f"![{name}](data:image/png;base64,"
         assert markdown.startswith(prefix)
         assert base64.b64decode(markdown[len(prefix) : -1]).startswith(b"\x89PNG\r\n\x1a\n")
-        assert store.latest(f"model_evaluation/plots/{name}").suffix == ".png"
+        assert store.latest(f"ae_triage/model_evaluation/plots/{name}").suffix == ".png"
     assert "## Intended use" in metadata["model_card"].value
     # The guarantee a user reads is generated from the plan and the calibration counts.
     conformal = load(store, "conformal_model")["conformal"]
@@ -109,10 +113,11 @@ def test_evaluation_never_reads_the_train_or_calibration_split(trained: dict) ->
     splits.loc[seen, "label"] = 1 - splits.loc[seen, "label"]
     splits.loc[seen, "source"] = "scrambled"
     for name, value in (("report_features", scrambled.to_arrays()), ("dataset_splits", splits)):
-        store.put(name, None, codecs.encode(value)[0], codecs.encode(value)[1], run_id="test-scramble")
+        stored = SCOPE.key(name).to_user_string()
+        store.put(stored, None, codecs.encode(value)[0], codecs.encode(value)[1], run_id="test-scramble")
 
-    job = defs.resolve_job_def("train_model")
-    rerun = job.execute_in_process(instance=instance, asset_selection=[AssetKey("model_evaluation")])
+    job = defs.resolve_job_def(SCOPE.name("train_model"))
+    rerun = job.execute_in_process(instance=instance, asset_selection=[SCOPE.key("model_evaluation")])
     assert rerun.success
     after = load(store, "model_evaluation")["metrics"]
     assert json.dumps(after, sort_keys=True) == json.dumps(before, sort_keys=True)
@@ -126,12 +131,12 @@ def test_too_few_calibration_documents_stop_the_run_before_training(tmp_path: Pa
     monkeypatch.setenv("GXP_PLAN", str(relaxed_plan(tmp_path / "plan.yaml", PAC_FOR_SMALL_MODELS)))
     config = {"ops": {"labelled_reports": {"config": {"format": "demo", "demo_documents": 40}}}}
     with DagsterInstance.get() as instance:
-        result = defs.resolve_job_def("train_model").execute_in_process(
-            instance=instance, run_config=config, raise_on_error=False
+        result = defs.resolve_job_def(SCOPE.name("train_model")).execute_in_process(
+            instance=instance, run_config=SCOPE.run_config(config), raise_on_error=False
         )
     assert not result.success
     [failure] = [event for event in result.all_events if event.event_type_value == "STEP_FAILURE"]
-    assert failure.step_key == "ae_classifier"
+    assert failure.step_key == "ae_triage__ae_classifier"
     message = failure.event_specific_data.error.cause.message if failure.event_specific_data.error.cause else ""
     assert "AE documents" in message and "needs at least 16" in message, message
-    assert not result.asset_materializations_for_node("ae_classifier")  # nothing was trained
+    assert not result.asset_materializations_for_node("ae_triage__ae_classifier")  # nothing was trained

@@ -169,10 +169,12 @@ def browser_page(chromium_path: Path) -> Iterator[Page]:
             browser.close()
 
 
-#: The asset group ``prepare_training_data`` materializes, and its five assets as the lineage graph names them.
+#: ae_triage's stages as the lineage graph filters them (one group per use case, stages as the asset tag ``stage``):
+#: the data stage, which ``prepare_training_data`` materializes, and its five assets as the graph names them.
+USE_CASE = "ae_triage"
 DATA_GROUP = "data"
 DATA_ASSETS = ("labelled_reports", "validated_reports", "quarantined_reports", "report_features", "dataset_splits")
-#: The other asset group, which the e2e test leaves unmaterialized (training a model would slow it down).
+#: The model stage, which the e2e test leaves unmaterialized (training a model would slow it down).
 MODEL_GROUP = "model"
 MODEL_ASSETS = ("ae_classifier", "conformal_model", "model_evaluation")
 #: A small demo corpus, so materializing takes seconds.
@@ -184,15 +186,16 @@ def materialized_run_id(gxp_env: GxpEnv) -> str:
     """Materialize the data assets in this process into the test's instance; the id of that run."""
     from dagster import DagsterInstance
 
-    from gxp_assets.definitions import defs
+    from gxp_assets.definitions import SCOPES, defs
 
+    scope = SCOPES[USE_CASE]
     with DagsterInstance.get() as instance:
-        result = defs.resolve_job_def("prepare_training_data").execute_in_process(
-            instance=instance, run_config=SMALL_DEMO_RUN_CONFIG
+        result = defs.resolve_job_def(scope.name("prepare_training_data")).execute_in_process(
+            instance=instance, run_config=scope.run_config(SMALL_DEMO_RUN_CONFIG)
         )
     assert result.success, "prepare_training_data failed on the small demo corpus"
     materialized = {event.asset_key.to_user_string() for event in result.get_asset_materialization_events()}
-    assert materialized == set(DATA_ASSETS)
+    assert materialized == {scope.key(name).to_user_string() for name in DATA_ASSETS}
     return result.run_id
 
 

@@ -37,7 +37,7 @@ def console_url(world: dict, chromium_path_module: Path) -> Iterator[str]:
 
     batch = demo_batch(3, 5, received_until=datetime.now(UTC))
     batch.loc[0, ["report_id", "text"]] = [HOSTILE_ID, HOSTILE_TEXT]
-    path = world["home"] / "landing" / "reports" / "hostile.csv"
+    path = world["home"] / "landing" / "ae_triage" / "reports" / "hostile.csv"
     batch.to_csv(path, index=False)
     scored = run_gxp("score", str(path), env=world["env"])
     assert scored.returncode == 0, scored.stderr[-2000:]

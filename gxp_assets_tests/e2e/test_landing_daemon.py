@@ -16,7 +16,9 @@ from gxp_assets_tests.e2e.conftest import DagsterDev
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
-SENSOR = "landing_files"
+USE_CASE = "ae_triage"
+SENSOR = f"{USE_CASE}__landing_files"
+SCORE_JOB = f"{USE_CASE}__score_batch"
 UI_TIMEOUT_MS = 60_000
 #: A sensor tick comes within about 30 s of turning it on; the run then takes seconds on a small batch.
 RUN_TIMEOUT_S = 240.0
@@ -32,13 +34,14 @@ def active_model_in(instance, monkeypatch: pytest.MonkeyPatch) -> str:
     """Train, approve with the DEMO-ONLY keys and promote, in the instance dagster dev serves."""
     from gxp_assets.cli.demo import ensure_demo_signers, sign_demo_approvals
     from gxp_assets.cli.runs import promote
-    from gxp_assets.definitions import defs
+    from gxp_assets.definitions import SCOPES, defs
     from gxp_assets.defs.io_manager import LAUNCHED_BY_TAG
     from gxp_assets.stores import open_governance
 
     monkeypatch.setenv("GXP_ROLES", str(ensure_demo_signers()))
-    trained = defs.resolve_job_def("train_model").execute_in_process(
-        instance=instance, run_config=SMALL_TRAINING, tags={LAUNCHED_BY_TAG: "alice"}
+    scope = SCOPES[USE_CASE]
+    trained = defs.resolve_job_def(scope.name("train_model")).execute_in_process(
+        instance=instance, run_config=scope.run_config(SMALL_TRAINING), tags={LAUNCHED_BY_TAG: "alice"}
     )
     assert trained.success
     version = open_governance().registry.versions()[-1].version
@@ -75,7 +78,7 @@ def test_a_dropped_batch_is_scored_by_the_daemon_once_the_sensor_is_on(
 
     with DagsterInstance.get() as instance:  # the same DAGSTER_HOME as dagster dev's
         version = active_model_in(instance, monkeypatch)
-        path = landing_zone().folder(REPORTS) / "social-batch.csv"
+        path = landing_zone(USE_CASE).folder(REPORTS) / "social-batch.csv"
         demo_batch(30, 41, received_until=datetime.now(UTC)).to_csv(path, index=False)
         os.utime(path, (time.time() - 60, time.time() - 60))  # settled
         key = batch_key(path.name, sha256_file(path))
@@ -83,11 +86,11 @@ def test_a_dropped_batch_is_scored_by_the_daemon_once_the_sensor_is_on(
         turn_on_sensor(browser_page, dagster_dev.base_url)
         deadline = time.monotonic() + RUN_TIMEOUT_S
         while True:
-            runs = instance.get_runs(filters=RunsFilter(job_name="score_batch"))
+            runs = instance.get_runs(filters=RunsFilter(job_name=SCORE_JOB))
             if runs and runs[0].is_finished:
                 break
             if time.monotonic() > deadline:
-                pytest.fail(f"no finished score_batch run within {RUN_TIMEOUT_S:.0f} s:\n{dagster_dev.log_tail()}")
+                pytest.fail(f"no finished {SCORE_JOB} run within {RUN_TIMEOUT_S:.0f} s:\n{dagster_dev.log_tail()}")
             time.sleep(2.0)
         [run] = runs
         assert run.status == DagsterRunStatus.SUCCESS, dagster_dev.log_tail()

@@ -18,8 +18,8 @@ if TYPE_CHECKING:
     from dagster import DagsterInstance, DagsterRun
     from playwright.sync_api import Page
 
-JOB = "train_model"
-EVALUATION = "model_evaluation"
+JOB = "ae_triage__train_model"
+EVALUATION = "ae_triage/model_evaluation"  # the asset key, as the run's events and the asset page's URL name it
 #: The metadata row whose "[Show Markdown]" dialog draws the ROC curve, an embedded PNG.
 PLOT_ROW = "plot_roc"
 UI_TIMEOUT_MS = 60_000

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -10,7 +11,7 @@ from urllib.parse import quote
 
 import pytest
 
-from gxp_assets_tests.e2e.conftest import DATA_ASSETS, DATA_GROUP, MODEL_ASSETS, MODEL_GROUP
+from gxp_assets_tests.e2e.conftest import DATA_ASSETS, DATA_GROUP, MODEL_ASSETS, MODEL_GROUP, USE_CASE
 
 if TYPE_CHECKING:
     from playwright.sync_api import Locator, Page
@@ -26,9 +27,10 @@ HUMAN_SCREENSHOTS = {DATA_GROUP: Path("/tmp/webui_lineage.png"), MODEL_GROUP: Pa
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def group_lineage_path(group: str) -> str:
-    """The global asset lineage filtered to the asset selection ``group:"<group>"``."""
-    selection = f'group:"{group}"'
+def group_lineage_path(stage: str) -> str:
+    """The global asset lineage filtered to one stage of the use case's group (``group:"ae_triage"`` and the asset
+    tag ``stage``), small enough to draw full nodes."""
+    selection = f'group:"{USE_CASE}" and tag:"stage"="{stage}"'
     return f"{LINEAGE_PATH}~{quote(selection, safe='')}"
 
 
@@ -43,8 +45,10 @@ def expect_asset_node(page: Page, name: str) -> Locator:
     """The one visible graph node of asset ``name``."""
     from playwright.sync_api import expect
 
-    # Graph nodes are HTML inside the SVG's foreignObjects; the sidebar lists the same names outside it.
-    node = page.locator("svg foreignObject").filter(has=page.get_by_text(name, exact=True))
+    # Graph nodes are HTML inside the SVG's foreignObjects; the sidebar lists the same names outside it. A node names
+    # the asset by its key, the use case's prefix first.
+    label = re.compile(rf"^({re.escape(USE_CASE)}\s*/\s*)?{re.escape(name)}$")
+    node = page.locator("svg foreignObject").filter(has=page.get_by_text(label))
     expect(node, f"one graph node for {name}").to_have_count(1, timeout=UI_TIMEOUT_MS)
     expect(node, f"graph node for {name}").to_be_visible(timeout=UI_TIMEOUT_MS)
     return node
@@ -104,8 +108,9 @@ def test_lineage_page_draws_every_data_asset_as_materialized(
 
 
 #: The stages a person looks for in the UI, one job each, and what starts them.
-JOBS = ("train_model", "promote_model", "score_batch", "monitor_performance")
-AUTOMATIONS = ("approved_models", "landing_files", "retraining_triggers", "routine_retraining")
+JOBS = tuple(f"{USE_CASE}__{name}" for name in ("train_model", "promote_model", "score_batch", "monitor_performance"))
+AUTOMATIONS = tuple(f"{USE_CASE}__{name}" for name in ("approved_models", "landing_files", "retraining_triggers",
+                                                       "routine_retraining"))  # fmt: skip
 
 
 @pytest.mark.e2e

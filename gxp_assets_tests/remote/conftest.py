@@ -24,14 +24,14 @@ from gxp_assets.core.drift import DriftReference
 from gxp_assets.core.features import FeatureMatrix
 from gxp_assets.core.training import CalibrationNeeds, TrainingData
 from gxp_assets.definitions import defs
-from gxp_assets.defs.data_assets import DATA_GROUP
-from gxp_assets.defs.model_assets import MODEL_GROUP, plan_guarantee
+from gxp_assets.defs.model_assets import plan_guarantee
 from gxp_assets.defs.scoring_place import GLUE_SCRIPT, ScoringPlace
+from gxp_assets.defs.use_case_scope import DATA, MODEL, STAGE
 from gxp_assets.remote.job_inputs import ModelBundle
 from gxp_assets.stores import codecs, current_plan
 from gxp_assets.stores.local import LocalArtifactStore
 from gxp_assets_tests.aws_server import REGION, aws_env, aws_stack, moto_endpoint
-from gxp_assets_tests.conftest import PAC_FOR_SMALL_MODELS, PROJECT_ROOT, relaxed_plan
+from gxp_assets_tests.conftest import AE, PAC_FOR_SMALL_MODELS, ae_scope, fresh_home
 from gxp_assets_tests.remote.fake_glue import LocalGlue, job_environment
 
 __all__ = ["aws_env", "aws_stack", "moto_endpoint"]
@@ -55,29 +55,22 @@ class TrainedModel:
     reference: DriftReference
 
 
-def fresh_home(root: Path, guarantee: dict | None = None) -> pytest.MonkeyPatch:
-    """GXP_HOME, DAGSTER_HOME and a relaxed plan under ``root``; the caller undoes the returned patch."""
-    monkeypatch = pytest.MonkeyPatch()
-    monkeypatch.setenv("GXP_HOME", str(root / "gxp"))
-    monkeypatch.setenv("GXP_ENV", "local")
-    (root / "dagster").mkdir()
-    (root / "dagster" / "dagster.yaml").write_text((PROJECT_ROOT / "dagster.yaml").read_text())
-    monkeypatch.setenv("DAGSTER_HOME", str(root / "dagster"))
-    monkeypatch.setenv("GXP_PLAN", str(relaxed_plan(root / "plan.yaml", guarantee)))
-    return monkeypatch
-
-
-def run_groups(instance: DagsterInstance, groups: tuple[str, ...], config: dict) -> Callable[[str], Any]:
-    """Materialize asset groups through the real train_model job; returns a reader of their latest artifacts."""
-    selection = AssetSelection.groups(*groups).resolve(defs.resolve_asset_graph())
-    result = defs.resolve_job_def("train_model").execute_in_process(
-        instance=instance, run_config=config, asset_selection=list(selection)
+def run_stages(instance: DagsterInstance, stages: tuple[str, ...], config: dict) -> Callable[[str], Any]:
+    """Materialize ae_triage's assets of these stages through its real train_model job; returns a reader of their
+    latest artifacts."""
+    scope = ae_scope()
+    tagged = AssetSelection.tag(STAGE, stages[0])
+    for stage in stages[1:]:
+        tagged = tagged | AssetSelection.tag(STAGE, stage)
+    selection = (AssetSelection.groups(scope.id) & tagged).resolve(defs.resolve_asset_graph())
+    result = defs.resolve_job_def(scope.name("train_model")).execute_in_process(
+        instance=instance, run_config=scope.run_config(config), asset_selection=list(selection)
     )
     assert result.success
     store = LocalArtifactStore(Path(os.environ["GXP_HOME"]))
 
     def latest(name: str) -> Any:
-        ref = store.latest(name)
+        ref = store.latest(scope.key(name).to_user_string())
         return codecs.decode(store.read(ref), ref.suffix)
 
     return latest
@@ -91,7 +84,7 @@ def trained_model(tmp_path_factory: pytest.TempPathFactory):
     config = {"ops": {"labelled_reports": {"config": {"format": "demo", "demo_documents": 600}},
                       "ae_classifier": {"config": FAST_MODEL}}}  # fmt: skip
     with DagsterInstance.get() as instance:
-        latest = run_groups(instance, (DATA_GROUP, MODEL_GROUP), config)
+        latest = run_stages(instance, (DATA, MODEL), config)
     monkeypatch.undo()
     return TrainedModel(
         ModelBundle(latest("ae_classifier"), latest("conformal_model"), DEMO_SOURCES),
@@ -156,10 +149,11 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     root = tmp_path_factory.mktemp("prepared")
     monkeypatch = fresh_home(root)
     with DagsterInstance.get() as instance:
-        load = run_groups(instance, (DATA_GROUP,), DATA_CONFIG)
+        load = run_stages(instance, (DATA,), DATA_CONFIG)
         store = LocalArtifactStore(root / "gxp")
         data = TrainingData.from_splits(FeatureMatrix.from_arrays(load("report_features")), load("dataset_splits"))
-        needs = CalibrationNeeds(plan_guarantee(), current_plan().plan.conformal.negative_confidence)
+        plan = current_plan(AE).plan
+        needs = CalibrationNeeds(plan_guarantee(plan), plan.conformal.negative_confidence)
         yield {"data": data, "needs": needs, "instance": instance, "root": root, "store": store, "load": load}
     monkeypatch.undo()
 

@@ -21,8 +21,9 @@ from dagster_aws.pipes import PipesS3ContextInjector, PipesS3MessageReader
 from gxp_assets.core.hashing import sha256_hex
 from gxp_assets.core.model import TrainingParams
 from gxp_assets.core.training import CalibrationNeeds, train_model
-from gxp_assets.defs import data_assets, model_assets
+from gxp_assets.defs.data_assets import data_assets
 from gxp_assets.defs.io_manager import ArtifactIOManager
+from gxp_assets.defs.model_assets import model_assets
 from gxp_assets.defs.training_runner import SageMakerTraining
 from gxp_assets.remote.model_bundle import bundle_archive
 from gxp_assets.remote.pipes_sagemaker import PipesSageMakerTrainingClient
@@ -36,6 +37,7 @@ from gxp_assets.stores.aws_sagemaker_training import (
     upload_channels,
 )
 from gxp_assets.stores.aws_session import aws_context
+from gxp_assets_tests.conftest import ae_scope
 from gxp_assets_tests.remote.conftest import FAST_MODEL, lay_out
 from gxp_assets_tests.remote.fake_sagemaker import LocalSageMaker
 
@@ -110,13 +112,14 @@ def test_a_sagemaker_run_reports_its_materialization_and_logs_into_dagster(
     prepared: dict, aws_stack: Any, tmp_path: Path
 ) -> None:
     trainer = doubled(tmp_path / "jobs")
-    assets = [*data_assets_list(), model_assets.ae_classifier]
+    scope = ae_scope()
+    classifier = next(a for a in model_assets(scope) if a.key == scope.key("ae_classifier"))
     result = materialize(
-        assets,
-        selection=[model_assets.ae_classifier.key],
+        [*data_assets(scope), classifier],
+        selection=[classifier.key],
         instance=prepared["instance"],
         resources={"io_manager": ArtifactIOManager(environment="local"), "model_trainer": trainer},
-        run_config={"ops": {"ae_classifier": {"config": FAST_MODEL}}},
+        run_config=scope.run_config({"ops": {"ae_classifier": {"config": FAST_MODEL}}}),
     )
 
     assert result.success
@@ -133,12 +136,6 @@ def test_a_sagemaker_run_reports_its_materialization_and_logs_into_dagster(
     created = dict(DOUBLES[str(tmp_path / "jobs")].calls)["create_training_job"]
     assert {"DAGSTER_PIPES_CONTEXT", "DAGSTER_PIPES_MESSAGES"} <= set(created["Environment"])
     assert json.loads(created["HyperParameters"]["max_rounds"]) == FAST_MODEL["max_rounds"]
-
-
-def data_assets_list() -> list:
-    from dagster import load_assets_from_modules
-
-    return list(load_assets_from_modules([data_assets]))
 
 
 def client_asset(request: dict, double_of: Any, name: str = "remote_model"):

@@ -99,8 +99,9 @@ def in_process(report_line: bytes, tmp_path: Path) -> dict[str, Any]:
     path.write_bytes(report_line + b"\n")
     config, sink = ScoringConfig(), Collected()
     stamp = ScoringStamp("one", deployed.version, deployed.plan_version, "test", datetime.now(UTC), timedelta(days=15))
+    fail_safe = watch(deployed.version, deployed.reference, governance.plan.plan)
     score_file(path, deployed.model, deployed.spec, config.rules(), stamp, sink,
-               fail_safe=watch(deployed.version, deployed.reference), explain_top_k=config.explain_top_k)  # fmt: skip
+               fail_safe=fail_safe, explain_top_k=config.explain_top_k)  # fmt: skip
     return dict(sink.predictions[0].iloc[0])
 
 

@@ -21,7 +21,9 @@ from gxp_assets.core.hashing import sha256_file
 from gxp_assets.core.staged_scoring import StagedChunk, publish_staged
 from gxp_assets.core.validation import ValidationRules
 from gxp_assets.defs.fail_safe import drift_limits
+from gxp_assets.stores import current_plan
 from gxp_assets_tests import hostile_files
+from gxp_assets_tests.conftest import AE
 from gxp_assets_tests.remote.conftest import TrainedModel
 
 pytestmark = pytest.mark.spark
@@ -74,7 +76,7 @@ def test_spark_scores_a_demo_batch_as_in_process(spark, trained_model: TrainedMo
     batch = demo_batch(400, seed=31, received_until=datetime(2026, 12, 4, 11, 0, tzinfo=UTC))
     path = tmp_path / "batch.csv"
     batch.to_csv(path, index=False, lineterminator="\n")
-    fail_safe = FailSafe(trained_model.reference, drift_limits(), suspend_on_drift=True)
+    fail_safe = FailSafe(trained_model.reference, drift_limits(current_plan(AE).plan), suspend_on_drift=True)
     expected, kept = in_process(path, trained_model, fail_safe, 500, tmp_path)
     scoring, outcome, sink = on_spark(spark, path, trained_model, fail_safe, 500, tmp_path / "spark")
 

@@ -10,11 +10,14 @@ from pathlib import Path
 from dagster import DagsterInstance, build_sensor_context
 
 from gxp_assets.core.hashing import sha256_file
-from gxp_assets.defs.sensors import landing_files
+from gxp_assets.definitions import defs
 from gxp_assets.stores import landing_zone
 from gxp_assets.stores.aws_landing import announced
 from gxp_assets.stores.aws_session import AwsContext
 from gxp_assets.stores.landing import REPORTS, batch_key
+from gxp_assets_tests.conftest import AE, ae_scope
+
+landing_files = defs.resolve_sensor_def(ae_scope().name("landing_files"))
 
 
 def _queued(context: AwsContext, url: str) -> int:
@@ -27,7 +30,7 @@ def test_a_file_landed_in_s3_is_scored_once_and_its_message_deleted_after_the_re
 ) -> None:
     source = tmp_path / "batch-1.csv"
     source.write_text("report_id,document_id,source,text,received_at\nr1,d1,social_media,headache,2026-03-01T00:00:00Z\n")
-    zone = landing_zone()
+    zone = landing_zone(AE)
     assert zone.land(source) == "landing/reports/batch-1.csv"
     records = aws_stack.resources.RecordsQueueUrl
     assert _queued(aws_stack, records) == 2  # S3's test event (sent when the notification was set) and the file
@@ -45,7 +48,7 @@ def test_a_file_landed_in_s3_is_scored_once_and_its_message_deleted_after_the_re
 
 def test_a_poison_message_is_left_for_the_dead_letter_queue(aws_stack: AwsContext, gxp_home: Path) -> None:
     sqs, records = aws_stack.client("sqs"), aws_stack.resources.RecordsQueueUrl
-    zone = landing_zone()
+    zone = landing_zone(AE)
     zone.acknowledge(zone.pull())  # S3's test event is a landing event with nothing in it: deleted
     assert _queued(aws_stack, records) == 0
     sqs.send_message(QueueUrl=records, MessageBody="not an S3 event")
