@@ -148,12 +148,14 @@ def main() -> None:
         print(f"  {name:<24}{rows:>10,} rows")
     print(f"  {'reference unique texts':<24}{reference['records']['unique texts']:>10,}")
     ratio = pipeline["seconds"] / reference["seconds"]
+    # Keys are the use case's (ae_triage/validated_reports): the asset's own name is the key's last part.
+    validated = next((rows for key, rows in pipeline["records"].items() if key.endswith("/validated_reports")), 0)
     print(
         f"RESULT source={source} pipeline_seconds={pipeline['seconds']:.4f} pipeline_peak_mb={pipeline['peak_mb']:.4f} "
         f"reference_seconds={reference['seconds']:.4f} reference_peak_mb={reference['peak_mb']:.4f} "
         f"time_ratio={ratio:.4f} asset_work_seconds={asset_seconds:.4f} "
         f"dagster_seconds={pipeline['seconds'] - asset_seconds:.4f} "
-        f"validated={pipeline['records'].get('validated_reports', 0)}"
+        f"validated={validated}"
     )
 
 
