@@ -9,7 +9,7 @@ from gxp_assets.defs.use_case_graph import ALL_STAGES, use_case_definitions
 from gxp_assets.defs.use_case_scope import DATA, UseCaseScope
 
 #: The use cases whose graph is built, with the stages built so far. Each must be declared under use_cases/;
-#: dissolution_risk has its data stage only until the model stage is wired for records (HANDOFF.md, next step).
+#: dissolution_risk has its data stage only, until its model stage reads the declared records (issue 14, next step).
 WIRED_USE_CASES = {"ae_triage": ALL_STAGES, "dissolution_risk": (DATA,)}
 SCOPES = {use_case: UseCaseScope(use_case) for use_case in WIRED_USE_CASES}
 
