@@ -65,9 +65,10 @@ def record_data_assets(scope: UseCaseScope) -> list[AssetsDefinition]:
         result = validate_records(labelled_reports, contract, "training", now)
         valid, quarantined = result.valid, result.quarantined
         context.log.info(f"{len(valid):,} valid, {len(quarantined):,} quarantined of {len(labelled_reports):,}")
-        subgroups = {"records_per_subgroup": count_table(valid[contract.subgroup_column], contract.subgroup_column)}
+        subgroup = contract.subgroup_column  # optional in a declaration
+        subgroups = {"records_per_subgroup": count_table(valid[subgroup], subgroup)} if subgroup else {}
         yield Output(valid, output_name="validated_reports", metadata={
-            "records": len(valid), **(subgroups if contract.subgroup_column else {}),
+            "records": len(valid), **subgroups,
             "label_balance": label_balance(valid[LABEL], declared.classes), "validated_at": now.isoformat(),
         })  # fmt: skip
         yield Output(quarantined, output_name="quarantined_reports", metadata={
