@@ -186,18 +186,18 @@ class SentenceEncoder:
     def _keep(self, text: str, weights: np.ndarray, shares: np.ndarray) -> None:
         """Keep a text's shares under its weights, dropping the oldest beyond RECENT_SHARES_BYTES."""
         key = (text, _digest(weights))
-        size = shares.nbytes + len(text) + _ENTRY_OVERHEAD_BYTES
+        size = _entry_bytes(text, shares)
         with self._kept_lock:
             previous = self._kept.pop(key, None)
             if previous is not None:
-                self._kept_bytes -= previous.nbytes + len(text) + _ENTRY_OVERHEAD_BYTES
+                self._kept_bytes -= _entry_bytes(text, previous)
             if size > RECENT_SHARES_BYTES:
                 return
             self._kept[key] = shares
             self._kept_bytes += size
             while self._kept_bytes > RECENT_SHARES_BYTES:
                 (dropped_text, _), dropped = self._kept.popitem(last=False)
-                self._kept_bytes -= dropped.nbytes + len(dropped_text) + _ENTRY_OVERHEAD_BYTES
+                self._kept_bytes -= _entry_bytes(dropped_text, dropped)
 
     def _kept_shares(self, text: str, weights: np.ndarray) -> np.ndarray | None:
         with self._kept_lock:
@@ -254,6 +254,11 @@ def _token_shares(states: np.ndarray, weights: np.ndarray) -> np.ndarray:
     shares kept at encoding and those computed again, so that both are the same bytes."""
     h = states.astype(np.float64)
     return (h @ weights) / (len(h) * np.linalg.norm(h.mean(0)))
+
+
+def _entry_bytes(text: str, shares: np.ndarray) -> int:
+    """What one kept entry counts against RECENT_SHARES_BYTES."""
+    return shares.nbytes + len(text) + _ENTRY_OVERHEAD_BYTES
 
 
 def _digest(weights: np.ndarray) -> bytes:

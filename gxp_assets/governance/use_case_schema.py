@@ -22,7 +22,6 @@ from pydantic import (
 
 from gxp_assets.core import record_contract as core_contract
 from gxp_assets.core.features import FeatureSpec
-from gxp_assets.core.record_contract import parse_number as parse_number  # one reading of numbers, core's
 
 # Lower-case snake case: a use-case id becomes a Dagster key prefix, and the loaders lower-case column names.
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]

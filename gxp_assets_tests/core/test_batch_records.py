@@ -19,8 +19,8 @@ from gxp_assets.core.batch_records import (
     is_failure,
     write_batch_records,
 )
+from gxp_assets.core.record_contract import parse_number
 from gxp_assets.governance.use_case import USE_CASES_ROOT, UseCase, load_use_case
-from gxp_assets.governance.use_case_schema import parse_number
 
 
 @pytest.fixture(scope="module")
