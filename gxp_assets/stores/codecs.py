@@ -18,7 +18,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 _FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
-NPZ_COMPRESS_LEVEL = 1
 
 
 class UnsupportedArtifact(TypeError):
@@ -84,13 +83,15 @@ def _parquet_bytes(frame: pd.DataFrame) -> bytes:
 
 
 def _npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
-    """numpy's own ``.npz`` layout, but with fixed zip timestamps (``np.savez`` stamps the current time).
+    """numpy's own ``.npz`` layout (what ``np.savez`` writes: members stored, not deflated), with fixed zip
+    timestamps (``np.savez`` stamps the current time), so equal arrays give equal bytes.
 
-    Deflate level 1: on ADE's feature matrix 3x faster than the default 6 for 13 % more bytes (measured: 0.44 s,
-    18.3 MB against 1.28 s, 16.2 MB); the bytes are as deterministic at either level.
+    Stored, because deflating was most of the cost of keeping ADE's feature matrix: level 1 took 1.3-1.5 s to encode
+    and 0.4 s to decode for 129 MB -> 52 MB, stored 0.2 s and 0.06 s (benchmarks/data_assets.py). Artifacts written
+    deflated before are read the same way: ``np.load`` reads either.
     """
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=NPZ_COMPRESS_LEVEL) as archive:
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
         for name in sorted(arrays):
             array = np.asarray(arrays[name])
             if array.dtype == object:
@@ -98,7 +99,7 @@ def _npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
             member = io.BytesIO()
             np.lib.format.write_array(member, array, allow_pickle=False)
             info = zipfile.ZipInfo(f"{name}.npy", date_time=_FIXED_ZIP_TIME)
-            info.compress_type = zipfile.ZIP_DEFLATED
+            info.compress_type = zipfile.ZIP_STORED
             info.external_attr = 0o644 << 16
-            archive.writestr(info, member.getvalue(), compresslevel=NPZ_COMPRESS_LEVEL)
+            archive.writestr(info, member.getbuffer())
     return buffer.getvalue()

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import io
 import os
 import stat
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -89,6 +91,24 @@ def test_codecs_give_equal_bytes_for_equal_values_and_open_without_our_code(tmp_
 
     payload, suffix = codecs.encode({"b": 1, "a": [1.5]})
     assert suffix == ".json" and codecs.decode(payload, suffix) == {"a": [1.5], "b": 1}
+
+
+def test_npz_members_are_stored_and_deflated_artifacts_stay_readable() -> None:
+    """Arrays are kept uncompressed (deflating was most of the cost of keeping a feature matrix); artifacts written
+    deflated before that, as numpy's savez_compressed writes them, decode to the same arrays."""
+    arrays = {"data": np.arange(1000, dtype=np.float32), "ids": np.array(["r1", "r2"]), "shape": np.array([2, 500])}
+    payload, _ = codecs.encode(arrays)
+    with zipfile.ZipFile(io.BytesIO(payload)) as archive:
+        assert {info.compress_type for info in archive.infolist()} == {zipfile.ZIP_STORED}
+    deflated = io.BytesIO()
+    np.savez_compressed(deflated, **arrays)
+    with zipfile.ZipFile(io.BytesIO(deflated.getvalue())) as archive:
+        assert {info.compress_type for info in archive.infolist()} == {zipfile.ZIP_DEFLATED}
+    for stored in (payload, deflated.getvalue()):
+        decoded = codecs.decode(stored, ".npz")
+        assert set(decoded) == set(arrays)
+        for name, array in arrays.items():
+            assert decoded[name].dtype == array.dtype and np.array_equal(decoded[name], array)
 
 
 def test_codecs_refuse_what_only_pickle_could_store() -> None:
