@@ -217,9 +217,11 @@ def featurize(
 ) -> sp.csr_matrix:
     """Rows of ``batch`` to a CSR matrix of ``spec.n_features`` columns; the same rows always give the same bytes.
 
-    Two passes over row blocks: the first makes every part but the character counts (the bulk of the matrix) and
-    only counts those, so that the result is allocated once at its size; the second makes them again and copies
-    each block into place. Blocks made whole and then joined would hold the matrix twice at the join.
+    Two passes over row blocks, so that the result is allocated once at its size (blocks made whole and then joined
+    would hold the matrix twice at the join): the first makes every part but one and counts that one, the second
+    makes it and copies each block into place. The part left for the second pass is the sentence embedding, whose
+    count is known without making it (dense: rows x width); without an encoder, the character counts (the bulk of
+    such a matrix), which are then made twice, once only to be counted.
     ``store_embeddings=False`` reads the embedding cache without adding to it (scoring: see encode_cached).
     ``token_weights``: the encoder keeps each text's per-token shares for the model's explanation (see
     SentenceEncoder.encode), so that explaining it later runs no second pass of the network.
@@ -229,24 +231,29 @@ def featurize(
         return sp.csr_matrix((0, spec.n_features), dtype=spec.dtype)
     texts = _texts(batch, spec) if spec.text_column else []
     chars = _CharCounts(texts, spec) if spec.text_column else None
+    sentence = bool(spec.sentence_encoder and spec.text_column)
     blocks = []
     for start in range(0, max(len(batch), 1), block_rows):  # one empty block for an empty batch
         stop = min(start + block_rows, len(batch))
         parts = [_word_block(texts[start:stop], spec)] if chars is not None else []
-        if spec.sentence_encoder and spec.text_column:  # after the char block, inserted below
-            parts.append(_sentence_part(texts[start:stop], spec, store_embeddings, token_weights))
-            if log is not None:
-                log(f"sentence encoder: {stop:,} of {len(batch):,} reports")
+        if chars is not None and sentence:  # the sentence part (after this one) is made in the second pass
+            parts.append(_weighted(chars.rows(start, stop), spec))
+            deferred_nnz = (stop - start) * SENTENCE_DIMENSION
+        else:  # the char part (after the word part) is made in the second pass
+            deferred_nnz = chars.nnz(start, stop) if chars is not None else 0
         parts += tabular_parts(batch.iloc[start:stop], spec, decimal)
-        char_nnz = chars.nnz(start, stop) if chars is not None else 0
-        blocks.append((start, stop, parts, char_nnz + sum(part.nnz for part in parts)))
+        blocks.append((start, stop, parts, deferred_nnz + sum(part.nnz for part in parts)))
     nnz, width = sum(block[3] for block in blocks), spec.n_features
     index = sp.get_index_dtype(maxval=max(nnz, width))
     data, indices = np.empty(nnz, dtype=spec.dtype), np.empty(nnz, dtype=index)
     indptr = np.zeros(len(batch) + 1, dtype=index)
     filled = 0
     for start, stop, parts, block_nnz in blocks:
-        if chars is not None:  # after the word block, as in the spec's blocks()
+        if sentence:  # after the word and char blocks, as in the spec's blocks()
+            parts.insert(2, _sentence_part(texts[start:stop], spec, store_embeddings, token_weights))
+            if log is not None:
+                log(f"sentence encoder: {stop:,} of {len(batch):,} reports")
+        elif chars is not None:  # after the word block
             parts.insert(1, _weighted(chars.rows(start, stop), spec))
         piece = sp.hstack(parts, format="csr") if parts else sp.csr_matrix((stop - start, 0), dtype=spec.dtype)
         parts.clear()
@@ -266,11 +273,12 @@ def featurize(
 def _sentence_part(
     texts: list[str], spec: FeatureSpec, store: bool = True, token_weights: TokenWeights | None = None
 ) -> sp.csr_matrix:
-    """The texts' sentence embeddings as a CSR block (dense: every entry is stored, zeros included)."""
-    encoder = load_encoder(spec.encoder_sha256)
+    """The texts' sentence embeddings as a CSR block (dense: every entry is stored, zeros included).
+
+    The encoder is loaded (and its files hashed) only when the cache lacks a text: a warm cache needs no network."""
 
     def encode(batch: Sequence[str]) -> np.ndarray:
-        return encoder.encode(batch, token_weights)
+        return load_encoder(spec.encoder_sha256).encode(batch, token_weights)
 
     embeddings = encode_cached(texts, encode, cache_file(spec.encoder_sha256), SENTENCE_DIMENSION, store)
     embeddings = embeddings.astype(spec.dtype)

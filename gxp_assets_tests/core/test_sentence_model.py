@@ -65,6 +65,23 @@ def test_cached_embeddings_give_the_same_bytes_and_are_used(trained: dict, monke
     assert (featurize(reports, SPEC) != fresh).nnz == 0
 
 
+def test_a_warm_cache_never_loads_the_encoder(trained: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loading (and hashing) the encoder's files costs more than reading every cached embedding of a corpus."""
+    import gxp_assets.core.features as features
+
+    reports = trained["reports"].head(40)
+    monkeypatch.setenv("GXP_ENCODER_CACHE", str(trained["cache"]))
+    expected = featurize(reports, SPEC)
+
+    def refuse(expected_sha256: str) -> None:
+        raise AssertionError("the encoder was loaded although every text is in the cache")
+
+    monkeypatch.setattr(features, "load_encoder", refuse)
+    assert (featurize(reports, SPEC) != expected).nnz == 0
+    with pytest.raises(AssertionError, match="was loaded"):  # a text the cache lacks still needs it
+        featurize(generate_demo_reports(n_documents=2, seed=99).assign(text="a text nobody has cached yet"), SPEC)
+
+
 def test_a_cache_entry_of_the_wrong_size_is_encoded_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import sqlite3
 
