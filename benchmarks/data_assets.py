@@ -1,7 +1,7 @@
 """Wall time and peak memory of materializing the data assets, against a bare read of the same corpus.
 
     python benchmarks/data_assets.py            # the ADE corpus from ../shared when present, else demo data
-    python benchmarks/data_assets.py --quick    # small demo corpus
+    python benchmarks/data_assets.py --quick    # small demo corpus; GXP_PROFILE_DIR=DIR also profiles the pipeline
 
 Each measurement runs in a fresh process (so peak memory is its own) on fresh, temporary GXP_HOME and DAGSTER_HOME.
 The reference is the least any pipeline must do: read the files with pandas and drop duplicate sentences.
@@ -20,6 +20,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from profiling import profiled  # noqa: E402
+
 # GXP_ADE_DIR for a checkout that is not beside the shared data (a git worktree, say).
 ADE = Path(os.environ.get("GXP_ADE_DIR") or ROOT.parent / "shared" / "data" / "ade_corpus_v2")
 USE_CASE = "ae_triage"  # the use case whose graph is measured
@@ -60,8 +64,9 @@ def child_pipeline(source: str, documents: int) -> dict:
             )
         with DagsterInstance.get() as instance:
             start = time.perf_counter()
-            result = defs.resolve_job_def(scope.name("prepare_training_data")).execute_in_process(
-                instance=instance, run_config=config
+            job = defs.resolve_job_def(scope.name("prepare_training_data"))
+            result = profiled(
+                "data_assets_pipeline", lambda: job.execute_in_process(instance=instance, run_config=config)
             )
             seconds = time.perf_counter() - start
         records = {
