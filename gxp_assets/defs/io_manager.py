@@ -95,11 +95,9 @@ class ArtifactIOManager(ConfigurableIOManager):
         ref: ArtifactRef | None
         if pinned:
             ref = store.find(name, pinned)
-        else:
-            own = [] if step is None else [
-                r for r in store.versions(name, partition) if r.run_id == step.run_id and r.partition == partition
-            ]  # fmt: skip
-            ref = own[-1] if own else store.latest(name, partition)
+        else:  # one indexed query each, whatever the number of stored versions
+            own = None if step is None else store.latest(name, partition, run_id=step.run_id)
+            ref = own or store.latest(name, partition)
         if ref is None:
             raise ArtifactNotFound(f"asset '{name}' has no stored version yet: materialize it first")
         context.log.info(f"loading {name} version {ref.sha256[:12]} ({ref.size:,} bytes), hash verified")

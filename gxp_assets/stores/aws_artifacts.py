@@ -5,6 +5,11 @@ writing equal bytes again finds the object already there (and checks it). Object
 key and kept under S3 Object Lock in compliance mode for the stack's ``RetentionDays`` (they are Part 11 records:
 nobody, not even the account's root user, can delete or shorten them). Every read is hashed against the recorded
 version. Large files go up by multipart upload (boto3's managed transfer), from a spooled copy hashed as it was made.
+
+The index is keyed by asset and time (``seq``). Each version is also indexed under its run (the key ``run#<run id>``,
+which no asset name can take: Dagster keys are letters, digits and underscores), in the same transaction, so that
+"the version this run stored" is one strongly consistent query, as a run's next step needs it right away (a global
+secondary index would be eventually consistent).
 """
 
 from __future__ import annotations
@@ -22,10 +27,13 @@ from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
 from gxp_assets.core.hashing import sha256_copy, sha256_file, sha256_hex
-from gxp_assets.stores.aws_dynamo import query_all, scan_all
+from gxp_assets.stores.aws_dynamo import low_level, plain, query_all, scan_all
 from gxp_assets.stores.aws_session import AwsContext
 from gxp_assets.stores.local import default_home, open_regular
 from gxp_assets.stores.protocols import ArtifactNotFound, ArtifactRef, IntegrityError
+
+#: The index key of a run's versions: ``run#<run id>``, sorted by ``<asset>|<partition>|<seq>`` (each part quoted).
+RUN_KEY_PREFIX = "run#"
 
 MULTIPART = TransferConfig(multipart_threshold=16 * 1024 * 1024, multipart_chunksize=16 * 1024 * 1024)
 
@@ -52,6 +60,7 @@ class AwsArtifactStore:
         self.bucket = context.resources.ArtifactBucket
         self.s3 = context.client("s3")
         self.index = context.session.resource("dynamodb").Table(context.resources.ArtifactIndexTable)
+        self.dynamodb = context.client("dynamodb")  # TransactWriteItems, with items in the wire format
         self.cache = Path(cache).resolve() if cache else default_home() / "aws-cache"
 
     @staticmethod
@@ -128,12 +137,18 @@ class AwsArtifactStore:
         }
         if partition is not None:
             item["partition"] = partition
-        self.index.put_item(Item=item, ConditionExpression="attribute_not_exists(seq)")
+        by_run = {**item, "asset": RUN_KEY_PREFIX + run_id, "seq": _run_seq(asset, partition, item["seq"]),
+                  "artifact_asset": asset}  # fmt: skip
+        self.dynamodb.transact_write_items(TransactItems=[
+            {"Put": {"TableName": self.index.name, "Item": low_level(entry),
+                     "ConditionExpression": "attribute_not_exists(seq)"}}
+            for entry in (item, by_run)
+        ])  # fmt: skip
         return self._ref(item)
 
     def _ref(self, item: dict[str, Any]) -> ArtifactRef:
         return ArtifactRef(
-            asset=item["asset"],
+            asset=item.get("artifact_asset", item["asset"]),
             partition=item.get("partition"),
             sha256=item["sha256"],
             suffix=item["suffix"],
@@ -193,6 +208,10 @@ class AwsArtifactStore:
                                        ref.sha256)  # fmt: skip
 
     def _query(self, asset: str, newest_first: bool = False, **filters: Any) -> list[dict[str, Any]]:
+        return query_all(self.index, **self._query_args(asset, newest_first, **filters))
+
+    @staticmethod
+    def _query_args(asset: str, newest_first: bool = False, **filters: Any) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
             "KeyConditionExpression": Key("asset").eq(asset),
             "ScanIndexForward": not newest_first,
@@ -203,11 +222,29 @@ class AwsArtifactStore:
             condition = clause if condition is None else condition & clause
         if condition is not None:
             kwargs["FilterExpression"] = condition
-        return query_all(self.index, **kwargs)
+        return kwargs
 
-    def latest(self, asset: str, partition: str | None = None) -> ArtifactRef | None:
-        items = self._query(asset, newest_first=True, partition=partition)
-        return self._ref(items[0]) if items else None
+    def latest(self, asset: str, partition: str | None = None, run_id: str | None = None) -> ArtifactRef | None:
+        """The newest version; with ``run_id`` one query on the run's own key, the newest of that asset and
+        partition first."""
+        if run_id is None:
+            return self._newest(self._query_args(asset, True, partition=partition))
+        return self._newest({
+            "KeyConditionExpression": Key("asset").eq(RUN_KEY_PREFIX + run_id)
+            & Key("seq").begins_with(_run_seq(asset, partition, "")),
+            "ScanIndexForward": False,
+        })  # fmt: skip
+
+    def _newest(self, kwargs: dict[str, Any]) -> ArtifactRef | None:
+        """The first item of a query, reading pages only until one holds an item (a filter may leave a page empty)."""
+        kwargs = {"ConsistentRead": True, **kwargs}
+        while True:
+            page = self.index.query(**kwargs)
+            if page.get("Items"):
+                return self._ref(plain(page["Items"][0]))
+            if "LastEvaluatedKey" not in page:
+                return None
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def find(self, asset: str, sha256: str) -> ArtifactRef:
         if len(sha256) < 8:
@@ -223,7 +260,13 @@ class AwsArtifactStore:
     def versions(self, asset: str | None = None, partition: str | None = None) -> list[ArtifactRef]:
         if asset is not None:
             items = self._query(asset, **({"partition": partition} if partition is not None else {}))
-        else:
-            items = scan_all(self.index)
+        else:  # the run keys index the same versions again
+            items = [item for item in scan_all(self.index) if not item["asset"].startswith(RUN_KEY_PREFIX)]
             items.sort(key=lambda item: item["seq"])
         return [self._ref(item) for item in items]
+
+
+def _run_seq(asset: str, partition: str | None, seq: str) -> str:
+    """The sort key of a version under its run's key: asset and partition first, so one prefix finds them."""
+    where = "none" if partition is None else "p-" + quote(partition, safe="")
+    return f"{quote(asset, safe='')}|{where}|{seq}"

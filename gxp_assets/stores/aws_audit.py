@@ -19,20 +19,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 from boto3.dynamodb.conditions import Key
-from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
 
 from gxp_assets.core.hashing import canonical_json
 from gxp_assets.governance.audit import GENESIS_HASH, Anchor, AuditEntry, next_entry, verify_chain
 from gxp_assets.stores.aws_artifacts import locked_put_args
-from gxp_assets.stores.aws_dynamo import query_all
+from gxp_assets.stores.aws_dynamo import low_level, query_all
 from gxp_assets.stores.aws_session import AwsContext
 
 ENTRY, HEAD = "entry", "head"
 CHECKPOINTS = "audit-checkpoints/"
 #: How many times an append chains again after losing the head to another writer before giving up loudly.
 MAX_REBASES = 50
-_SERIALIZER = TypeSerializer()
 
 Record = tuple[str, str, str, Mapping[str, Any]]
 """(actor, action, subject, details) of an entry to append."""
@@ -40,11 +38,6 @@ Record = tuple[str, str, str, Mapping[str, Any]]
 
 class AuditConflict(RuntimeError):
     """The transaction was refused for a reason other than a moved head (e.g. the caller's own condition)."""
-
-
-def low_level(item: Mapping[str, Any]) -> dict[str, Any]:
-    """A plain item in DynamoDB's wire format, for ``TransactWriteItems``."""
-    return {key: _SERIALIZER.serialize(value) for key, value in item.items()}
 
 
 class AwsAuditTrail:

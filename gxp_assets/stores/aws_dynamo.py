@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
+
+from boto3.dynamodb.types import TypeSerializer
+
+_SERIALIZER = TypeSerializer()
 
 
 def plain(value: Any) -> Any:
@@ -15,6 +20,11 @@ def plain(value: Any) -> Any:
     if isinstance(value, list):
         return [plain(item) for item in value]
     return value
+
+
+def low_level(item: Mapping[str, Any]) -> dict[str, Any]:
+    """A plain item in DynamoDB's wire format, for ``TransactWriteItems``."""
+    return {key: _SERIALIZER.serialize(value) for key, value in item.items()}
 
 
 def _all(call: Any, kwargs: dict[str, Any]) -> list[dict[str, Any]]:

@@ -21,8 +21,8 @@ from botocore.exceptions import ClientError
 from gxp_assets.core.hashing import canonical_json
 from gxp_assets.governance.registry import ModelVersion, State, Transition, check_transition, record_hash
 from gxp_assets.governance.service import transition_details
-from gxp_assets.stores.aws_audit import AwsAuditTrail, low_level
-from gxp_assets.stores.aws_dynamo import query_all, scan_all
+from gxp_assets.stores.aws_audit import AwsAuditTrail
+from gxp_assets.stores.aws_dynamo import low_level, query_all, scan_all
 from gxp_assets.stores.aws_session import AwsContext
 
 TRANSITIONS, ROLES_APPROVALS, SIGNATURES = "TRANSITIONS", "ROLES_APPROVALS", "SIGNATURES"

@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS artifacts (
     created_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS artifacts_by_asset ON artifacts (asset, partition, seq);
+CREATE INDEX IF NOT EXISTS artifacts_by_run ON artifacts (asset, partition, run_id, seq);
 """
 
 
@@ -195,12 +196,14 @@ class LocalArtifactStore:
             created_at=row["created_at"],
         )
 
-    def latest(self, asset: str, partition: str | None = None) -> ArtifactRef | None:
+    def latest(self, asset: str, partition: str | None = None, run_id: str | None = None) -> ArtifactRef | None:
+        """The newest version (stored by ``run_id`` when given): one query on an index that ends in seq."""
+        query, params = "SELECT * FROM artifacts WHERE asset = ? AND partition IS ?", [asset, partition]
+        if run_id is not None:
+            query += " AND run_id = ?"
+            params.append(run_id)
         with closing(self._connect()) as connection:
-            row = connection.execute(
-                "SELECT * FROM artifacts WHERE asset = ? AND partition IS ? ORDER BY seq DESC LIMIT 1",
-                (asset, partition),
-            ).fetchone()
+            row = connection.execute(query + " ORDER BY seq DESC LIMIT 1", params).fetchone()
         return self._ref(row) if row else None
 
     def find(self, asset: str, sha256: str) -> ArtifactRef:

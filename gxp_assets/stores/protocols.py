@@ -46,7 +46,9 @@ class ArtifactStore(Protocol):
         """The artifact's bytes; raises IntegrityError naming the asset and both hashes on a mismatch."""
         ...
 
-    def latest(self, asset: str, partition: str | None = None) -> ArtifactRef | None: ...
+    def latest(self, asset: str, partition: str | None = None, run_id: str | None = None) -> ArtifactRef | None:
+        """The newest version of the asset (of that partition); with ``run_id``, the newest that run stored."""
+        ...
 
     def find(self, asset: str, sha256: str) -> ArtifactRef:
         """A past version by its data version (a prefix of at least 8 hex digits will do)."""

@@ -63,6 +63,25 @@ def test_partitions_are_kept_apart(backend_name: str) -> None:
     assert len(store.versions()) == 2
 
 
+def test_the_latest_version_a_run_stored_is_found_by_its_run_id(backend_name: str) -> None:
+    store = stores.artifact_store()
+    mine = store.put("ae/report_features", None, b"run A, first", ".npz", "run-A")
+    mine_again = store.put("ae/report_features", None, b"run A, second", ".npz", "run-A")
+    store.put("ae/report_features", "batch-1", b"run A, a partition", ".npz", "run-A")
+    store.put("ae/report_features_x", None, b"run A, another asset", ".npz", "run-A")
+    theirs = store.put("ae/report_features", None, b"run B, stored last", ".npz", "run-B")
+    assert mine.sha256 != mine_again.sha256
+    assert store.latest("ae/report_features", run_id="run-A") == mine_again  # not run B's, stored after it
+    assert store.latest("ae/report_features") == theirs
+    assert store.latest("ae/report_features", "batch-1", run_id="run-A").partition == "batch-1"
+    assert store.latest("ae/report_features", "batch-2", run_id="run-A") is None
+    assert store.latest("ae/report_features", run_id="run-C") is None
+    assert store.latest("ae/report_features_x", run_id="run-B") is None
+    # however a version is found, it is the same version: versions() lists each once
+    assert [ref.run_id for ref in store.versions("ae/report_features")] == ["run-A", "run-A", "run-A", "run-B"]
+    assert len(store.versions()) == 5
+
+
 def test_an_altered_artifact_fails_naming_the_asset_and_both_hashes(backend_name: str) -> None:
     store = stores.artifact_store()
     ref = store.put("validated_reports", None, b"the original bytes", ".parquet", "run")
