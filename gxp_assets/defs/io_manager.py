@@ -14,7 +14,7 @@ from dagster import (
 )
 
 from gxp_assets.defs.audit_anchor import head_metadata
-from gxp_assets.defs.loaded_inputs import LOADED_INPUTS, loads_of, note_load
+from gxp_assets.defs.loaded_inputs import LOADED_INPUTS, forget_when_done, loads_of, note_load, stored_outputs
 from gxp_assets.defs.provenance import current_user
 from gxp_assets.stores import artifact_store, audit_trail, codecs
 from gxp_assets.stores.protocols import ArtifactNotFound, ArtifactRef, ArtifactStore
@@ -81,6 +81,7 @@ class ArtifactIOManager(ConfigurableIOManager):
             },
         )
         context.add_output_metadata(head_metadata(entry))  # the head, anchored in the Dagster event log
+        forget_when_done(context.step_context)
 
     def load_input(self, context: InputContext) -> Any:
         return codecs.decode(*self.load_ref(context))
@@ -102,6 +103,6 @@ class ArtifactIOManager(ConfigurableIOManager):
             raise ArtifactNotFound(f"asset '{name}' has no stored version yet: materialize it first")
         context.log.info(f"loading {name} version {ref.sha256[:12]} ({ref.size:,} bytes), hash verified")
         payload = store.read(ref)
-        if step is not None:
+        if step is not None and stored_outputs(step):  # only an output's metadata reads the notes
             note_load(step.run_id, step.step.key, name, ref.sha256, ref.run_id)
         return payload, ref.suffix

@@ -9,6 +9,7 @@ import pytest
 from dagster import AssetSelection, DagsterInstance, ExecuteInProcessResult
 
 from gxp_assets.definitions import defs
+from gxp_assets.defs import loaded_inputs
 from gxp_assets.defs.loaded_inputs import LOADED_INPUTS
 from gxp_assets.defs.use_case_scope import DATA, MODEL, STAGE
 from gxp_assets.stores import audit_trail, open_governance
@@ -62,6 +63,15 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         yield {"instance": instance, "built": versions(built), "built_run": built.run_id,
                "replaced": versions(replaced)}  # fmt: skip
     monkeypatch.undo()
+
+
+def test_no_step_leaves_its_notes_of_loaded_inputs_behind(trained: dict) -> None:
+    """Two runs of every data and model step (and their checks) have run in this process: each step's notes were
+    dropped with its last output, or never made (checks store no output)."""
+    assert loaded_inputs._LOADED == {}
+    registered = candidate(trained["instance"])
+    assert registered.get_asset_materialization_events() or not registered.success  # it ran, whatever it decided
+    assert loaded_inputs._LOADED == {}
 
 
 def test_each_materialization_names_the_versions_its_step_loaded(trained: dict) -> None:
