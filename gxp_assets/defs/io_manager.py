@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 
 #: Put this key in an input's metadata (``AssetIn(metadata={PIN: "..."})``) to load a past version.
 PIN = "data_version"
+#: Put this key in an input's metadata (``AssetIn(metadata={MEMBERS: ["report_ids"]})``) to decode only those arrays
+#: of a ``.npz`` artifact; the whole artifact is still read, its hash verified and its version noted for lineage.
+MEMBERS = "npz_members"
 
 
 LAUNCHED_BY_TAG = "gxp/launched_by"
@@ -84,7 +87,8 @@ class ArtifactIOManager(ConfigurableIOManager):
         forget_when_done(context.step_context)
 
     def load_input(self, context: InputContext) -> Any:
-        return codecs.decode(*self.load_ref(context))
+        members = (context.definition_metadata or {}).get(MEMBERS)
+        return codecs.decode(*self.load_ref(context), members=members)
 
     def load_ref(self, context: InputContext) -> tuple[bytes, str]:
         """The pinned version; else the version this run stored (an upstream step of the same run), so a run uses

@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import numpy as np
@@ -40,12 +40,17 @@ def encode(value: Any) -> tuple[bytes, str]:
     )
 
 
-def decode(payload: bytes, suffix: str) -> Any:
+def decode(payload: bytes, suffix: str, members: Collection[str] | None = None) -> Any:
+    """The value ``encode`` gave ``payload``; of a ``.npz``, only the arrays named in ``members`` when given (a
+    reader that needs a matrix's row ids then skips copying out the matrix)."""
     if suffix == ".parquet":
         return _frame(pq.read_table(pa.BufferReader(payload)))
     if suffix == ".npz":
         with np.load(io.BytesIO(payload), allow_pickle=False) as arrays:
-            return {name: arrays[name] for name in arrays.files}
+            missing = set(members or ()) - set(arrays.files)
+            if missing:
+                raise KeyError(f"the .npz holds no array {sorted(missing)}: it holds {sorted(arrays.files)}")
+            return {name: arrays[name] for name in arrays.files if members is None or name in members}
     if suffix == ".json":
         return json.loads(payload)
     if suffix == ".txt":

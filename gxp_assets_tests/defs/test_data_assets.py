@@ -9,7 +9,8 @@ from dagster import DagsterInstance, build_input_context
 
 from gxp_assets.core.features import DEFAULT_FEATURE_SPEC, FeatureMatrix
 from gxp_assets.definitions import defs
-from gxp_assets.defs.io_manager import PIN, ArtifactIOManager
+from gxp_assets.defs.io_manager import MEMBERS, PIN, ArtifactIOManager
+from gxp_assets.defs.loaded_inputs import LOADED_INPUTS
 from gxp_assets.stores.local import LocalArtifactStore
 from gxp_assets.stores.protocols import IntegrityError
 from gxp_assets_tests.conftest import ae_scope
@@ -93,6 +94,28 @@ def test_a_new_materialization_keeps_the_old_one_loadable(gxp_home: Path, dagste
     loaded = manager.load_input(build_input_context(asset_key=SCOPE.key("report_features")))
     features = FeatureMatrix.from_arrays(loaded)
     assert features.matrix.shape[1] == DEFAULT_FEATURE_SPEC.n_features
+
+
+def test_the_split_decodes_only_the_feature_row_ids_yet_verifies_and_records_them(
+    gxp_home: Path, dagster_instance: DagsterInstance
+) -> None:
+    found = materializations(run_data_job(dagster_instance))
+    features_version = found["report_features"].metadata["sha256"].value
+    loaded = found["dataset_splits"].metadata[LOADED_INPUTS].value
+    assert loaded[stored("report_features")]["data_version"] == features_version  # lineage names the whole artifact
+    manager = ArtifactIOManager(home=str(gxp_home))
+    key = SCOPE.key("report_features")
+    only_ids = build_input_context(asset_key=key, definition_metadata={MEMBERS: ["report_ids"]})
+    ids = manager.load_input(only_ids)
+    whole = FeatureMatrix.from_arrays(manager.load_input(build_input_context(asset_key=key)))
+    assert list(ids) == ["report_ids"] and ids["report_ids"].tolist() == whole.report_ids.tolist()
+    path = Path(LocalArtifactStore(gxp_home).latest(stored("report_features")).uri.removeprefix("file://"))
+    path.chmod(0o644)
+    payload = bytearray(path.read_bytes())
+    payload[-100] ^= 0x01  # in the zip directory, far from the ids: the whole file is still hashed
+    path.write_bytes(bytes(payload))
+    with pytest.raises(IntegrityError, match=features_version):
+        manager.load_input(only_ids)
 
 
 def test_an_altered_artifact_stops_the_next_run(gxp_home: Path, dagster_instance: DagsterInstance) -> None:
