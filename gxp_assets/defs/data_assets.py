@@ -98,9 +98,7 @@ def data_assets(scope: UseCaseScope) -> list[AssetsDefinition]:
         **scope.asset_args(DATA), description="The adjudicated corpus as received: every record, its bytes and origin."
     )
     def labelled_reports(context: AssetExecutionContext, config: ReportSourceConfig) -> Output[pd.DataFrame]:
-        record_retraining_request(
-            context, scope.governance()
-        )  # a run started by a retraining trigger records why, once it really runs
+        record_retraining_request(context, scope.governance)  # a retraining run records why, once it really runs
         intake, location = read_source(config)
         context.log.info(f"read {len(intake):,} records from {location}")
         return Output(

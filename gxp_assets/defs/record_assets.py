@@ -49,7 +49,7 @@ def record_data_assets(scope: UseCaseScope) -> list[AssetsDefinition]:
     @asset(**scope.asset_args(DATA), description="The labelled records as received: every cell as written, its file "
            "and line, read with the use case's declared delimiter and encoding.")  # fmt: skip
     def labelled_reports(context: AssetExecutionContext, config: RecordSourceConfig) -> Output[pd.DataFrame]:
-        record_retraining_request(context, scope.governance())
+        record_retraining_request(context, scope.governance)
         path = Path(config.path).expanduser().resolve()
         intake = read_records(path, contract.file_format)
         context.log.info(f"read {len(intake):,} records from {path}")

@@ -7,6 +7,7 @@ Sensors and schedules only ask (a RunRequest with the trigger and its evidence i
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from dagster import AssetExecutionContext
@@ -28,12 +29,13 @@ def _evidence(raw: str) -> list | str:
         return raw
 
 
-def record_retraining_request(context: AssetExecutionContext, governance: Governance) -> None:
+def record_retraining_request(context: AssetExecutionContext, open_governance: Callable[[], Governance]) -> None:
     """In a run started by a retraining trigger: audit it and notify, once per run (its first asset calls this);
-    ``governance`` holds the plan of the run's use case."""
+    ``open_governance()`` gives the governance of the run's use case, opened only in such a run."""
     tags = context.run.tags
     if TRIGGER_TAG not in tags:
         return
+    governance = open_governance()
     triggers = tags[TRIGGER_TAG].split(",")
     evidence = _evidence(tags.get(EVIDENCE_TAG, ""))
     details = {"triggers": triggers, "evidence": evidence, "plan_sha256": governance.plan.sha256,
