@@ -92,19 +92,34 @@ def _npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
     timestamps (``np.savez`` stamps the current time), so equal arrays give equal bytes.
 
     Stored, because deflating was most of the cost of keeping ADE's feature matrix: level 1 took 1.3-1.5 s to encode
-    and 0.4 s to decode for 129 MB -> 52 MB, stored 0.2 s and 0.06 s (benchmarks/data_assets.py). Artifacts written
-    deflated before are read the same way: ``np.load`` reads either.
+    and 0.4 s to decode for 129 MB -> 52 MB, stored 0.15 s and 0.06 s (benchmarks/data_assets.py). Artifacts written
+    deflated before are read the same way: ``np.load`` reads either. Each array's bytes go straight into the archive
+    (after the header ``np.save`` would write), not through a copy of their own.
     """
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
         for name in sorted(arrays):
             array = np.asarray(arrays[name])
-            if array.dtype == object:
+            if array.dtype.hasobject:
                 raise UnsupportedArtifact(f"array {name!r} has dtype object, which only pickle could store")
-            member = io.BytesIO()
-            np.lib.format.write_array(member, array, allow_pickle=False)
+            array = array if array.flags.c_contiguous else array.copy(order="C")
+            header = _npy_header(array)
             info = zipfile.ZipInfo(f"{name}.npy", date_time=_FIXED_ZIP_TIME)
             info.compress_type = zipfile.ZIP_STORED
             info.external_attr = 0o644 << 16
-            archive.writestr(info, member.getbuffer())
+            info.file_size = len(header) + array.nbytes  # known up front, as writestr would set it
+            with archive.open(info, "w") as member:
+                member.write(header)
+                member.write(array.reshape(-1).view(np.uint8))
     return buffer.getvalue()
+
+
+def _npy_header(array: np.ndarray) -> bytes:
+    """The ``.npy`` header ``np.save`` writes for a C-ordered ``array``: format 1.0, or 2.0 when it does not fit."""
+    fields, header = np.lib.format.header_data_from_array_1_0(array), io.BytesIO()
+    try:
+        np.lib.format.write_array_header_1_0(header, fields)
+    except ValueError:  # more than 65535 bytes of header (a structured dtype with very many fields)
+        header = io.BytesIO()
+        np.lib.format.write_array_header_2_0(header, fields)
+    return header.getvalue()

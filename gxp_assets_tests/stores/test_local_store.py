@@ -134,3 +134,23 @@ def test_put_file_copies_and_hashes_a_file_in_one_pass_and_verifies_on_read(tmp_
     path.write_bytes(payload[:-1] + bytes([payload[-1] ^ 0xFF]))  # one byte changed
     with pytest.raises(IntegrityError, match="incoming_reports/files"):
         store.local_path(ref)
+
+
+def test_npz_members_are_what_numpy_itself_writes() -> None:
+    """Byte for byte the members ``np.save`` writes, 0-d, 2-d, Fortran-ordered, text and boolean arrays alike."""
+    arrays = {
+        "scalar": np.array("csr"),
+        "matrix": np.arange(12, dtype=np.int64).reshape(3, 4),
+        "fortran": np.asfortranarray(np.arange(6, dtype=np.float32).reshape(2, 3)),
+        "ids": np.array(["ade-1", "ade-22"]),
+        "mask": np.array([True, False]),
+    }
+    payload, _ = codecs.encode(arrays)
+    with zipfile.ZipFile(io.BytesIO(payload)) as archive:
+        for name, array in arrays.items():
+            expected = io.BytesIO()
+            np.save(expected, np.ascontiguousarray(array) if array.ndim else array, allow_pickle=False)
+            assert archive.read(f"{name}.npy") == expected.getvalue(), name
+    decoded = codecs.decode(payload, ".npz")
+    for name, array in arrays.items():
+        assert decoded[name].shape == array.shape and np.array_equal(decoded[name], array)
