@@ -7,7 +7,6 @@ neither a document nor a text can end up on two sides.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +17,6 @@ from gxp_assets.core.features import FeatureMatrix
 from gxp_assets.core.hashing import unit_interval
 
 SPLITS: tuple[str, ...] = ("train", "calibration", "test")
-_SPACE = re.compile(r"\s+")
 
 
 @dataclass(frozen=True)
@@ -35,7 +33,9 @@ class SplitPlan:
 
 
 def folded_text(text: str) -> str:
-    return _SPACE.sub(" ", text.casefold()).strip()
+    """Casefolded, with each run of whitespace one space and none at the ends: ``str.split`` splits where ``\\s+``
+    matches (both use str.isspace; checked over every code point), three times faster than the regex."""
+    return " ".join(text.casefold().split())
 
 
 def split_groups(document_ids: pd.Series, texts: pd.Series) -> pd.Series:

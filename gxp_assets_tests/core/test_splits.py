@@ -61,6 +61,22 @@ def test_documents_sharing_a_text_are_one_group() -> None:
         assert leaks(splits, linked["text"].map(folded_text).reset_index(drop=True)).empty
 
 
+def test_texts_fold_case_and_every_kind_of_whitespace_as_the_regex_did() -> None:
+    """``str.split`` replaced ``re.sub(r"\\s+", " ", ...)``: the two agree on every code point, tabs, newlines,
+    no-break and ideographic spaces among them, so no split group changes."""
+    import re
+    import sys
+
+    def by_regex(text: str) -> str:
+        return re.sub(r"\s+", " ", text.casefold()).strip()
+
+    samples = ["  Severe\tRASH\n\nafter  dose ", "ÉTAT\u00a0grave\u3000Straße", "\u2028\x1c\x1d\x85 x \u200b y"]
+    every = "".join(chr(c) for c in range(sys.maxunicode + 1) if not 0xD800 <= c <= 0xDFFF)
+    for text in [*samples, every, *(f"a{chr(c)}b{chr(c)}" for c in range(0x3100))]:
+        assert folded_text(text) == by_regex(text)
+    assert folded_text("  Severe\tRASH\n\nafter  dose ") == "severe rash after dose"
+
+
 def test_invalid_proportions_are_refused() -> None:
     with pytest.raises(ValueError, match="sum to 1"):
         SplitPlan(train=0.7, calibration=0.2, test=0.2)
