@@ -76,7 +76,7 @@ def _frame(table: pa.Table) -> pd.DataFrame:
     frame = table.to_pandas()
     for name, column in zip(table.column_names, table.columns, strict=True):
         if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-            frame[name] = pd.Series(column.to_pylist(), dtype=object, index=frame.index)
+            frame[name] = pd.Series(column.to_numpy(zero_copy_only=False), dtype=object, index=frame.index)
     return frame
 
 
