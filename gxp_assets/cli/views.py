@@ -12,6 +12,7 @@ import pandas as pd
 from gxp_assets.cli.common import number, showing, table, utc_time
 from gxp_assets.governance.service import Governance
 from gxp_assets.governance.signatures import Signature
+from gxp_assets.stores.results_frames import row_use_case
 from gxp_assets.stores.results_protocol import resubmission_note
 
 
@@ -69,7 +70,8 @@ def print_scorings(scorings: pd.DataFrame, governance: Governance) -> None:
     """Each time a report was scored: batch, model and plan, triage and why, the words that moved its score, and
     the approvals under which that model was in force."""
     for row in scorings.itertuples():
-        print(f"{row.report_id}: scored in batch {row.batch}{resubmission_note(row.resubmitted)}")
+        print(f"{row.report_id}: scored in batch {row.batch} ({row_use_case(row.use_case, row.model_version)})"
+              f"{resubmission_note(row.resubmitted)}")  # fmt: skip
         print(f"  model {row.model_version}, plan {row.plan_version}, run {row.run_id[:8]}, at "
               f"{utc_time(row.scored_at)}; input SHA-256 {row.input_sha256[:12]} "
               f"({row.source_file}:{row.source_line})")  # fmt: skip

@@ -128,7 +128,7 @@ async def queue(request: Request) -> Response:
     now = datetime.now(UTC)
     results = trusted_results(request)
     page = await run_in_threadpool(reviewing.queue_page, results, chosen, now)
-    batches = [summary.batch for summary in await run_in_threadpool(results.batches)]
+    batches = [summary.batch for summary in await run_in_threadpool(results.batches, chosen.use_case or None)]
     return render(request, "queue.html", who=who, rows=page.rows.to_dict("records"), page=page, chosen=chosen,
                   batches=batches, now=now)  # fmt: skip
 
@@ -137,7 +137,7 @@ async def report(request: Request, message: str = "", status: int = 200) -> Resp
     who = person(request, REVIEWER_ROLES)
     report_id = request.path_params["report_id"]
     results = trusted_results(request)
-    scoring = await run_in_threadpool(reviewing.latest_scoring, results, report_id)
+    scoring = await run_in_threadpool(reviewing.latest_scoring, results, report_id, _use_case(request))
     if scoring is None:
         return render(request, "error.html", status=404, who=who, title="Not found", message=f"no report {report_id}")
     model = who.governance.registry.get(str(scoring["model_version"]))
@@ -152,7 +152,8 @@ async def adjudicate(request: Request) -> Response:
     report_id = request.path_params["report_id"]
     label = {"ae": 1, "not_ae": 0}.get(form.get("verdict", ""), -1)
     why = await run_in_threadpool(reviewing.adjudicate, trusted_results(request), who.governance, report_id, label,
-                                  form.get("reason", ""), who.user_id, datetime.now(UTC))  # fmt: skip
+                                  form.get("reason", ""), who.user_id, datetime.now(UTC),
+                                  _use_case(request))  # fmt: skip
     if why is not None:
         return await report(request, f"not recorded: {why}", 400)
     return render(request, "done.html", who=who, title="Adjudication recorded",
@@ -223,7 +224,9 @@ async def sign(request: Request) -> Response:
 
 async def monitoring_page(request: Request, message: str = "", status: int = 200, manifestation: str = "") -> Response:
     who = person(request, ANY_ROLE)
-    view = await run_in_threadpool(monitoring.monitoring_view, trusted_results(request), who.governance, who.user_id)
+    chosen = _use_case(request)  # one use case's events, against its plan's limits (default: the default plan's)
+    governance = open_governance(use_case=chosen) if chosen else who.governance
+    view = await run_in_threadpool(monitoring.monitoring_view, trusted_results(request), governance, who.user_id)
     return render(request, "monitoring.html", status=status, who=who, title="Monitoring", message=message,
                   manifestation=manifestation, **view)  # fmt: skip
 
@@ -246,6 +249,11 @@ async def lift_suspension(request: Request) -> Response:
         return await monitoring_page(request, f"refused: {error}", 400)
     return await monitoring_page(request, f"the suspension of auto-close for model {version} is lifted",
                                  manifestation=signature.manifestation())  # fmt: skip
+
+
+def _use_case(request: Request) -> str | None:
+    """The use case a page was asked for (``?use_case=``), or None."""
+    return request.query_params.get("use_case", "").strip() or None
 
 
 def trusted_results(request: Request) -> ResultsStore:
