@@ -70,11 +70,11 @@ def print_scorings(scorings: pd.DataFrame, governance: Governance) -> None:
     """Each time a report was scored: batch, model and plan, triage and why, the words that moved its score, and
     the approvals under which that model was in force."""
     for row in scorings.itertuples():
-        print(f"{row.report_id}: scored in batch {row.batch} ({row_use_case(row.use_case, row.model_version)})"
-              f"{resubmission_note(row.resubmitted)}")  # fmt: skip
+        print(f"{row.report_id}: scored in batch {row.batch}{resubmission_note(row.resubmitted)}")
         print(f"  model {row.model_version}, plan {row.plan_version}, run {row.run_id[:8]}, at "
               f"{utc_time(row.scored_at)}; input SHA-256 {row.input_sha256[:12]} "
-              f"({row.source_file}:{row.source_line})")  # fmt: skip
+              f"({row.source_file}:{row.source_line}); use case "
+              f"{row_use_case(row.use_case, row.model_version) or '-'}")  # fmt: skip
         print(f"  triage {row.triage}, prediction set {row.prediction_set}, p(AE) {number(row.p_ae)}")
         reason = row.triage_reason if isinstance(row.triage_reason, str) and row.triage_reason else None
         print(f"  why: {reason or 'no reason was recorded with this scoring'}")
