@@ -61,6 +61,7 @@ def test_realized_performance_summary_and_retraining_see_only_their_use_case(
 
     taken = run.output_for_node(scope.name("adjudications")).set_index("report_id")
     assert (taken.loc["r7", "status"], taken.loc["r7", "reason"]) == ("quarantined", "unknown_report")
+    assert taken.loc["r7", "detail"] == "report 'r7' was never scored in this use case"
     assert sorted(taken.index[taken["status"] == "accepted"]) == ids[:-1]
     performance = run.output_for_node(scope.name("realized_performance"))
     assert performance["adjudicated"] == 6 and performance["model_versions"] == {AE_MODEL: 6}
