@@ -133,11 +133,12 @@ async def queue(request: Request) -> Response:
                   batches=batches, now=now)  # fmt: skip
 
 
-async def report(request: Request, message: str = "", status: int = 200) -> Response:
+async def report(request: Request, message: str = "", status: int = 200, use_case: str | None = None) -> Response:
+    """A report's latest scoring, in the use case asked for (``?use_case=``, or the adjudication form's)."""
     who = person(request, REVIEWER_ROLES)
     report_id = request.path_params["report_id"]
     results = trusted_results(request)
-    scoring = await run_in_threadpool(reviewing.latest_scoring, results, report_id, _use_case(request))
+    scoring = await run_in_threadpool(reviewing.latest_scoring, results, report_id, use_case or _use_case(request))
     if scoring is None:
         return render(request, "error.html", status=404, who=who, title="Not found", message=f"no report {report_id}")
     model = who.governance.registry.get(str(scoring["model_version"]))
@@ -151,11 +152,11 @@ async def adjudicate(request: Request) -> Response:
     form = await checked_form(request, who.session)
     report_id = request.path_params["report_id"]
     label = {"ae": 1, "not_ae": 0}.get(form.get("verdict", ""), -1)
+    use_case = form.get("use_case", "").strip() or None  # the use case of the scoring the form was shown with
     why = await run_in_threadpool(reviewing.adjudicate, trusted_results(request), who.governance, report_id, label,
-                                  form.get("reason", ""), who.user_id, datetime.now(UTC),
-                                  _use_case(request))  # fmt: skip
+                                  form.get("reason", ""), who.user_id, datetime.now(UTC), use_case)  # fmt: skip
     if why is not None:
-        return await report(request, f"not recorded: {why}", 400)
+        return await report(request, f"not recorded: {why}", 400, use_case)
     return render(request, "done.html", who=who, title="Adjudication recorded",
                   message=f"{report_id}: {'AE' if label else 'not AE'}, recorded by {who.entry.printed_name} "
                           f"at {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC", back="/queue")  # fmt: skip
