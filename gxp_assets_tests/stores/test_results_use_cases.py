@@ -130,7 +130,7 @@ def test_a_version_id_names_its_use_case() -> None:
 
 
 def test_an_older_local_index_gets_the_use_case_columns_and_keeps_its_rows(tmp_path: Any) -> None:
-    from gxp_assets.stores.results_local import LocalResultsStore
+    from gxp_assets.stores.results_local import LocalResultsStore, _lacking
 
     store = LocalResultsStore(tmp_path)
     _write(store, "old", None, scored("old", 0, 3))
@@ -147,4 +147,5 @@ def test_an_older_local_index_gets_the_use_case_columns_and_keeps_its_rows(tmp_p
     assert [s.use_case for s in reopened.batches()] == [AE]
     with sqlite3.connect(database) as connection:
         [(sql,)] = connection.execute("SELECT sql FROM sqlite_master WHERE name = 'predictions_queue'").fetchall()
+        assert _lacking(connection) == ([], [])  # so opening the store again takes no write lock
     assert "row_use_case" in sql
