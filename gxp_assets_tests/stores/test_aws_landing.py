@@ -95,8 +95,8 @@ def test_each_use_case_takes_only_its_own_files_from_the_one_records_queue(
 
 
 def test_the_template_sends_every_use_cases_landing_prefix_to_the_one_records_queue(aws_stack: AwsContext) -> None:
-    """moto's CloudFormation does not apply the notification's filter from the template (the provisioner puts it), so
-    the template is read as CloudFormation reads it, and the stack on moto is checked to hold the same rule."""
+    """moto's CloudFormation ignores the bucket's NotificationConfiguration (the provisioner applies the template's
+    rule), so the template is read as CloudFormation reads it, and the stack on moto is checked to hold that rule."""
     template = load_template(TEMPLATE)
     [config] = template["Resources"]["LandingBucket"]["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
     assert config["Queue"] == {"Fn::GetAtt": ["RecordsQueue", "Arn"]} and config["Event"] == "s3:ObjectCreated:*"
