@@ -120,7 +120,7 @@ def seed(reports: int, batches: int) -> list[str]:
     for number in range(batches):
         batch = f"landing-{number + 1:02d}"
         part = texts.iloc[number * per:(number + 1) * per]
-        with store.writer(batch, f"seed-{batch}",
+        with store.writer(batch, f"seed-{batch}", use_case="ae_triage",
                           on_commit=lambda facts, b=batch: trail.append("system", RESULTS_ACTION, b, facts)) as writer:
             for start in range(0, len(part), 50_000):
                 writer.add(_scored(part.iloc[start:start + 50_000], batch, start, now, rng), pd.DataFrame())

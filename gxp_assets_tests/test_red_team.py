@@ -326,7 +326,7 @@ def test_a_symlink_in_the_landing_zone_is_refused_audited_and_never_copied(world
                                                                          run_config=request.run_config)  # fmt: skip
         assert run.success
         refusals = [e for e in audit_trail().entries() if e.action == "landing_refused"]
-        assert refusals and refusals[-1].subject == "landing/reports/passwd.csv"
+        assert refusals and refusals[-1].subject == f"landing/{AE}/reports/passwd.csv"  # names the use case
         assert "symbolic link" in refusals[-1].details["reason"] and refusals[-1].details["run_id"] == run.run_id
         again = landing_files(build_sensor_context(instance=instance, cursor=result.cursor))
         assert len([e for e in audit_trail().entries() if e.action == "landing_refused"]) == len(refusals)

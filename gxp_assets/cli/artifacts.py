@@ -6,7 +6,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from gxp_assets.cli.common import EXIT_FAILED, EXIT_OK, CliError, add_use_case_option, table, utc_time, write_output
+from gxp_assets.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    CliError,
+    add_use_case_option,
+    asset_key_path,
+    table,
+    utc_time,
+    write_output,
+)
 from gxp_assets.cli.runs import train
 from gxp_assets.stores import artifact_store
 from gxp_assets.stores.protocols import ArtifactNotFound, IntegrityError
@@ -29,9 +38,14 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
 
 
 def _versions(args: argparse.Namespace) -> list:
-    refs = artifact_store(args.home).versions(args.asset)
-    if args.asset and not refs:
-        raise CliError(f"no stored version of asset '{args.asset}' (`gxp artifacts list` shows every asset)")
+    """Stored versions of the asset asked for (a bare name under --use-case), else of every asset (of the use case
+    when one is named)."""
+    asset = asset_key_path(args.asset, args.use_case)
+    refs = artifact_store(args.home).versions(asset)
+    if asset and not refs:
+        raise CliError(f"no stored version of asset '{asset}' (`gxp artifacts list` shows every asset)")
+    if asset is None and args.use_case:
+        refs = [ref for ref in refs if ref.asset.startswith(f"{args.use_case}/")]
     return refs
 
 
@@ -64,12 +78,13 @@ def cmd_artifacts_verify(args: argparse.Namespace) -> int:
 
 def cmd_artifacts_export(args: argparse.Namespace) -> int:
     """Write one stored version, verified, to a file a person can open (Parquet, .npz or JSON)."""
-    store = artifact_store(args.home)
-    ref = store.find(args.asset, args.version) if args.version else store.latest(args.asset)
+    store, asset = artifact_store(args.home), asset_key_path(args.asset, args.use_case)
+    assert asset is not None  # a required argument
+    ref = store.find(asset, args.version) if args.version else store.latest(asset)
     if ref is None:
-        raise CliError(f"asset '{args.asset}' has no stored version{f' {args.version}' if args.version else ''}")
+        raise CliError(f"asset '{asset}' has no stored version{f' {args.version}' if args.version else ''}")
     payload = store.read(ref)
-    out = write_output(args.out or f"{args.asset.replace('/', '_')}-{ref.sha256[:12]}{ref.suffix}", payload)
+    out = write_output(args.out or f"{asset.replace('/', '_')}-{ref.sha256[:12]}{ref.suffix}", payload)
     print(f"wrote {ref.asset} version {ref.sha256} to {out}")
     return EXIT_OK
 
@@ -93,12 +108,16 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     actions = artifacts.add_subparsers(dest="action", required=True)
     listing = actions.add_parser("list", help="every stored version, oldest first")
     listing.add_argument("asset", nargs="?", default=None, help="only this asset (default: every asset)")
+    add_use_case_option(listing, default=None)
     listing.set_defaults(handler=cmd_artifacts_list)
     verify = actions.add_parser("verify", help="re-hash every stored version; exit 1 on any mismatch")
     verify.add_argument("asset", nargs="?", default=None, help="only this asset (default: every asset)")
+    add_use_case_option(verify, default=None)
     verify.set_defaults(handler=cmd_artifacts_verify)
     export = actions.add_parser("export", help="copy one version (latest by default) out, verified")
-    export.add_argument("asset", help="asset name, as `gxp artifacts list` shows it")
+    export.add_argument("asset", help="asset key path as `gxp artifacts list` shows it (ae_triage/ae_classifier), "
+                        "or its bare name with --use-case")  # fmt: skip
+    add_use_case_option(export, default=None)
     export.add_argument("--version", help="data version (SHA-256, at least 8 leading hex digits)")
     export.add_argument("--out", help="file to write (default: ASSET-SHA.suffix here)")
     export.set_defaults(handler=cmd_artifacts_export)

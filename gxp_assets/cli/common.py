@@ -23,9 +23,23 @@ TIME_FORMAT = "%Y-%m-%d %H:%M:%S UTC"
 DEFAULT_USE_CASE = "ae_triage"
 
 
-def add_use_case_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--use-case", default=DEFAULT_USE_CASE, metavar="ID",
-                        help="the declared use case (a folder under use_cases/; default %(default)s)")  # fmt: skip
+def add_use_case_option(parser: argparse.ArgumentParser, default: str | None = DEFAULT_USE_CASE) -> None:
+    """``--use-case ID``; ``default`` None: every use case unless one is named."""
+    parser.add_argument("--use-case", default=default, metavar="ID",
+                        help="the declared use case (a folder under use_cases/; default "
+                        + ("%(default)s)" if default else "every use case)"))  # fmt: skip
+
+
+def asset_key_path(asset: str | None, use_case: str | None) -> str | None:
+    """The stored key path of ``asset``: a bare name (``labelled_reports``) is taken under ``use_case``
+    (``ae_triage/labelled_reports``); a full key path is kept, and refused when it names another use case."""
+    if asset is None or use_case is None:
+        return asset
+    if "/" not in asset:
+        return f"{use_case}/{asset}"
+    if asset.split("/", 1)[0] != use_case:
+        raise CliError(f"asset {asset!r} is not of use case {use_case!r}: give its bare name, or leave --use-case out")
+    return asset
 
 
 class CliError(Exception):

@@ -44,8 +44,10 @@ def cmd_queue(args: argparse.Namespace) -> int:
     """The PRIORITY queue: reports awaiting adjudication, the earliest regulatory due date first; only from an index
     that matches the audit trail (exit 1 otherwise)."""
     from gxp_assets.stores import verified_results
+    from gxp_assets.stores.results_protocol import QueueFilter
 
-    print_queue(verified_results().priority_queue(now_utc()), None if args.all else args.limit)
+    queue = verified_results().priority_queue(now_utc(), where=QueueFilter(use_case=args.use_case))
+    print_queue(queue, None if args.all else args.limit)
     return EXIT_OK
 
 
@@ -142,6 +144,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     queue = commands.add_parser("queue", help="PRIORITY reports awaiting adjudication, earliest due first")
     queue.add_argument("--limit", type=int, default=50, help="show at most this many (default %(default)s)")
     queue.add_argument("--all", action="store_true", help="show every report in the queue")
+    add_use_case_option(queue)
     queue.set_defaults(handler=cmd_queue)
     monitor = commands.add_parser("monitor", help="measure realized performance now (the monitor_performance job)")
     add_use_case_option(monitor)

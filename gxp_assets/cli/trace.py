@@ -5,19 +5,22 @@ from __future__ import annotations
 
 import argparse
 
-from gxp_assets.cli.common import EXIT_OK, CliError
+from gxp_assets.cli.common import EXIT_OK, CliError, add_use_case_option
 from gxp_assets.cli.views import print_approvals, print_scorings
 from gxp_assets.governance.service import Governance
 from gxp_assets.stores import open_governance
 
 
-def _print_training_use(report_id: str, governance: Governance) -> bool:
-    """The quarantine and the split the report served in for each registered model version."""
+def _print_training_use(report_id: str, governance: Governance, only: str | None) -> bool:
+    """The quarantine and the split the report served in for each registered model version (of use case ``only``
+    when given)."""
     from gxp_assets.governance.recorded_assets import recorded_asset
     from gxp_assets.stores import artifact_store, codecs, use_cases_in_force
 
     store, found = artifact_store(), False
     for use_case in sorted(use_cases_in_force()):
+        if only and use_case != only:
+            continue
         quarantine = store.latest(f"{use_case}/quarantined_reports")
         if quarantine is None:
             continue
@@ -27,6 +30,8 @@ def _print_training_use(report_id: str, governance: Governance) -> bool:
             print(f"{report_id}: quarantined ({row['reason']}: {row['detail']}) from {row['source_file']}:"
                   f"{row['source_line']}, {use_case} quarantine version {quarantine.sha256[:12]}")  # fmt: skip
     for model in governance.registry.versions():
+        if only and model.use_case != only:
+            continue
         lineage = model.record.get("lineage", {})
         stored, splits_version = recorded_asset(model.record, "dataset_splits")
         if splits_version is None:  # a record without data lineage cannot have served any report
@@ -53,8 +58,8 @@ def cmd_trace(args: argparse.Namespace) -> int:
     from gxp_assets.stores import verified_results
 
     governance = open_governance()
-    found = _print_training_use(args.report_id, governance)
-    scorings = verified_results().find_report(args.report_id)
+    found = _print_training_use(args.report_id, governance, args.use_case)
+    scorings = verified_results().find_report(args.report_id, use_case=args.use_case)
     print_scorings(scorings, governance)
     if not found and scorings.empty:
         raise CliError(f"report {args.report_id} is in no quarantine, no registered model's data and no scored batch")
@@ -65,4 +70,5 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     trace = commands.add_parser("trace", help="where a report went: quarantine, training split, each scoring with "
                                 "its explanation, the model's approvals and the plan")  # fmt: skip
     trace.add_argument("report_id", help="the report's report_id as received")
+    add_use_case_option(trace, default=None)
     trace.set_defaults(handler=cmd_trace)

@@ -12,6 +12,7 @@ import pandas as pd
 from gxp_assets.cli.common import number, showing, table, utc_time
 from gxp_assets.governance.service import Governance
 from gxp_assets.governance.signatures import Signature
+from gxp_assets.stores.results_frames import row_use_case
 from gxp_assets.stores.results_protocol import resubmission_note
 
 
@@ -72,7 +73,8 @@ def print_scorings(scorings: pd.DataFrame, governance: Governance) -> None:
         print(f"{row.report_id}: scored in batch {row.batch}{resubmission_note(row.resubmitted)}")
         print(f"  model {row.model_version}, plan {row.plan_version}, run {row.run_id[:8]}, at "
               f"{utc_time(row.scored_at)}; input SHA-256 {row.input_sha256[:12]} "
-              f"({row.source_file}:{row.source_line})")  # fmt: skip
+              f"({row.source_file}:{row.source_line}); use case "
+              f"{row_use_case(row.use_case, row.model_version) or '-'}")  # fmt: skip
         print(f"  triage {row.triage}, prediction set {row.prediction_set}, p(AE) {number(row.p_ae)}")
         reason = row.triage_reason if isinstance(row.triage_reason, str) and row.triage_reason else None
         print(f"  why: {reason or 'no reason was recorded with this scoring'}")

@@ -128,16 +128,17 @@ async def queue(request: Request) -> Response:
     now = datetime.now(UTC)
     results = trusted_results(request)
     page = await run_in_threadpool(reviewing.queue_page, results, chosen, now)
-    batches = [summary.batch for summary in await run_in_threadpool(results.batches)]
+    batches = [summary.batch for summary in await run_in_threadpool(results.batches, chosen.use_case or None)]
     return render(request, "queue.html", who=who, rows=page.rows.to_dict("records"), page=page, chosen=chosen,
                   batches=batches, now=now)  # fmt: skip
 
 
-async def report(request: Request, message: str = "", status: int = 200) -> Response:
+async def report(request: Request, message: str = "", status: int = 200, use_case: str | None = None) -> Response:
+    """A report's latest scoring, in the use case asked for (``?use_case=``, or the adjudication form's)."""
     who = person(request, REVIEWER_ROLES)
     report_id = request.path_params["report_id"]
     results = trusted_results(request)
-    scoring = await run_in_threadpool(reviewing.latest_scoring, results, report_id)
+    scoring = await run_in_threadpool(reviewing.latest_scoring, results, report_id, use_case or _use_case(request))
     if scoring is None:
         return render(request, "error.html", status=404, who=who, title="Not found", message=f"no report {report_id}")
     model = who.governance.registry.get(str(scoring["model_version"]))
@@ -151,10 +152,11 @@ async def adjudicate(request: Request) -> Response:
     form = await checked_form(request, who.session)
     report_id = request.path_params["report_id"]
     label = {"ae": 1, "not_ae": 0}.get(form.get("verdict", ""), -1)
+    use_case = form.get("use_case", "").strip() or None  # the use case of the scoring the form was shown with
     why = await run_in_threadpool(reviewing.adjudicate, trusted_results(request), who.governance, report_id, label,
-                                  form.get("reason", ""), who.user_id, datetime.now(UTC))  # fmt: skip
+                                  form.get("reason", ""), who.user_id, datetime.now(UTC), use_case)  # fmt: skip
     if why is not None:
-        return await report(request, f"not recorded: {why}", 400)
+        return await report(request, f"not recorded: {why}", 400, use_case)
     return render(request, "done.html", who=who, title="Adjudication recorded",
                   message=f"{report_id}: {'AE' if label else 'not AE'}, recorded by {who.entry.printed_name} "
                           f"at {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC", back="/queue")  # fmt: skip
@@ -223,7 +225,9 @@ async def sign(request: Request) -> Response:
 
 async def monitoring_page(request: Request, message: str = "", status: int = 200, manifestation: str = "") -> Response:
     who = person(request, ANY_ROLE)
-    view = await run_in_threadpool(monitoring.monitoring_view, trusted_results(request), who.governance, who.user_id)
+    chosen = _use_case(request)  # one use case's events, against its plan's limits (default: the default plan's)
+    governance = open_governance(use_case=chosen) if chosen else who.governance
+    view = await run_in_threadpool(monitoring.monitoring_view, trusted_results(request), governance, who.user_id)
     return render(request, "monitoring.html", status=status, who=who, title="Monitoring", message=message,
                   manifestation=manifestation, **view)  # fmt: skip
 
@@ -246,6 +250,11 @@ async def lift_suspension(request: Request) -> Response:
         return await monitoring_page(request, f"refused: {error}", 400)
     return await monitoring_page(request, f"the suspension of auto-close for model {version} is lifted",
                                  manifestation=signature.manifestation())  # fmt: skip
+
+
+def _use_case(request: Request) -> str | None:
+    """The use case a page was asked for (``?use_case=``), or None."""
+    return request.query_params.get("use_case", "").strip() or None
 
 
 def trusted_results(request: Request) -> ResultsStore:

@@ -77,7 +77,7 @@ def monitoring_view(results: ResultsStore, governance: Governance, user_id: str)
     triggers = governance.plan.plan.retraining_triggers
     limits = {**triggers.drift.model_dump(), **triggers.model_dump(exclude={"drift"})}
     drift, performance = [], []
-    for event in reversed(results.monitoring_since(0)):
+    for event in reversed(results.monitoring_since(0, use_case=governance.plan.plan.use_case)):
         measures = DRIFT_MEASURES if event.kind == "drift" else PERFORMANCE_MEASURES
         row = Row(event.created_at, event.kind, event.batch, event.model_version,
                   [_value(event.evidence, name) for name, _ in measures], event.alarms)  # fmt: skip

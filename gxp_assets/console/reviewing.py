@@ -15,6 +15,7 @@ import pandas as pd
 
 from gxp_assets.core.adjudications import validate_adjudications
 from gxp_assets.governance.service import Governance
+from gxp_assets.stores.results_frames import row_use_case
 from gxp_assets.stores.results_protocol import QueueFilter, ResultsStore
 
 QUEUE_LEVELS = ("PRIORITY", "REVIEW")
@@ -34,6 +35,7 @@ class QueueChoice:
     batch: str = ""
     due_before: str = ""  # YYYY-MM-DD (UTC), inclusive
     page: int = 1
+    use_case: str = ""  # one use case's reports; empty: every use case's
 
     @classmethod
     def from_query(cls, params: Mapping[str, str]) -> QueueChoice:
@@ -44,17 +46,18 @@ class QueueChoice:
         page = params.get("page", "1").strip() or "1"
         if not page.isdigit() or int(page) < 1:
             raise ValueError(f"page must be a number from 1, not {page!r}")
-        return cls(params.get("source", "").strip(), params.get("batch", "").strip(), due, int(page))
+        return cls(params.get("source", "").strip(), params.get("batch", "").strip(), due, int(page),
+                   params.get("use_case", "").strip())  # fmt: skip
 
     def store_filter(self) -> QueueFilter:
         due = datetime.combine(date.fromisoformat(self.due_before) + timedelta(days=1), time(), UTC) \
             if self.due_before else None  # fmt: skip
-        return QueueFilter(self.source or None, self.batch or None, due)
+        return QueueFilter(self.source or None, self.batch or None, due, self.use_case or None)
 
     def link(self, page: int) -> str:
         """The URL of another page with the same filters."""
         return "/queue?" + urlencode({"source": self.source, "batch": self.batch, "due_before": self.due_before,
-                                      "page": page})  # fmt: skip
+                                      "use_case": self.use_case, "page": page})  # fmt: skip
 
 
 #: Matching reports are counted up to this many ("more than 1000"): counting further would read the whole queue.
@@ -82,9 +85,14 @@ def queue_page(results: ResultsStore, choice: QueueChoice, now: datetime) -> Que
     return QueuePage(rows, min(counted, shown), counted > shown)
 
 
-def latest_scoring(results: ResultsStore, report_id: str) -> dict | None:
-    scorings = results.find_report(report_id)
-    return None if scorings.empty else scorings.iloc[-1].to_dict()
+def latest_scoring(results: ResultsStore, report_id: str, use_case: str | None = None) -> dict | None:
+    """The report's latest scoring (in ``use_case`` when given), with its use case (``case``) read as the store does
+    for rows stored before the column."""
+    scorings = results.find_report(report_id, use_case=use_case)
+    if scorings.empty:
+        return None
+    latest = scorings.iloc[-1].to_dict()
+    return latest | {"case": row_use_case(latest.get("use_case"), latest.get("model_version"))}
 
 
 def explanation(scoring: dict) -> list[dict]:
@@ -115,27 +123,33 @@ def highlighted(text: str, words: list[dict]) -> list[tuple[str, float | None]]:
 
 def adjudicate(
     results: ResultsStore, governance: Governance, report_id: str, label: int, reason: str, user_id: str,
-    now: datetime,
+    now: datetime, use_case: str | None = None,
 ) -> str | None:  # fmt: skip
-    """Record one person's verdict through the landing path's checks; the reason and verdict go to the audit trail.
-    Returns why it was not accepted, or None."""
+    """Record one person's verdict through the landing path's checks, in ``use_case`` (default: the use case of the
+    report's latest scoring); the reason and verdict go to the audit trail. Returns why it was not accepted, or
+    None."""
     if label not in (0, 1):
         return "the verdict is AE (1) or not AE (0)"
     if not reason.strip():
         return "an adjudication needs a reason"
+    latest = latest_scoring(results, report_id, use_case)
+    use_case = use_case or (latest or {}).get("case")
+    if latest is not None and use_case is None:
+        return f"report {report_id} was scored by {latest['model_version']}, which names no use case to judge it in"
     intake = pd.DataFrame([{"intake_seq": 0, "source_file": CONSOLE_SOURCE, "source_line": 1, "raw": b"",
                             "encoding": "utf-8", "parse_error": None, "encoding_error": None, "type_error": None,
                             "report_id": report_id, "label": str(label), "adjudicator": user_id,
                             "adjudicated_at": now.isoformat(timespec="microseconds")}])  # fmt: skip
-    valid, quarantined = validate_adjudications(
-        intake, lambda ids: set(results.predictions(report_ids=ids)["report_id"]), now
+    valid, quarantined = validate_adjudications(  # a report this use case never scored is refused
+        intake, lambda ids: set(results.predictions(report_ids=ids, use_case=use_case)["report_id"]), now
     )
     if len(quarantined):
         why = f"{quarantined['reason'].iloc[0]}: {quarantined['detail'].iloc[0]}"
         governance.audit.append(user_id, "refusal", report_id, {"code": "adjudication_refused", "message": why})
         return why
-    results.record_adjudications(valid)
-    governance.audit.append(user_id, "adjudication", report_id, {
+    assert use_case is not None  # a report some use case scored (else quarantined above)
+    results.record_adjudications(valid, use_case)
+    governance.audit.append(user_id, "adjudication", report_id, {"use_case": use_case,
         "label": label, "verdict": "AE" if label else "not AE", "reason": reason.strip(),
         "adjudicated_at": now.isoformat(timespec="microseconds"), "source_file": CONSOLE_SOURCE,
         "printed_name": governance.roles.user(user_id).printed_name if governance.roles.user(user_id) else user_id,

@@ -59,7 +59,8 @@ def validate_adjudications(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Accepted adjudications (ADJUDICATION_COLUMNS) and quarantine rows (the intake row + reason + detail).
 
-    ``scored`` answers which of the given report ids have been scored: a verdict on an unknown report is held back.
+    ``scored`` answers which of the given report ids the use case the labels arrived in has scored: a verdict on a
+    report it never scored (unknown, or another use case's) is held back.
     """
     empty_valid = pd.DataFrame({name: pd.Series([], dtype=object) for name in ADJUDICATION_COLUMNS})
     if intake is None or intake.empty:
@@ -76,7 +77,9 @@ def validate_adjudications(
     known = scored(sorted({row["report_id"] for row in accepted})) if accepted else set()
     for row in accepted:
         if row["report_id"] not in known:
-            failures[row["position"]] = (Reason.UNKNOWN_REPORT, f"report {row['report_id']!r} was never scored")
+            failures[row["position"]] = (
+                Reason.UNKNOWN_REPORT, f"report {row['report_id']!r} was never scored in this use case"
+            )  # fmt: skip
     valid = pd.DataFrame([row for row in accepted if row["position"] not in failures], columns=[*ADJUDICATION_COLUMNS])
     valid["label"] = valid["label"].astype("int64")
     valid["adjudicated_at"] = pd.to_datetime(valid["adjudicated_at"], utc=True).astype("datetime64[us, UTC]")

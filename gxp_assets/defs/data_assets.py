@@ -37,12 +37,15 @@ def demo_corpus_path(config: ReportSourceConfig) -> Path:
     return default_home() / "demo" / name
 
 
-def read_source(config: ReportSourceConfig) -> tuple[pd.DataFrame, str]:
-    """The intake table of the configured source (plus adjudicated scored reports when asked), and its origin."""
+def read_source(config: ReportSourceConfig, use_case: str) -> tuple[pd.DataFrame, str]:
+    """The intake table of the configured source (plus ``use_case``'s adjudicated scored reports when asked), and its
+    origin."""
     intake, location = _read_corpus(config)
     if not config.include_adjudicated:
         return intake, location
-    path = export_adjudicated_reports(results_store(), default_home() / "adjudicated" / "adjudicated_reports.jsonl")
+    path = export_adjudicated_reports(
+        results_store(), default_home() / "adjudicated" / use_case / "adjudicated_reports.jsonl", use_case
+    )
     if path is None:
         return intake, location
     extra = load_contract_files(path)
@@ -66,10 +69,10 @@ def _read_corpus(config: ReportSourceConfig) -> tuple[pd.DataFrame, str]:
     return load_contract_files(path, config.encoding), str(path)
 
 
-def export_adjudicated_reports(results: ResultsStore, path: Path) -> Path | None:
-    """Adjudicated scored reports in the report contract (JSON Lines, sorted by id), so a retraining reads them like
-    any corpus file and keeps their bytes; None when nobody has adjudicated anything yet."""
-    adjudicated = results.adjudicated()
+def export_adjudicated_reports(results: ResultsStore, path: Path, use_case: str) -> Path | None:
+    """``use_case``'s adjudicated scored reports in the report contract (JSON Lines, sorted by id), so a retraining
+    reads them like any corpus file and keeps their bytes; None when nobody has adjudicated anything yet."""
+    adjudicated = results.adjudicated(use_case=use_case)
     if adjudicated.empty:
         return None
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -99,7 +102,7 @@ def data_assets(scope: UseCaseScope) -> list[AssetsDefinition]:
     )
     def labelled_reports(context: AssetExecutionContext, config: ReportSourceConfig) -> Output[pd.DataFrame]:
         record_retraining_request(context, scope.governance)  # a retraining run records why, once it really runs
-        intake, location = read_source(config)
+        intake, location = read_source(config, scope.id)
         context.log.info(f"read {len(intake):,} records from {location}")
         return Output(
             intake,

@@ -209,7 +209,11 @@ def inference_assets(scope: UseCaseScope) -> list[AssetsDefinition]:
 
         scratch = Scratch(default_home() / "scratch" / "scoring")
         scratch.sweep()  # staged chunks of a killed run
-        with scratch.claim() as claim, results.writer(batch, context.run_id, on_commit=record) as writer:
+        with (
+            scratch.claim() as claim,
+            # rows carry the scoring model's registered use case, never one guessed from where they ran
+            results.writer(batch, context.run_id, on_commit=record, use_case=deployed.record["use_case"]) as writer,
+        ):
             staged = claim.path("staged")
             staged.mkdir()
             batch_to_score = BatchToScore(

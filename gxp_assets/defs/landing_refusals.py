@@ -13,7 +13,7 @@ REFUSALS_OP = "record_landing_refusals"
 
 
 class RefusalsConfig(Config):
-    refusals: dict[str, str]  # "kind/name" -> why it was refused
+    refusals: dict[str, str]  # "use_case/kind/name" -> why it was refused (the audit subject: landing/<that>)
 
 
 @op(name=REFUSALS_OP, description="Write one landing_refused audit entry per refused landing-zone entry.")

@@ -119,8 +119,9 @@ def monitoring_assets(scope: UseCaseScope) -> list[AssetsDefinition]:
         report = measured | {"batch": batch, "model_version": version}
         png = drift_plot(measured, deployed.reference.to_dict())
         plot = attach(context, "plot", png, ".png")
-        event = results_store().record_monitoring(
-            "drift", batch, version, measured["alarms"], report | {"plot_sha256": plot.sha256, "run_id": context.run_id}
+        evidence = report | {"plot_sha256": plot.sha256, "run_id": context.run_id}
+        event = results_store().record_monitoring(  # about the scoring model's registered use case
+            "drift", batch, version, measured["alarms"], evidence, use_case=deployed.record["use_case"]
         )
         if measured["alarms"]:
             context.log.warning(f"drift in batch {batch}: {'; '.join(measured['alarms'])}")
@@ -144,7 +145,8 @@ def monitoring_assets(scope: UseCaseScope) -> list[AssetsDefinition]:
 
     @asset(
         **scope.asset_args(MONITORING),
-        description="Adjudicated labels from the landing zone for scored reports, checked; bad rows quarantined.",
+        description="Adjudicated labels from this use case's landing folder for its scored reports, checked; bad rows "
+        "(a report this use case never scored among them) quarantined.",
     )
     def adjudications(context: AssetExecutionContext) -> Output[pd.DataFrame]:
         files, waiting = scope.landing().scan(ADJUDICATIONS)
@@ -153,10 +155,10 @@ def monitoring_assets(scope: UseCaseScope) -> list[AssetsDefinition]:
         intake = pd.concat([load_contract_files(file.path) for file in files], ignore_index=True) if files else None
         results = results_store()
         now = datetime.now(UTC)
-        valid, quarantined = validate_adjudications(
-            intake, lambda ids: set(results.predictions(report_ids=ids)["report_id"]), now
+        valid, quarantined = validate_adjudications(  # a label names a report of this use case, or is quarantined
+            intake, lambda ids: set(results.predictions(report_ids=ids, use_case=scope.id)["report_id"]), now
         )
-        added = results.record_adjudications(valid) if len(valid) else 0
+        added = results.record_adjudications(valid, scope.id) if len(valid) else 0
         context.log.info(f"{len(valid):,} adjudications ({added:,} new), {len(quarantined):,} quarantined")
         held = quarantined.reindex(columns=["report_id", "source_file", "source_line", "reason", "detail"])
         table = pd.concat(
@@ -187,10 +189,12 @@ def monitoring_assets(scope: UseCaseScope) -> list[AssetsDefinition]:
             window_days=triggers.realized_window_days,
             min_count=triggers.realized_min_count,
         )
-        performance = measure_realized(results_store().adjudicated(), datetime.now(UTC), limits)
+        performance = measure_realized(results_store().adjudicated(use_case=scope.id), datetime.now(UTC), limits)
         png = realized_plot(performance.to_dict(), limits.__dict__)
         plot = attach(context, "plot", png, ".png")
-        event = results_store().record_monitoring("performance", None, None, performance.alarms, performance.to_dict())
+        event = results_store().record_monitoring(
+            "performance", None, None, performance.alarms, performance.to_dict(), use_case=scope.id
+        )
         for alarm in performance.alarms:
             context.log.warning(f"realized performance below the plan: {alarm}")
         if performance.alarms:

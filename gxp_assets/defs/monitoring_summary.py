@@ -27,12 +27,13 @@ def _reference_review_share(
     return known[version]
 
 
-def _points(governance: Governance) -> tuple[list[TrendPoint], list[TrendPoint]]:
-    """Monitoring events of the verified results index as trend points, each with the limit in force for it."""
+def _points(governance: Governance, use_case: str) -> tuple[list[TrendPoint], list[TrendPoint]]:
+    """``use_case``'s monitoring events of the verified results index as trend points, each with the limit in force
+    for it."""
     triggers = governance.plan.plan.retraining_triggers
     limits = drift_limits(governance.plan.plan)
     drift, performance, references = [], [], {}
-    for event in verified_results().monitoring_since(0):
+    for event in verified_results().monitoring_since(0, use_case=use_case):
         evidence = event.evidence
         if event.kind == "drift":
             recorded = evidence.get("limits") or limits.to_dict()
@@ -62,7 +63,7 @@ def monitoring_summary(scope: UseCaseScope) -> list[AssetsDefinition]:
         "change control plan's limits drawn; the trend the fail-safe and the retraining triggers act on.",
     )
     def monitoring_summary(context: AssetExecutionContext) -> Output[dict]:
-        drift, performance = _points(scope.governance())
+        drift, performance = _points(scope.governance(), scope.id)
         png = trend_plot(drift, performance)
         plot = attach(context, "plot", png, ".png")
         drift_rows, performance_rows = trend_rows(drift, DRIFT_PANELS), trend_rows(performance, PERFORMANCE_PANELS)

@@ -29,7 +29,6 @@ from gxp_assets.defs.retraining_request import EVIDENCE_TAG, SCHEDULE_ACTOR, SEN
 from gxp_assets.defs.use_case_scope import UseCaseScope
 from gxp_assets.governance.service import Governance
 from gxp_assets.stores import verified_results
-from gxp_assets.stores.results_protocol import MonitoringEvent
 
 __all__ = ["EVIDENCE_TAG", "TRIGGER_TAG", "retraining_schedules", "retraining_sensor"]
 MAX_TAG_CHARS = 4000
@@ -56,16 +55,6 @@ def retraining_run_config(scope: UseCaseScope, governance: Governance) -> dict |
     return run_config
 
 
-def _of_use_case(scope: UseCaseScope, governance: Governance, events: list[MonitoringEvent]) -> list[MonitoringEvent]:
-    """The events about this use case's models; events tied to no model (realized performance over the shared
-    results store) count for every use case."""
-    known: dict[str, str | None] = {}
-    for version in {event.model_version for event in events if event.model_version}:
-        model = governance.registry.get(version)
-        known[version] = model.use_case if model else None
-    return [event for event in events if not event.model_version or known.get(event.model_version) == scope.id]
-
-
 def retraining_sensor(scope: UseCaseScope, jobs: UseCaseJobs) -> SensorDefinition:
     """``scope``'s retraining trigger: its models' drift reports and realized performance against its plan."""
 
@@ -82,9 +71,9 @@ def retraining_sensor(scope: UseCaseScope, jobs: UseCaseJobs) -> SensorDefinitio
         events = verified_results().monitoring_since(after)  # raises (a failed tick) when the index is untrusted
         if not events:
             return SkipReason("no new monitoring event")
-        cursor = str(events[-1].id)
+        cursor = str(events[-1].id)  # past every use case's events: the others are their own sensors' business
         governance = scope.governance()
-        crossed = [event for event in _of_use_case(scope, governance, events) if event.alarms]
+        crossed = [event for event in events if event.use_case == scope.id and event.alarms]
         if not crossed:
             return SensorResult(skip_reason=f"{len(events)} monitoring event(s), no trigger crossed", cursor=cursor)
         in_flight = context.instance.get_runs(

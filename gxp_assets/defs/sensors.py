@@ -39,19 +39,20 @@ def _new_content(cursor: dict, kind: str, files: list[LandedFile]) -> list[tuple
 
 
 def _report_waiting(
-    context: SensorEvaluationContext, cursor: dict, waiting: dict[str, dict[str, str]]
+    context: SensorEvaluationContext, cursor: dict, waiting: dict[str, dict[str, str]], use_case: str
 ) -> dict[str, str]:
-    """Log why each entry was left alone; return the refusals (link, sub-folder, device) not asked about before, for
-    a ``landing_refusals`` run to audit (the sensor itself writes nothing outside a run)."""
+    """Log why each entry was left alone; return the refusals (link, sub-folder, device) not asked about before, by
+    ``<use_case>/<kind>/<name>``, for a ``landing_refusals`` run to audit (the sensor itself writes nothing outside a
+    run)."""
     asked, new = cursor.setdefault("refused", {}), {}
     for kind, reasons in waiting.items():
         for name, why in reasons.items():
             if not why.startswith(REFUSED):
                 context.log.info(f"not taken yet: {name}: {why}")
                 continue
-            context.log.warning(f"{kind}/{name}: {why}")
+            context.log.warning(f"{use_case}/{kind}/{name}: {why}")
             if asked.get(f"{kind}/{name}") != why:
-                new[f"{kind}/{name}"] = asked[f"{kind}/{name}"] = why
+                asked[f"{kind}/{name}"] = new[f"{use_case}/{kind}/{name}"] = why
     return new
 
 
@@ -124,7 +125,7 @@ def _landing_files(
         cursor = json.loads(context.cursor) if context.cursor else {}
         reports, waiting = zone.scan(REPORTS)
         labels, waiting_labels = zone.scan(ADJUDICATIONS)
-        refused = _report_waiting(context, cursor, {REPORTS: waiting, ADJUDICATIONS: waiting_labels})
+        refused = _report_waiting(context, cursor, {REPORTS: waiting, ADJUDICATIONS: waiting_labels}, scope.id)
         requests, keys = ([_refusals_request(refused, landing_refusals.name)] if refused else []), []
         for file, sha256 in _new_content(cursor, REPORTS, reports):
             key = batch_key(file.name, sha256)

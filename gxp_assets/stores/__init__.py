@@ -125,14 +125,16 @@ def notifier(home: Path | str | None = None) -> Notifier:
 
 def landing_zone(use_case: str) -> LocalLandingZone:
     """The landing folder of ``use_case``: GXP_LANDING/<id>, else GXP_HOME/landing/<id> (GXP_LANDING is the root of
-    every use case's folder); GXP_LANDING_SETTLE_SECONDS overrides how long a file must be still."""
+    every use case's folder); GXP_LANDING_SETTLE_SECONDS overrides how long a file must be still. On aws the folder
+    mirrors ``landing/<id>/`` of the landing bucket, fed from the one Records queue (routed by key to each declared
+    use case's mirror)."""
     settle = os.environ.get("GXP_LANDING_SETTLE_SECONDS")
     root = Path(os.environ.get("GXP_LANDING") or default_home() / "landing") / use_case
     if environment() == "aws":  # files arrive whole in the landing bucket; the folder is their local mirror
         from gxp_assets.stores.aws_landing import AwsLandingZone
         from gxp_assets.stores.aws_session import aws_context
 
-        return AwsLandingZone(aws_context(), root, settle_seconds=float(settle or 0))
+        return AwsLandingZone(aws_context(), root, settle_seconds=float(settle or 0), use_cases=use_cases_in_force())
     return LocalLandingZone(root, settle_seconds=float(settle or DEFAULT_SETTLE_SECONDS))
 
 

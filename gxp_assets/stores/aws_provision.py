@@ -130,14 +130,18 @@ class ControlCheck:
             self._applied(f"Object Lock (COMPLIANCE, {wanted['Rule']['DefaultRetention']['Days']} days) of {name}")
 
     def notification(self) -> None:
+        """The landing bucket announces created objects on the Records queue, filtered by the template's rules
+        (``landing/``: every use case's prefix)."""
         name, queue_arn = self.resources.LandingBucket, self.queue_arn(self.resources.RecordsQueueUrl)
         found = self.s3.get_bucket_notification_configuration(Bucket=name).get("QueueConfigurations", [])
         if not any(config["QueueArn"] == queue_arn for config in found):
-            rule = {"FilterRules": [{"Name": "prefix", "Value": "landing/"}]}
+            [declared] = self.template["Resources"]["LandingBucket"]["Properties"]["NotificationConfiguration"][
+                "QueueConfigurations"]  # fmt: skip
+            rule = {"FilterRules": declared["Filter"]["S3Key"]["Rules"]}
             self.s3.put_bucket_notification_configuration(
                 Bucket=name,
                 NotificationConfiguration={"QueueConfigurations": [
-                    {"QueueArn": queue_arn, "Events": ["s3:ObjectCreated:*"], "Filter": {"Key": rule}}]},
+                    {"QueueArn": queue_arn, "Events": [declared["Event"]], "Filter": {"Key": rule}}]},
             )  # fmt: skip
             self._applied(f"event notification of bucket {name} to the Records queue")
 

@@ -7,11 +7,13 @@ Items of the stack's results table (``pk``/``sk``):
   sparse ``priority`` index per level,
   and every row is found by report through the ``by_report`` index;
 - ``BATCH#<batch>`` / ``SUMMARY``: counts, the SHA-256 of the batch's files and of its rows, written last;
-- ``ADJ#<report_id>`` / ``<adjudicated_at>#<label>#<source file>``: labels, each put once (conditional);
+- ``ADJ#<report_id>`` / ``<use_case>#<adjudicated_at>#<label>#<source file>``: labels, each put once (conditional);
 - ``MONITORING`` / ``<id>``: monitoring events, ids from an atomic counter;
 - ``LEASE#<batch>``: held while a batch is published, so two runs never interleave their rows (the second fails).
 
-Rows and the writer are in aws_results_rows.py.
+Rows and the writer are in aws_results_rows.py, adjudications and monitoring events in aws_results_feedback.py. Rows,
+summaries, labels and events carry their ``use_case``; readers given one see only its rows (the use case of a row
+published before is its model version's: ``results_frames.version_use_case``).
 
 The Parquet files are content-addressed objects under Object Lock (a re-scored batch gets new objects, the summary
 points to them). A writer spools chunks to local files (bounded memory) and publishes on exit; unlike SQLite there
@@ -40,22 +42,29 @@ from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
 from gxp_assets.core.hashing import canonical_json, sha256_file, sha256_hex
+from gxp_assets.stores import aws_results_feedback as feedback
 from gxp_assets.stores.aws_artifacts import locked_put_args
 from gxp_assets.stores.aws_dynamo import query_all, scan_all
 from gxp_assets.stores.aws_results_queue import open_queue
-from gxp_assets.stores.aws_results_rows import FILES, INDEX, SCHEMAS, AwsBatchWriter, item_row, row_item
+from gxp_assets.stores.aws_results_rows import (
+    FILES,
+    INDEX,
+    SCHEMAS,
+    AwsBatchWriter,
+    item_row,
+    item_use_case,
+    row_item,
+)
 from gxp_assets.stores.aws_session import AwsContext
 from gxp_assets.stores.protocols import IntegrityError
 from gxp_assets.stores.results_frames import (
     PREDICTION_SCHEMA,
     QUARANTINE_SCHEMA,
     STORED_COLUMNS,
-    adjudication_rows,
     arrow_pandas,
     scored_frame,
     sql_rows,
     typed_frame,
-    utc_text,
     whole_batch,
     with_hours_left,
 )
@@ -85,22 +94,35 @@ class AwsResultsStore:
 
     # -- writing batches ------------------------------------------------------------------------------------------
 
-    def scored_elsewhere(self, report_ids: list[str], batch: str) -> list[bool]:
-        """Per report id, whether another batch holds a scoring of it (a report sent again is kept and marked)."""
+    def scored_elsewhere(self, report_ids: list[str], batch: str, use_case: str | None = None) -> list[bool]:
+        """Per report id, whether another batch (of ``use_case`` when given) holds a scoring of it (a report sent
+        again is kept and marked)."""
         seen = {report_id for report_id in set(report_ids)
-                if any(item["batch"] != batch for item in self._by_report(report_id))}  # fmt: skip
+                if any(item["batch"] != batch and (not use_case or item_use_case(item) == use_case)
+                       for item in self._by_report(report_id))}  # fmt: skip
         return [report_id in seen for report_id in report_ids]
 
     @contextmanager
-    def writer(self, batch: str, run_id: str, on_commit: OnCommit | None = None) -> Iterator[AwsBatchWriter]:
+    def writer(
+        self, batch: str, run_id: str, on_commit: OnCommit | None = None, use_case: str | None = None
+    ) -> Iterator[AwsBatchWriter]:
         if not batch:
             raise ValueError("a batch needs a non-empty name")
         self.cache.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=self.cache) as folder:
-            with whole_batch(AwsBatchWriter(self.scored_elsewhere, batch, Path(folder)), batch) as writer:
+            with whole_batch(AwsBatchWriter(self.scored_elsewhere, batch, use_case, Path(folder)), batch) as writer:
                 yield writer
             with self._lease(batch):
+                self._refuse_other_use_case(writer)
                 self._publish(writer, run_id, on_commit)
+
+    def _refuse_other_use_case(self, writer: AwsBatchWriter) -> None:
+        """A batch name is one use case's: results of another use case never replace it (checked under the lease)."""
+        held = self.batch_summary(writer.batch)
+        if writer.use_case and held is not None and held.use_case and held.use_case != writer.use_case:
+            raise ValueError(f"batch {writer.batch!r} holds results of use case {held.use_case!r}, not "
+                             f"{writer.use_case!r}: a batch name is one use case's; nothing of this attempt was "
+                             "committed")  # fmt: skip
 
     @contextmanager
     def _lease(self, batch: str) -> Iterator[None]:
@@ -147,7 +169,7 @@ class AwsResultsStore:
         facts = {"run_id": run_id, "scored": writer.scored, "quarantined": writer.quarantined,
                  "triage_counts": counts, "predictions_sha256": hashes["predictions"],
                  "quarantine_sha256": hashes["quarantine"], "rows_sha256": digest.hexdigest(),
-                 "folder": quote(batch, safe=""), "written_at": _now()}  # fmt: skip
+                 "folder": quote(batch, safe=""), "written_at": _now(), "use_case": writer.use_case}  # fmt: skip
         if on_commit is not None:
             on_commit(facts)
         self.table.put_item(Item={"pk": f"BATCH#{batch}", "sk": "SUMMARY", "batch": batch,
@@ -180,9 +202,9 @@ class AwsResultsStore:
                 continue
             digest = hashlib.sha256()
             add_rows(digest, [item_row(item) for item in self._row_items(batch)])
-            found = {**{name: summary.get(name) for name in ("scored", "quarantined", "predictions_sha256",
-                                                              "quarantine_sha256")},
-                     "rows_sha256": digest.hexdigest()}  # fmt: skip
+            named = ("scored", "quarantined", "predictions_sha256", "quarantine_sha256",
+                     *(("use_case",) if "use_case" in facts else ()))  # recorded since batches carry it
+            found = {**{name: summary.get(name) for name in named}, "rows_sha256": digest.hexdigest()}
             for name, value in found.items():
                 if facts.get(name) != value:
                     problems.append(f"batch {batch}: the table holds {name} {value}, "
@@ -226,8 +248,15 @@ class AwsResultsStore:
             quarantine_sha256=facts["quarantine_sha256"],
             predictions_path=self._cached(batch, "predictions", facts["predictions_sha256"]),
             quarantine_path=self._cached(batch, "quarantine", facts["quarantine_sha256"]),
-            written_at=datetime.fromisoformat(facts["written_at"]),
+            written_at=datetime.fromisoformat(facts["written_at"]), use_case=self._batch_use_case(batch, facts),
         )  # fmt: skip
+
+    def _batch_use_case(self, batch: str, facts: dict[str, Any]) -> str | None:
+        """Recorded with the batch, else its first row's (a batch published before use cases were recorded)."""
+        if facts.get("use_case"):
+            return str(facts["use_case"])
+        first = self.table.query(KeyConditionExpression=Key("pk").eq(f"ROWS#{batch}"), Limit=1).get("Items", [])
+        return item_use_case(first[0]) if first else None
 
     def _cached(self, batch: str, name: str, sha256: str) -> Path:
         """A verified local copy of one batch file (readers of a summary open its paths); the name carries the hash,
@@ -245,30 +274,35 @@ class AwsResultsStore:
         item = self.table.get_item(Key={"pk": f"BATCH#{batch}", "sk": "SUMMARY"}, ConsistentRead=True).get("Item")
         return self._summary(batch, json.loads(item["facts"])) if item else None
 
-    def batches(self) -> list[BatchSummary]:
-        return [self._summary(batch, facts) for batch, facts in sorted(self._summaries().items())]
+    def batches(self, use_case: str | None = None) -> list[BatchSummary]:
+        found = [self._summary(batch, facts) for batch, facts in sorted(self._summaries().items())]
+        return [summary for summary in found if summary.use_case == use_case] if use_case else found
 
     def _by_report(self, report_id: str) -> list[dict[str, Any]]:
         return query_all(self.table, IndexName="by_report", ConsistentRead=False,
                          KeyConditionExpression=Key("report_id").eq(report_id))  # fmt: skip
 
-    def predictions(self, batch: str | None = None, report_ids: Sequence[str] | None = None) -> pd.DataFrame:
+    def predictions(
+        self, batch: str | None = None, report_ids: Sequence[str] | None = None, use_case: str | None = None
+    ) -> pd.DataFrame:
         """A whole batch comes from its Parquet file in S3 (checked); the rest from the table. Batch, intake order."""
         if isinstance(report_ids, str):
             raise TypeError("report_ids is a sequence of ids, not one id")
-        if batch is not None and report_ids is None:
+        if batch is not None and report_ids is None and use_case is None:
             frame = self.predictions_file(batch)
             return frame.sort_values("intake_seq", kind="stable", ignore_index=True)
         if report_ids is not None:
             items = [item for report_id in dict.fromkeys(map(str, report_ids)) for item in self._by_report(report_id)]
         else:
             items = scan_all(self.table, FilterExpression=Attr("pk").begins_with("ROWS#"))
-        rows = [item_row(item) for item in items if batch is None or item["batch"] == batch]
+        rows = [item_row(item) for item in items if (batch is None or item["batch"] == batch)
+                and (use_case is None or item_use_case(item) == use_case)]  # fmt: skip
         rows.sort(key=lambda row: (row[INDEX["batch"]], row[INDEX["intake_seq"]]))
         return typed_frame(rows, STORED_COLUMNS)
 
-    def find_report(self, report_id: str) -> pd.DataFrame:
-        items = sorted(self._by_report(report_id), key=lambda item: item["scored_key"])
+    def find_report(self, report_id: str, use_case: str | None = None) -> pd.DataFrame:
+        items = sorted((item for item in self._by_report(report_id) if not use_case or item_use_case(item) == use_case),
+                       key=lambda item: item["scored_key"])  # fmt: skip
         return typed_frame([item_row(item) for item in items], STORED_COLUMNS)
 
     def predictions_file(self, batch: str) -> pd.DataFrame:
@@ -296,18 +330,14 @@ class AwsResultsStore:
         payload = self._fetch(batch, name, expected)
         return arrow_pandas(pq.read_table(pa.BufferReader(payload), schema=SCHEMAS[name]))
 
-    def _latest(self, report_id: str) -> dict[str, Any] | None:
-        items = self._by_report(report_id)
-        return max(items, key=lambda item: item["scored_key"]) if items else None
-
-    def _adjudications(self, report_id: str) -> list[dict[str, Any]]:
-        return query_all(self.table, KeyConditionExpression=Key("pk").eq(f"ADJ#{report_id}"))
-
     def _is_open(self, item: dict[str, Any]) -> bool:
-        """The item is its report's latest scoring and nobody has adjudicated the report (two reads)."""
-        latest = self._latest(item["report_id"])
+        """The item is its report's latest scoring in its use case and nobody has adjudicated the report in that use
+        case (two reads)."""
+        case = item_use_case(item)
+        latest = feedback.latest_scoring(self._by_report(item["report_id"]), case)
         same = latest is not None and (latest["pk"], latest["sk"]) == (item["pk"], item["sk"])
-        return same and not self._adjudications(item["report_id"])
+        return same and not any(feedback.counts_for(label, case)
+                                for label in feedback.adjudications_of(self.table, item["report_id"]))  # fmt: skip
 
     def priority_queue(
         self, now: datetime, levels: Sequence[str] = ("PRIORITY",), where: QueueFilter | None = None,
@@ -331,53 +361,17 @@ class AwsResultsStore:
 
     # -- feedback and monitoring ----------------------------------------------------------------------------------
 
-    def record_adjudications(self, frame: pd.DataFrame) -> int:
-        if frame.empty:
-            return 0
-        added = 0
-        for report_id, label, at, adjudicator, source_file in adjudication_rows(frame):
-            try:
-                self.table.put_item(
-                    Item={"pk": f"ADJ#{report_id}", "sk": f"{at}#{label}#{source_file}", "report_id_adj": report_id,
-                          "label": label, "adjudicated_at": at, "adjudicator": adjudicator,
-                          "source_file": source_file, "recorded_at": _now()},
-                    ConditionExpression="attribute_not_exists(pk)",
-                )  # fmt: skip
-            except ClientError as error:
-                if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                    raise
-                continue  # an identical row recorded again is ignored
-            added += 1
-        return added
+    def record_adjudications(self, frame: pd.DataFrame, use_case: str) -> int:
+        return feedback.record_adjudications(self.table, frame, use_case)
 
-    def adjudicated(self, since: datetime | None = None) -> pd.DataFrame:
-        labels = scan_all(self.table, FilterExpression=Attr("pk").begins_with("ADJ#"))
-        latest: dict[str, dict[str, Any]] = {}
-        for item in sorted(labels, key=lambda item: (item["adjudicated_at"], item["recorded_at"])):
-            latest[item["report_id_adj"]] = item
-        floor = utc_text(since, "since") if since is not None else None
-        rows = []
-        for report_id, label in sorted(latest.items(), key=lambda pair: (pair[1]["adjudicated_at"], pair[0])):
-            scoring = self._latest(report_id)
-            if scoring is None or (floor is not None and label["adjudicated_at"] < floor):
-                continue
-            rows.append((*item_row(scoring), label["label"], label["adjudicated_at"], label["adjudicator"]))
-        return typed_frame(rows, (*STORED_COLUMNS, "label", "adjudicated_at", "adjudicator"))
+    def adjudicated(self, since: datetime | None = None, use_case: str | None = None) -> pd.DataFrame:
+        return feedback.adjudicated(self.table, self._by_report, since, use_case)
 
     def record_monitoring(
-        self, kind: str, batch: str | None, model_version: str | None, alarms: list[str], evidence: dict
-    ) -> int:
-        counter = self.table.update_item(Key={"pk": "COUNTER", "sk": "monitoring"}, UpdateExpression="ADD n :one",
-                                         ExpressionAttributeValues={":one": 1}, ReturnValues="UPDATED_NEW")  # fmt: skip
-        event_id = int(counter["Attributes"]["n"])
-        self.table.put_item(Item={"pk": "MONITORING", "sk": f"{event_id:012d}", "event_id": event_id, "kind": kind,
-                                  "batch": batch, "model_version": model_version, "alarms": json.dumps(list(alarms)),
-                                  "evidence": canonical_json(evidence).decode(), "created_at": _now()})  # fmt: skip
-        return event_id
+        self, kind: str, batch: str | None, model_version: str | None, alarms: list[str], evidence: dict,
+        use_case: str | None = None,
+    ) -> int:  # fmt: skip
+        return feedback.record_monitoring(self.table, kind, batch, model_version, alarms, evidence, use_case)
 
-    def monitoring_since(self, after_id: int) -> list[MonitoringEvent]:
-        after = Key("pk").eq("MONITORING") & Key("sk").gt(f"{after_id:012d}")
-        items = query_all(self.table, KeyConditionExpression=after)
-        return [MonitoringEvent(int(item["event_id"]), item["kind"], item.get("batch"), item.get("model_version"),
-                                tuple(json.loads(item["alarms"])), json.loads(item["evidence"]),
-                                datetime.fromisoformat(item["created_at"])) for item in items]  # fmt: skip
+    def monitoring_since(self, after_id: int, use_case: str | None = None) -> list[MonitoringEvent]:
+        return feedback.monitoring_since(self.table, after_id, use_case)

@@ -14,7 +14,7 @@ from typing import Any
 from boto3.dynamodb.conditions import Attr, Key
 
 from gxp_assets.stores.aws_dynamo import plain
-from gxp_assets.stores.aws_results_rows import INDEX, item_row
+from gxp_assets.stores.aws_results_rows import INDEX, item_row, item_use_case
 from gxp_assets.stores.results_frames import utc_text
 from gxp_assets.stores.results_protocol import QueueFilter, queue_levels
 
@@ -26,6 +26,8 @@ def _walk(table: Any, level: str, where: QueueFilter) -> Iterator[dict[str, Any]
         key = key & Key("due_key").lt(utc_text(where.due_before, "due_before"))
     kwargs: dict[str, Any] = {"IndexName": "priority", "KeyConditionExpression": key}
     filters = [Attr(name).eq(value) for name, value in (("batch", where.batch), ("source", where.source)) if value]
+    if where.use_case:  # rows published before use cases have none: kept here, judged by their model version below
+        filters.append(Attr("use_case").eq(where.use_case) | Attr("use_case").not_exists())
     if filters:
         kwargs["FilterExpression"] = functools.reduce(operator.and_, filters)
     while True:
@@ -47,5 +49,5 @@ def open_queue(
                                      key=lambda item: item["due_key"]):  # fmt: skip
         for row, item in sorted(((item_row(item), item) for item in tied),
                                 key=lambda pair: (-pair[0][p_ae], pair[0][report])):  # fmt: skip
-            if is_open(item):
+            if (not where or not where.use_case or item_use_case(item) == where.use_case) and is_open(item):
                 yield row

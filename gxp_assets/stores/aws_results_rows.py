@@ -3,7 +3,8 @@
 A row is kept as its readable attributes (report_id, input hash, p_ae, prediction set, triage, model and plan
 version, run id, scored_at, due_at, batch, source) plus the whole row as JSON, which is what the batch's
 ``rows_sha256`` covers. PRIORITY and REVIEW rows also carry ``queue`` (their triage) and ``due_key``: the sparse queue
-index. Rows published before REVIEW was indexed are added to it by `gxp results rebuild`.
+index. Rows published before REVIEW was indexed are added to it by `gxp results rebuild`. A row's ``use_case`` is an
+attribute too; a row published before it has none (and a shorter JSON row) and reads as its model version's.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from gxp_assets.stores.results_frames import (
     PREDICTION_SCHEMA,
     QUARANTINE_SCHEMA,
     STORED_COLUMNS,
+    row_use_case,
     sql_rows,
     write_chunk,
 )
@@ -31,12 +33,12 @@ SCHEMAS = {"predictions": PREDICTION_SCHEMA, "quarantine": QUARANTINE_SCHEMA}
 NO_DUE = "~"  # sorts after every ISO time: queue rows without a due date come last
 #: Triage levels kept in the sparse queue index (named ``priority`` in the stack): the reviewers' work queue.
 QUEUED = ("PRIORITY", "REVIEW")
-ScoredElsewhere = Callable[[list[str], str], list[bool]]
-"""Per report id of a chunk, whether another batch holds a scoring of it."""
+ScoredElsewhere = Callable[[list[str], str, str | None], list[bool]]
+"""Per report id of a chunk, whether another batch (of the use case, when given) holds a scoring of it."""
 
 INDEX = {name: position for position, name in enumerate(STORED_COLUMNS)}
 _READABLE = ("report_id", "input_sha256", "prediction_set", "triage", "model_version", "plan_version", "run_id",
-             "scored_at", "due_at", "batch", "source")  # fmt: skip
+             "scored_at", "due_at", "batch", "source", "use_case")  # fmt: skip
 
 
 def row_item(row: Sequence[Any]) -> dict[str, Any]:
@@ -55,14 +57,21 @@ def row_item(row: Sequence[Any]) -> dict[str, Any]:
 
 
 def item_row(item: dict[str, Any]) -> tuple:
-    return tuple(json.loads(item["row"]))
+    """The stored row; one published before later columns existed gets them empty (None)."""
+    row = tuple(json.loads(item["row"]))
+    return row + (None,) * (len(STORED_COLUMNS) - len(row))
+
+
+def item_use_case(item: dict[str, Any]) -> str | None:
+    """The use case of a row item: its own, else its model version's (rows published before use cases)."""
+    return row_use_case(item.get("use_case"), item.get("model_version"))
 
 
 class AwsBatchWriter:
     """Spools chunks to local Parquet files and a JSON-lines file of rows; nothing is visible until published."""
 
-    def __init__(self, scored_elsewhere: ScoredElsewhere, batch: str, folder: Path) -> None:
-        self.scored_elsewhere, self.batch, self.folder = scored_elsewhere, batch, folder
+    def __init__(self, scored_elsewhere: ScoredElsewhere, batch: str, use_case: str | None, folder: Path) -> None:
+        self.scored_elsewhere, self.batch, self.use_case, self.folder = scored_elsewhere, batch, use_case, folder
         self.paths = {name: folder / f"{name}.parquet" for name in FILES}
         self.parquet_writers = {name: pq.ParquetWriter(self.paths[name], SCHEMAS[name], compression="zstd")
                          for name in FILES}  # fmt: skip
@@ -73,10 +82,10 @@ class AwsBatchWriter:
         self.broken = False
 
     def add(self, predictions: pd.DataFrame, quarantined: pd.DataFrame) -> None:
-        write_chunk(
-            self, predictions, quarantined, lambda report_ids: self.scored_elsewhere(report_ids, self.batch),
-            self._write_rows,
-        )  # fmt: skip
+        write_chunk(self, predictions, quarantined, self._scored_elsewhere, self._write_rows)
+
+    def _scored_elsewhere(self, report_ids: list[str]) -> list[bool]:
+        return self.scored_elsewhere(report_ids, self.batch, self.use_case)
 
     def _write_rows(self, scored: pd.DataFrame) -> None:
         for row in sql_rows(scored):

@@ -3,12 +3,18 @@
 Every chunk is coerced to one schema fixed from the contracts, not inferred from its data: a chunk whose
 ``product`` is all None would otherwise become a null column that the Parquet writer of the batch refuses.
 Timestamps are kept in SQLite as ISO 8601 UTC text of one fixed shape, so text order is time order.
+
+Every stored scored row carries its ``use_case`` (the scoring model's registered use case, given to the writer), so
+one instance keeps each use case's results apart. Rows stored before the column read as the use case their
+``model_version`` names (``<use_case>-<12 hex>``, see ``version_use_case``): nothing is rewritten, so their hashes
+in the audit trail still hold.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
+import re
 import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -41,10 +47,43 @@ def _arrow_type(name: str) -> pa.DataType:
     return _UTC if name in _TIMES else pa.string()
 
 
+#: The store's column naming the use case a row was scored for (null in rows stored before it: see
+#: ``version_use_case``).
+USE_CASE = "use_case"
 #: Columns that may be empty: optional ones, and those added later (empty in rows stored before them).
-_NULLABLE = frozenset({"explanation", "product", "received_at", "due_at", "triage_reason", *_FLAGS})
-#: A stored scored row: the scoring's columns, then the store's notes (null in rows stored before a note existed).
-STORED_COLUMNS: tuple[str, ...] = (*SCORED_COLUMNS, *STORE_NOTE_COLUMNS)
+_NULLABLE = frozenset({"explanation", "product", "received_at", "due_at", "triage_reason", USE_CASE, *_FLAGS})
+#: A stored scored row: the scoring's columns, then the store's notes (null in rows stored before a note existed),
+#: then its use case (last, so a row stored before it hashes as it did: trailing nulls are left out).
+STORED_COLUMNS: tuple[str, ...] = (*SCORED_COLUMNS, *STORE_NOTE_COLUMNS, USE_CASE)
+_VERSION = re.compile(r"^(?P<prefix>.+)-[0-9a-f]{12}$")
+#: ``version_use_case`` in SQL, over a row's columns (SQLite's GLOB for the 12 hex digits): the index computes each
+#: row's use case with it (a virtual column), so filters by use case are answered from an index.
+VERSION_USE_CASE_SQL = (
+    "CASE WHEN model_version GLOB '?*-" + "[0-9a-f]" * 12 + "'"
+    " THEN replace(substr(model_version, 1, length(model_version) - 13), '-', '_') END"
+)
+
+
+def version_use_case(model_version: object) -> str | None:
+    """The use case a model version id names (``<use_case>-<12 hex>``, as the registry makes them; hyphens of ids
+    registered before use case ids existed read as underscores), or None: how rows and events stored before they
+    carried a use case are attributed."""
+    match = _VERSION.match(model_version) if isinstance(model_version, str) else None
+    return match["prefix"].replace("-", "_") if match else None
+
+
+def row_use_case(use_case: object, model_version: object) -> str | None:
+    """A stored row's use case: its own column, else the one its model version names (rows from before)."""
+    return use_case if isinstance(use_case, str) and use_case else version_use_case(model_version)
+
+
+def event_use_case(use_case: object, model_version: object, evidence: dict[str, Any]) -> str | None:
+    """A monitoring event's use case: recorded, else its model version's, else (a realized-performance event stored
+    before use cases were recorded) the one use case every model version it measured names; None when they differ."""
+    if found := row_use_case(use_case, model_version):
+        return found
+    named = {version_use_case(version) for version in evidence.get("model_versions") or {}}
+    return named.pop() if len(named) == 1 else None
 PREDICTION_SCHEMA = pa.schema(
     pa.field(name, _arrow_type(name), nullable=name in _NULLABLE)
     for name in STORED_COLUMNS
@@ -81,11 +120,13 @@ def _times(series: pd.Series, name: str) -> pd.Series:
     return pd.to_datetime(series, utc=True, format="ISO8601").astype("datetime64[us, UTC]")
 
 
-def scored_frame(frame: pd.DataFrame, batch: str) -> pd.DataFrame:
-    """One chunk of scored rows in ``STORED_COLUMNS`` order and types; ``batch`` is filled in when absent, and a
-    note the rows do not carry is missing (None)."""
+def scored_frame(frame: pd.DataFrame, batch: str, use_case: str | None = None) -> pd.DataFrame:
+    """One chunk of scored rows in ``STORED_COLUMNS`` order and types; ``batch`` and ``use_case`` are filled in when
+    absent (rows of another batch or use case are refused), and a note the rows do not carry is missing (None)."""
     if "batch" not in frame.columns:
         frame = frame.assign(batch=batch)
+    if USE_CASE not in frame.columns:
+        frame = frame.assign(use_case=use_case)
     _missing(frame, SCORED_COLUMNS, "scored rows")
     columns: dict[str, pd.Series] = {}
     for name in STORED_COLUMNS:
@@ -105,6 +146,8 @@ def scored_frame(frame: pd.DataFrame, batch: str) -> pd.DataFrame:
     result = pd.DataFrame(columns)
     if others := set(result["batch"].dropna()) - {batch}:
         raise ValueError(f"rows of batches {sorted(others)[:3]} given to the writer of batch {batch!r}")
+    if use_case is not None and (others := set(result[USE_CASE].dropna()) - {use_case}):
+        raise ValueError(f"rows of use cases {sorted(others)[:3]} given to the writer of use case {use_case!r}")
     if unknown := set(result["triage"].dropna()) - set(TRIAGE_LEVELS):
         raise ValueError(f"triage {sorted(unknown)[:3]} is not one of {TRIAGE_LEVELS}")
     return result
@@ -257,11 +300,12 @@ def chunk_frames(
     quarantined: pd.DataFrame,
     batch: str,
     scored_elsewhere: Callable[[list[str]], list[bool]],
+    use_case: str | None = None,
 ) -> tuple[pd.DataFrame | None, pd.DataFrame | None, dict[str, pa.Table | None]]:
     """One chunk as every backend stores it: the checked scored and quarantine frames (None when empty), the scored
     rows marked ``resubmitted`` where ``scored_elsewhere`` says so, and their Parquet tables. Both frames are checked
     before anything is written, so a refused chunk leaves no half of itself behind."""
-    scored = scored_frame(predictions, batch) if len(predictions) else None
+    scored = scored_frame(predictions, batch, use_case) if len(predictions) else None
     if scored is not None:
         scored["resubmitted"] = scored_elsewhere(scored["report_id"].tolist())
     held = quarantine_frame(quarantined) if len(quarantined) else None
@@ -276,6 +320,7 @@ class ChunkWriter(Protocol):
     """What ``write_chunk`` needs of a batch writer (both backends' writers)."""
 
     batch: str
+    use_case: str | None
     scored: int
     quarantined: int
     triage: Counter[str]
@@ -292,7 +337,7 @@ def write_chunk(
 ) -> None:
     """One chunk into a batch writer: the scored rows through the backend's ``write_scored``, the counts, the Parquet
     tables; ``broken`` stays set if any of it fails half way, so the batch is never committed."""
-    scored, held, tables = chunk_frames(predictions, quarantined, writer.batch, scored_elsewhere)
+    scored, held, tables = chunk_frames(predictions, quarantined, writer.batch, scored_elsewhere, writer.use_case)
     writer.broken = True
     if scored is not None:
         write_scored(scored)

@@ -88,7 +88,7 @@ def index_problems(database: Path, root: Path, recorded: dict[str, dict[str, Any
         with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as connection:
             rows = connection.execute(
                 "SELECT batch, scored, quarantined, predictions_sha256, quarantine_sha256, predictions_path,"
-                " quarantine_path FROM batches"
+                " quarantine_path, use_case FROM batches"
             ).fetchall()
             digests = {batch: rows_sha256(connection, batch) for batch, *_ in rows}
             orphans = [b for (b,) in connection.execute("SELECT DISTINCT batch FROM predictions") if b not in digests]
@@ -101,9 +101,11 @@ def index_problems(database: Path, root: Path, recorded: dict[str, dict[str, Any
         if row is None:
             problems.append(f"batch {batch}: recorded in the audit trail, missing from the results index")
             continue
-        _, scored, quarantined, predictions_sha256, quarantine_sha256, predictions_path, quarantine_path = row
+        _, scored, quarantined, predictions_sha256, quarantine_sha256, predictions_path, quarantine_path, case = row
         index = {"scored": scored, "quarantined": quarantined, "predictions_sha256": predictions_sha256,
                  "quarantine_sha256": quarantine_sha256, "rows_sha256": digests[batch]}  # fmt: skip
+        if "use_case" in facts:  # recorded since batches carry their use case
+            index["use_case"] = case
         for name, value in index.items():
             if facts.get(name) != value:
                 problems.append(f"batch {batch}: the index holds {name} {value}, the audit trail {facts.get(name)}")
@@ -139,17 +141,21 @@ def rebuild_index(database: Path, root: Path, recorded: dict[str, dict[str, Any]
             connection.executemany(f"INSERT INTO predictions ({', '.join(STORED_COLUMNS)}) VALUES ({marks})",
                                    sql_rows(frame))  # fmt: skip
             connection.execute(
-                "INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO batches (batch, run_id, scored, quarantined, triage_counts, predictions_sha256,"
+                " quarantine_sha256, predictions_path, quarantine_path, written_at, use_case)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (batch, facts["run_id"], facts["scored"], facts["quarantined"], json.dumps(facts["triage_counts"]),
                  facts["predictions_sha256"], facts["quarantine_sha256"], str(paths["predictions"].relative_to(root)),
-                 str(paths["quarantine"].relative_to(root)), facts["written_at"]),
+                 str(paths["quarantine"].relative_to(root)), facts["written_at"], facts.get("use_case")),
             )  # fmt: skip
             restored.append(batch)
         if old.exists() and os.path.getsize(old) > 0:
             try:
                 connection.execute("ATTACH DATABASE ? AS old", (str(old),))
-                for table in ("adjudications", "monitoring"):
-                    connection.execute(f"INSERT INTO main.{table} SELECT * FROM old.{table}")
+                for table in ("adjudications", "monitoring"):  # by name: an old index may lack later columns
+                    kept = [row[1] for row in connection.execute(f"PRAGMA old.table_info({table})")]
+                    names = ", ".join(kept)
+                    connection.execute(f"INSERT INTO main.{table} ({names}) SELECT {names} FROM old.{table}")
             except sqlite3.Error:
                 pass  # unreadable: the labels stay in their landed files and can be landed again
         connection.execute("COMMIT")

@@ -11,6 +11,10 @@ rows are swapped in and the files renamed over the old ones (the old ones kept a
 readers see the old results or the new ones, never a mix. Quarantine columns beyond intake + reason/detail are
 folded into a JSON object in ``extra``; ``raw`` keeps every record's original bytes in any case. The writer is in
 results_local_writer.py. The work queue is read a page at a time through the ``predictions_queue`` index.
+
+Use cases: every table carries ``use_case``; ``predictions.row_use_case`` is a virtual column (the row's own
+``use_case``, else the one its model version names, for rows stored before the column), indexed, so every filter by
+use case is answered from an index. Nothing stored before is rewritten (its hashes in the audit trail hold).
 """
 
 from __future__ import annotations
@@ -34,8 +38,10 @@ from gxp_assets.stores.results_frames import (
     PREDICTION_SCHEMA,
     QUARANTINE_SCHEMA,
     STORED_COLUMNS,
+    VERSION_USE_CASE_SQL,
     adjudication_rows,
     arrow_pandas,
+    event_use_case,
     read_frame,
     typed_frame,
     utc_text,
@@ -59,31 +65,38 @@ def _sql_type(field: pa.Field) -> str:
 #: any lookup by report id), and a batch's rows in intake order, so hashing a batch (``rows_sha256``) sorts nothing.
 _LATER_INDEXES = {
     "predictions_queue": "ON predictions (triage, due_at IS NULL, due_at, p_ae DESC, report_id, scored_at, source,"
-                         " batch)",
-    "predictions_by_report_time": "ON predictions (report_id, scored_at)",
+                         " batch, row_use_case)",
+    "predictions_by_report_time": "ON predictions (report_id, row_use_case, scored_at)",
     "predictions_by_batch_seq": "ON predictions (batch, intake_seq)",
 }
 #: Indexes of earlier stores that a later one makes redundant (a prefix of it): ``_upgrade`` drops them, as every
 #: index is updated for every row a batch commits.
 _OBSOLETE_INDEXES = ("predictions_by_batch", "predictions_by_report")
 _INDEXES = "".join(f"CREATE INDEX IF NOT EXISTS {name} {what};\n" for name, what in _LATER_INDEXES.items())
+#: Each row's use case, computed by SQLite (never stored, so rows stored before ``use_case`` keep their bytes).
+_ROW_USE_CASE = f"row_use_case TEXT GENERATED ALWAYS AS (COALESCE(use_case, {VERSION_USE_CASE_SQL})) VIRTUAL"
+#: Columns added to a table after the first stores were made (``_upgrade`` adds them, empty, to an older index).
+_LATER_COLUMNS = {"batches": "use_case TEXT", "adjudications": "use_case TEXT", "monitoring": "use_case TEXT"}
+_BATCH_COLUMNS = ("batch, run_id, scored, quarantined, triage_counts, predictions_sha256, quarantine_sha256,"
+                  " predictions_path, quarantine_path, written_at, use_case")  # fmt: skip
 _SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS predictions ({", ".join(f"{f.name} {_sql_type(f)}" for f in PREDICTION_SCHEMA)});
+CREATE TABLE IF NOT EXISTS predictions ({", ".join(f"{f.name} {_sql_type(f)}" for f in PREDICTION_SCHEMA)},
+    {_ROW_USE_CASE});
 CREATE INDEX IF NOT EXISTS predictions_by_triage_due ON predictions (triage, due_at);
 {_INDEXES}CREATE TABLE IF NOT EXISTS batches (
     batch TEXT PRIMARY KEY, run_id TEXT NOT NULL, scored INTEGER NOT NULL, quarantined INTEGER NOT NULL,
     triage_counts TEXT NOT NULL, predictions_sha256 TEXT NOT NULL, quarantine_sha256 TEXT NOT NULL,
-    predictions_path TEXT NOT NULL, quarantine_path TEXT NOT NULL, written_at TEXT NOT NULL
+    predictions_path TEXT NOT NULL, quarantine_path TEXT NOT NULL, written_at TEXT NOT NULL, use_case TEXT
 );
 CREATE TABLE IF NOT EXISTS adjudications (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, report_id TEXT NOT NULL, label INTEGER NOT NULL CHECK (label IN (0, 1)),
     adjudicated_at TEXT NOT NULL, adjudicator TEXT NOT NULL, source_file TEXT NOT NULL, recorded_at TEXT NOT NULL,
-    UNIQUE (report_id, label, adjudicated_at, source_file)
+    use_case TEXT, UNIQUE (report_id, label, adjudicated_at, source_file, use_case)
 );
 CREATE INDEX IF NOT EXISTS adjudications_by_report ON adjudications (report_id, adjudicated_at);
 CREATE TABLE IF NOT EXISTS monitoring (
     event_id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, batch TEXT, model_version TEXT,
-    alarms TEXT NOT NULL, evidence TEXT NOT NULL, created_at TEXT NOT NULL
+    alarms TEXT NOT NULL, evidence TEXT NOT NULL, created_at TEXT NOT NULL, use_case TEXT
 );
 """ + "".join(
     f"CREATE TRIGGER IF NOT EXISTS {table}_append_only_{op[0]} BEFORE {op} ON {table}"
@@ -94,15 +107,23 @@ CREATE TABLE IF NOT EXISTS monitoring (
 
 _LAST_OBJECT = "monitoring_append_only_D"  # created last: when it exists, the whole schema does
 _P_COLUMNS = ", ".join(f"p.{name}" for name in STORED_COLUMNS)
-# The latest scoring of a report wins when it was scored in more than one batch.
+# The latest scoring of a report (within its use case) wins when it was scored in more than one batch.
 _LATEST_P = (
-    "NOT EXISTS (SELECT 1 FROM predictions AS q WHERE q.report_id = p.report_id"
+    "NOT EXISTS (SELECT 1 FROM predictions AS q WHERE q.report_id = p.report_id AND q.row_use_case IS p.row_use_case"
     " AND (q.scored_at > p.scored_at OR (q.scored_at = p.scored_at AND q.rowid > p.rowid)))"
 )
-_OPEN = "NOT EXISTS (SELECT 1 FROM adjudications AS a WHERE a.report_id = p.report_id)"
+# An adjudication of ``alias`` counts for the scoring p when given in p's use case (or stored before use cases were).
+_SAME_CASE = "({alias}.use_case IS NULL OR {alias}.use_case = p.row_use_case)"
+_OPEN = (
+    f"NOT EXISTS (SELECT 1 FROM adjudications AS a WHERE a.report_id = p.report_id AND {_SAME_CASE.format(alias='a')})"
+)
 _LATEST_A = (
-    "NOT EXISTS (SELECT 1 FROM adjudications AS b WHERE b.report_id = a.report_id"
+    f"NOT EXISTS (SELECT 1 FROM adjudications AS b WHERE b.report_id = a.report_id AND {_SAME_CASE.format(alias='b')}"
     " AND (b.adjudicated_at > a.adjudicated_at OR (b.adjudicated_at = a.adjudicated_at AND b.seq > a.seq)))"
+)
+# A batch's use case: recorded with it, else its rows' (a batch stored before it was recorded).
+_BATCH_USE_CASE = (
+    "COALESCE(b.use_case, (SELECT p.row_use_case FROM predictions AS p WHERE p.batch = b.batch LIMIT 1))"
 )
 
 
@@ -115,17 +136,18 @@ def _folder_name(batch: str) -> str:
 
 
 def _event(row: tuple) -> MonitoringEvent:
-    event_id, kind, batch, model_version, alarms, evidence, created_at = row
+    event_id, kind, batch, model_version, alarms, evidence, created_at, use_case = row
+    facts = json.loads(evidence)
     return MonitoringEvent(
-        event_id, kind, batch, model_version, tuple(json.loads(alarms)), json.loads(evidence),
-        datetime.fromisoformat(created_at),
+        event_id, kind, batch, model_version, tuple(json.loads(alarms)), facts, datetime.fromisoformat(created_at),
+        event_use_case(use_case, model_version, facts),
     )  # fmt: skip
 
 
 def _queue_arms(levels: tuple[str, ...], where: QueueFilter) -> tuple[list[str], list[object]]:
     """One WHERE clause per level (an arm of the UNION ALL) and the parameters of all arms, in order."""
     clauses, values = ["p.triage = ?"], []
-    for column, value in (("source", where.source), ("batch", where.batch)):
+    for column, value in (("source", where.source), ("batch", where.batch), ("row_use_case", where.use_case)):
         if value:
             clauses.append(f"p.{column} = ?")
             values.append(value)
@@ -137,22 +159,37 @@ def _queue_arms(levels: tuple[str, ...], where: QueueFilter) -> tuple[list[str],
     return [arm] * len(levels), [item for level in levels for item in (level, *values)]
 
 
+def _lacking(connection: sqlite3.Connection) -> tuple[list[str], list[str]]:
+    """What an index made by an earlier version lacks: ``ALTER TABLE`` statements (columns, in order) and the names
+    of later indexes missing or defined otherwise than now."""
+    def columns(table: str) -> set[str]:
+        return {row[1] for row in connection.execute(f"PRAGMA table_xinfo({table})")}
+
+    present = columns("predictions")
+    alter = [f"ALTER TABLE predictions ADD COLUMN {field.name} {_sql_type(field)}" for field in PREDICTION_SCHEMA
+             if field.name not in present]  # fmt: skip
+    if "row_use_case" not in present:
+        alter.append(f"ALTER TABLE predictions ADD COLUMN {_ROW_USE_CASE}")
+    alter += [f"ALTER TABLE {table} ADD COLUMN {column}" for table, column in _LATER_COLUMNS.items()
+              if column.split()[0] not in columns(table)]  # fmt: skip
+    defined = dict(connection.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"))
+    stale = [name for name, what in _LATER_INDEXES.items() if defined.get(name) != f"CREATE INDEX {name} {what}"]
+    return alter, stale + [name for name in _OBSOLETE_INDEXES if name in defined]
+
+
 def _upgrade(connection: sqlite3.Connection) -> None:
-    """An index made by an earlier version gets what it lacks: note columns (empty, NULL, for the rows it already
-    holds) and the later indexes; the indexes they make redundant are dropped."""
-    present = {row[1] for row in connection.execute("PRAGMA table_info(predictions)")}
-    missing = [field for field in PREDICTION_SCHEMA if field.name not in present]
-    indexes = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-    if missing or set(_LATER_INDEXES) - indexes or indexes & set(_OBSOLETE_INDEXES):
+    """An index made by an earlier version gets what it lacks: later columns (empty, NULL, for the rows it already
+    holds: nothing stored is rewritten) and the later indexes (an index defined otherwise is made again); the
+    indexes they make redundant are dropped."""
+    if any(_lacking(connection)):
         connection.execute("BEGIN IMMEDIATE")
-        present = {row[1] for row in connection.execute("PRAGMA table_info(predictions)")}  # under the lock
-        for field in missing:
-            if field.name not in present:
-                connection.execute(f"ALTER TABLE predictions ADD COLUMN {field.name} {_sql_type(field)}")
+        alter, indexes = _lacking(connection)  # under the lock
+        for statement in alter:
+            connection.execute(statement)
+        for name in indexes:
+            connection.execute(f"DROP INDEX IF EXISTS {name}")
         for name, what in _LATER_INDEXES.items():
             connection.execute(f"CREATE INDEX IF NOT EXISTS {name} {what}")
-        for name in _OBSOLETE_INDEXES:
-            connection.execute(f"DROP INDEX IF EXISTS {name}")
         connection.execute("COMMIT")
 
 
@@ -179,12 +216,14 @@ class LocalResultsStore:
     # -- writing batches ------------------------------------------------------------------------------------------
 
     @contextmanager
-    def writer(self, batch: str, run_id: str, on_commit: OnCommit | None = None) -> Iterator[LocalBatchWriter]:
+    def writer(
+        self, batch: str, run_id: str, on_commit: OnCommit | None = None, use_case: str | None = None
+    ) -> Iterator[LocalBatchWriter]:
         folder = self.root / "batches" / _folder_name(batch)
         folder.mkdir(parents=True, exist_ok=True)
         with self._scratch.claim() as claim:
             temps = {name: claim.path(f"{name}.tmp") for name in (*FILES, "staging")}
-            yield from write_batch(self._connect(), self.root, batch, run_id, on_commit, folder, temps)
+            yield from write_batch(self._connect(), self.root, (batch, use_case), run_id, on_commit, folder, temps)
 
     # -- integrity ------------------------------------------------------------------------------------------------
 
@@ -202,24 +241,31 @@ class LocalResultsStore:
         return BatchSummary(
             batch=row[0], run_id=row[1], scored=row[2], quarantined=row[3], triage_counts=json.loads(row[4]),
             predictions_sha256=row[5], quarantine_sha256=row[6], predictions_path=self.root / row[7],
-            quarantine_path=self.root / row[8], written_at=datetime.fromisoformat(row[9]),
+            quarantine_path=self.root / row[8], written_at=datetime.fromisoformat(row[9]), use_case=row[10],
         )  # fmt: skip
 
+    def _summaries(self, where: str, params: Sequence[object]) -> list[BatchSummary]:
+        columns = _BATCH_COLUMNS.replace("use_case", f"{_BATCH_USE_CASE} AS use_case")
+        with closing(self._connect()) as connection:
+            rows = connection.execute(f"SELECT * FROM (SELECT {columns} FROM batches AS b) {where} ORDER BY batch",
+                                      params).fetchall()  # fmt: skip
+        return [self._summary(row) for row in rows]
+
     def batch_summary(self, batch: str) -> BatchSummary | None:
-        with closing(self._connect()) as connection:
-            row = connection.execute("SELECT * FROM batches WHERE batch = ?", (batch,)).fetchone()
-        return self._summary(row) if row else None
+        found = self._summaries("WHERE batch = ?", (batch,))
+        return found[0] if found else None
 
-    def batches(self) -> list[BatchSummary]:
-        with closing(self._connect()) as connection:
-            return [self._summary(row) for row in connection.execute("SELECT * FROM batches ORDER BY batch")]
+    def batches(self, use_case: str | None = None) -> list[BatchSummary]:
+        return self._summaries("WHERE use_case = ?", (use_case,)) if use_case else self._summaries("", ())
 
-    def predictions(self, batch: str | None = None, report_ids: Sequence[str] | None = None) -> pd.DataFrame:
+    def predictions(
+        self, batch: str | None = None, report_ids: Sequence[str] | None = None, use_case: str | None = None
+    ) -> pd.DataFrame:
         """A whole batch comes from its Parquet file (checked), much faster than a million SQLite rows; the rest
         from SQLite. Rows in batch, then intake order."""
         if isinstance(report_ids, str):
             raise TypeError("report_ids is a sequence of ids, not one id")
-        if batch is not None and report_ids is None:
+        if batch is not None and report_ids is None and use_case is None:
             frame = self._read_file(batch, "predictions")
             return frame if frame["intake_seq"].is_monotonic_increasing else frame.sort_values(
                 "intake_seq", kind="stable", ignore_index=True)  # fmt: skip
@@ -229,16 +275,19 @@ class LocalResultsStore:
                 connection.execute("CREATE TEMP TABLE wanted (report_id TEXT PRIMARY KEY)")
                 connection.executemany("INSERT OR IGNORE INTO wanted VALUES (?)", ((str(r),) for r in report_ids))
                 query += " JOIN temp.wanted AS w ON w.report_id = p.report_id"
-            if batch is not None:
-                query, params = query + " WHERE p.batch = ?", [batch]
+            wanted = [(column, value) for column, value in (("batch", batch), ("row_use_case", use_case)) if value]
+            if wanted:
+                query += " WHERE " + " AND ".join(f"p.{column} = ?" for column, _ in wanted)
+                params = [value for _, value in wanted]
             return read_frame(connection.execute(query + " ORDER BY p.batch, p.intake_seq", params), STORED_COLUMNS)
 
-    def find_report(self, report_id: str) -> pd.DataFrame:
+    def find_report(self, report_id: str, use_case: str | None = None) -> pd.DataFrame:
+        of_case = " AND p.row_use_case = ?" if use_case else ""
         with closing(self._connect()) as connection:
             cursor = connection.execute(
-                f"SELECT {_P_COLUMNS} FROM predictions AS p WHERE p.report_id = ? ORDER BY p.scored_at, p.rowid",
-                (report_id,),
-            )
+                f"SELECT {_P_COLUMNS} FROM predictions AS p WHERE p.report_id = ?{of_case}"
+                " ORDER BY p.scored_at, p.rowid", (report_id, use_case) if use_case else (report_id,),
+            )  # fmt: skip
             return read_frame(cursor, STORED_COLUMNS)
 
     def quarantined(self, batch: str) -> pd.DataFrame:
@@ -291,48 +340,57 @@ class LocalResultsStore:
 
     # -- feedback and monitoring ----------------------------------------------------------------------------------
 
-    def record_adjudications(self, frame: pd.DataFrame) -> int:
+    def record_adjudications(self, frame: pd.DataFrame, use_case: str) -> int:
         if frame.empty:
             return 0
-        rows = [(*row, now_text()) for row in adjudication_rows(frame)]
+        if not use_case:
+            raise ValueError("an adjudication is given in a use case; name it")
+        rows = [(*row, now_text(), use_case) for row in adjudication_rows(frame)]
         with closing(self._connect()) as connection:
             connection.execute("BEGIN IMMEDIATE")
             before = connection.total_changes
             connection.executemany(
                 "INSERT OR IGNORE INTO adjudications (report_id, label, adjudicated_at, adjudicator, source_file,"
-                " recorded_at) VALUES (?, ?, ?, ?, ?, ?)",
+                " recorded_at, use_case) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
             added = connection.total_changes - before
             connection.execute("COMMIT")
         return added
 
-    def adjudicated(self, since: datetime | None = None) -> pd.DataFrame:
+    def adjudicated(self, since: datetime | None = None, use_case: str | None = None) -> pd.DataFrame:
         query = (
             f"SELECT {_P_COLUMNS}, a.label, a.adjudicated_at, a.adjudicator FROM adjudications AS a"
-            f" JOIN predictions AS p ON p.report_id = a.report_id WHERE {_LATEST_A} AND {_LATEST_P}"
+            f" JOIN predictions AS p ON p.report_id = a.report_id AND {_SAME_CASE.format(alias='a')}"
+            f" WHERE {_LATEST_A} AND {_LATEST_P}"
         )
         params: list[str] = []
+        if use_case:
+            query, params = query + " AND p.row_use_case = ?", [use_case]
         if since is not None:
-            query, params = query + " AND a.adjudicated_at >= ?", [utc_text(since, "since")]
+            query, params = query + " AND a.adjudicated_at >= ?", [*params, utc_text(since, "since")]
         with closing(self._connect()) as connection:
             cursor = connection.execute(query + " ORDER BY a.adjudicated_at, a.report_id", params)
             return read_frame(cursor, (*STORED_COLUMNS, "label", "adjudicated_at", "adjudicator"))
 
     def record_monitoring(
-        self, kind: str, batch: str | None, model_version: str | None, alarms: list[str], evidence: dict
-    ) -> int:
+        self, kind: str, batch: str | None, model_version: str | None, alarms: list[str], evidence: dict,
+        use_case: str | None = None,
+    ) -> int:  # fmt: skip
         with closing(self._connect()) as connection:
             cursor = connection.execute(
-                "INSERT INTO monitoring (kind, batch, model_version, alarms, evidence, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (kind, batch, model_version, json.dumps(list(alarms)), canonical_json(evidence).decode(), now_text()),
-            )
+                "INSERT INTO monitoring (kind, batch, model_version, alarms, evidence, created_at, use_case)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (kind, batch, model_version, json.dumps(list(alarms)), canonical_json(evidence).decode(), now_text(),
+                 use_case),
+            )  # fmt: skip
             return int(cursor.lastrowid or 0)
 
-    def monitoring_since(self, after_id: int) -> list[MonitoringEvent]:
+    def monitoring_since(self, after_id: int, use_case: str | None = None) -> list[MonitoringEvent]:
         with closing(self._connect()) as connection:
             rows = connection.execute(
-                "SELECT * FROM monitoring WHERE event_id > ? ORDER BY event_id", (after_id,)
-            ).fetchall()
-        return [_event(row) for row in rows]
+                "SELECT event_id, kind, batch, model_version, alarms, evidence, created_at, use_case FROM monitoring"
+                " WHERE event_id > ? ORDER BY event_id", (after_id,)
+            ).fetchall()  # fmt: skip
+        events = [_event(row) for row in rows]
+        return [event for event in events if event.use_case == use_case] if use_case else events

@@ -28,6 +28,7 @@ from gxp_assets.stores.results_integrity import rows_sha256
 from gxp_assets.stores.results_protocol import TRIAGE_LEVELS, OnCommit
 
 FILES = ("predictions", "quarantine")
+_COLUMNS = ", ".join(STORED_COLUMNS)  # named, as the index also has a computed column (row_use_case)
 #: The writer's page cache for the index (KiB): the default 2 MB thrashes the index B-trees when a large batch is
 #: swapped in (measured, 1M rows into an empty store: commit 46.6 s at 2 MB, 35.8 s at 64 MB).
 COMMIT_CACHE_KIB = 65_536
@@ -46,8 +47,10 @@ def _fsync_and_hash(path: Path) -> str:
 class LocalBatchWriter:
     """Streams chunks to temporary Parquet files and a staging table; nothing is visible until the store commits."""
 
-    def __init__(self, batch: str, connection: sqlite3.Connection, temps: dict[str, Path]) -> None:
-        self.batch = batch
+    def __init__(
+        self, batch: str, use_case: str | None, connection: sqlite3.Connection, temps: dict[str, Path]
+    ) -> None:
+        self.batch, self.use_case = batch, use_case
         self._connection = connection
         self.parquet_writers = {
             "predictions": pq.ParquetWriter(temps["predictions"], PREDICTION_SCHEMA, compression="zstd"),
@@ -71,9 +74,11 @@ class LocalBatchWriter:
         """Per report id, whether the index holds a scoring of it in another batch: a report sent again is kept and
         scored, and marked. (A batch committed by someone else while this one is written is not seen.) One query,
         the chunk's ids passed as one JSON array: no temporary table written row by row."""
+        of_case = " AND p.row_use_case = ?" if self.use_case else ""
         seen = {row[0] for row in self._connection.execute(
             "SELECT DISTINCT p.report_id FROM main.predictions AS p WHERE p.report_id IN"
-            " (SELECT value FROM json_each(?)) AND p.batch != ?", (json.dumps(report_ids), self.batch))}  # fmt: skip
+            f" (SELECT value FROM json_each(?)) AND p.batch != ?{of_case}",
+            (json.dumps(report_ids), self.batch, *([self.use_case] if self.use_case else [])))}  # fmt: skip
         return [report_id in seen for report_id in report_ids]
 
     def close(self) -> None:
@@ -83,23 +88,34 @@ class LocalBatchWriter:
 
 
 def write_batch(
-    connection: sqlite3.Connection, root: Path, batch: str, run_id: str, on_commit: OnCommit | None, folder: Path,
-    temps: dict[str, Path],
+    connection: sqlite3.Connection, root: Path, of: tuple[str, str | None], run_id: str, on_commit: OnCommit | None,
+    folder: Path, temps: dict[str, Path],
 ) -> Iterator[LocalBatchWriter]:  # fmt: skip
-    """Stage the chunks added by the caller, then swap them in as the batch's results under one write lock;
-    ``connection`` (to the index) is closed at the end."""
+    """Stage the chunks added by the caller, then swap them in as the results of batch ``of`` = (batch, use case)
+    under one write lock; ``connection`` (to the index) is closed at the end."""
+    batch, use_case = of
     try:
         connection.execute(f"PRAGMA main.cache_size = -{COMMIT_CACHE_KIB}")
         connection.execute("ATTACH DATABASE ? AS staging", (str(temps["staging"]),))
         connection.executescript(
             "PRAGMA staging.journal_mode=OFF; PRAGMA staging.synchronous=OFF;"
-            "CREATE TABLE staging.rows AS SELECT * FROM main.predictions WHERE 0;"
+            f"CREATE TABLE staging.rows AS SELECT {_COLUMNS} FROM main.predictions WHERE 0;"
         )
-        with whole_batch(LocalBatchWriter(batch, connection, temps), batch) as writer:
+        with whole_batch(LocalBatchWriter(batch, use_case, connection, temps), batch) as writer:
             yield writer
         _commit(connection, writer, run_id, temps, folder, root, on_commit)
     finally:
         connection.close()  # the temporary files go with the claim
+
+
+def _refuse_other_use_case(connection: sqlite3.Connection, writer: LocalBatchWriter) -> None:
+    """A batch name is one use case's: results of another use case never replace it (nothing is committed)."""
+    held = connection.execute(
+        "SELECT COALESCE(b.use_case, (SELECT p.row_use_case FROM main.predictions AS p WHERE p.batch = b.batch"
+        " LIMIT 1)) FROM batches AS b WHERE b.batch = ?", (writer.batch,)).fetchone()  # fmt: skip
+    if writer.use_case and held and held[0] and held[0] != writer.use_case:
+        raise ValueError(f"batch {writer.batch!r} holds results of use case {held[0]!r}, not {writer.use_case!r}: "
+                         "a batch name is one use case's; nothing of this attempt was committed")  # fmt: skip
 
 
 def _commit(
@@ -114,21 +130,24 @@ def _commit(
     written_at = now_text()
     connection.execute("BEGIN IMMEDIATE")
     try:
+        _refuse_other_use_case(connection, writer)
         connection.execute("DELETE FROM main.predictions WHERE batch = ?", (writer.batch,))
-        connection.execute("INSERT INTO main.predictions SELECT * FROM staging.rows")
+        connection.execute(f"INSERT INTO main.predictions ({_COLUMNS}) SELECT {_COLUMNS} FROM staging.rows")
         connection.execute("DELETE FROM batches WHERE batch = ?", (writer.batch,))
         connection.execute(
-            "INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO batches (batch, run_id, scored, quarantined, triage_counts, predictions_sha256,"
+            " quarantine_sha256, predictions_path, quarantine_path, written_at, use_case)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (writer.batch, run_id, writer.scored, writer.quarantined, json.dumps(counts),
              hashes["predictions"], hashes["quarantine"], str(finals["predictions"].relative_to(root)),
-             str(finals["quarantine"].relative_to(root)), written_at),
+             str(finals["quarantine"].relative_to(root)), written_at, writer.use_case),
         )  # fmt: skip
         if on_commit is not None:  # under the write lock: the latest record of a batch is what the index holds
             rows = rows_sha256(connection, writer.batch)
             on_commit({"run_id": run_id, "scored": writer.scored, "quarantined": writer.quarantined,
                        "triage_counts": counts, "predictions_sha256": hashes["predictions"],
                        "quarantine_sha256": hashes["quarantine"], "rows_sha256": rows, "folder": folder.name,
-                       "written_at": written_at})  # fmt: skip
+                       "written_at": written_at, "use_case": writer.use_case})  # fmt: skip
         for name, final in finals.items():  # renamed under the write lock, so commits of a batch queue up
             if final.exists():
                 backups[name] = temps[name].with_suffix(".old")

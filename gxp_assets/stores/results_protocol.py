@@ -2,6 +2,12 @@
 
 Assets, sensors and the ``gxp`` command see only this, so the embedded SQLite + Parquet store and a cloud one are
 interchangeable.
+
+One store serves every use case of the instance: scored rows, batches, adjudications and monitoring events each
+carry a ``use_case``, and readers given one see only that use case's rows (``None``: every use case, as the
+integrity checks and `gxp results` of a named batch do). A row or event stored before the column existed is read
+as the use case of its model version (``results_frames.version_use_case``); an adjudication stored before it counts
+for the use case whose scoring of its report it joins.
 """
 
 from __future__ import annotations
@@ -33,11 +39,13 @@ def resubmission_note(flag: object) -> str:
 
 @dataclass(frozen=True)
 class QueueFilter:
-    """Which part of the work queue a person looks at: one source, one batch, due before a time (exclusive, UTC)."""
+    """Which part of the work queue a person looks at: one source, one batch, due before a time (exclusive, UTC),
+    one use case."""
 
     source: str | None = None
     batch: str | None = None
     due_before: datetime | None = None
+    use_case: str | None = None
 
     def __post_init__(self) -> None:
         if self.due_before is not None and self.due_before.tzinfo is None:
@@ -66,6 +74,7 @@ class BatchSummary:
     predictions_path: Path
     quarantine_path: Path
     written_at: datetime  # UTC
+    use_case: str | None = None  # the scoring model's use case; None for a batch stored before it was recorded
 
 
 @dataclass(frozen=True)
@@ -79,6 +88,7 @@ class MonitoringEvent:
     alarms: tuple[str, ...]
     evidence: dict[str, Any] = field(hash=False)
     created_at: datetime  # UTC
+    use_case: str | None = None  # recorded, or read from the model version(s) of an event stored before it was
 
 
 class BatchWriter(Protocol):
@@ -94,11 +104,14 @@ class ResultsStore(Protocol):
     """Scored results per batch, replaced as a whole when a batch is scored again, plus the feedback around them."""
 
     def writer(
-        self, batch: str, run_id: str, on_commit: Callable[[dict[str, Any]], object] | None = None
-    ) -> AbstractContextManager[BatchWriter]:
+        self, batch: str, run_id: str, on_commit: Callable[[dict[str, Any]], object] | None = None,
+        use_case: str | None = None,
+    ) -> AbstractContextManager[BatchWriter]:  # fmt: skip
         """Chunks added inside the ``with`` become the batch's results on normal exit, all at once; on an exception
         nothing of the attempt remains and the previous results stay as they were. ``on_commit`` receives the
-        batch's facts (file and row hashes, counts) under the write lock, to be recorded in the audit trail."""
+        batch's facts (file and row hashes, counts, use case) under the write lock, to be recorded in the audit
+        trail. ``use_case`` (the scoring model's registered use case) is stored with every row; a batch name held by
+        another use case is refused. Without it, rows read as their model version's use case."""
         ...
 
     def verify(self, recorded: dict[str, dict[str, Any]]) -> list[str]:
@@ -111,19 +124,22 @@ class ResultsStore(Protocol):
 
     def batch_summary(self, batch: str) -> BatchSummary | None: ...
 
-    def batches(self) -> list[BatchSummary]: ...
+    def batches(self, use_case: str | None = None) -> list[BatchSummary]: ...
 
-    def predictions(self, batch: str | None = None, report_ids: Sequence[str] | None = None) -> pd.DataFrame:
-        """Scored rows (a DataFrame of ``SCORED_COLUMNS`` + the store's notes: ``resubmitted``), optionally of one
-        batch and/or some report ids."""
+    def predictions(
+        self, batch: str | None = None, report_ids: Sequence[str] | None = None, use_case: str | None = None
+    ) -> pd.DataFrame:
+        """Scored rows (a DataFrame of ``STORED_COLUMNS``: ``SCORED_COLUMNS`` + the store's notes + ``use_case``),
+        optionally of one batch, some report ids and/or one use case."""
         ...
 
     def quarantined(self, batch: str) -> pd.DataFrame:
         """The batch's quarantined rows, from its Parquet file after checking the file's SHA-256."""
         ...
 
-    def find_report(self, report_id: str) -> pd.DataFrame:
-        """Every scoring of one report id across batches, oldest first (what ``gxp trace`` shows)."""
+    def find_report(self, report_id: str, use_case: str | None = None) -> pd.DataFrame:
+        """Every scoring of one report id across batches (of one use case when given), oldest first (what
+        ``gxp trace`` shows)."""
         ...
 
     def priority_queue(
@@ -142,17 +158,24 @@ class ResultsStore(Protocol):
         than ``at_most`` when given (a page needs "more than N", and counting the rest costs the whole queue)."""
         ...
 
-    def record_adjudications(self, frame: pd.DataFrame) -> int:
-        """Append labels (``ADJUDICATION_COLUMNS``); an identical row recorded again is ignored. Returns rows added."""
+    def record_adjudications(self, frame: pd.DataFrame, use_case: str) -> int:
+        """Append labels (``ADJUDICATION_COLUMNS``) given in ``use_case`` (its landing folder, or the console on one
+        of its scorings); an identical row recorded again is ignored. Returns rows added."""
         ...
 
-    def adjudicated(self, since: datetime | None = None) -> pd.DataFrame:
-        """The latest prediction of each adjudicated report joined with its latest adjudication (adjudicated at or
-        after ``since`` when given): ``SCORED_COLUMNS`` + label, adjudicated_at, adjudicator."""
+    def adjudicated(self, since: datetime | None = None, use_case: str | None = None) -> pd.DataFrame:
+        """Per use case (only ``use_case`` when given) and adjudicated report, its latest prediction joined with its
+        latest adjudication (adjudicated at or after ``since`` when given): ``STORED_COLUMNS`` + label,
+        adjudicated_at, adjudicator."""
         ...
 
     def record_monitoring(
-        self, kind: str, batch: str | None, model_version: str | None, alarms: list[str], evidence: dict
-    ) -> int: ...
+        self, kind: str, batch: str | None, model_version: str | None, alarms: list[str], evidence: dict,
+        use_case: str | None = None,
+    ) -> int:  # fmt: skip
+        """Append one event about ``use_case`` (the model's registered use case, or the use case measured)."""
+        ...
 
-    def monitoring_since(self, after_id: int) -> list[MonitoringEvent]: ...
+    def monitoring_since(self, after_id: int, use_case: str | None = None) -> list[MonitoringEvent]:
+        """Events after ``after_id`` in id order, of one use case when given."""
+        ...

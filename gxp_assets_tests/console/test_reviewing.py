@@ -38,3 +38,30 @@ def test_a_choice_is_read_from_the_form_and_bad_input_is_refused() -> None:
     for bad in ({"page": "0"}, {"page": "x"}, {"due_before": "yesterday"}):
         with pytest.raises(ValueError):
             QueueChoice.from_query(bad)
+
+
+def test_a_use_case_is_chosen_and_a_verdict_is_recorded_in_the_use_case_of_the_scoring(gxp_home: Path) -> None:
+    from datetime import UTC, datetime
+
+    from gxp_assets.console.reviewing import adjudicate, latest_scoring
+    from gxp_assets.stores import open_governance, results_store
+
+    choice = QueueChoice.from_query({"use_case": " dissolution_risk "})
+    assert choice.store_filter().use_case == "dissolution_risk" and "use_case=dissolution_risk" in choice.link(1)
+    store, governance, now = results_store(), open_governance(), datetime.now(UTC)
+    with store.writer("ae-1", "run-1", use_case="ae_triage") as writer:
+        writer.add(scored("ae-1", 0, 2, triage="PRIORITY", scored_at=pd.Timestamp(now)), pd.DataFrame())
+    later = pd.Timestamp(now) + pd.Timedelta(hours=1)
+    with store.writer("dr-1", "run-2", use_case="dissolution_risk") as writer:  # r1 is an id of both use cases
+        writer.add(scored("dr-1", 1, 2, model_version="dissolution_risk-0123456789ab", scored_at=later), pd.DataFrame())
+    assert latest_scoring(store, "r1")["case"] == "dissolution_risk"  # type: ignore[index]
+    assert latest_scoring(store, "r1", "ae_triage")["batch"] == "ae-1"  # type: ignore[index]
+    assert adjudicate(store, governance, "r1", 1, "seen in the source", "rita", now, "ae_triage") is None
+    assert store.adjudicated(use_case="ae_triage")["batch"].tolist() == ["ae-1"]
+    assert store.adjudicated(use_case="dissolution_risk").empty
+    why = adjudicate(store, governance, "r2", 0, "checked", "rita", now, "ae_triage")  # r2: dissolution_risk's only
+    assert why is not None and "never scored in this use case" in why
+    assert adjudicate(store, governance, "r2", 0, "checked", "rita", now) is None  # the scoring's own use case
+    assert store.adjudicated(use_case="dissolution_risk")["report_id"].tolist() == ["r2"]
+    [entry] = [e for e in governance.audit.entries() if e.action == "adjudication" and e.subject == "r2"]
+    assert entry.details["use_case"] == "dissolution_risk"

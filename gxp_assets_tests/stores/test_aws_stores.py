@@ -150,10 +150,11 @@ def test_notifications_go_to_the_queue_of_their_kind(aws_stack: AwsContext) -> N
 
 def test_a_file_landed_in_the_bucket_is_announced_on_the_records_queue(aws_stack: AwsContext) -> None:
     resources, sqs = aws_stack.resources, aws_stack.client("sqs")
-    aws_stack.client("s3").put_object(Bucket=resources.LandingBucket, Key="landing/reports/b1.csv", Body=b"a,b\n")
+    key = "landing/ae_triage/reports/b1.csv"
+    aws_stack.client("s3").put_object(Bucket=resources.LandingBucket, Key=key, Body=b"a,b\n")
     messages = sqs.receive_message(QueueUrl=resources.RecordsQueueUrl, MaxNumberOfMessages=10)["Messages"]
     records = [record for message in messages for record in json.loads(message["Body"]).get("Records", [])]
-    assert [unquote_plus(record["s3"]["object"]["key"]) for record in records] == ["landing/reports/b1.csv"]
+    assert [unquote_plus(record["s3"]["object"]["key"]) for record in records] == [key]
 
 
 def test_a_batch_being_published_by_another_run_is_refused_without_a_trace(aws_stack: AwsContext) -> None:

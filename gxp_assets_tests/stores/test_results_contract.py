@@ -16,7 +16,7 @@ from gxp_assets import stores
 from gxp_assets.core.hashing import sha256_file
 from gxp_assets.stores.results_frames import STORED_COLUMNS
 from gxp_assets.stores.results_protocol import ResultsStore
-from gxp_assets_tests.stores.test_results_local import T0, held, scored
+from gxp_assets_tests.stores.test_results_local import AE, T0, held, scored
 
 
 def _write(store: ResultsStore, batch: str, run: str, *chunks: tuple[pd.DataFrame, pd.DataFrame]) -> dict[str, Any]:
@@ -104,8 +104,8 @@ def test_the_priority_queue_is_due_first_and_leaves_out_adjudicated_or_rescored(
     later = scored("day-2", 0, 1, report_id="rescored", triage="REVIEW", scored_at=pd.Timestamp(now))
     _write(store, "day-2", "run-2", (later, pd.DataFrame()))
     label = {"report_id": "seen", "label": 1, "adjudicated_at": now, "adjudicator": "qa", "source_file": "a"}
-    assert store.record_adjudications(pd.DataFrame([label])) == 1
-    assert store.record_adjudications(pd.DataFrame([label])) == 0  # the same row again counts once
+    assert store.record_adjudications(pd.DataFrame([label]), AE) == 1
+    assert store.record_adjudications(pd.DataFrame([label]), AE) == 0  # the same row again counts once
     queue = store.priority_queue(now)
     assert queue["report_id"].tolist() == ["late", "sure", "unsure", "undated"]
     assert queue["hours_left"].iloc[:3].tolist() == pytest.approx([-2.0, 10.0, 10.0])
@@ -154,7 +154,7 @@ def test_the_work_queue_merges_levels_by_due_date_filters_and_pages(backend_name
     other = scored("tue", 100, 6, triage="REVIEW", source="call_centre", scored_at=pd.Timestamp(now))
     _write(store, "tue", "run-2", (other, pd.DataFrame()))
     store.record_adjudications(pd.DataFrame([{"report_id": "r1", "label": 0, "adjudicated_at": now,
-                                              "adjudicator": "qa", "source_file": "a"}]))  # fmt: skip
+                                              "adjudicator": "qa", "source_file": "a"}]), AE)  # fmt: skip
     levels = ("PRIORITY", "REVIEW")
     whole = store.priority_queue(now, levels)
     expected = pd.concat([frame, other])

@@ -22,6 +22,8 @@ from gxp_assets.stores.results_local import LocalResultsStore
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 TRIAGE = np.array(["AUTO_CLOSE", "REVIEW", "PRIORITY"])
+AE = "ae_triage"
+MODEL = "ae_triage-0123456789ab"  # a registered version id names its use case
 
 
 def scored(batch: str, start: int, n: int, **columns: object) -> pd.DataFrame:
@@ -38,7 +40,7 @@ def scored(batch: str, start: int, n: int, **columns: object) -> pd.DataFrame:
             "triage": TRIAGE[seq % 3],
             "triage_reason": "AE not excluded at 95 %; no AE excluded at 95 %",
             "explanation": json.dumps([{"feature": "headache", "contribution": 0.4}]),
-            "model_version": "model-1",
+            "model_version": MODEL,
             "plan_version": "pv-triage 1.0",
             "run_id": f"run-of-{batch}",
             "scored_at": pd.Timestamp(T0),
@@ -332,7 +334,7 @@ def test_priority_queue_orders_by_due_date_and_leaves_out_adjudicated_or_rescore
             scored("day-2", 0, 1, report_id="rescored", triage="REVIEW", scored_at=pd.Timestamp(now)), pd.DataFrame()
         )
     adjudication = {"report_id": "seen", "label": 1, "adjudicated_at": now, "adjudicator": "qa", "source_file": "a"}
-    store.record_adjudications(pd.DataFrame([adjudication]))
+    store.record_adjudications(pd.DataFrame([adjudication]), AE)
 
     queue = store.priority_queue(now)
     assert queue["report_id"].tolist() == ["late", "sure", "unsure", "undated"]
@@ -355,10 +357,10 @@ def test_adjudications_keep_history_latest_wins_and_repeats_count_once(tmp_path:
           "labels-1.csv")],
         columns=["report_id", "label", "adjudicated_at", "adjudicator", "source_file"],
     )  # fmt: skip
-    assert store.record_adjudications(labels) == 3
-    assert store.record_adjudications(labels) == 0  # the same rows again count once
+    assert store.record_adjudications(labels, AE) == 3
+    assert store.record_adjudications(labels, AE) == 0  # the same rows again count once
     older = labels.iloc[[0]].assign(adjudicated_at=T0, source_file="labels-0.csv")
-    assert store.record_adjudications(older) == 1  # recorded later, but adjudicated earlier: it does not win
+    assert store.record_adjudications(older, AE) == 1  # recorded later, but adjudicated earlier: it does not win
     with sqlite3.connect(tmp_path / "results" / "results.sqlite") as connection:
         assert connection.execute("SELECT COUNT(*) FROM adjudications").fetchone()[0] == 4
         with pytest.raises(sqlite3.DatabaseError, match="append-only"):
@@ -372,7 +374,7 @@ def test_adjudications_keep_history_latest_wins_and_repeats_count_once(tmp_path:
     assert store.adjudicated(since=t2)["report_id"].tolist() == ["r0"]
     naive = labels.iloc[[1]].assign(adjudicated_at=datetime(2026, 3, 5))
     with pytest.raises(ValueError, match="time zone"):
-        store.record_adjudications(naive)
+        store.record_adjudications(naive, AE)
 
 
 def test_monitoring_events_are_read_with_a_cursor(tmp_path: Path) -> None:
