@@ -254,6 +254,15 @@ class DriftMeasurement:
         return values
 
 
+def judged(alarms: list[str], n: int, notes: list[str], noun: str) -> list[str]:
+    """``alarms``, or none when ``n`` (> 0) is below MIN_JUDGED_REPORTS: shares of a handful of records say nothing,
+    and the fail-safe withholds the fast route for that batch instead (said in ``notes``)."""
+    if 0 < n < MIN_JUDGED_REPORTS:
+        notes.append(f"{n} {noun} are too few to judge drift (at least {MIN_JUDGED_REPORTS}): no alarm")
+        return []
+    return alarms
+
+
 class DriftAccumulator:
     """Counts of one batch, fed chunk by chunk: memory is the reference, a few counters, 8 bytes per document and a
     sample of at most ``DOMAIN_SAMPLE_ROWS`` reports' word n-grams."""
@@ -344,10 +353,7 @@ class DriftAccumulator:
             ("unseen_ngram_share", unseen_share, limits.unseen_ngram_share_max),
             ("domain_auc", domain_auc if significant else None, limits.domain_auc_max),
         ]
-        alarms = alarms_of(monitored)
-        if 0 < n < MIN_JUDGED_REPORTS:  # shares of a handful of reports say nothing; the fail-safe withholds instead
-            notes.append(f"{n} reports are too few to judge drift (at least {MIN_JUDGED_REPORTS}): no alarm")
-            alarms = []
+        alarms = judged(alarms_of(monitored), n, notes, "reports")
         return DriftMeasurement(
             n_reports=n,
             score_psi=output.score_psi,

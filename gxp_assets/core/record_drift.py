@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 import pandas as pd
 import scipy.sparse as sp
 
-from gxp_assets.core.drift import MIN_JUDGED_REPORTS, DriftLimits
+from gxp_assets.core.drift import DriftLimits, judged
 from gxp_assets.core.output_drift import OutputCounts, OutputReference, alarms_of
 from gxp_assets.core.record_reference import RecordReference
 from gxp_assets.core.tabular_drift import ColumnDrift, TabularCounts
@@ -106,9 +106,6 @@ class RecordDriftAccumulator:
             alarms += column_alarms(column, limits)
         if limits.domain_auc_max is not None:
             notes.append("domain_auc is not measured for records without text yet: its limit is not judged")
-        if 0 < n < MIN_JUDGED_REPORTS:  # shares of a handful of records say nothing; the fail-safe withholds instead
-            notes.append(f"{n} records are too few to judge drift (at least {MIN_JUDGED_REPORTS}): no alarm")
-            alarms = []
         return RecordDriftMeasurement(
             n_reports=n,
             score_psi=output.score_psi,
@@ -119,7 +116,7 @@ class RecordDriftAccumulator:
             score_counts=output.score_counts,
             columns=tuple(columns),
             limits=limits,
-            alarms=alarms,
+            alarms=judged(alarms, n, notes, "records"),
             notes=notes,
             reference_sha256=self.reference.sha256,
         )
