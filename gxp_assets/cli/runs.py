@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from gxp_assets.cli.common import CliError, number
+from gxp_assets.cli.common import CliError, number, table
 from gxp_assets.stores.local import default_home
 
 
@@ -61,16 +61,21 @@ def run_job(
     )
 
 
+def metadata_by_asset(result: Any) -> dict[str, dict]:
+    """Metadata of each asset the run materialized, by its name within the run's use case (a run belongs to one use
+    case, so the names are unique)."""
+    return {event.materialization.asset_key.path[-1]: {key: value.value for key, value in
+            event.materialization.metadata.items()} for event in result.get_asset_materialization_events()}  # fmt: skip
+
+
 def materializations(result: Any) -> dict[str, dict]:
-    """Metadata of each asset the run materialized, by its name within the run's use case, printing one line per
-    asset (a run belongs to one use case, so the names are unique)."""
-    found = {}
+    """:func:`metadata_by_asset`, printing one line per asset."""
+    found = metadata_by_asset(result)
     for event in result.get_asset_materialization_events():
-        materialization = event.materialization
-        metadata = {key: value.value for key, value in materialization.metadata.items()}
+        key = event.materialization.asset_key
+        metadata = found[key.path[-1]]
         size = metadata.get("records", metadata.get("rows", metadata.get("shape", metadata.get("bytes", ""))))
-        print(f"  {materialization.asset_key.to_user_string():<32} {size!s:>10}  {metadata.get('artifact', '')}")
-        found[materialization.asset_key.path[-1]] = metadata
+        print(f"  {key.to_user_string():<32} {size!s:>10}  {metadata.get('artifact', '')}")
     for check in result.get_asset_check_evaluations():
         print(f"  check {check.check_name:<30} {'passed' if check.passed else 'FAILED'}")
     return found
@@ -110,7 +115,8 @@ def score_landed_file(use_case: str, path: Path) -> Any:
 
 
 def print_batch(result: Any) -> None:
-    """What a scoring run did: counts, triage and drift; a batch with nothing scored prints 'n/a' for figures."""
+    """What a scoring run did: counts, triage (as the use case names its outcomes) and drift; a batch with nothing
+    scored prints 'n/a' for figures."""
     print(f"run {result.run_id}: {'SUCCESS' if result.success else 'FAILURE'}")
     found = materializations(result)
     scored, drift = found.get("scored_reports"), found.get("drift_report")
@@ -118,11 +124,60 @@ def print_batch(result: Any) -> None:
         print(f"\nBatch scored by ACTIVE model {scored['model_version']} ({scored['plan_version']}): "
               f"{scored['received']:,} received = {scored['scored']:,} scored + {scored['quarantined']:,} "
               f"quarantined; triage {scored['triage']}")  # fmt: skip
-    if drift:
+    if drift and "per_feature" in drift:  # records: the output measures and every declared feature
+        print(f"Drift report: {'DRIFT: ' + drift['alarms'] if drift['drifted'] else 'no drift'} (score PSI "
+              f"{number(drift.get('score_psi'))}, REVIEW share {number(drift.get('review_share'), '.1%')}, subgroup "
+              f"shift {number(drift.get('source_shift'))})")  # fmt: skip
+        print_features(drift["per_feature"], drift.get("limits", {}))
+        print(f"Drift plot: {drift['plot_file']}")
+    elif drift:
         print(f"Drift report: {'DRIFT: ' + drift['alarms'] if drift['drifted'] else 'no drift'} (score PSI "
               f"{number(drift.get('score_psi'))}, unseen n-grams {number(drift.get('unseen_ngram_share'), '.1%')}, "
               f"REVIEW share {number(drift.get('review_share'), '.1%')}, source shift "
               f"{number(drift.get('source_shift'))})\nDrift plot: {drift['plot_file']}")  # fmt: skip
+
+
+def print_features(per_feature: dict[str, dict], limits: dict[str, float | None]) -> None:
+    """Per declared feature: PSI (and its sampling noise), missing share, and the share outside the training range
+    (numeric) or of unseen levels (categorical), each against the plan's limit for its type."""
+    rows = []
+    for column, measures in per_feature.items():
+        kind = measures["kind"]
+        other = "out_of_range_share" if kind == "numeric" else "unseen_level_share"
+        rows.append((column, kind, number(measures["psi"]), number(measures["psi_noise"]),
+                     number(limits.get(f"{kind}_psi_max"), "g"), number(measures["missing_share"], ".1%"),
+                     f"{number(measures[other], '.1%')} {'outside range' if kind == 'numeric' else 'unseen'}",
+                     measures.get("alarm") or ""))  # fmt: skip
+    print(table(["feature", "type", "PSI", "noise", "PSI limit", "missing", "range / levels", "alarm"], rows,
+                right=[2, 3, 4, 5]))  # fmt: skip
+
+
+def print_for_qa(declaration: Any, result: Any, record: dict) -> None:
+    """What a QA person reads about a scored batch: every outcome by its declared name, with its meaning and count;
+    that every record was scored or quarantined (the blocking reconciliation check), and why records were held;
+    the guarantee the model states; the positive-outcome records; where the drift report is."""
+    found = metadata_by_asset(result)
+    scored, drift = found["scored_reports"], found.get("drift_report", {})
+    checks = {check.check_name: check.passed for check in result.get_asset_check_evaluations()}
+    triage = declaration.triage
+    print("\n== 5. What QA reads ==")
+    print(f"{scored['received']:,} records received = {scored['scored']:,} scored + {scored['quarantined']:,} "
+          f"quarantined; reconciliation check batch_reconciled: "
+          f"{'passed' if checks.get('batch_reconciled') else 'FAILED'}")  # fmt: skip
+    for reason, count in scored.get("quarantine_reason_counts", {}).items():
+        print(f"  quarantined, {reason}: {count}")
+    print("Outcomes:")
+    for outcome in (triage.negative, triage.uncertain, triage.positive):
+        print(f"  {outcome.name:<27} {scored['triage'].get(outcome.name, 0):>5}  {' '.join(outcome.meaning.split())}")
+    if scored.get("auto_close_suspension", "none") != "none":
+        print(f"  {triage.negative.name} SUSPENDED for this batch: {scored['auto_close_suspension']}")
+    if "guarantee" in record:
+        print(f"Guarantee: {record['guarantee']['statement']}")
+    print(f"{triage.positive.name} records: {scored.get('priority_queue_file', 'none')}")
+    if drift:
+        verdict = "DRIFT: " + drift["alarms"] if drift["drifted"] else "no drift"
+        print(f"Drift report: {verdict}; per-feature measures in the asset {declaration.id}/drift_report (UI: Assets), "
+              f"plot {drift['plot_file']}")  # fmt: skip
 
 
 def train(use_case: str, config: str | None, log_level: str = "INFO") -> dict[str, dict]:

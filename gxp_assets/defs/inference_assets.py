@@ -285,6 +285,7 @@ def inference_assets(scope: UseCaseScope) -> list[AssetsDefinition]:
                 "auto_close_suspended_reports": tally.suspended,
                 "sources_not_covered": MetadataValue.json(tally.to_dict()["sources_not_covered"]),
                 "quarantine_reasons": count_table(pd.Series(list(tally.reasons.elements()), dtype=object), "reason"),
+                "quarantine_reason_counts": MetadataValue.json(tally.to_dict()["quarantine_reasons"]),
                 "priority_reports": len(priority),
                 "priority_queue": MetadataValue.md(_priority_table(priority, full_path, positive)),
                 "priority_queue_file": MetadataValue.path(full_path),

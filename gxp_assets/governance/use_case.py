@@ -32,6 +32,7 @@ from gxp_assets.governance.plan import (
 )
 from gxp_assets.governance.use_case_schema import (
     ClassNames,
+    DemoData,
     DriftMeasures,
     Features,
     FileFormat,
@@ -63,6 +64,7 @@ class UseCase(Strict):
     regulatory_clock: RegulatoryClock | None = None
     drift: DriftMeasures
     plan: Text  # the change control plan, relative to the use-case folder
+    demo: DemoData | None = None  # synthetic data for `gxp demo` of a use case declared by records
 
     @field_validator("plan")
     @classmethod
