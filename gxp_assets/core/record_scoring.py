@@ -12,6 +12,10 @@ text), a missing value as ``(missing)``. Not empty, because the results store ke
 scored, and the review console and the positive-outcome list show ``text`` to the person who decides; the raw line
 itself stays provable by ``input_sha256``. It is never a model input.
 
+Quarantine rows take the same mapping (the cells as received): ``report_id`` the id cell, ``document_id`` the group
+cell, ``source`` the subgroup cell, ``received_at`` the time cell, ``label`` the label cell; the other cells stay
+with the row (the results store folds them into its ``extra`` column) and ``raw`` keeps the line's bytes.
+
 A categorical level the declaration does not list is kept at scoring (core.record_validation names it in
 ``unknown_levels``): the record is scored, then routed to REVIEW with a reason naming column and level, whatever the
 model said, because the model never saw that level and neither the guarantee nor a positive outcome speaks for it.
@@ -30,6 +34,7 @@ import scipy.sparse as sp
 
 from gxp_assets.core.batch_scoring import SCORE_BLOCK_ROWS, ScoringStamp, scored_frame
 from gxp_assets.core.conformal import Triage
+from gxp_assets.core.contracts import REPORT_FIELDS
 from gxp_assets.core.features import FeatureSpec, featurize
 from gxp_assets.core.record_contract import RecordContract
 from gxp_assets.core.record_drift import RecordDriftAccumulator
@@ -54,6 +59,18 @@ def rendered_records(valid: pd.DataFrame, contract: RecordContract) -> list[str]
         for row, cell in enumerate(valid[category.name].tolist()):
             parts[row].append(f"{category.name}={MISSING if cell is None or pd.isna(cell) else cell}")
     return ["; ".join(row) for row in parts]
+
+
+def contract_quarantine(quarantined: pd.DataFrame, contract: RecordContract) -> pd.DataFrame:
+    """Quarantine rows of declared records under the report contract's field names (the module docstring)."""
+    parts = {"report_id": contract.id_column, "document_id": contract.group_column,
+             "source": contract.subgroup_column, "received_at": contract.time_column,
+             "label": contract.label_column}  # fmt: skip
+    frame = quarantined.rename(columns={column: field for field, column in parts.items() if column})
+    for field in REPORT_FIELDS:
+        if field not in frame.columns:
+            frame[field] = None
+    return frame
 
 
 def route_unknown_levels(predictions: pd.DataFrame, unknown: pd.Series) -> pd.DataFrame:
@@ -89,7 +106,8 @@ class RecordReader:
         return read_record_chunks(path, self.contract.file_format, chunk_records)
 
     def validate(self, intake: pd.DataFrame) -> ValidationResult:
-        return self._validator.validate(intake)
+        result = self._validator.validate(intake)
+        return ValidationResult(result.valid, contract_quarantine(result.quarantined, self.contract))
 
     def score_block(
         self, valid: pd.DataFrame, origin: pd.DataFrame, model: TriageModel, stamp: ScoringStamp, explain_top_k: int

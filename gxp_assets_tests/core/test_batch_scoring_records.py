@@ -32,6 +32,7 @@ from gxp_assets.core.splits import SplitPlan, assign_record_splits, split_rows
 from gxp_assets.core.training import TrainingData, train_model
 from gxp_assets.governance.plan import load_plan
 from gxp_assets.governance.use_case import USE_CASES_ROOT, load_use_case
+from gxp_assets.stores.results_frames import quarantine_frame
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)  # after the last of 3,400 synthetic batches (2 to 12 h apart from 2026)
 PARAMS = TrainingParams(linear_c=0.0, max_rounds=200, num_threads=1)
@@ -116,6 +117,10 @@ def test_every_record_is_scored_or_quarantined_with_its_reason(world: dict) -> N
         row = held.loc[cell.row + 2]
         assert row["reason"] == expected[cell.kind] and cell.column in row["detail"]
     assert set(quarantined["reason"]) == {"missing_field", "out_of_range", "invalid_number", "duplicate_id"}
+    twice = quarantined[quarantined["reason"] == "duplicate_id"].iloc[0]  # held under the results contract's names
+    assert (twice["report_id"], twice["document_id"], twice["source"]) == tuple(batch.iloc[40][
+        ["batch_id", "product_code", "site"]])  # fmt: skip
+    assert len(quarantine_frame(quarantined)) == len(quarantined)  # what the results store keeps of them
     assert list(predictions.columns) == list(SCORED_COLUMNS)
     # The declaration's mapping onto the results contract.
     first = predictions.iloc[0]
