@@ -168,7 +168,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print("\n== 5. For people: the PRIORITY queue (`gxp queue`) and the outbox ==")
         print_queue(verified_results().priority_queue(datetime.now(UTC)), DEMO_QUEUE_ROWS)
     else:
-        print_for_qa(declaration, result, governance.registry.get(version).record)
+        print_for_qa(declaration, result, governance, version)
     print(f"notifications: {default_home() / 'outbox'}")
     sensors = ", ".join(f"{args.use_case}__{name}" for name in ("landing_files", "approved_models",
                                                                   "retraining_triggers"))  # fmt: skip

@@ -152,10 +152,15 @@ def print_features(per_feature: dict[str, dict], limits: dict[str, float | None]
                 right=[2, 3, 4, 5]))  # fmt: skip
 
 
-def print_for_qa(declaration: Any, result: Any, record: dict) -> None:
+def print_for_qa(declaration: Any, result: Any, governance: Any, version: str) -> None:
     """What a QA person reads about a scored batch: every outcome by its declared name, with its meaning and count;
     that every record was scored or quarantined (the blocking reconciliation check), and why records were held;
-    the guarantee the model states; the positive-outcome records; where the drift report is."""
+    the model's guarantee in the use case's words; the positive-outcome records; where the drift report is."""
+    import pandas as pd
+
+    from gxp_assets.core.conformal import ConformalRecord, Triage
+    from gxp_assets.core.record_scoring import UNKNOWN_LEVEL_REASON
+
     found = metadata_by_asset(result)
     scored, drift = found["scored_reports"], found.get("drift_report", {})
     checks = {check.check_name: check.passed for check in result.get_asset_check_evaluations()}
@@ -171,9 +176,17 @@ def print_for_qa(declaration: Any, result: Any, record: dict) -> None:
         print(f"  {outcome.name:<27} {scored['triage'].get(outcome.name, 0):>5}  {' '.join(outcome.meaning.split())}")
     if scored.get("auto_close_suspension", "none") != "none":
         print(f"  {triage.negative.name} SUSPENDED for this batch: {scored['auto_close_suspension']}")
-    if "guarantee" in record:
-        print(f"Guarantee: {record['guarantee']['statement']}")
-    print(f"{triage.positive.name} records: {scored.get('priority_queue_file', 'none')}")
+    predictions = pd.read_parquet(scored["predictions_file"])
+    unknown = predictions[predictions["triage_reason"].str.startswith(UNKNOWN_LEVEL_REASON)]
+    for row in unknown.itertuples():
+        print(f"  {row.report_id} ({row.source}) is {triage.uncertain.name}: {row.triage_reason.split(' (not')[0]}")
+    registered = governance.registry.get(version)
+    conformal = governance.load_model_artifacts(registered)["conformal_model"]["conformal"]
+    print(f"Guarantee: {ConformalRecord.from_dict(conformal).statement(declaration.wording())}")
+    held = predictions[predictions["triage"] == Triage.PRIORITY.value].sort_values("p_ae", ascending=False)
+    print(f"{triage.positive.name} ({len(held)}; full list {scored.get('priority_queue_file', 'none')}):")
+    for row in held.head(5).itertuples():
+        print(f"  {row.report_id}  {row.document_id}  {row.source}  p={row.p_ae:.3f}  {row.text[:90]}")
     if drift:
         verdict = "DRIFT: " + drift["alarms"] if drift["drifted"] else "no drift"
         print(f"Drift report: {verdict}; per-feature measures in the asset {declaration.id}/drift_report (UI: Assets), "
@@ -191,11 +204,13 @@ def train(use_case: str, config: str | None, log_level: str = "INFO") -> dict[st
     found = materializations(result)
     evaluation, candidate = found.get("model_evaluation", {}), found.get("model_candidate", {})
     if evaluation:
+        declared = scope_of(use_case).declaration()
         print(
             f"\nModel on the test split: AUROC {evaluation['auroc']:.3f}, best F1 {evaluation['best_f1']:.3f}, "
-            f"realized AE recall {evaluation['ae_recall']:.3f} (target {evaluation['ae_target']:.2f}), "
-            f"auto-closed {evaluation['auto_close_share']:.1%}, review {evaluation['review_share']:.1%}. "
-            f"Model card: {evaluation['model_card_file']}"
+            f"realized recall of '{declared.classes.positive}' {evaluation['ae_recall']:.3f} (target "
+            f"{evaluation['ae_target']:.2f}), {declared.triage.negative.name} {evaluation['auto_close_share']:.1%}, "
+            f"{declared.triage.uncertain.name} {evaluation['review_share']:.1%}. Model card: "
+            f"{evaluation['model_card_file']}"
         )
     if candidate:
         print(

@@ -90,7 +90,7 @@ def _notify_priority(
         return None
     first_due = priority["due_at"].iloc[0]
     due = f"; first due {first_due:%Y-%m-%d %H:%M} UTC" if not pd.isna(first_due) else ""
-    subject = f"{len(priority)} {outcome} report(s) in batch {batch}{due}"
+    subject = f"{len(priority)} {outcome} record(s) in batch {batch}{due}"
     listed = priority.head(PRIORITY_LISTED)
     message = Notification(
         kind="priority_reports",

@@ -19,7 +19,7 @@ from pathlib import Path
 from pydantic import field_validator, model_validator
 
 from gxp_assets.core import record_contract as core_contract
-from gxp_assets.core.conformal import Triage
+from gxp_assets.core.conformal import Triage, Wording
 from gxp_assets.core.features import FeatureSpec
 from gxp_assets.core.hashing import sha256_hex
 from gxp_assets.governance.plan import (
@@ -112,6 +112,12 @@ class UseCase(Strict):
         if str(triage) not in outcomes:
             raise ValueError(f"{triage!r} is not a triage code ({', '.join(outcomes)})")
         return outcomes[str(triage)].name
+
+    def wording(self) -> Wording:
+        """How a guarantee statement names this use case's positive records and negative outcome."""
+        positive = f"'{self.classes.positive}'"
+        return Wording(positive=positive, a_positive=positive, positives=f"records with {positive}", records="records",
+                       closed=f"routed {self.triage.negative.name}")  # fmt: skip
 
     def outcome_counts(self, counts: Mapping[str, int]) -> dict[str, int]:
         """Counts by triage code as counts by declared name, every outcome shown (0 where none), in the order
