@@ -6,11 +6,11 @@ from dagster import Definitions
 
 from gxp_assets.defs.resources import resources
 from gxp_assets.defs.use_case_graph import ALL_STAGES, use_case_definitions
-from gxp_assets.defs.use_case_scope import DATA, UseCaseScope
+from gxp_assets.defs.use_case_scope import DATA, GOVERNANCE, MODEL, UseCaseScope
 
-#: The use cases whose graph is built, with the stages built so far. Each must be declared under use_cases/;
-#: dissolution_risk has its data stage only, until its model stage reads the declared records (issue 14, next step).
-WIRED_USE_CASES = {"ae_triage": ALL_STAGES, "dissolution_risk": (DATA,)}
+#: The use cases whose graph is built, with the stages built so far (a prefix of ALL_STAGES). Each must be declared
+#: under use_cases/; dissolution_risk trains and registers, its scoring and monitoring stages are next (issue 14).
+WIRED_USE_CASES = {"ae_triage": ALL_STAGES, "dissolution_risk": (DATA, MODEL, GOVERNANCE)}
 SCOPES = {use_case: UseCaseScope(use_case) for use_case in WIRED_USE_CASES}
 
 defs = Definitions.merge(

@@ -2,7 +2,8 @@
 
 The hashed blocks keep no vocabulary, so a column is named from text: a scored report's own words
 (``TextColumns``), or the training corpus's most frequent n-gram or word where no report is at hand
-(``feature_names``). The hashing itself is features.py's; this module only hashes again to find names.
+(``feature_names``); a declared numeric or categorical column by its name and levels (``tabular_feature_names``).
+The hashing itself is features.py's and tabular_features.py's; this module only hashes again to find names.
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ from __future__ import annotations
 import re
 import string
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 
+from sklearn.feature_extraction import FeatureHasher
 from sklearn.utils import murmurhash3_32
 
 from gxp_assets.core.features import (
@@ -115,5 +117,25 @@ def feature_names(texts: Iterable[str], spec: FeatureSpec = DEFAULT_FEATURE_SPEC
             names.update({column: SENTENCE_TERM for column in range(offset, offset + width)})
         elif block.startswith("num:"):
             names[offset] = block
+        offset += width
+    return names
+
+
+def tabular_feature_names(spec: FeatureSpec, levels: Mapping[str, Sequence[str]]) -> dict[int, str]:
+    """Readable names for a spec's numeric and categorical columns: a numeric column by its declared name, a hashed
+    categorical bucket by the ``column=level`` tokens of the declared ``levels`` that land in it (two that share a
+    bucket are both named, "a=x | b=y", since the model cannot tell them apart). Text blocks are ``feature_names``'."""
+    hasher = FeatureHasher(n_features=spec.categorical_buckets, input_type="string", alternate_sign=False)
+    names: dict[int, str] = {}
+    offset = 0
+    for block, width in spec.blocks():
+        if block.startswith("num:"):
+            names[offset] = block.removeprefix("num:")
+        elif block == "cat":
+            tokens = [f"{column}={level}" for column in spec.categorical_columns for level in levels.get(column, ())]
+            buckets: dict[int, list[str]] = {}
+            for token in tokens:  # (the hasher, as tabular_parts uses it, puts one token in one bucket)
+                buckets.setdefault(offset + int(hasher.transform([[token]]).indices[0]), []).append(token)
+            names.update({column: " | ".join(held) for column, held in buckets.items()})
         offset += width
     return names

@@ -9,6 +9,7 @@ reference (``core.drift.DriftReference``, which has neither) and reads it with `
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -59,7 +60,8 @@ class RecordReference:
         return sha256_hex(canonical_json(self.to_dict()))
 
     def to_dict(self) -> dict:
-        return {
+        """Plain JSON types only (tuples as the lists JSON gives back), so the stored value equals this."""
+        return _plain({
             "kind": REFERENCE_KIND,
             "schema": REFERENCE_SCHEMA,
             "feature_spec": self.feature_spec.to_dict(),
@@ -70,8 +72,8 @@ class RecordReference:
             "score_shares": list(self.score_shares),
             "review_share": self.review_share,
             "source_shares": dict(self.source_shares),
-            "sample": {"columns": list(self.sample.columns), "rows": [list(row) for row in self.sample.rows]},
-        }
+            "sample": {"columns": self.sample.columns, "rows": self.sample.rows},
+        })  # fmt: skip
 
     @classmethod
     def from_dict(cls, values: dict) -> RecordReference:
@@ -94,6 +96,10 @@ class RecordReference:
             source_shares={str(key): float(share) for key, share in values["source_shares"].items()},
             sample=RecordSample(tuple(sample["columns"]), tuple(tuple(row) for row in sample["rows"])),
         )
+
+
+def _plain(values: dict) -> dict:
+    return json.loads(json.dumps(values, allow_nan=False))
 
 
 def _sample(records: pd.DataFrame, spec: FeatureSpec, ids: Sequence[object], decimal: str, rows: int) -> RecordSample:

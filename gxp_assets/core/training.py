@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from gxp_assets.core.features import FeatureMatrix
-from gxp_assets.core.guarantee import Guarantee, check_calibration_supports
+from gxp_assets.core.guarantee import CalibrationTooSmall, Guarantee, calibration_shortfall
 from gxp_assets.core.model import TrainedModel, TrainingParams, train_classifier
 from gxp_assets.core.splits import split_rows
 
@@ -49,25 +49,37 @@ def _rows(part: pd.DataFrame) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class CalibrationNeeds:
-    """What the calibration split must support (the plan's guarantee and no-AE coverage), checked before training."""
+    """What the calibration split must support (the plan's guarantee and negative-class coverage), checked before
+    training; ``positive`` / ``negative`` are the use case's class names, for the message only."""
 
     guarantee: Guarantee
     no_ae_confidence: float
+    positive: str = "positive"
+    negative: str = "negative"
 
     def to_dict(self) -> dict:
-        return {"guarantee": self.guarantee.to_dict(), "no_ae_confidence": self.no_ae_confidence}
+        return {"guarantee": self.guarantee.to_dict(), "no_ae_confidence": self.no_ae_confidence,
+                "positive": self.positive, "negative": self.negative}  # fmt: skip
 
     @classmethod
     def from_dict(cls, values: dict) -> CalibrationNeeds:
-        return cls(Guarantee.from_dict(values["guarantee"]), float(values["no_ae_confidence"]))
+        names = {key: str(values[key]) for key in ("positive", "negative") if key in values}
+        return cls(Guarantee.from_dict(values["guarantee"]), float(values["no_ae_confidence"]), **names)
 
 
 def check_calibration(data: TrainingData, needs: CalibrationNeeds) -> None:
-    """CalibrationTooSmall, with the numbers, when the calibration split cannot support what the plan promises."""
+    """CalibrationTooSmall when the calibration split cannot support what the plan promises, before anything is
+    trained: what the plan needs, and what the calibration split holds (positives, in how many of its groups)."""
     rows = data.calibration_rows
-    check_calibration_supports(
-        needs.guarantee, rows["label"].astype(int).to_numpy(), rows["split_group"].to_numpy(), needs.no_ae_confidence
-    )
+    labels, groups = rows["label"].astype(int).to_numpy(), rows["split_group"].to_numpy()
+    problems = calibration_shortfall(labels, groups, needs.guarantee, needs.no_ae_confidence,
+                                     positive=needs.positive, negative=needs.negative)  # fmt: skip
+    if problems:
+        held = (
+            f"calibration split: {len(labels):,} records, {int(labels.sum()):,} of them {needs.positive}, in "
+            f"{len(set(groups[labels == 1].astype(str))):,} of its {len(set(groups.astype(str))):,} groups"
+        )
+        raise CalibrationTooSmall(f"{'; '.join(problems)} ({held})")
 
 
 def train_model(

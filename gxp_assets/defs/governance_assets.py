@@ -25,6 +25,7 @@ from gxp_assets.defs.registry_observation import CANDIDATE, registry_observation
 from gxp_assets.defs.use_case_scope import GOVERNANCE, UseCaseScope
 from gxp_assets.governance.acceptance import data_requirements_met, evaluate_acceptance, within_plan
 from gxp_assets.governance.registry import State, version_id
+from gxp_assets.governance.use_case import UseCase
 from gxp_assets.stores import notifier
 from gxp_assets.stores.endpoint_switch import switch_endpoint
 from gxp_assets.stores.notifier import Notification
@@ -47,21 +48,26 @@ CRITERIA = (
     "max_auroc_drop_vs_active",
     "subgroup_positive_recall_min",
 )
-#: What each blocking check of model_candidate judges, as the UI shows it.
-CHECK_DESCRIPTIONS = {
-    "auroc_min": "Test-split AUROC is at least the change control plan's acceptance_criteria.auroc_min.",
-    "positive_recall_min": "Realized recall of the positive class on the test split is at least the guaranteed "
-    "recall minus the plan's positive_recall_tolerance.",
-    "auto_close_min": "The share of test reports auto-closed is at least the plan's auto_close_min (the model is "
-    "useful, not only safe).",
-    "max_auroc_drop_vs_active": "AUROC does not drop by more than the plan allows against the ACTIVE model.",
-    "subgroup_positive_recall_min": "Every subgroup with enough positive records keeps positive recall at or above "
-    "the plan's subgroup_positive_recall_min.",
-    "inside_change_control_plan": "The change stays inside what the plan allows without a new plan: feature "
-    "specification, model family, intended use, guarantee, PRIORITY floor and confidence levels.",
-    "inputs_of_one_training": "Every input the registration loaded is the version the classifier was built from "
-    "(no splits, evaluation or reference of another training), walked from the versions each step loaded.",
-}
+
+
+def check_descriptions(declared: UseCase) -> dict[str, str]:
+    """What each blocking check of model_candidate judges, as the UI shows it, in the use case's outcome names."""
+    negative, positive = declared.triage.negative.name, declared.triage.positive.name
+    return {
+        "auroc_min": "Test-split AUROC is at least the change control plan's acceptance_criteria.auroc_min.",
+        "positive_recall_min": f"Realized recall of the positive class ({declared.classes.positive}) on the test "
+        "split is at least the guaranteed recall minus the plan's positive_recall_tolerance.",
+        "auto_close_min": f"The share of test records routed {negative} is at least the plan's auto_close_min (the "
+        "model is useful, not only safe).",
+        "max_auroc_drop_vs_active": "AUROC does not drop by more than the plan allows against the ACTIVE model.",
+        "subgroup_positive_recall_min": "Every subgroup with enough positive records keeps positive recall at or "
+        "above the plan's subgroup_positive_recall_min.",
+        "inside_change_control_plan": "The change stays inside what the plan allows without a new plan: feature "
+        f"specification, model family, intended use, guarantee, {positive} floor and confidence levels.",
+        "inputs_of_one_training": "Every input the registration loaded is the version the classifier was built from "
+        "(no splits, evaluation or reference of another training), walked from the versions each step loaded.",
+    }
+
 METRICS_KEPT = ("auroc", "pr_auc", "best_f1", "ae_recall", "auto_close_share", "review_share", "brier", "ece")
 
 
@@ -86,13 +92,14 @@ class PromotionConfig(Config):
 
 def governance_assets(scope: UseCaseScope) -> list[AssetsDefinition]:
     """``scope``'s evaluated model as a registry candidate under its plan, and its ACTIVE model."""
+    descriptions = check_descriptions(scope.declaration())
 
     @asset(
         **scope.asset_args(GOVERNANCE),
         check_specs=[
             *(
                 AssetCheckSpec(
-                    name, asset=scope.key("model_candidate"), blocking=True, description=CHECK_DESCRIPTIONS[name]
+                    name, asset=scope.key("model_candidate"), blocking=True, description=descriptions[name]
                 )
                 for name in (*CRITERIA, "inside_change_control_plan", "inputs_of_one_training")
             ),
@@ -140,6 +147,8 @@ def governance_assets(scope: UseCaseScope) -> list[AssetsDefinition]:
             plan, len(dataset_splits), int((dataset_splits["label"] == 1).sum()), newest_record_age_days=None
         )
         lineage, mixed = _lineage(context, scope)
+        declaration = scope.loaded_declaration()  # its file's hash: a changed declaration is a controlled change
+        lineage["use_case"] = {"id": declaration.use_case.id, "sha256": declaration.sha256}
         version = version_id(plan.use_case, model_sha256, conformal_sha256)
         head = governance.audit_head()
         record = {
@@ -231,6 +240,10 @@ def governance_assets(scope: UseCaseScope) -> list[AssetsDefinition]:
         governance = scope.governance()
         version = config.version or model_candidate["version"]
         model = governance.registry.get(version)
+        if model is None:
+            raise ValueError(f"no model version {version} is registered")
+        if model.use_case != scope.id:  # each use case promotes its own models, under the plan recorded with them
+            raise ValueError(f"model {version} is a model of {model.use_case}, not of {scope.id}: promote it there")
         if model.state == State.APPROVED:
             governance.promote(version, current_user())
             notifier().send(

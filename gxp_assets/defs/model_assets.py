@@ -1,4 +1,9 @@
-"""The model half of the asset graph: classifier -> conformal model -> evaluation on the test split."""
+"""The model half of the asset graph: classifier -> conformal model -> evaluation on the test split.
+
+What differs between use cases comes from the declaration (``scope.declaration()``): the class and triage outcome
+names, the text column if one is declared (its n-grams name the model's columns), else the declared numeric columns
+and categorical ``column=level`` tokens.
+"""
 
 import json
 from dataclasses import replace
@@ -10,11 +15,11 @@ from dagster import AssetExecutionContext, AssetsDefinition, Config, MetadataVal
 from pydantic import Field
 
 from gxp_assets.core.calibration import choose_calibrator
-from gxp_assets.core.column_names import feature_names
+from gxp_assets.core.column_names import feature_names, tabular_feature_names
 from gxp_assets.core.conformal import fit_conformal
 from gxp_assets.core.evaluation import held_out_metrics
 from gxp_assets.core.explain import used_columns
-from gxp_assets.core.features import FeatureMatrix
+from gxp_assets.core.features import FeatureMatrix, FeatureSpec
 from gxp_assets.core.guarantee import Guarantee
 from gxp_assets.core.hashing import sha256_hex
 from gxp_assets.core.model import TrainingParams, load_classifier, predict_scores
@@ -30,6 +35,7 @@ from gxp_assets.defs.metadata import embedded_png, records_table, rounded
 from gxp_assets.defs.training_runner import ModelTrainer
 from gxp_assets.defs.use_case_scope import MODEL, UseCaseScope
 from gxp_assets.governance.plan import ChangeControlPlan
+from gxp_assets.governance.use_case import UseCase
 
 _DEFAULTS = TrainingParams()
 
@@ -91,14 +97,47 @@ DISPLAYED_METRICS = ("auroc", "pr_auc", "best_f1", "f1_at_operating_point", "bri
                      "auto_close_share", "review_share")  # fmt: skip
 
 
+def triage_policy(declared: UseCase, plan: ChangeControlPlan) -> dict:
+    """How a prediction set becomes a triage outcome, in the declared outcome names; ``priority_min_p_ae`` is the
+    plan's floor on the calibrated probability of the positive class (core.scoring reads it by that name)."""
+    triage = declared.triage
+    return {
+        "{0}": triage.negative.name,
+        "{1}": f"{triage.positive.name} when p({_short(declared)}) >= priority_min_p_ae, else {triage.uncertain.name}",
+        "{0,1} or {}": triage.uncertain.name,
+        "priority_min_p_ae": plan.conformal.positive_min_probability,
+    }
+
+
+def _short(declared: UseCase) -> str:
+    """The positive class as the policy writes its probability: its initials when it is several words
+    ("adverse event": AE), else its name."""
+    words = declared.classes.positive.split()
+    return "".join(word[0].upper() for word in words) if 1 < len(words) <= 2 else declared.classes.positive
+
+
+def model_names(declared: UseCase, spec: FeatureSpec, texts: pd.Series | None) -> dict[int, str]:
+    """Readable names of the model's columns: training n-grams of the declared text column (``texts``, the train
+    split's), the declared numeric columns, and the declared categorical levels."""
+    levels = {feature.column: tuple(feature.levels) for feature in declared.features.categorical}
+    named = feature_names(texts, spec) if texts is not None else {}
+    return named | tabular_feature_names(spec, levels)
+
+
 def model_assets(scope: UseCaseScope) -> list[AssetsDefinition]:
     """The model stage of ``scope``'s graph: classifier -> conformal model -> evaluation on the test split."""
+    text = bool(scope.declaration().features.text)
+    columns = (
+        "the text columns a linear fit weighs most (plus, with tree_weight < 1, that linear part)"
+        if text
+        else "the declared numeric and categorical columns"
+    )
 
     @asset(
         **scope.asset_args(MODEL),
-        description="LightGBM trees on the text columns a linear fit weighs most (plus, with tree_weight < 1, that "
-        "linear part) fitted on the train split; stored as one JSON text holding LightGBM's own text format, any "
-        "linear weights and the training parameters.",
+        description=f"LightGBM trees on {columns}, fitted on the train split; stored as one JSON text holding "
+        "LightGBM's own text format, any linear weights and the training parameters. Training stops first, with "
+        "the numbers, when the calibration split cannot support the plan's guarantee.",
     )
     def ae_classifier(
         context: AssetExecutionContext,
@@ -108,12 +147,13 @@ def model_assets(scope: UseCaseScope) -> list[AssetsDefinition]:
         dataset_splits: pd.DataFrame,
     ) -> Output[str]:
         data = TrainingData.from_splits(FeatureMatrix.from_arrays(report_features), dataset_splits)
-        plan = scope.plan().plan
-        needs = CalibrationNeeds(plan_guarantee(plan), plan.conformal.negative_confidence)
+        plan, classes = scope.plan().plan, scope.declaration().classes
+        needs = CalibrationNeeds(plan_guarantee(plan), plan.conformal.negative_confidence, classes.positive,
+                                 classes.negative)  # fmt: skip
         params = config.params()
         context.log.info(
-            f"training on {len(data.labels):,} train reports ({int(data.labels.sum()):,} AE), {params.num_threads} "
-            f"threads, {type(model_trainer).__name__}"
+            f"training on {len(data.labels):,} train records ({int(data.labels.sum()):,} {classes.positive}), "
+            f"{params.num_threads} threads, {type(model_trainer).__name__}"
         )
         trained, where = model_trainer.train(context, data, params, needs)
         return Output(
@@ -167,28 +207,22 @@ def model_assets(scope: UseCaseScope) -> list[AssetsDefinition]:
         context.log.info(f"calibration: {calibrator.method} chosen by cross-fitted ECE {calibrator.cross_fitted_ece}")
         train_rows = dataset_splits.loc[dataset_splits["split"] == "train", "row"].to_numpy()
         used = set(used_columns(classifier).tolist())
-        names = {
-            column: name
-            for column, name in feature_names(validated_reports["text"].iloc[train_rows], features.spec).items()
-            if column in used
-        }
+        declared, text_column = scope.declaration(), features.spec.text_column
+        texts = validated_reports[text_column].iloc[train_rows] if text_column else None
+        names = {column: name for column, name in model_names(declared, features.spec, texts).items() if column in used}
         record = {
             "model_sha256": sha256_hex(ae_classifier.encode()),
             "feature_spec": features.spec.to_dict(),
             "conformal": conformal.to_dict(),
             "calibration": calibrator.to_dict(),
             "feature_names": {str(column): names[column] for column in sorted(names)},
-            "triage_policy": {
-                "{0}": "AUTO_CLOSE",
-                "{1}": "PRIORITY when p(AE) >= priority_min_p_ae, else REVIEW",
-                "{0,1} or {}": "REVIEW",
-                "priority_min_p_ae": plan.conformal.positive_min_probability,
-            },
+            "triage_policy": triage_policy(declared, plan),
         }
         return Output(
             record,
             metadata={
                 "calibration_records": len(labels),
+                "positive_class": declared.classes.positive,
                 "calibration_ae": int(labels.sum()),
                 "calibration_ae_documents": int(part.loc[part["label"] == 1, "split_group"].nunique()),
                 "guarantee": MetadataValue.md(record["conformal"]["statement"]),
@@ -256,9 +290,10 @@ def model_assets(scope: UseCaseScope) -> list[AssetsDefinition]:
         }
         refs = {name: attach(context, f"plots/{name}", png, ".png") for name, png in plots.items()}
         card_ref = attach(context, "model_card", card.encode(), ".md")
+        outcomes = scope.declaration().triage
         context.log.info(
-            f"test AUROC {metrics['auroc']:.4f}, AE recall {metrics['ae_recall']:.4f}, "
-            f"auto-close {metrics['auto_close_share']:.4f}"
+            f"test AUROC {metrics['auroc']:.4f}, positive recall {metrics['ae_recall']:.4f}, "
+            f"{outcomes.negative.name} {metrics['auto_close_share']:.4f}"
         )
         return Output(
             {

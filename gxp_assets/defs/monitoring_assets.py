@@ -10,12 +10,13 @@ import pandas as pd
 from dagster import AssetExecutionContext, AssetsDefinition, MetadataValue, Output, asset
 
 from gxp_assets.core.adjudications import validate_adjudications
-from gxp_assets.core.drift import build_reference
+from gxp_assets.core.drift import DriftReference, build_reference
 from gxp_assets.core.features import FeatureMatrix
 from gxp_assets.core.loaders import load_contract_files
 from gxp_assets.core.plots import drift_plot, realized_plot
 from gxp_assets.core.realized import RealizedLimits
 from gxp_assets.core.realized import realized_performance as measure_realized
+from gxp_assets.core.record_reference import RecordReference, build_record_reference
 from gxp_assets.core.scoring import TriageModel
 from gxp_assets.core.splits import split_rows
 from gxp_assets.defs.deployed import deployed_model
@@ -34,13 +35,20 @@ def record_alarm(
     audit_trail().append("system", "alarm", f"{asset}[{batch}]" if batch else asset, details)
 
 
-def monitoring_assets(scope: UseCaseScope) -> list[AssetsDefinition]:
-    """``scope``'s drift reference (model stage), drift per scored batch, adjudications and realized performance."""
+def drift_reference_assets(scope: UseCaseScope) -> list[AssetsDefinition]:
+    """``scope``'s drift reference, built with the model (model stage) and registered with it."""
+    text = bool(scope.declaration().features.text)
+    kept = (
+        "score and text-length distributions, REVIEW share and source mix on the test split, and the word n-grams "
+        "seen in training"
+        if text
+        else "per declared column the training records' bins, missing and range; score distribution, REVIEW share "
+        "and subgroup mix on the test split; a sample of test records (core.record_reference)"
+    )
 
     @asset(
         **scope.asset_args(MODEL),
-        description="What the model was validated on, kept with it: score and text-length distributions, REVIEW share "
-        "and source mix on the test split, and the word n-grams seen in training. Drift is measured against it.",
+        description=f"What the model was validated on, kept with it: {kept}. Drift is measured against it.",
     )
     def drift_reference(
         context: AssetExecutionContext,
@@ -50,29 +58,51 @@ def monitoring_assets(scope: UseCaseScope) -> list[AssetsDefinition]:
         dataset_splits: pd.DataFrame,
         validated_reports: pd.DataFrame,
     ) -> Output[dict]:
+        """A use case with a text feature gets ``core.drift.DriftReference.to_dict()`` (no ``kind``); one without
+        gets ``core.record_reference.RecordReference.to_dict()``: ``{"kind": "records", "schema": 1,
+        "feature_spec", "feature_spec_sha256", "columns": TabularReference.to_dict() (per declared numeric column:
+        edges, counts, low, high, missing, n; per categorical: levels, counts, missing, n), "n_records",
+        "score_edges", "score_shares", "review_share", "source_shares" (the subgroup mix), "sample": {"columns",
+        "rows"} (up to 2,000 test records' declared columns, numbers parsed)}``; read it with
+        ``RecordReference.from_dict``."""
         features = FeatureMatrix.from_arrays(report_features)
-        X_train, _, _ = split_rows(features, dataset_splits, "train")
+        X_train, _, train = split_rows(features, dataset_splits, "train")
         X_test, _, test = split_rows(features, dataset_splits, "test")
         scored = TriageModel.from_records(ae_classifier, conformal_model).score(X_test, test["source"].to_numpy())
         reports = validated_reports.iloc[test["row"].to_numpy()]
-        reference = build_reference(
-            X_train,
-            features.spec,
-            reports["text"].tolist(),
-            scored.raw_scores,
-            scored.triage,
-            reports["source"].tolist(),
-        )
-        context.log.info(f"drift reference from {len(test):,} test reports and {X_train.shape[0]:,} training reports")
+        text_column = features.spec.text_column
+        if text_column:
+            reference: DriftReference | RecordReference = build_reference(
+                X_train,
+                features.spec,
+                reports[text_column].tolist(),
+                scored.raw_scores,
+                scored.triage,
+                reports["source"].tolist(),
+            )
+        else:
+            reference = build_record_reference(
+                validated_reports.iloc[train["row"].to_numpy()], reports, features.spec, test["report_id"].tolist(),
+                scored.raw_scores, scored.triage, test["source"].tolist(),
+                decimal=scope.declaration().file_format.decimal,
+            )  # fmt: skip
+        context.log.info(f"drift reference from {len(test):,} test records and {X_train.shape[0]:,} training records")
         values = reference.to_dict()
         return Output(
             values,
             metadata={
                 "reference_reports": len(test),
+                "kind": str(values.get("kind", "text")),
                 "review_share": rounded(reference.review_share),
                 "source_mix": MetadataValue.json(reference.source_shares),
             },
         )
+
+    return [drift_reference]
+
+
+def monitoring_assets(scope: UseCaseScope) -> list[AssetsDefinition]:
+    """``scope``'s drift per scored batch, adjudications and realized performance (monitoring stage)."""
 
     @asset(
         **scope.asset_args(MONITORING),
@@ -187,4 +217,4 @@ def monitoring_assets(scope: UseCaseScope) -> list[AssetsDefinition]:
             },
         )
 
-    return [drift_reference, drift_report, adjudications, realized_performance]
+    return [drift_report, adjudications, realized_performance]

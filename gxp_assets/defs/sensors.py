@@ -2,7 +2,16 @@
 
 import json
 
-from dagster import RunRequest, SensorDefinition, SensorEvaluationContext, SensorResult, SkipReason, sensor
+from dagster import (
+    JobDefinition,
+    RunRequest,
+    SensorDefinition,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
+from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from gxp_assets.core.hashing import sha256_file, sha256_hex
 from gxp_assets.defs.jobs import UseCaseJobs
@@ -56,11 +65,21 @@ def _refusals_request(refusals: dict[str, str], job_name: str) -> RunRequest:
 
 
 def use_case_sensors(scope: UseCaseScope, jobs: UseCaseJobs) -> list[SensorDefinition]:
-    """``scope``'s promotion sensor and the sensor on its landing folder."""
+    """``scope``'s promotion sensor (with the governance stage's job) and the sensor on its landing folder (with
+    the scoring and monitoring jobs)."""
+    built = []
+    if jobs.promote_model is not None:
+        built.append(_approved_models(scope, jobs.promote_model))
+    if jobs.score_batch is not None and jobs.monitor_performance is not None and jobs.landing_refusals is not None:
+        built.append(_landing_files(scope, jobs.score_batch, jobs.monitor_performance, jobs.landing_refusals))
+    return built
+
+
+def _approved_models(scope: UseCaseScope, promote_model: UnresolvedAssetJobDefinition) -> SensorDefinition:
 
     @sensor(
         name=scope.name("approved_models"),
-        job=jobs.promote_model,
+        job=promote_model,
         minimum_interval_seconds=30,
         description="Promotes APPROVED model versions of this use case to ACTIVE.",
     )
@@ -82,9 +101,18 @@ def use_case_sensors(scope: UseCaseScope, jobs: UseCaseJobs) -> list[SensorDefin
             for version in new
         ]
 
+    return approved_models
+
+
+def _landing_files(
+    scope: UseCaseScope,
+    score_batch: UnresolvedAssetJobDefinition,
+    monitor_performance: UnresolvedAssetJobDefinition,
+    landing_refusals: JobDefinition,
+) -> SensorDefinition:
     @sensor(
         name=scope.name("landing_files"),
-        jobs=[jobs.score_batch, jobs.monitor_performance, jobs.landing_refusals],
+        jobs=[score_batch, monitor_performance, landing_refusals],
         minimum_interval_seconds=30,
         description="Registers each settled batch file in the landing zone as a partition and scores it once (run "
         "key = the file's SHA-256); new adjudication files start the realized-performance check; refused entries "
@@ -97,7 +125,7 @@ def use_case_sensors(scope: UseCaseScope, jobs: UseCaseJobs) -> list[SensorDefin
         reports, waiting = zone.scan(REPORTS)
         labels, waiting_labels = zone.scan(ADJUDICATIONS)
         refused = _report_waiting(context, cursor, {REPORTS: waiting, ADJUDICATIONS: waiting_labels})
-        requests, keys = ([_refusals_request(refused, jobs.landing_refusals.name)] if refused else []), []
+        requests, keys = ([_refusals_request(refused, landing_refusals.name)] if refused else []), []
         for file, sha256 in _new_content(cursor, REPORTS, reports):
             key = batch_key(file.name, sha256)
             if context.instance.has_dynamic_partition(scope.batches.name, key):
@@ -108,7 +136,7 @@ def use_case_sensors(scope: UseCaseScope, jobs: UseCaseJobs) -> list[SensorDefin
                 RunRequest(
                     run_key=sha256,
                     partition_key=key,
-                    job_name=jobs.score_batch.name,
+                    job_name=score_batch.name,
                     tags={"gxp/batch_file": file.name, "gxp/batch_sha256": sha256},
                 )
             )
@@ -118,7 +146,7 @@ def use_case_sensors(scope: UseCaseScope, jobs: UseCaseJobs) -> list[SensorDefin
             requests.append(
                 RunRequest(
                     run_key="adjudications-" + "-".join(sha256[:12] for _, sha256 in new_labels),
-                    job_name=jobs.monitor_performance.name,
+                    job_name=monitor_performance.name,
                     tags={"gxp/adjudication_files": names[:1000]},
                 )
             )
@@ -133,4 +161,4 @@ def use_case_sensors(scope: UseCaseScope, jobs: UseCaseJobs) -> list[SensorDefin
             cursor=json.dumps(cursor),
         )
 
-    return [approved_models, landing_files]
+    return landing_files

@@ -3,7 +3,9 @@ and group (``ae_triage/validated_reports``), with its own partitions, landing fo
 
 from __future__ import annotations
 
-from dagster import AssetSelection, Definitions, define_asset_job
+from collections.abc import Callable
+
+from dagster import AssetsDefinition, Definitions
 
 from gxp_assets.defs.data_assets import data_assets
 from gxp_assets.defs.data_checks import data_checks
@@ -11,43 +13,53 @@ from gxp_assets.defs.governance_assets import governance_assets
 from gxp_assets.defs.inference_assets import inference_assets
 from gxp_assets.defs.jobs import use_case_jobs
 from gxp_assets.defs.model_assets import model_assets
-from gxp_assets.defs.monitoring_assets import monitoring_assets
+from gxp_assets.defs.monitoring_assets import drift_reference_assets, monitoring_assets
 from gxp_assets.defs.monitoring_summary import monitoring_summary
 from gxp_assets.defs.record_assets import record_data_assets
 from gxp_assets.defs.retraining import retraining_schedules, retraining_sensor
 from gxp_assets.defs.sensors import use_case_sensors
-from gxp_assets.defs.use_case_scope import DATA, GOVERNANCE, INFERENCE, MODEL, MONITORING, STAGE, UseCaseScope
+from gxp_assets.defs.use_case_scope import (
+    ALL_STAGES,
+    DATA,
+    GOVERNANCE,
+    INFERENCE,
+    MODEL,
+    MONITORING,
+    UseCaseScope,
+)
 
-#: The stages a use case's graph can have; a use case is wired stage by stage (definitions.WIRED_USE_CASES).
-ALL_STAGES = (DATA, MODEL, GOVERNANCE, INFERENCE, MONITORING)
+__all__ = ["ALL_STAGES", "use_case_definitions"]
+
+
+def _data(scope: UseCaseScope) -> list[AssetsDefinition]:
+    """A use case that declares a text feature reads reports (the report contract's path); any other reads its
+    declared records."""
+    return data_assets(scope) if scope.declaration().features.text else record_data_assets(scope)
+
+
+#: Each stage's assets (the drift reference is built with the model and registered with it).
+STAGE_ASSETS: dict[str, Callable[[UseCaseScope], list[AssetsDefinition]]] = {
+    DATA: _data,
+    MODEL: lambda scope: [*model_assets(scope), *drift_reference_assets(scope)],
+    GOVERNANCE: governance_assets,
+    INFERENCE: inference_assets,
+    MONITORING: lambda scope: [*monitoring_assets(scope), *monitoring_summary(scope)],
+}
 
 
 def use_case_definitions(scope: UseCaseScope, stages: tuple[str, ...] = ALL_STAGES) -> Definitions:
-    """Everything Dagster runs for ``scope``'s use case; resources are added once, for all use cases. A use case
-    that declares a text feature reads reports (the report contract's path); any other reads its declared records.
-    With ``(DATA,)`` only the data stage, its checks and ``prepare_training_data`` are built."""
-    data = data_assets(scope) if scope.declaration().features.text else record_data_assets(scope)
-    if stages == (DATA,):
-        prepare = define_asset_job(
-            scope.name("prepare_training_data"),
-            selection=AssetSelection.groups(scope.id) & AssetSelection.tag(STAGE, DATA),
-            description="Read the declared records, validate and quarantine, featurize and split.",
-        )
-        return Definitions(assets=data, asset_checks=data_checks(scope), jobs=[prepare])
-    if stages != ALL_STAGES:
-        raise ValueError(f"{scope.id}: a graph is built with the data stage alone or with every stage, not {stages}")
-    jobs = use_case_jobs(scope)
+    """Everything Dagster runs for ``scope``'s use case in ``stages``, a prefix of ALL_STAGES (each stage needs the
+    ones before it): their assets, checks and jobs, the promotion sensor with the governance stage, the landing
+    sensor with scoring and monitoring, retraining with monitoring. Resources are added once, for all use cases."""
+    stages = tuple(stages)
+    if not stages or stages != ALL_STAGES[: len(stages)]:
+        raise ValueError(f"{scope.id}: a graph is built for a prefix of {ALL_STAGES}, not {stages}")
+    jobs = use_case_jobs(scope, stages)
+    monitored = MONITORING in stages
     return Definitions(
-        assets=[
-            *data,
-            *model_assets(scope),
-            *monitoring_assets(scope),
-            *governance_assets(scope),
-            *inference_assets(scope),
-            *monitoring_summary(scope),
-        ],
+        assets=[asset for stage in stages for asset in STAGE_ASSETS[stage](scope)],
         asset_checks=data_checks(scope),
         jobs=jobs.all(),
-        sensors=[*use_case_sensors(scope, jobs), retraining_sensor(scope, jobs)],
-        schedules=retraining_schedules(scope, jobs),
+        sensors=[*use_case_sensors(scope, jobs), *([retraining_sensor(scope, jobs)] if monitored else [])],
+        schedules=retraining_schedules(scope, jobs) if monitored else [],
     )

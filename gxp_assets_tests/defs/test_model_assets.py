@@ -138,5 +138,5 @@ def test_too_few_calibration_documents_stop_the_run_before_training(tmp_path: Pa
     [failure] = [event for event in result.all_events if event.event_type_value == "STEP_FAILURE"]
     assert failure.step_key == "ae_triage__ae_classifier"
     message = failure.event_specific_data.error.cause.message if failure.event_specific_data.error.cause else ""
-    assert "AE documents" in message and "needs at least 16" in message, message
+    assert "adverse event documents" in message and "needs at least 16" in message, message  # the declared class
     assert not result.asset_materializations_for_node("ae_triage__ae_classifier")  # nothing was trained
