@@ -176,6 +176,9 @@ def print_for_qa(declaration: Any, result: Any, governance: Any, version: str) -
         print(f"  {outcome.name:<27} {scored['triage'].get(outcome.name, 0):>5}  {' '.join(outcome.meaning.split())}")
     if scored.get("auto_close_suspension", "none") != "none":
         print(f"  {triage.negative.name} SUSPENDED for this batch: {scored['auto_close_suspension']}")
+    if uncovered := scored.get("sources_not_covered"):
+        shown = ", ".join(f"{name} ({count})" for name, count in uncovered.items())
+        print(f"  never {triage.negative.name} (subgroup not judged by the plan's subgroup rule): {shown}")
     predictions = pd.read_parquet(scored["predictions_file"])
     unknown = predictions[predictions["triage_reason"].str.startswith(UNKNOWN_LEVEL_REASON)]
     for row in unknown.itertuples():

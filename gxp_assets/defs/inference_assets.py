@@ -207,8 +207,9 @@ def inference_assets(scope: UseCaseScope) -> list[AssetsDefinition]:
             context.log.info(f"  {tally.received:,} read: {tally.scored:,} scored, {tally.quarantined:,} quarantined")
 
         def before_publishing(outcome: BatchOutcome) -> None:
+            negative = declaration.outcome_name(Triage.AUTO_CLOSE)
             for where in record_outcome(
-                batch, deployed.version, context.run_id, fail_safe, outcome, governance.plan.plan
+                batch, deployed.version, context.run_id, fail_safe, outcome, governance.plan.plan, negative
             ):
                 context.log.warning(f"fail-safe notification: {where}")
             if outcome.suspension:
