@@ -34,7 +34,7 @@ def run_job(
 ) -> Any:
     """Execute ``use_case``'s job ``job`` (e.g. ``train_model``) in process, tagged with who launched it; op names
     in ``run_config`` may omit the use-case prefix. Returns Dagster's result (never raises on failure)."""
-    from dagster import DagsterInstance, DagsterInvariantViolationError
+    from dagster import DagsterInstance, DagsterInvalidConfigError, DagsterInvariantViolationError
 
     from gxp_assets.definitions import defs
     from gxp_assets.defs.io_manager import LAUNCHED_BY_TAG
@@ -52,13 +52,17 @@ def run_job(
         raise CliError(f"use case {use_case!r} has no {job!r} job yet (its graph is wired stage by stage)") from None
     print(f"running job '{definition.name}'{f' on partition {partition_key}' if partition_key else ''} "
           f"(GXP_HOME={default_home()})", flush=True)  # fmt: skip
-    return definition.execute_in_process(
-        instance=DagsterInstance.get(),
-        run_config=run_config,
-        partition_key=partition_key,
-        raise_on_error=False,
-        tags={LAUNCHED_BY_TAG: current_user()},
-    )
+    try:
+        return definition.execute_in_process(
+            instance=DagsterInstance.get(),
+            run_config=run_config,
+            partition_key=partition_key,
+            raise_on_error=False,
+            tags={LAUNCHED_BY_TAG: current_user()},
+        )
+    except DagsterInvalidConfigError as error:  # e.g. a use case declared by records: where are its records?
+        problems = "; ".join(str(problem.message) for problem in error.errors) or str(error)
+        raise CliError(f"the run config of {definition.name} is incomplete (`--config FILE`): {problems}") from None
 
 
 def metadata_by_asset(result: Any) -> dict[str, dict]:
