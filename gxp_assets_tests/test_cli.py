@@ -76,8 +76,10 @@ def test_usage_errors_exit_2_and_run_needs_a_dagster_home(env: dict[str, str]) -
     assert refused.returncode == 1 and "DAGSTER_HOME" in refused.stderr
     unknown = gxp("run", "--use-case", "no_such_case", env=env)
     assert unknown.returncode == 1 and "'no_such_case' has no asset graph" in unknown.stderr, unknown.stderr
-    data_only = gxp("run", "--use-case", "dissolution_risk", env=env)  # wired so far: its data stage alone
-    assert data_only.returncode == 1 and "no 'train_model' job yet" in data_only.stderr, data_only.stderr
+    no_records = gxp("run", "--use-case", "dissolution_risk", env=env)  # declared records: their path is config
+    assert no_records.returncode == 1, no_records.stderr
+    assert "the run config of dissolution_risk__train_model is incomplete" in no_records.stderr
+    assert "dissolution_risk__labelled_reports" in no_records.stderr and "path" in no_records.stderr
 
 
 def test_demo_data_command_writes_the_contract(tmp_path: Path, env: dict[str, str]) -> None:

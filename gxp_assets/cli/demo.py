@@ -1,7 +1,9 @@
 """`gxp demo`: the whole story on demo data: train, approve with demo keys, promote, score a batch, the queue.
 
 `gxp demo` signs with DEMO-ONLY keys it generates under GXP_HOME/demo-only/ (never in the repository) and a roles
-file that lists only demo people. Real approvals use each person's own key and the reviewed roles.yaml.
+file that lists only demo people, one per role a plan may require; each plan's required roles sign. Real approvals
+use each person's own key and the reviewed roles.yaml. A use case whose declaration names demo records
+(``demo.generator``, core.record_demo) gets its files from that generator; `gxp demo` alone is the AE story.
 """
 
 from __future__ import annotations
@@ -9,13 +11,14 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
 
 from gxp_assets.cli.common import DEFAULT_USE_CASE, EXIT_OK, CliError, add_use_case_option
-from gxp_assets.cli.runs import NoInstance, print_batch, promote, score_landed_file, train
+from gxp_assets.cli.runs import NoInstance, print_batch, print_for_qa, promote, score_landed_file, train
 from gxp_assets.cli.signing import (
     approve_roles_in_force,
     pin_role_administrator,
@@ -23,7 +26,9 @@ from gxp_assets.cli.signing import (
     signed_action,
 )
 from gxp_assets.cli.views import print_queue
+from gxp_assets.core.record_demo import DemoRecords
 from gxp_assets.governance.signatures import Meaning
+from gxp_assets.governance.use_case import UseCase
 from gxp_assets.stores.local import default_home
 
 DEMO_PASSPHRASE_ENV = "GXP_DEMO_PASSPHRASE"
@@ -33,11 +38,14 @@ DEMO_PEOPLE = (
     ("alice", "Alice Analyst (DEMO ONLY)", "data_scientist"),
     ("quinn", "Quinn Quality (DEMO ONLY)", "qa_reviewer"),
     ("petra", "Petra Physician (DEMO ONLY)", "pv_physician"),
+    ("otto", "Otto Qualified-Person (DEMO ONLY)", "qualified_person"),
 )
-DEMO_APPROVALS = (
-    ("quinn", "Demo: acceptance criteria met; validation report reviewed"),
-    ("petra", "Demo: AE recall by source clinically acceptable"),
-)
+#: Why each demo person signs, by the role the plan requires of them.
+DEMO_REASONS = {
+    "qa_reviewer": "Demo: acceptance criteria met; validation report reviewed",
+    "pv_physician": "Demo: AE recall by source clinically acceptable",
+    "qualified_person": "Demo: recall of failing batches by site acceptable for batch disposition",
+}
 DEMO_BATCH_SEED, DEMO_BATCH_DOCUMENTS = 11, 150
 DEMO_QUEUE_ROWS = 5
 
@@ -53,7 +61,7 @@ def ensure_demo_signers(use_case: str = DEFAULT_USE_CASE) -> Path:
 
     folder = default_home() / "demo-only"
     roles_path, passphrase_path = folder / "roles-DEMO-ONLY.yaml", folder / "PASSPHRASE-DEMO-ONLY.txt"
-    if not (roles_path.exists() and passphrase_path.exists()):
+    if not (roles_path.exists() and passphrase_path.exists() and _lists_demo_people(roles_path)):
         folder.mkdir(parents=True, exist_ok=True)
         passphrase = secrets.token_urlsafe(24)
         _write_private(passphrase_path, passphrase.encode())
@@ -68,6 +76,13 @@ def ensure_demo_signers(use_case: str = DEFAULT_USE_CASE) -> Path:
     os.environ[DEMO_PASSPHRASE_ENV] = passphrase_path.read_text().strip()
     _control_demo_roles(folder, roles_path, use_case)
     return roles_path
+
+
+def _lists_demo_people(roles_path: Path) -> bool:
+    """Whether a demo roles file made earlier lists every demo person (one made before a person was added does not,
+    and is made again with fresh keys)."""
+    users = (yaml.safe_load(roles_path.read_text()) or {}).get("users", [])
+    return {user["user_id"] for user in users} >= {user_id for user_id, _, _ in DEMO_PEOPLE}
 
 
 def _control_demo_roles(folder: Path, roles_path: Path, use_case: str) -> None:
@@ -94,8 +109,18 @@ def _write_private(path: Path, payload: bytes) -> None:
 
 
 def sign_demo_approvals(version: str) -> bool:
-    """The plan's two approvals, signed with the DEMO-ONLY keys through the path `gxp approve` takes."""
-    for user, reason in DEMO_APPROVALS:
+    """The approvals the plan of the version's use case requires, each by the demo person of its role, signed with
+    the DEMO-ONLY keys through the path `gxp approve` takes."""
+    from gxp_assets.stores import current_plan, open_governance
+
+    registered = open_governance().registry.get(version)
+    if registered is None:
+        raise CliError(f"no model version {version} in the registry")
+    use_case, person = registered.use_case, {role: user_id for user_id, _, role in DEMO_PEOPLE}
+    for required in current_plan(use_case).plan.approvals.required:
+        if required.role not in person:
+            raise CliError(f"no demo person holds the role {required.role!r} that the plan of {use_case} requires")
+        user, reason = person[required.role], DEMO_REASONS.get(required.role, f"Demo: {required.role} approval")
         key = default_home() / "demo-only" / "keys" / f"{user}.pem"
         args = argparse.Namespace(version=version, user=user, reason=reason, key=str(key), signature=None,
                                   passphrase_env=DEMO_PASSPHRASE_ENV, save_signature=None)  # fmt: skip
@@ -104,48 +129,94 @@ def sign_demo_approvals(version: str) -> bool:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Train, sign two approvals with demo keys, promote, score a landed batch, and show its drift report."""
-    from gxp_assets.core.demo_data import demo_batch
+    """Train, sign the plan's approvals with demo keys, promote, score a landed batch, and show what people read."""
     from gxp_assets.governance.registry import State
-    from gxp_assets.stores import landing_zone, open_governance, verified_results
-    from gxp_assets.stores.landing import REPORTS
+    from gxp_assets.stores import open_governance, use_cases_in_force, verified_results
 
     if not os.environ.get("DAGSTER_HOME"):
         raise NoInstance("DAGSTER_HOME is not set: run through scripts/demo.sh")
+    declared = use_cases_in_force()
+    if args.use_case not in declared:
+        raise CliError(f"use case {args.use_case!r} is not declared (declared: {', '.join(sorted(declared))})")
+    declaration = declared[args.use_case].declaration.use_case
     os.environ["GXP_ROLES"] = str(ensure_demo_signers(args.use_case))
     os.environ["GXP_USER"] = DEMO_TRAINER
     print(f"== DEMO: people and keys are DEMO-ONLY ({os.environ['GXP_ROLES']}) ==\n")
+    records = _demo_records(declaration) if declaration.demo is not None else None
+    config = _records_config(args.config, records) if records is not None else args.config
     print("== 1. Train and register a candidate under the change control plan ==")
-    found = train(args.use_case, args.config, "WARNING")
+    found = train(args.use_case, config, "WARNING")
     if "model_candidate" not in found:
         raise CliError("the training run registered no candidate")
     version = str(found["model_candidate"]["version"])  # the candidate this run registered, not the latest one
     governance = open_governance(use_case=args.use_case)
     if governance.registry.get(version).state in (State.CANDIDATE, State.PENDING_APPROVAL):
-        print(f"\n== 2. Two signed approvals with DEMO-ONLY keys for {version} ==")
+        roles = " + ".join(required.role for required in governance.plan.plan.approvals.required)
+        print(f"\n== 2. Signed approvals ({roles}) with DEMO-ONLY keys for {version} ==")
         sign_demo_approvals(version)
     print("\n== 3. Promotion (what the approved_models sensor requests; `gxp promote` by hand) ==")
     if governance.registry.get(version).state == State.APPROVED and not promote(version):
         raise CliError("the promotion run failed; see the log above")
     print(f"model {version} is {governance.registry.get(version).state}")
     print("\n== 4. A batch lands and is scored by the ACTIVE model ==")
-    frame = demo_batch(DEMO_BATCH_DOCUMENTS, DEMO_BATCH_SEED, received_until=datetime.now(UTC))
-    path = landing_zone(args.use_case).folder(REPORTS) / f"demo-batch-{datetime.now(UTC):%Y%m%dT%H%M%S}.csv"
-    frame.to_csv(path, index=False, lineterminator="\n")
-    print(f"landed {len(frame):,} reports in {path}")
+    path = _land_demo_batch(args.use_case, records)
     result = score_landed_file(args.use_case, path)
     print_batch(result)
     if not result.success:
         raise CliError("the scoring run failed; see the log above")
-    print("\n== 5. For people: the PRIORITY queue (`gxp queue`) and the outbox ==")
-    print_queue(verified_results().priority_queue(datetime.now(UTC)), DEMO_QUEUE_ROWS)
+    if records is None:
+        print("\n== 5. For people: the PRIORITY queue (`gxp queue`) and the outbox ==")
+        print_queue(verified_results().priority_queue(datetime.now(UTC)), DEMO_QUEUE_ROWS)
+    else:
+        print_for_qa(declaration, result, governance, version)
     print(f"notifications: {default_home() / 'outbox'}")
     sensors = ", ".join(f"{args.use_case}__{name}" for name in ("landing_files", "approved_models",
                                                                   "retraining_triggers"))  # fmt: skip
-    folder = landing_zone(args.use_case).folder(REPORTS)
+    folder = path.parent
     print("\nNext: `source scripts/env.sh && dagster dev`, open http://127.0.0.1:3000, turn on the sensors "
           f"{sensors} (Automation), and drop batch files into {folder}.")  # fmt: skip
     return EXIT_OK
+
+
+def _demo_records(declaration: UseCase) -> DemoRecords:
+    """The files of the generator the declaration names, under GXP_HOME/demo-data/<id>/."""
+    from gxp_assets.core.record_demo import write_demo_records
+
+    demo = declaration.demo
+    assert demo is not None
+    files = write_demo_records(demo.generator, default_home() / "demo-data" / declaration.id, demo.records,
+                               demo.batch_records, demo.seed, datetime.now(UTC))  # fmt: skip
+    print(f"demo data ({demo.generator}, synthetic): {files.training_records:,} labelled records in {files.training}; "
+          f"{files.batch_records:,} records to score in {files.batch}\n")  # fmt: skip
+    return files
+
+
+def _records_config(config: str | None, records: DemoRecords) -> str:
+    """A run config reading the demo's labelled records (on top of ``config``, when given), as a file for `train`."""
+    run_config = yaml.safe_load(Path(config).read_text()) if config else {}
+    ops = run_config.setdefault("ops", {})
+    ops.setdefault("labelled_reports", {}).setdefault("config", {}).setdefault("path", str(records.training))
+    path = records.training.parent / "train-config.yaml"
+    path.write_text(yaml.safe_dump(run_config, sort_keys=False))
+    return str(path)
+
+
+def _land_demo_batch(use_case: str, records: DemoRecords | None) -> Path:
+    """The demo batch in the use case's landing folder: the generator's file, or AE demo reports."""
+    from gxp_assets.core.demo_data import demo_batch
+    from gxp_assets.stores import landing_zone
+    from gxp_assets.stores.landing import REPORTS
+
+    folder = landing_zone(use_case).folder(REPORTS)
+    path = folder / f"demo-batch-{datetime.now(UTC):%Y%m%dT%H%M%S}.csv"
+    if records is None:
+        frame = demo_batch(DEMO_BATCH_DOCUMENTS, DEMO_BATCH_SEED, received_until=datetime.now(UTC))
+        frame.to_csv(path, index=False, lineterminator="\n")
+        print(f"landed {len(frame):,} reports in {path}")
+    else:
+        shutil.copyfile(records.batch, path)
+        print(f"landed {records.batch_records:,} records in {path}")
+    return path
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:

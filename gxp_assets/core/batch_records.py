@@ -205,10 +205,12 @@ def _decimal_comma(value: float, decimals: int) -> str:
 
 
 def format_batch_records(frame: pd.DataFrame) -> pd.DataFrame:
-    """Every cell as the text a European batch-record export holds: decimal commas, UTC times with a Z."""
+    """Every cell as the text a European batch-record export holds: decimal commas, UTC times with a Z. A frame
+    without ``dissolution_pct`` (a batch whose laboratory result is not there yet) is written without it."""
     text = frame.astype(object).copy()
     for name, decimals in _DECIMALS.items():
-        text[name] = [_decimal_comma(value, decimals) for value in frame[name]]
+        if name in frame:
+            text[name] = [_decimal_comma(value, decimals) for value in frame[name]]
     text["manufactured_at"] = frame["manufactured_at"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
     return text
 

@@ -3,8 +3,11 @@
 Memory is bounded by the chunk size, not the file: each chunk is validated (with the state that finds duplicates
 across chunks), scored, counted for drift and staged on disk. Only when the whole batch has been measured is it
 published to the sink, chunk by chunk, with auto-close suspended if the fail-safe says so (core.fail_safe): no
-result of a drifted batch is ever published with an AUTO_CLOSE. The Dagster asset and the benchmarks call
-:func:`score_file`, so what is measured is what runs.
+result of a drifted batch is ever published with an AUTO_CLOSE. :func:`score_batch` does this for any kind of
+record through a :class:`BatchReader` (how chunks are read, validated and turned into ``SCORED_COLUMNS`` rows, and
+what counts their drift): :class:`ReportReader` here for reports, ``core.record_scoring.RecordReader`` for declared
+records. The Dagster asset and the benchmarks call it (reports: :func:`score_file`), so what is measured is what
+runs.
 """
 
 from __future__ import annotations
@@ -13,27 +16,28 @@ import json
 import math
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import scipy.sparse as sp
 
 from gxp_assets.core.contracts import SCORED_COLUMNS
-from gxp_assets.core.drift import DriftAccumulator, DriftMeasurement
+from gxp_assets.core.drift import DriftAccumulator, DriftLimits, DriftReference
 from gxp_assets.core.embedding_cache import scoring_stores_embeddings
 from gxp_assets.core.fail_safe import FailSafe, apply_suspension, suspension_reason
 from gxp_assets.core.features import FEATURIZE_BLOCK_ROWS, FeatureSpec, ReportTexts, featurize
 from gxp_assets.core.hashing import sha256_hex
 from gxp_assets.core.loaders import iter_intake_chunks
-from gxp_assets.core.scoring import TriageModel
+from gxp_assets.core.scoring import ScoredRows, TriageModel
 from gxp_assets.core.sentence_encoder import TokenWeights
-from gxp_assets.core.validation import BatchValidator, ValidationRules
+from gxp_assets.core.validation import BatchValidator, ValidationResult, ValidationRules
 
 DEFAULT_CHUNK_RECORDS = 50_000
 
@@ -53,7 +57,9 @@ class ScoringStamp:
     plan_version: str
     run_id: str
     scored_at: datetime  # UTC
-    regulatory_clock: timedelta  # from received_at to the date an expedited report would be due
+    # From received_at to the date an expedited report would be due (the declaration's regulatory clock); None: the
+    # use case declares none, and due_at stays empty.
+    regulatory_clock: timedelta | None
 
 
 @dataclass
@@ -85,8 +91,46 @@ class BatchOutcome:
     """What scoring a batch found: the counts, the drift measured before publishing, and any suspension."""
 
     tally: BatchTally
-    drift: DriftMeasurement | None
+    drift: Measurement | None
     suspension: str | None  # the reason auto-close was suspended for this batch, or None
+
+
+class Measurement(Protocol):
+    """A batch's drift as the fail-safe judges it (core.drift.DriftMeasurement, core.record_drift's)."""
+
+    n_reports: int
+    alarms: list[str]
+
+    def to_dict(self) -> dict: ...
+
+
+class BatchDrift(Protocol):
+    """Counts a batch's drift block by block while it is scored; judged once, before anything is published."""
+
+    def add_scored(self, valid: pd.DataFrame, features: sp.csr_matrix, predictions: pd.DataFrame) -> None: ...
+
+    def result(self, limits: DriftLimits) -> Measurement: ...
+
+
+class BatchReader(Protocol):
+    """One kind of record file, as :func:`score_batch` scores it. ``validate`` keeps its state across the chunks of
+    one batch (duplicates are found across chunks), so a reader serves one batch."""
+
+    block_rows: int  # valid records featurized and scored at once
+
+    def chunks(self, path: Path, chunk_records: int) -> Iterator[pd.DataFrame]: ...
+
+    def validate(self, intake: pd.DataFrame) -> ValidationResult: ...
+
+    def score_block(
+        self, valid: pd.DataFrame, origin: pd.DataFrame, model: TriageModel, stamp: ScoringStamp, explain_top_k: int
+    ) -> tuple[pd.DataFrame, sp.csr_matrix]:
+        """Typed predictions (SCORED_COLUMNS) of ``valid`` (whose intake rows are ``origin``) and their features."""
+        ...
+
+    def drift(self, reference: Any) -> BatchDrift:
+        """What counts this kind of record's drift against the model's ``reference`` (the fail-safe's)."""
+        ...
 
 
 #: Reports featurized, scored and explained together within a chunk: the sentence encoder batches texts of equal
@@ -119,14 +163,32 @@ def score_chunk(
     if features is None:
         features = featurize(valid, spec, store_embeddings=scoring_stores_embeddings(),
                              token_weights=explanation_weights(model, explain_top_k))  # fmt: skip
-    X = features
-    scored = model.score(X, valid["source"].to_numpy(), explain_top_k=explain_top_k, texts=ReportTexts.of(valid, spec))
-    explanations = scored.explanations or [[] for _ in range(len(valid))]
-    received = pd.to_datetime(valid["received_at"], utc=True)
+    scored = model.score(features, valid["source"].to_numpy(), explain_top_k=explain_top_k,
+                         texts=ReportTexts.of(valid, spec))  # fmt: skip
+    return scored_frame(stamp, scored, origin, valid["intake_seq"], {
+        "report_id": valid["report_id"], "document_id": valid["document_id"], "source": valid["source"],
+        "text": valid["text"], "product": valid["product"], "received_at": valid["received_at"],
+    })  # fmt: skip
+
+
+def scored_frame(
+    stamp: ScoringStamp, scored: ScoredRows, origin: pd.DataFrame, intake_seq: pd.Series, record: dict[str, Any]
+) -> pd.DataFrame:
+    """Typed predictions (SCORED_COLUMNS) of scored rows: ``record`` gives each row's ``report_id``, ``document_id``,
+    ``source``, ``text``, ``product`` and ``received_at`` (one Series each, in the rows' order), ``origin`` its
+    intake row (bytes, file, line); ``due_at`` runs the stamp's regulatory clock from ``received_at``, or is empty."""
+    explanations = scored.explanations or [[] for _ in range(len(intake_seq))]
+    received = pd.to_datetime(record["received_at"], utc=True)
+    clock = stamp.regulatory_clock
+    due = received + clock if clock is not None else pd.Series(pd.NaT, index=received.index, dtype=received.dtype)
+
+    def column(name: str) -> np.ndarray:
+        return record[name].to_numpy(dtype=object)
+
     frame = pd.DataFrame(
         {
             "batch": stamp.batch,
-            "report_id": valid["report_id"].to_numpy(dtype=object),
+            "report_id": column("report_id"),
             "input_sha256": [sha256_hex(raw) for raw in origin["raw"]],
             "p_ae": scored.p_ae.astype("float64"),
             "prediction_set": scored.prediction_sets,
@@ -138,15 +200,15 @@ def score_chunk(
             "run_id": stamp.run_id,
             "scored_at": pd.Timestamp(stamp.scored_at),
             "raw_score": scored.raw_scores.astype("float64"),
-            "document_id": valid["document_id"].to_numpy(dtype=object),
-            "source": valid["source"].to_numpy(dtype=object),
-            "text": valid["text"].to_numpy(dtype=object),
-            "product": valid["product"].to_numpy(dtype=object),
+            "document_id": column("document_id"),
+            "source": column("source"),
+            "text": column("text"),
+            "product": column("product"),
             "received_at": received.array,  # not to_numpy(): an object array of Timestamps, one per row
-            "due_at": (received + stamp.regulatory_clock).array,
+            "due_at": due.array,
             "source_file": origin["source_file"].to_numpy(dtype=object),
             "source_line": origin["source_line"].to_numpy(dtype="int64"),
-            "intake_seq": valid["intake_seq"].to_numpy(dtype="int64"),
+            "intake_seq": intake_seq.to_numpy(dtype="int64"),
         }
     )
     return typed_predictions(frame)
@@ -187,6 +249,36 @@ def empty_predictions() -> pd.DataFrame:
     return typed_predictions(frame)
 
 
+@dataclass
+class ReportReader:
+    """Reports (the report contract, core.validation) as :func:`score_batch` reads and scores them."""
+
+    spec: FeatureSpec
+    rules: ValidationRules
+    scored_at: datetime
+    encoding: str | None = None
+    block_rows: int = SCORE_BLOCK_ROWS
+
+    def __post_init__(self) -> None:
+        self._validator = BatchValidator(self.rules, self.scored_at)
+
+    def chunks(self, path: Path, chunk_records: int) -> Iterator[pd.DataFrame]:
+        return iter_intake_chunks(path, self.encoding, chunk_records)
+
+    def validate(self, intake: pd.DataFrame) -> ValidationResult:
+        return self._validator.validate(intake)
+
+    def score_block(
+        self, valid: pd.DataFrame, origin: pd.DataFrame, model: TriageModel, stamp: ScoringStamp, explain_top_k: int
+    ) -> tuple[pd.DataFrame, sp.csr_matrix]:
+        features = featurize(valid, self.spec, store_embeddings=scoring_stores_embeddings(),
+                             token_weights=explanation_weights(model, explain_top_k))  # fmt: skip
+        return score_chunk(valid, origin, model, self.spec, stamp, explain_top_k, features), features
+
+    def drift(self, reference: DriftReference) -> DriftAccumulator:
+        return DriftAccumulator(reference)
+
+
 def score_file(
     path: Path,
     model: TriageModel,
@@ -195,9 +287,22 @@ def score_file(
     stamp: ScoringStamp,
     sink: ChunkSink,
     *,
+    encoding: str | None = None,
+    **options: Any,
+) -> BatchOutcome:
+    """A file of reports through :func:`score_batch` (``options``: its keyword arguments)."""
+    return score_batch(path, ReportReader(spec, rules, stamp.scored_at, encoding), model, stamp, sink, **options)
+
+
+def score_batch(
+    path: Path,
+    reader: BatchReader,
+    model: TriageModel,
+    stamp: ScoringStamp,
+    sink: ChunkSink,
+    *,
     fail_safe: FailSafe | None = None,
     before_publishing: Callable[[BatchOutcome], None] | None = None,
-    encoding: str | None = None,
     chunk_records: int = DEFAULT_CHUNK_RECORDS,
     explain_top_k: int = 3,
     progress: Callable[[BatchTally], None] | None = None,
@@ -208,32 +313,22 @@ def score_file(
     With ``fail_safe`` the batch is measured for drift as it is scored, and ``before_publishing`` (the audit entry
     and notification of a suspension) runs before the first row reaches the sink. Without it nothing is watched
     and nothing suspended (benchmarks of the bare path)."""
-    validator = BatchValidator(rules, stamp.scored_at)
     tally = BatchTally()
     reference = fail_safe.reference if fail_safe else None
-    accumulator = DriftAccumulator(reference) if reference is not None else None
+    accumulator = reader.drift(reference) if reference is not None else None
     closable = model.closable_sources()
-    explained = explanation_weights(model, explain_top_k)
     with tempfile.TemporaryDirectory(prefix="gxp-staged-", dir=staging_dir) as staged:
         staged_chunks: list[tuple[Path, Path]] = []
-        for intake in iter_intake_chunks(path, encoding, chunk_records):
-            result = validator.validate(intake)
+        for intake in reader.chunks(path, chunk_records):
+            result = reader.validate(intake)
             intake_rows = pd.Index(intake["intake_seq"])  # once per chunk: each block takes only its own intake rows
             pieces = []
-            for start in range(0, len(result.valid), SCORE_BLOCK_ROWS):
-                block = result.valid.iloc[start : start + SCORE_BLOCK_ROWS]
-                features = featurize(block, spec, store_embeddings=scoring_stores_embeddings(), token_weights=explained)
+            for start in range(0, len(result.valid), reader.block_rows):
+                block = result.valid.iloc[start : start + reader.block_rows]
                 origin = intake.iloc[intake_rows.get_indexer(block["intake_seq"])]
-                piece = score_chunk(block, origin, model, spec, stamp, explain_top_k, features)
+                piece, features = reader.score_block(block, origin, model, stamp, explain_top_k)
                 if accumulator is not None:
-                    accumulator.add(
-                        features,
-                        piece["text"].tolist(),
-                        piece["raw_score"].to_numpy(),
-                        piece["triage"].to_numpy(),
-                        piece["source"].tolist(),
-                        piece["document_id"].tolist(),
-                    )
+                    accumulator.add_scored(block, features, piece)
                 pieces.append(piece)
                 del features
             predictions = pd.concat(pieces, ignore_index=True) if pieces else empty_predictions()
@@ -263,7 +358,7 @@ def tally_chunk(
 
 def publish(
     tally: BatchTally,
-    drift: DriftMeasurement | None,
+    drift: Measurement | None,
     staged_chunks: Iterable[tuple[Path, Path]],
     sink: ChunkSink,
     *,

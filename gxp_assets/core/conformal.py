@@ -34,6 +34,17 @@ from gxp_assets.core.guarantee import AEThreshold, Guarantee, check_calibration_
 
 CLASSES = (0, 1)  # 0 = no adverse event, 1 = adverse event
 ALL_SOURCES = "*"  # the key of the one threshold shared by every source when the guarantee is not by source
+
+
+@dataclass(frozen=True)
+class Wording:
+    """How a guarantee statement names things (the defaults: AE triage's words)."""
+
+    positive: str = "AE"  # the positive class as an adjective ("AE documents")
+    a_positive: str = "an AE"  # a record of the positive class ("units with an AE")
+    positives: str = "AE reports"  # records of the positive class
+    records: str = "reports"
+    closed: str = "auto-closed"  # what the negative outcome does to a record
 Sources = Sequence[object] | np.ndarray | None
 
 
@@ -247,30 +258,32 @@ class ConformalRecord:
 
     # What people read --------------------------------------------------------------------------------------------
 
-    def statement(self) -> str:
-        """The guarantee in words, generated from the guarantee and the calibration counts, never hand-written."""
-        g = self.guarantee
+    def statement(self, wording: Wording | None = None) -> str:
+        """The guarantee in words, generated from the guarantee and the calibration counts, never hand-written;
+        ``wording`` names the positive records and the negative outcome as a use case declares them (default: AE
+        reports, auto-closed)."""
+        g, w = self.guarantee, wording or Wording()
         if g.type == "marginal":
             n_ae = int((self.calibration_labels == 1).sum())
             return (
                 f"On average over calibration draws (not for this model in particular), at most {g.miss_rate:.0%} of "
-                f"AE reports exchangeable with the {n_ae} calibration AE reports are auto-closed (marginal "
+                f"{w.positives} exchangeable with the {n_ae} calibration {w.positives} are {w.closed} (marginal "
                 "class-conditional split conformal)."
             )
         parts = []
         for source, threshold in self.ae_thresholds.items():
-            where = "reports" if source == ALL_SOURCES else f"{source} reports"
+            where = w.records if source == ALL_SOURCES else f"{source} {w.records}"
             if threshold.value is None:
-                parts.append(f"{where}: never auto-closed ({threshold.note})")
+                parts.append(f"{where}: never {w.closed} ({threshold.note})")
             else:
-                over = f"the {threshold.units} calibration {g.unit}s with an AE"
+                over = f"the {threshold.units} calibration {g.unit}s with {w.a_positive}"
                 if g.batch_documents is None:
-                    promise = f"at most {g.miss_rate:.0%} of AE reports from {g.unit}s like these are auto-closed"
+                    promise = f"at most {g.miss_rate:.0%} of {w.positives} from {g.unit}s like these are {w.closed}"
                 else:
-                    over += f" and a batch of {g.batch_documents} AE {g.unit}s like these"
-                    promise = f"at most {g.miss_rate:.0%} of that batch's AE {g.unit}s are auto-closed"
+                    over += f" and a batch of {g.batch_documents} {w.positive} {g.unit}s like these"
+                    promise = f"at most {g.miss_rate:.0%} of that batch's {w.positive} {g.unit}s are {w.closed}"
                 parts.append(f"{where}: with probability >= {1 - g.delta:.0%} over {over}, {promise}")
-        tail = " Reports from any other source are never auto-closed." if g.by_source else ""
+        tail = f" {w.records.capitalize()} from any other source are never {w.closed}." if g.by_source else ""
         return "Training-conditional (PAC) guarantee. " + "; ".join(parts) + "." + tail
 
     def reasons(

@@ -13,7 +13,6 @@ memory does not grow with the batch, and ``measure_drift`` is the same accumulat
 from __future__ import annotations
 
 import base64
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
@@ -21,7 +20,6 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from gxp_assets.core.conformal import Triage
 from gxp_assets.core.domain_shift import (
     DOMAIN_MIN_Z,
     DOMAIN_SAMPLE_ROWS,
@@ -31,23 +29,22 @@ from gxp_assets.core.domain_shift import (
     domain_shift,
     reference_sample,
 )
-from gxp_assets.core.drift_stats import (
-    bin_counts,
-    psi,
-    psi_noise,
-    quantile_edges,
-    review_noise,
-    shares,
-)
+from gxp_assets.core.drift_stats import bin_counts, psi, quantile_edges
 from gxp_assets.core.features import FeatureSpec, word_features
 from gxp_assets.core.hashing import canonical_json, sha256_hex
+from gxp_assets.core.output_drift import (
+    SLACK,
+    OutputCounts,
+    OutputReference,
+    alarms_of,
+    finite_scores,
+    output_reference,
+    strings,
+)
 
 #: Below this many reports a batch's drift is measured and shown but not judged (core.fail_safe then withholds
 #: auto-close for that batch alone, since nothing watches the guarantee's assumptions there).
 MIN_JUDGED_REPORTS = 20
-MISSING_SOURCE = "(missing)"
-# Limits are written as decimals that binary floats cannot hold exactly; a value equal to its limit is no alarm.
-_SLACK = 1e-9
 _BINNED = ("score_edges", "score_shares", "length_edges", "length_shares")
 
 
@@ -67,18 +64,6 @@ def word_block(X: sp.csr_matrix, spec: FeatureSpec) -> sp.csr_matrix:
             return block
         start += width
     return sp.csr_matrix((X.shape[0], 0), dtype=np.float32)
-
-
-def _finite_scores(scores: Iterable[float]) -> np.ndarray:
-    values = np.asarray(scores, dtype=float).ravel()
-    if not np.isfinite(values).all():
-        raise ValueError("scores must be finite numbers")
-    return values
-
-
-def _strings(values: Iterable[object]) -> pd.Series:
-    """Missing values as ``MISSING_SOURCE``, everything else as its ``str`` (a ``Triage`` member gives its value)."""
-    return pd.Series(list(values), dtype=object).fillna(MISSING_SOURCE).astype(str)
 
 
 def _texts(texts: Iterable[object]) -> pd.Series:
@@ -104,9 +89,15 @@ class DriftLimits:
     """The plan's drift triggers (``DriftThresholds``), filled in by the Dagster layer so core needs no plan."""
 
     score_psi_max: float
-    unseen_ngram_share_max: float
+    unseen_ngram_share_max: float | None  # None: a use case without text
     review_share_increase_max: float  # over the reference's REVIEW share
     domain_auc_max: float | None = None  # None: domain_auc is measured and shown, not judged
+    # Tabular columns (core.record_drift), per column; None: measured and shown, not judged.
+    numeric_psi_max: float | None = None
+    categorical_psi_max: float | None = None
+    missing_share_max: float | None = None
+    out_of_range_share_max: float | None = None
+    unseen_level_share_max: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -132,6 +123,15 @@ class DriftReference:
     @property
     def feature_spec_sha256(self) -> str:
         return self.feature_spec.sha256
+
+    @property
+    def output(self) -> OutputReference:
+        return OutputReference(self.n_reports, self.score_edges, self.score_shares, self.review_share,
+                               self.source_shares)  # fmt: skip
+
+    def accumulator(self) -> DriftAccumulator:
+        """What counts a batch against this reference while it is scored (core.batch_scoring)."""
+        return DriftAccumulator(self)
 
     @property
     def sha256(self) -> str:
@@ -191,24 +191,24 @@ def build_reference(
     it keeps, chosen by a hash of their text; a spec without text has none."""
     if bins < 1:
         raise ValueError(f"bins must be at least 1, got {bins}")
-    scores = _finite_scores(reference_scores)
-    texts = _texts(reference_texts)
-    lengths, triage, sources = _text_lengths(texts), _strings(reference_triage), _strings(reference_sources)
+    scores, texts = finite_scores(reference_scores), _texts(reference_texts)
+    triage, sources, lengths = strings(reference_triage), strings(reference_sources), _text_lengths(texts)
     _check_rows(len(scores), texts=len(lengths), triage=len(triage), sources=len(sources))
     if len(scores) == 0:
         raise ValueError("the reference split holds no report: there is nothing to compare a batch with")
+    output = output_reference(scores, triage, sources, quantile_edges(scores, bins))
     words = word_block(train_features, spec)
-    score_edges, length_edges = quantile_edges(scores, bins), quantile_edges(lengths, bins)
+    length_edges = quantile_edges(lengths, bins)
     return DriftReference(
         feature_spec=spec,
-        n_reports=len(scores),
-        score_edges=score_edges,
-        score_shares=tuple(float(c) / len(scores) for c in bin_counts(scores, score_edges)),
+        n_reports=output.n,
+        score_edges=output.score_edges,
+        score_shares=output.score_shares,
         length_edges=length_edges,
         length_shares=tuple(float(c) / len(scores) for c in bin_counts(lengths, length_edges)),
         seen_word_buckets=np.bincount(words.indices, minlength=words.shape[1]) > 0,
-        review_share=float((triage == Triage.REVIEW.value).mean()),
-        source_shares=shares(Counter(sources)),
+        review_share=output.review_share,
+        source_shares=output.source_shares,
         domain_sample=reference_sample(texts.tolist(), sources.tolist(), spec, domain_rows),
     )
 
@@ -254,19 +254,23 @@ class DriftMeasurement:
         return values
 
 
+def judged(alarms: list[str], n: int, notes: list[str], noun: str) -> list[str]:
+    """``alarms``, or none when ``n`` (> 0) is below MIN_JUDGED_REPORTS: shares of a handful of records say nothing,
+    and the fail-safe withholds the fast route for that batch instead (said in ``notes``)."""
+    if 0 < n < MIN_JUDGED_REPORTS:
+        notes.append(f"{n} {noun} are too few to judge drift (at least {MIN_JUDGED_REPORTS}): no alarm")
+        return []
+    return alarms
+
+
 class DriftAccumulator:
     """Counts of one batch, fed chunk by chunk: memory is the reference, a few counters, 8 bytes per document and a
     sample of at most ``DOMAIN_SAMPLE_ROWS`` reports' word n-grams."""
 
     def __init__(self, reference: DriftReference) -> None:
         self.reference = reference
-        self._score_counts = np.zeros(len(reference.score_shares), dtype=np.int64)
+        self._output = OutputCounts(reference.output)
         self._length_counts = np.zeros(len(reference.length_shares), dtype=np.int64)
-        self._n_reports = 0
-        self._review = 0
-        self._sources: Counter[str] = Counter()
-        # Reports of one document are correlated, so the PSI noise counts documents: their 64-bit hashes, unique.
-        self._documents = np.zeros(0, dtype=np.uint64)
         self._word_pairs = 0
         self._unseen_word_pairs = 0
         self._sampler = DomainSampler() if reference.domain_sample is not None else None
@@ -283,6 +287,12 @@ class DriftAccumulator:
         """Count one chunk; the rows of every argument are the same reports in the same order."""
         words = word_block(features, self.reference.feature_spec)
         self._count(words, texts, scores, triage, sources, documents)
+
+    def add_scored(self, valid: pd.DataFrame, features: sp.csr_matrix, predictions: pd.DataFrame) -> None:
+        """Count a block as core.batch_scoring scores it: its features and its predictions (SCORED_COLUMNS)."""
+        self.add(features, predictions["text"].tolist(), predictions["raw_score"].to_numpy(),
+                 predictions["triage"].to_numpy(), predictions["source"].tolist(),
+                 predictions["document_id"].tolist())  # fmt: skip
 
     def add_predictions(self, predictions: pd.DataFrame) -> None:
         """Count scored reports as the results store keeps them (text, source, raw_score, triage columns).
@@ -310,20 +320,12 @@ class DriftAccumulator:
         sources: Iterable[object],
         documents: Iterable[object] | None,
     ) -> None:
-        values = _finite_scores(scores)
-        text_values, triage_values, source_values = _texts(texts), _strings(triage), _strings(sources)
+        values, text_values, source_values = finite_scores(scores), _texts(texts), strings(sources)
         lengths = text_values.str.len().to_numpy(dtype=np.int64)
-        rows = {"features": words.shape[0], "texts": len(lengths), "triage": len(triage_values)}
-        _check_rows(len(values), **rows, sources=len(source_values))
+        _check_rows(len(values), features=words.shape[0], texts=len(lengths), sources=len(source_values))
+        self._output.add(values, triage, source_values, documents)
         buckets = words.indices
-        self._score_counts += bin_counts(values, self.reference.score_edges)
         self._length_counts += bin_counts(lengths, self.reference.length_edges)
-        self._n_reports += len(values)
-        self._review += int((triage_values == Triage.REVIEW.value).sum())
-        self._sources.update(source_values)
-        if documents is not None:
-            hashed = pd.util.hash_pandas_object(_strings(documents), index=False).to_numpy()
-            self._documents = np.union1d(self._documents, hashed)
         self._word_pairs += len(buckets)
         self._unseen_word_pairs += int(np.count_nonzero(~self.reference.seen_word_buckets[buckets]))
         if self._sampler is not None:
@@ -331,61 +333,36 @@ class DriftAccumulator:
 
     def result(self, limits: DriftLimits) -> DriftMeasurement:
         """The measurement so far, judged against ``limits``; each crossed limit is one alarm."""
-        reference, n = self.reference, self._n_reports
+        reference, n = self.reference, self._output.n
         notes: list[str] = []
-        score_psi = length_psi = review_share = source_shift = unseen_share = noise = None
         if n == 0:
             notes.append("empty batch: no report to measure, so no drift is judged")
-        else:
-            score_psi = psi(self._score_counts / n, reference.score_shares)
+        output = self._output.measure(limits.score_psi_max, limits.review_share_increase_max, notes)
+        length_psi = unseen_share = None
+        if n:
             length_psi = psi(self._length_counts / n, reference.length_shares)
-            review_share = self._review / n
-            batch_mix = shares(self._sources)
-            keys = sorted(set(batch_mix) | set(reference.source_shares))  # sorted: the same sum on every run
-            source_shift = 0.5 * sum(abs(batch_mix.get(k, 0.0) - reference.source_shares.get(k, 0.0)) for k in keys)
-            units = len(self._documents) or n  # documents where known: the effective sample of clustered reports
-            noise = psi_noise(units, reference.n_reports, len(reference.score_shares))
-            if limits.score_psi_max + _SLACK < score_psi <= noise:
-                notes.append(f"score_psi {score_psi:.4g} is above its limit but within the sampling noise of {n} "
-                             f"reports from {units} documents ({noise:.4g}): no alarm")  # fmt: skip
             if self._word_pairs:
                 unseen_share = self._unseen_word_pairs / self._word_pairs
             else:
                 notes.append("no word n-gram in the batch: the unseen n-gram share is undefined")
-        review_increase = None
-        if review_share is not None:
-            increase = review_share - reference.review_share
-            if increase > review_noise(reference.review_share, n, reference.n_reports):
-                review_increase = increase
-            elif increase > limits.review_share_increase_max + _SLACK:
-                notes.append(f"REVIEW share {review_share:.3f} is above the reference's {reference.review_share:.3f} "
-                             f"but within the sampling noise of {n} reports: no alarm")  # fmt: skip
         shift = self._domain_shift(limits, notes) if n else None
         domain_auc = shift.auc if shift is not None else None
         significant = shift is not None and shift.z is not None and shift.z >= DOMAIN_MIN_Z
-        monitored = (
-            ("score_psi", score_psi if score_psi is not None and score_psi > noise else None, limits.score_psi_max),
+        monitored = [
+            *output.monitored(limits.score_psi_max, limits.review_share_increase_max),
             ("unseen_ngram_share", unseen_share, limits.unseen_ngram_share_max),
-            ("review_share_increase", review_increase, limits.review_share_increase_max),
             ("domain_auc", domain_auc if significant else None, limits.domain_auc_max),
-        )
-        alarms = [
-            f"{name} {value:.4g} > {limit:g}"
-            for name, value, limit in monitored
-            if value is not None and limit is not None and value > limit + _SLACK
         ]
-        if 0 < n < MIN_JUDGED_REPORTS:  # shares of a handful of reports say nothing; the fail-safe withholds instead
-            notes.append(f"{n} reports are too few to judge drift (at least {MIN_JUDGED_REPORTS}): no alarm")
-            alarms = []
+        alarms = judged(alarms_of(monitored), n, notes, "reports")
         return DriftMeasurement(
             n_reports=n,
-            score_psi=score_psi,
+            score_psi=output.score_psi,
             length_psi=length_psi,
             unseen_ngram_share=unseen_share,
-            review_share=review_share,
-            source_shares=shares(self._sources),
-            source_shift=source_shift,
-            score_counts=tuple(int(c) for c in self._score_counts),
+            review_share=output.review_share,
+            source_shares=output.source_shares,
+            source_shift=output.source_shift,
+            score_counts=output.score_counts,
             length_counts=tuple(int(c) for c in self._length_counts),
             word_pairs=self._word_pairs,
             unseen_word_pairs=self._unseen_word_pairs,
@@ -396,7 +373,7 @@ class DriftAccumulator:
             domain_auc=domain_auc,
             domain_auc_z=shift.z if shift is not None else None,
             domain_rows=shift.batch_rows if shift is not None else 0,
-            score_psi_noise=noise,
+            score_psi_noise=output.score_psi_noise,
         )
 
     def _domain_shift(self, limits: DriftLimits, notes: list[str]) -> DomainShift | None:
@@ -409,7 +386,7 @@ class DriftAccumulator:
         if shift.note:
             notes.append(shift.note)
         elif (
-            limits.domain_auc_max is not None and shift.auc > limits.domain_auc_max + _SLACK and shift.z < DOMAIN_MIN_Z
+            limits.domain_auc_max is not None and shift.auc > limits.domain_auc_max + SLACK and shift.z < DOMAIN_MIN_Z
         ):
             notes.append(f"domain_auc {shift.auc:.4g} is above its limit but only {shift.z:.2f} null sds above 0.5 "
                          f"at {shift.batch_rows} reports: not significant, no alarm")  # fmt: skip

@@ -16,6 +16,7 @@ import pandas as pd
 
 from gxp_assets.core.conformal import Triage
 from gxp_assets.core.drift import MIN_JUDGED_REPORTS, DriftLimits, DriftMeasurement, DriftReference
+from gxp_assets.core.record_reference import RecordReference
 
 SUSPENSION_PREFIX = "auto_close_suspended"  # a drift alarm: stands for the model until a signed lift
 WITHHELD_PREFIX = "auto_close_withheld"  # this batch alone cannot be watched: no auto-close for it
@@ -25,7 +26,9 @@ WITHHELD_PREFIX = "auto_close_withheld"  # this batch alone cannot be watched: n
 class FailSafe:
     """What a scoring run watches, filled in by the Dagster layer from the plan and the governance record."""
 
-    reference: DriftReference | None  # None: the model has no drift reference, so drift cannot be judged
+    # Reports: core.drift's; declared records: core.record_reference's. None: the model has no drift reference, so
+    # drift cannot be judged.
+    reference: DriftReference | RecordReference | None
     limits: DriftLimits
     suspend_on_drift: bool
     standing_suspension: str | None = None  # the reason of a suspension in force for this model, if any

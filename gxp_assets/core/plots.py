@@ -192,3 +192,52 @@ def realized_plot(performance: dict, limits: dict[str, float]) -> bytes:
     axis.set_xticks(range(len(measures)), [label for label, *_ in measures])
     axis.set(ylim=(0, 1.2), ylabel="share", title=f"Realized performance, {performance['adjudicated']} adjudicated")
     return _png(figure)
+
+
+def record_drift_plot(measurement: dict, reference: dict) -> bytes:
+    """A batch of records against its reference (both as ``to_dict()`` gives them, core.record_drift and
+    core.record_reference): per-feature PSI and per-feature shares against the plan's limits (alarms in red), the
+    score distribution per reference bin, and the subgroup mix."""
+    figure, axes = plt.subplots(2, 2, figsize=(12, 9))
+    psi_axis, share_axis, score_axis, source_axis = axes.ravel()
+    n, limits, columns = measurement["n_reports"], measurement["limits"], measurement["columns"]
+    alarmed = {" ".join(alarm.split()[:2]) for alarm in measurement["alarms"]}
+    names = [column["column"] for column in columns]
+    for position, column in enumerate(columns):
+        limit = limits[f"{column['kind']}_psi_max"]
+        red = f"{column['column']} psi" in alarmed
+        psi_axis.barh(position, column["psi"] or 0.0, 0.6, color="#c4473a" if red else "#4c9a5b")
+        if limit is not None:
+            psi_axis.vlines(limit, position - 0.4, position + 0.4, colors="black", linestyles="--")
+        if column["psi_noise"] is not None:
+            psi_axis.plot(column["psi_noise"], position, marker="|", color="grey", markersize=12)
+    psi_axis.set_yticks(range(len(names)), names, fontsize="small")
+    psi_axis.invert_yaxis()
+    psi_axis.set(xlabel="PSI against the training records (dashed: limit; grey tick: sampling noise)")
+    psi_axis.set_title("Per-feature PSI (red = alarm)")
+    kinds = (("missing_share", "missing"), ("out_of_range_share", "outside training range"),
+             ("unseen_level_share", "unseen level"))  # fmt: skip
+    for offset, (key, label) in enumerate(kinds):
+        values = [column.get(key) or 0.0 for column in columns]
+        share_axis.barh([p + 0.25 * (offset - 1) for p in range(len(names))], values, 0.25, label=label)
+        if limits.get(f"{key}_max") is not None:
+            share_axis.axvline(limits[f"{key}_max"], linestyle="--", linewidth=0.8, color=f"C{offset}")
+    share_axis.set_yticks(range(len(names)), names, fontsize="small")
+    share_axis.invert_yaxis()
+    share_axis.set(xlabel="share of the batch's records (dashed: limits)")
+    share_axis.legend(loc="lower right", fontsize="small")
+    share_axis.set_title("Per-feature shares")
+    _reference_vs_batch(score_axis, _bin_labels(reference["score_edges"], ".3g"), reference["score_shares"],
+                        [count / n if n else 0.0 for count in measurement["score_counts"]])  # fmt: skip
+    score_axis.set(xlabel="model score", ylabel="share of records")
+    score_axis.set_title(f"Scores (PSI {_shown(measurement['score_psi'])}, limit {limits['score_psi_max']:g})")
+    batch_mix = measurement["source_shares"]
+    groups = sorted(set(reference["source_shares"]) | set(batch_mix))
+    _reference_vs_batch(source_axis, groups, [reference["source_shares"].get(g, 0.0) for g in groups],
+                        [batch_mix.get(g, 0.0) for g in groups])  # fmt: skip
+    source_axis.set(ylabel="share of records", ylim=(0, 1))
+    source_axis.set_title(f"Subgroup mix (total variation {_shown(measurement['source_shift'])}, not judged)")
+    verdict = "DRIFT: " + "; ".join(measurement["alarms"]) if measurement["alarms"] else "no alarm"
+    figure.suptitle(f"Drift of a batch of {n:,} records against the reference: {verdict if n else 'empty batch'}",
+                    fontsize="medium", wrap=True)  # fmt: skip
+    return _png(figure)

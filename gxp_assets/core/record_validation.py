@@ -70,10 +70,12 @@ def header_note(columns: Sequence[str], contract: RecordContract) -> str | None:
     return None
 
 
-def _missing_columns(chunk: pd.DataFrame, contract: RecordContract, failures: FirstFailure) -> str | None:
-    """Every record of a file without a required column is quarantined, the detail naming all that are missing."""
+def _missing_columns(chunk: pd.DataFrame, contract: RecordContract, stage: Stage, failures: FirstFailure) -> str | None:
+    """Every record of a file without a required column is quarantined, the detail naming all that are missing. At
+    scoring the label column is not required: a batch is scored before its result exists."""
     present = set(chunk.columns) - set(INTAKE_COLUMNS)
-    missing = [name for name in contract.required_columns() if name not in present]
+    optional = {contract.label_column} if stage == "scoring" else set()
+    missing = [name for name in contract.required_columns() if name not in present and name not in optional]
     if not missing:
         return None
     note = header_note(sorted(present), contract)
@@ -210,7 +212,7 @@ class RecordValidator:
         contract = self.contract
         failures = FirstFailure(len(chunk))
         intake_failures(chunk, failures)
-        note = _missing_columns(chunk, contract, failures)
+        note = _missing_columns(chunk, contract, self.stage, failures)
         if note:
             self.tally.note(note)
         clean = _check(chunk, contract, self.stage, self.now, self.tolerance, failures)

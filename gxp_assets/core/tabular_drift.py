@@ -185,27 +185,54 @@ def _psi(batch: np.ndarray, reference: Sequence[int], n_reference_present: int) 
     return smoothed_psi(batch, reference), psi_noise(present, n_reference_present, len(reference))
 
 
+class TabularCounts:
+    """A batch's counts per reference column, fed chunk by chunk (memory: the bins, not the batch)."""
+
+    def __init__(self, reference: TabularReference, decimal: str = ".") -> None:
+        self.reference, self.decimal, self.n = reference, decimal, 0
+        self._bins = {part.column: np.zeros(len(part.counts), dtype=np.int64)
+                      for part in (*reference.numeric, *reference.categorical)}  # fmt: skip
+        self._present = Counter[str]()  # non-missing values per column
+        self._outside = Counter[str]()  # numeric values outside the training records' range
+
+    def add(self, batch: pd.DataFrame) -> None:
+        """Count validated records (numbers as numbers or as written)."""
+        self.n += len(batch)
+        for part in self.reference.numeric:
+            values = _numbers(batch[part.column], self.decimal)
+            present = values[~np.isnan(values)]
+            self._bins[part.column] += bin_counts(present, part.edges)
+            self._present[part.column] += len(present)
+            inside = (present >= part.low) & (present <= part.high) if part.low is not None else np.zeros(0, bool)
+            self._outside[part.column] += len(present) - int(inside.sum())
+        for part in self.reference.categorical:
+            cells = [cell for cell in _levels(batch[part.column]) if cell is not None]
+            index = {level: position for position, level in enumerate(part.levels)}
+            self._bins[part.column] += np.bincount([index.get(cell, len(part.levels)) for cell in cells],
+                                                   minlength=len(part.levels) + 1)  # fmt: skip
+            self._present[part.column] += len(cells)
+
+    def result(self) -> TabularDrift:
+        n, columns = self.n, []
+        for part in self.reference.numeric:
+            counts, present = self._bins[part.column], self._present[part.column]
+            psi, noise = _psi(counts, part.counts, part.n - part.missing)
+            columns.append(ColumnDrift(
+                part.column, "numeric", n, psi, noise, _share(n - present, n), part.missing / part.n,
+                out_of_range_share=_share(self._outside[part.column], present), counts=tuple(int(c) for c in counts),
+            ))  # fmt: skip
+        for part in self.reference.categorical:
+            counts, present = self._bins[part.column], self._present[part.column]
+            psi, noise = _psi(counts, part.counts, part.n - part.missing)
+            columns.append(ColumnDrift(
+                part.column, "categorical", n, psi, noise, _share(n - present, n), part.missing / part.n,
+                unseen_level_share=_share(int(counts[-1]), present), counts=tuple(int(c) for c in counts),
+            ))  # fmt: skip
+        return TabularDrift(n, tuple(columns), self.reference.sha256)
+
+
 def measure_tabular_drift(reference: TabularReference, batch: pd.DataFrame, decimal: str = ".") -> TabularDrift:
-    """Every reference column's measures on ``batch`` (validated records; numbers as numbers or as written)."""
-    n = len(batch)
-    columns = []
-    for part in reference.numeric:
-        values = _numbers(batch[part.column], decimal)
-        present = values[~np.isnan(values)]
-        counts = bin_counts(present, part.edges)
-        psi, noise = _psi(counts, part.counts, part.n - part.missing)
-        outside = int(((present < part.low) | (present > part.high)).sum()) if part.low is not None else len(present)
-        columns.append(ColumnDrift(
-            part.column, "numeric", n, psi, noise, _share(n - len(present), n), part.missing / part.n,
-            out_of_range_share=_share(outside, len(present)), counts=tuple(int(c) for c in counts),
-        ))  # fmt: skip
-    for part in reference.categorical:
-        cells = [cell for cell in _levels(batch[part.column]) if cell is not None]
-        index = {level: position for position, level in enumerate(part.levels)}
-        counts = np.bincount([index.get(cell, len(part.levels)) for cell in cells], minlength=len(part.levels) + 1)
-        psi, noise = _psi(counts, part.counts, part.n - part.missing)
-        columns.append(ColumnDrift(
-            part.column, "categorical", n, psi, noise, _share(n - len(cells), n), part.missing / part.n,
-            unseen_level_share=_share(int(counts[-1]), len(cells)), counts=tuple(int(c) for c in counts),
-        ))  # fmt: skip
-    return TabularDrift(n, tuple(columns), reference.sha256)
+    """Every reference column's measures on ``batch`` in one piece: :class:`TabularCounts` fed a single chunk."""
+    counts = TabularCounts(reference, decimal)
+    counts.add(batch)
+    return counts.result()

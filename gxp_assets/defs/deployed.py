@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 from gxp_assets.core.drift import DriftReference
 from gxp_assets.core.features import FeatureSpec
+from gxp_assets.core.record_reference import REFERENCE_KIND, RecordReference
 from gxp_assets.core.scoring import TriageModel
 from gxp_assets.governance.registry import State
 from gxp_assets.governance.service import Governance
@@ -29,12 +30,20 @@ class DeployedModel:
     record: dict
     model: TriageModel
     spec: FeatureSpec
-    reference: DriftReference | None  # None for versions registered before drift references existed
+    reference: DriftReference | RecordReference | None  # None for versions registered before drift references
 
     @property
     def plan_version(self) -> str:
         plan = self.record["plan"]
         return f"{plan['plan_id']} {plan['version']}"
+
+
+def drift_reference_of(values: dict) -> DriftReference | RecordReference:
+    """A stored drift reference: of declared records when its ``kind`` says so (core.record_reference), else of
+    reports (core.drift, which has no ``kind``)."""
+    if values.get("kind") == REFERENCE_KIND:
+        return RecordReference.from_dict(values)
+    return DriftReference.from_dict(values)
 
 
 def judged_sources(record: dict) -> frozenset[str]:
@@ -70,7 +79,7 @@ def deployed_model(
     if not isinstance(model_text, str) or not isinstance(conformal, dict):
         raise NoActiveModel(f"the stored artifacts of {registered.version} are not a classifier and a record")
     values = artifacts.get("drift_reference")
-    reference = DriftReference.from_dict(values) if "drift_reference_sha256" in record and values else None
+    reference = drift_reference_of(values) if "drift_reference_sha256" in record and values else None
     model = replace(TriageModel.from_records(model_text, conformal), judged_sources=judged_sources(record))
     return DeployedModel(
         version=registered.version,

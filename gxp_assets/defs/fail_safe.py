@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from gxp_assets.core.batch_scoring import BatchOutcome
+from gxp_assets.core.conformal import Triage
 from gxp_assets.core.drift import DriftLimits, DriftReference
 from gxp_assets.core.fail_safe import FailSafe, is_standing
 from gxp_assets.core.hashing import canonical_json, sha256_hex
@@ -36,9 +37,16 @@ def watch(version: str, reference: DriftReference | None, plan: ChangeControlPla
 
 
 def record_outcome(
-    batch: str, version: str, run_id: str, fail_safe: FailSafe, outcome: BatchOutcome, plan: ChangeControlPlan
+    batch: str,
+    version: str,
+    run_id: str,
+    fail_safe: FailSafe,
+    outcome: BatchOutcome,
+    plan: ChangeControlPlan,
+    negative: str = Triage.AUTO_CLOSE.value,
 ) -> list[str]:
-    """Audit and notify a suspension (new or standing) and reports no guarantee covers; returns what was sent."""
+    """Audit and notify a suspension (new or standing) and records no guarantee covers; returns what was sent.
+    ``negative`` is the declared name of the fast route (the negative outcome) that people read in the messages."""
     lift_role = plan.fail_safe.lift_role
     sent = []
     drift = outcome.drift.to_dict() if outcome.drift is not None else None
@@ -62,8 +70,8 @@ def record_outcome(
             sent.append(
                 _notify(
                     "auto_close_suspended",
-                    f"Auto-close SUSPENDED for model {version} (batch {batch})",
-                    f"{outcome.suspension}. Every report that would have been auto-closed goes to REVIEW until a "
+                    f"{_route(negative)} SUSPENDED for model {version} (batch {batch})",
+                    f"{outcome.suspension}. Every record that would have been {negative} goes to REVIEW until a "
                     f"{lift_role} lifts the suspension with a signed decision (`gxp suspension lift {version}`) "
                     "or another model is ACTIVE.",
                     details,
@@ -77,13 +85,18 @@ def record_outcome(
         sent.append(
             _notify(
                 "auto_close_not_covered",
-                f"Reports from sources the guarantee does not cover in batch {batch}",
-                f"Model {version} was not calibrated on these sources, so none of their reports is auto-closed: "
-                f"{sources}.",
+                f"Records from subgroups the guarantee does not cover in batch {batch}",
+                f"Model {version} was not calibrated on (or not judged for) these subgroups, so none of their records "
+                f"is {negative}: {sources}.",
                 details,
             )
         )
     return sent
+
+
+def _route(negative: str) -> str:
+    """AE triage's "Auto-close" as it always read; any other declared fast route by its name."""
+    return "Auto-close" if negative == Triage.AUTO_CLOSE.value else negative
 
 
 def _notify(kind: str, subject: str, body: str, payload: dict) -> str:

@@ -18,7 +18,9 @@ from dagster import (
 from pydantic import Field
 
 from gxp_assets.core.batch_scoring import DEFAULT_CHUNK_RECORDS, BatchOutcome, BatchTally, ScoringStamp
+from gxp_assets.core.conformal import Triage
 from gxp_assets.core.validation import ValidationRules
+from gxp_assets.defs.batch_reading import batch_reader, regulatory_clock
 from gxp_assets.defs.deployed import deployed_model
 from gxp_assets.defs.evidence import attach
 from gxp_assets.defs.fail_safe import record_outcome, watch
@@ -32,8 +34,6 @@ from gxp_assets.stores.notifier import Notification
 from gxp_assets.stores.results_integrity import RESULTS_ACTION
 from gxp_assets.stores.scratch import Scratch
 
-#: ICH E2D / 21 CFR 314.80: a serious, unexpected adverse event is reported within 15 calendar days of receipt.
-EXPEDITED_REPORTING_DAYS = 15
 PRIORITY_LISTED = 100
 PRIORITY_COLUMNS = ["report_id", "p_ae", "due_at", "source", "text"]
 
@@ -44,7 +44,10 @@ class ScoringConfig(Config):
     encoding: str | None = Field(default=None, description="the batch files' encoding when not UTF-8 and no BOM")
     max_text_chars: int = Field(default=20_000, gt=0)
     future_tolerance_seconds: int = Field(default=300, ge=0)
-    regulatory_clock_days: int = Field(default=EXPEDITED_REPORTING_DAYS, gt=0)
+    regulatory_clock_days: int | None = Field(
+        default=None, gt=0, description="days from receipt to due date; default: the use case's declared regulatory "
+        "clock (none declared: due_at stays empty)"
+    )  # fmt: skip
 
     def rules(self) -> ValidationRules:
         """Training's rules, except that incoming reports carry no label yet and must carry their receipt time."""
@@ -59,28 +62,35 @@ class ScoringConfig(Config):
 PRIORITY_SHOWN = 20
 
 
-def _priority_table(queue: pd.DataFrame, full_table: str) -> str:
-    """The first rows of the batch's PRIORITY queue, saying how many there are and where the full table is."""
+def _due(value: object) -> str:
+    return "-" if pd.isna(value) else f"{value:%Y-%m-%d %H:%M:%S} UTC"
+
+
+def _priority_table(queue: pd.DataFrame, full_table: str, outcome: str) -> str:
+    """The first rows of the batch's positive-outcome queue (``outcome``: its declared name), saying how many there
+    are and where the full table is."""
     if queue.empty:
-        return "no PRIORITY reports"
+        return f"no {outcome} records"
     rows = [
-        f"| {row.report_id} | {row.due_at:%Y-%m-%d %H:%M:%S} UTC | {row.p_ae:.3f} | {row.source} | "
+        f"| {row.report_id} | {_due(row.due_at)} | {row.p_ae:.3f} | {row.source} | "
         f"{str(row.text)[:80].replace('|', '/')} |"
         for row in queue.head(PRIORITY_SHOWN).itertuples()
     ]
     shown = min(PRIORITY_SHOWN, len(queue))
     note = f"\n\nshowing {shown} of {len(queue)}; the full table: `{full_table}` (priority_queue_file)"
-    return "| report | due | p(AE) | source | text |\n|---|---|---|---|---|\n" + "\n".join(rows) + note
+    return "| record | due | p | subgroup | text |\n|---|---|---|---|---|\n" + "\n".join(rows) + note
 
 
 def _notify_priority(
-    context: AssetExecutionContext, batch: str, priority: pd.DataFrame, model_version: str
+    context: AssetExecutionContext, batch: str, priority: pd.DataFrame, model_version: str, outcome: str
 ) -> str | None:
-    """Tell people PRIORITY reports arrived (``priority`` is sorted earliest due date first)."""
+    """Tell people positive-outcome records (``outcome``: the declared name of PRIORITY) arrived; ``priority`` is
+    sorted earliest due date first."""
     if priority.empty:
         return None
     first_due = priority["due_at"].iloc[0]
-    subject = f"{len(priority)} PRIORITY report(s) in batch {batch}; first due {first_due:%Y-%m-%d %H:%M} UTC"
+    due = f"; first due {first_due:%Y-%m-%d %H:%M} UTC" if not pd.isna(first_due) else ""
+    subject = f"{len(priority)} {outcome} record(s) in batch {batch}{due}"
     listed = priority.head(PRIORITY_LISTED)
     message = Notification(
         kind="priority_reports",
@@ -88,9 +98,11 @@ def _notify_priority(
         body=f"{subject}. Open the queue with `gxp queue`.",
         payload={
             "batch": batch,
+            "outcome": outcome,
             "priority_reports": len(priority),
             "reports": [
-                {"report_id": row.report_id, "due_at": row.due_at.isoformat(), "p_ae": round(float(row.p_ae), 4)}
+                {"report_id": row.report_id, "due_at": None if pd.isna(row.due_at) else row.due_at.isoformat(),
+                 "p_ae": round(float(row.p_ae), 4)}
                 for row in listed.itertuples()
             ],
         },
@@ -172,7 +184,7 @@ def inference_assets(scope: UseCaseScope) -> list[AssetsDefinition]:
     def scored_reports(
         context: AssetExecutionContext, config: ScoringConfig, scoring: ScoringPlace, incoming_reports: dict
     ):
-        batch = incoming_reports["batch"]
+        batch, declaration = incoming_reports["batch"], scope.declaration()
         store, governance = artifact_store(), scope.governance()
         deployed = deployed_model(governance, store)
         path = store.local_path(store.find(batch_files, incoming_reports["sha256"]))
@@ -182,7 +194,7 @@ def inference_assets(scope: UseCaseScope) -> list[AssetsDefinition]:
             plan_version=deployed.plan_version,
             run_id=context.run_id,
             scored_at=datetime.now(UTC),
-            regulatory_clock=timedelta(days=config.regulatory_clock_days),
+            regulatory_clock=regulatory_clock(declaration, config.regulatory_clock_days),
         )
         context.log.info(f"scoring batch {batch} with ACTIVE model {deployed.version} ({deployed.plan_version})")
         fail_safe = watch(deployed.version, deployed.reference, governance.plan.plan)
@@ -195,8 +207,9 @@ def inference_assets(scope: UseCaseScope) -> list[AssetsDefinition]:
             context.log.info(f"  {tally.received:,} read: {tally.scored:,} scored, {tally.quarantined:,} quarantined")
 
         def before_publishing(outcome: BatchOutcome) -> None:
+            negative = declaration.outcome_name(Triage.AUTO_CLOSE)
             for where in record_outcome(
-                batch, deployed.version, context.run_id, fail_safe, outcome, governance.plan.plan
+                batch, deployed.version, context.run_id, fail_safe, outcome, governance.plan.plan, negative
             ):
                 context.log.warning(f"fail-safe notification: {where}")
             if outcome.suspension:
@@ -219,7 +232,7 @@ def inference_assets(scope: UseCaseScope) -> list[AssetsDefinition]:
             batch_to_score = BatchToScore(
                 path,
                 deployed.model,
-                deployed.spec,
+                batch_reader(declaration, deployed.spec, config.rules(), config.encoding, stamp.scored_at),
                 lambda: stored_bundle(governance, deployed),
                 config.rules(),
                 stamp,
@@ -247,7 +260,8 @@ def inference_assets(scope: UseCaseScope) -> list[AssetsDefinition]:
             summary.predictions_path, columns=PRIORITY_COLUMNS, filters=[("triage", "=", "PRIORITY")]
         ).to_pandas()
         priority = priority.sort_values(["due_at", "p_ae"], ascending=[True, False], na_position="last")
-        notified = _notify_priority(context, batch, priority, deployed.version)
+        positive = declaration.outcome_name(Triage.PRIORITY)
+        notified = _notify_priority(context, batch, priority, deployed.version, positive)
         full = attach(context, "priority_queue", priority.to_csv(index=False, lineterminator="\n").encode(), ".csv")
         full_path = full.uri.removeprefix("file://")
         yield Output(
@@ -271,13 +285,14 @@ def inference_assets(scope: UseCaseScope) -> list[AssetsDefinition]:
                 "received": tally.received,
                 "scored": tally.scored,
                 "quarantined": tally.quarantined,
-                "triage": MetadataValue.json(tally.to_dict()["triage"]),
+                "triage": MetadataValue.json(declaration.outcome_counts(tally.triage)),  # as people read them
                 "auto_close_suspension": outcome.suspension or "none",
                 "auto_close_suspended_reports": tally.suspended,
                 "sources_not_covered": MetadataValue.json(tally.to_dict()["sources_not_covered"]),
                 "quarantine_reasons": count_table(pd.Series(list(tally.reasons.elements()), dtype=object), "reason"),
+                "quarantine_reason_counts": MetadataValue.json(tally.to_dict()["quarantine_reasons"]),
                 "priority_reports": len(priority),
-                "priority_queue": MetadataValue.md(_priority_table(priority, full_path)),
+                "priority_queue": MetadataValue.md(_priority_table(priority, full_path, positive)),
                 "priority_queue_file": MetadataValue.path(full_path),
                 "priority_queue_sha256": full.sha256,
                 "predictions_file": MetadataValue.path(str(summary.predictions_path)),

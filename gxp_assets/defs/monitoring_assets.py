@@ -13,13 +13,14 @@ from gxp_assets.core.adjudications import validate_adjudications
 from gxp_assets.core.drift import DriftReference, build_reference
 from gxp_assets.core.features import FeatureMatrix
 from gxp_assets.core.loaders import load_contract_files
-from gxp_assets.core.plots import drift_plot, realized_plot
+from gxp_assets.core.plots import realized_plot
 from gxp_assets.core.realized import RealizedLimits
 from gxp_assets.core.realized import realized_performance as measure_realized
 from gxp_assets.core.record_reference import RecordReference, build_record_reference
 from gxp_assets.core.scoring import TriageModel
 from gxp_assets.core.splits import split_rows
 from gxp_assets.defs.deployed import deployed_model
+from gxp_assets.defs.drift_views import drift_view
 from gxp_assets.defs.evidence import attach
 from gxp_assets.defs.metadata import embedded_png, rounded
 from gxp_assets.defs.use_case_scope import MODEL, MONITORING, UseCaseScope
@@ -107,8 +108,9 @@ def monitoring_assets(scope: UseCaseScope) -> list[AssetsDefinition]:
     @asset(
         **scope.asset_args(MONITORING),
         partitions_def=scope.batches,
-        description="Label-free drift of the batch against the scoring model's reference: score PSI, text length, "
-        "unseen n-grams, REVIEW share, source mix; thresholds from the change control plan.",
+        description="Label-free drift of the batch against the scoring model's reference: score PSI, REVIEW share, "
+        "subgroup mix, and per declared feature type (text: length, unseen n-grams; numeric: PSI, missing, outside "
+        "the training range; categorical: PSI, missing, unseen levels); thresholds from the change control plan.",
     )
     def drift_report(context: AssetExecutionContext, scored_reports: dict) -> Output[dict]:
         batch, version = scored_reports["batch"], scored_reports["model_version"]
@@ -117,7 +119,7 @@ def monitoring_assets(scope: UseCaseScope) -> list[AssetsDefinition]:
         deployed = deployed_model(scope.governance(), artifact_store(), version)
         measured = scored_reports["drift"]  # measured while scoring, before anything was published
         report = measured | {"batch": batch, "model_version": version}
-        png = drift_plot(measured, deployed.reference.to_dict())
+        png, shown = drift_view(measured, deployed.reference.to_dict())
         plot = attach(context, "plot", png, ".png")
         evidence = report | {"plot_sha256": plot.sha256, "run_id": context.run_id}
         event = results_store().record_monitoring(  # about the scoring model's registered use case
@@ -138,6 +140,7 @@ def monitoring_assets(scope: UseCaseScope) -> list[AssetsDefinition]:
                     name: rounded(value) for name, value in measured.items() if isinstance(value, float)
                 },  # every measure
                 "reports": measured["n_reports"],
+                **shown,  # per feature, for records
                 "plot_drift": embedded_png("drift", png),
                 "plot_file": MetadataValue.path(plot.uri.removeprefix("file://")),
             },

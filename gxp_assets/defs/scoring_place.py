@@ -1,7 +1,8 @@
 """Where ``scored_reports`` featurizes and scores a batch: in this process (the default) or in an AWS Glue (Spark)
 job through Dagster Pipes. Resource configuration, not code: ``ScoringPlace(glue_job_name=...)`` moves the heavy
 step; what reaches the results store, and how it is counted, measured for drift and suspended, does not change
-(core.staged_scoring publishes the job's staged chunks exactly as score_file publishes its own).
+(core.staged_scoring publishes the job's staged chunks exactly as score_batch publishes its own). The Glue job
+reads reports only; declared records are scored in-process.
 """
 
 from __future__ import annotations
@@ -17,9 +18,16 @@ from dagster import AssetExecutionContext, ConfigurableResource
 from dagster_aws.pipes import PipesGlueClient, PipesS3ContextInjector, PipesS3MessageReader
 from pydantic import Field
 
-from gxp_assets.core.batch_scoring import BatchOutcome, BatchTally, ChunkSink, ScoringStamp, score_file
+from gxp_assets.core.batch_scoring import (
+    BatchOutcome,
+    BatchReader,
+    BatchTally,
+    ChunkSink,
+    ReportReader,
+    ScoringStamp,
+    score_batch,
+)
 from gxp_assets.core.fail_safe import FailSafe
-from gxp_assets.core.features import FeatureSpec
 from gxp_assets.core.hashing import sha256_file, sha256_hex
 from gxp_assets.core.scoring import TriageModel
 from gxp_assets.core.staged_scoring import StagedChunk, publish_staged
@@ -40,9 +48,9 @@ class BatchToScore:
 
     path: Path
     model: TriageModel
-    spec: FeatureSpec
+    reader: BatchReader  # how its records are read, validated and scored (defs.batch_reading)
     bundle: Callable[[], ModelBundle]  # the model's stored form, read only when a remote job needs it
-    rules: ValidationRules
+    rules: ValidationRules  # a remote job's validation of reports
     stamp: ScoringStamp
     encoding: str | None
     chunk_records: int
@@ -51,7 +59,7 @@ class BatchToScore:
 
 @dataclass(frozen=True)
 class Publishing:
-    """Where the scored batch goes and what watches it (as score_file takes them)."""
+    """Where the scored batch goes and what watches it (as score_batch takes them)."""
 
     sink: ChunkSink
     fail_safe: FailSafe | None
@@ -103,13 +111,16 @@ class ScoringPlace(ConfigurableResource):
     ) -> tuple[BatchOutcome, dict[str, Any]]:
         """Score ``batch`` here or on Glue; the outcome, and metadata saying where it ran."""
         if not self.glue_job_name:
-            outcome = score_file(
-                batch.path, batch.model, batch.spec, batch.rules, batch.stamp, publishing.sink,
+            outcome = score_batch(
+                batch.path, batch.reader, batch.model, batch.stamp, publishing.sink,
                 fail_safe=publishing.fail_safe, before_publishing=publishing.before_publishing,
-                encoding=batch.encoding, chunk_records=batch.chunk_records, explain_top_k=batch.explain_top_k,
+                chunk_records=batch.chunk_records, explain_top_k=batch.explain_top_k,
                 progress=publishing.progress, staging_dir=publishing.staging_dir,
             )  # fmt: skip
             return outcome, {"scored_where": self.where}
+        if not isinstance(batch.reader, ReportReader):
+            raise ValueError(f"{self.where} scores reports only: score a use case without text in-process (a "
+                             "ScoringPlace without glue_job_name)")  # fmt: skip
         return self._score_on_glue(context, batch, publishing)
 
     def _score_on_glue(

@@ -12,12 +12,14 @@ together with its plan, once the two agree (``load_declared``, ``declared_use_ca
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import field_validator, model_validator
 
 from gxp_assets.core import record_contract as core_contract
+from gxp_assets.core.conformal import Triage, Wording
 from gxp_assets.core.features import FeatureSpec
 from gxp_assets.core.hashing import sha256_hex
 from gxp_assets.governance.plan import (
@@ -30,6 +32,7 @@ from gxp_assets.governance.plan import (
 )
 from gxp_assets.governance.use_case_schema import (
     ClassNames,
+    DemoData,
     DriftMeasures,
     Features,
     FileFormat,
@@ -61,6 +64,7 @@ class UseCase(Strict):
     regulatory_clock: RegulatoryClock | None = None
     drift: DriftMeasures
     plan: Text  # the change control plan, relative to the use-case folder
+    demo: DemoData | None = None  # synthetic data for `gxp demo` of a use case declared by records
 
     @field_validator("plan")
     @classmethod
@@ -98,6 +102,27 @@ class UseCase(Strict):
 
     def feature_spec(self) -> FeatureSpec:
         return self.features.feature_spec()
+
+    def outcome_name(self, triage: str) -> str:
+        """The declared name of an internal triage code (AUTO_CLOSE, REVIEW, PRIORITY), which is what people read:
+        metadata, notifications, the CLI. Stored results keep the codes, which the fail-safe, reconciliation and
+        realized performance read; this is the one place a code becomes a name."""
+        outcomes = {Triage.AUTO_CLOSE.value: self.triage.negative, Triage.REVIEW.value: self.triage.uncertain,
+                    Triage.PRIORITY.value: self.triage.positive}  # fmt: skip
+        if str(triage) not in outcomes:
+            raise ValueError(f"{triage!r} is not a triage code ({', '.join(outcomes)})")
+        return outcomes[str(triage)].name
+
+    def wording(self) -> Wording:
+        """How a guarantee statement names this use case's positive records and negative outcome."""
+        positive = f"'{self.classes.positive}'"
+        return Wording(positive=positive, a_positive=positive, positives=f"records with {positive}", records="records",
+                       closed=f"routed {self.triage.negative.name}")  # fmt: skip
+
+    def outcome_counts(self, counts: Mapping[str, int]) -> dict[str, int]:
+        """Counts by triage code as counts by declared name, every outcome shown (0 where none), in the order
+        negative, uncertain, positive."""
+        return {self.outcome_name(code): int(counts.get(code, 0)) for code in Triage}
 
     def record_contract(self) -> core_contract.RecordContract:
         """The declaration as core's plain record contract (core never imports governance)."""

@@ -258,6 +258,25 @@ class RegulatoryClock(Strict):
     basis: Text  # the regulation or procedure that sets it
 
 
+class DemoData(Strict):
+    """Synthetic data for `gxp demo --use-case ID`: a generator registered in core (core.record_demo), how many
+    labelled records to train on, and how many records the scored batch holds."""
+
+    generator: Name
+    records: int = Field(ge=1)
+    batch_records: int = Field(ge=1)
+    seed: int = Field(default=0, ge=0)
+
+    @field_validator("generator")
+    @classmethod
+    def _registered(cls, value: str) -> str:
+        from gxp_assets.core.record_demo import DEMO_GENERATORS
+
+        if value not in DEMO_GENERATORS:
+            raise ValueError(f"no demo generator {value!r} in core.record_demo (registered: {sorted(DEMO_GENERATORS)})")
+        return value
+
+
 class DriftMeasures(Strict):
     """What a scored batch is compared with its reference on; the plan's limits decide which are judged."""
 

@@ -51,7 +51,7 @@ def stamp_to_dict(stamp: ScoringStamp) -> dict[str, Any]:
         "plan_version": stamp.plan_version,
         "run_id": stamp.run_id,
         "scored_at": stamp.scored_at.isoformat(),
-        "regulatory_clock_seconds": stamp.regulatory_clock.total_seconds(),
+        "regulatory_clock_seconds": None if stamp.regulatory_clock is None else stamp.regulatory_clock.total_seconds(),
     }
 
 
@@ -62,7 +62,7 @@ def stamp_from_dict(values: dict[str, Any]) -> ScoringStamp:
         plan_version=values["plan_version"],
         run_id=values["run_id"],
         scored_at=datetime.fromisoformat(values["scored_at"]),
-        regulatory_clock=timedelta(seconds=values["regulatory_clock_seconds"]),
+        regulatory_clock=None if (clock := values["regulatory_clock_seconds"]) is None else timedelta(seconds=clock),
     )
 
 

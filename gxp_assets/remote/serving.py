@@ -23,7 +23,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -79,7 +79,9 @@ class Serving:
         validation, prediction, explanation and fail-safe (a single report is too few to judge drift, so its
         auto-close is withheld, as it is for any batch that small)."""
         from gxp_assets.core.batch_scoring import ScoringStamp, score_file
+        from gxp_assets.defs.batch_reading import regulatory_clock
         from gxp_assets.defs.inference_assets import ScoringConfig
+        from gxp_assets.stores import use_cases_in_force
 
         try:
             report = json.loads(body)
@@ -89,9 +91,10 @@ class Serving:
             raise ReportRefused(400, "not_a_report", f"the body must be one JSON object, not a {type(report).__name__}")
         line = body.replace(b"\r", b" ").replace(b"\n", b" ")  # whitespace only: a JSON string holds no raw newline
         config, deployed, sink = ScoringConfig(), self.deployed, Collected()
+        declaration = use_cases_in_force()[deployed.record["use_case"]].declaration.use_case
         stamp = ScoringStamp(batch="endpoint", model_version=deployed.version, plan_version=deployed.plan_version,
                              run_id=f"endpoint:{socket.gethostname()}", scored_at=datetime.now(UTC),
-                             regulatory_clock=timedelta(days=config.regulatory_clock_days))  # fmt: skip
+                             regulatory_clock=regulatory_clock(declaration, config.regulatory_clock_days))  # fmt: skip
         with tempfile.TemporaryDirectory(prefix="gxp-invocation-") as folder:
             path = Path(folder) / "invocation.jsonl"
             path.write_bytes(line + b"\n")

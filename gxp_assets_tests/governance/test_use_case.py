@@ -70,11 +70,14 @@ def test_ae_triage_declares_todays_feature_spec_triage_and_plan(repository: dict
     assert plan_mismatches(loaded, load_plan(loaded.plan_path).plan) == []
 
 
-def test_the_regulatory_clock_is_the_one_scoring_uses_today(repository: dict[str, LoadedUseCase]) -> None:
-    from gxp_assets.defs.inference_assets import EXPEDITED_REPORTING_DAYS
+def test_the_regulatory_clock_scoring_uses_is_the_declared_one(repository: dict[str, LoadedUseCase]) -> None:
+    from datetime import timedelta
 
-    clock = repository["ae_triage"].use_case.regulatory_clock
-    assert clock is not None and clock.days == EXPEDITED_REPORTING_DAYS
+    from gxp_assets.defs.batch_reading import regulatory_clock
+
+    assert regulatory_clock(repository["ae_triage"].use_case) == timedelta(days=15)
+    assert regulatory_clock(repository["dissolution_risk"].use_case) is None  # declared null: due_at stays empty
+    assert regulatory_clock(repository["dissolution_risk"].use_case, 3) == timedelta(days=3)  # run config wins
 
 
 def test_a_plan_of_another_use_case_is_named_as_such(repository: dict[str, LoadedUseCase]) -> None:

@@ -9,6 +9,7 @@ import boto3
 import pytest
 from dagster import AssetExecutionContext, DagsterInstance, MaterializeResult, asset, materialize
 
+from gxp_assets.core.batch_scoring import ReportReader
 from gxp_assets.core.demo_data import demo_batch
 from gxp_assets.core.hashing import sha256_hex
 from gxp_assets.defs.scoring_place import BatchToScore, Publishing, ScoringPlace
@@ -25,7 +26,8 @@ def scoring_asset(path: Path, trained: TrainedModel, sink: KeptChunks, staging: 
 
     @asset(name="scored_batch")
     def scored_batch(context: AssetExecutionContext, scoring: ScoringPlace) -> MaterializeResult:
-        batch = BatchToScore(path, model, spec, lambda: trained.bundle, RULES, STAMP, None, 40, 3)
+        reader = ReportReader(spec, RULES, STAMP.scored_at)
+        batch = BatchToScore(path, model, reader, lambda: trained.bundle, RULES, STAMP, None, 40, 3)
         staging.mkdir(exist_ok=True)
         outcome, where = scoring.score(context, batch, Publishing(sink, None, None, None, staging))
         return MaterializeResult(metadata={**where, **{f"tally_{k}": v for k, v in outcome.tally.to_dict().items()
