@@ -112,7 +112,8 @@ class ConformalRecord:
     def confidence(self) -> dict[int, float]:
         return {0: self.no_ae_confidence, 1: self.guarantee.confidence}
 
-    def to_dict(self) -> dict:
+    def to_dict(self, wording: Wording | None = None) -> dict:
+        """The stored record; its statement in ``wording`` (default: AE triage's words)."""
         return {
             "method": self.method(),
             "guarantee": self.guarantee.to_dict(),
@@ -123,7 +124,7 @@ class ConformalRecord:
             "calibration_units": [str(value) for value in self.calibration_units],
             "calibration_sources": [str(value) for value in self.calibration_sources],
             "thresholds": self.thresholds(),
-            "statement": self.statement(),
+            "statement": self.statement(wording),
         }
 
     @classmethod

@@ -202,18 +202,19 @@ def model_assets(scope: UseCaseScope) -> list[AssetsDefinition]:
             sources=part["source"].to_numpy(),
             selection_seed=config.calibration_seed,
         )
-        context.log.info(conformal.statement())
+        declared = scope.declaration()
+        context.log.info(conformal.statement(declared.wording()))
         calibrator = choose_calibrator(scores, labels, seed=config.calibration_seed)
         context.log.info(f"calibration: {calibrator.method} chosen by cross-fitted ECE {calibrator.cross_fitted_ece}")
         train_rows = dataset_splits.loc[dataset_splits["split"] == "train", "row"].to_numpy()
         used = set(used_columns(classifier).tolist())
-        declared, text_column = scope.declaration(), features.spec.text_column
+        text_column = features.spec.text_column
         texts = validated_reports[text_column].iloc[train_rows] if text_column else None
         names = {column: name for column, name in model_names(declared, features.spec, texts).items() if column in used}
         record = {
             "model_sha256": sha256_hex(ae_classifier.encode()),
             "feature_spec": features.spec.to_dict(),
-            "conformal": conformal.to_dict(),
+            "conformal": conformal.to_dict(declared.wording()),
             "calibration": calibrator.to_dict(),
             "feature_names": {str(column): names[column] for column in sorted(names)},
             "triage_policy": triage_policy(declared, plan),
@@ -281,6 +282,7 @@ def model_assets(scope: UseCaseScope) -> list[AssetsDefinition]:
                 "calibration_method": conformal_model["calibration"]["method"],
                 "statement": conformal_model["conformal"]["statement"],
             },
+            scope.declaration().card_use(),
         )
         plots = {
             "roc": roc_plot(metrics),

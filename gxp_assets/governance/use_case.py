@@ -22,6 +22,7 @@ from gxp_assets.core import record_contract as core_contract
 from gxp_assets.core.conformal import Triage, Wording
 from gxp_assets.core.features import FeatureSpec
 from gxp_assets.core.hashing import sha256_hex
+from gxp_assets.core.model_card import CardUse
 from gxp_assets.governance.plan import (
     DRIFT_LIMIT_MEASURES,
     ChangeControlPlan,
@@ -39,6 +40,7 @@ from gxp_assets.governance.use_case_schema import (
     Name,
     RecordContract,
     RegulatoryClock,
+    StatementWording,
     Strict,
     Text,
     TriageOutcomes,
@@ -65,6 +67,7 @@ class UseCase(Strict):
     drift: DriftMeasures
     plan: Text  # the change control plan, relative to the use-case folder
     demo: DemoData | None = None  # synthetic data for `gxp demo` of a use case declared by records
+    words: StatementWording | None = None  # how statements name its records; derived when not declared
 
     @field_validator("plan")
     @classmethod
@@ -114,10 +117,24 @@ class UseCase(Strict):
         return outcomes[str(triage)].name
 
     def wording(self) -> Wording:
-        """How a guarantee statement names this use case's positive records and negative outcome."""
+        """How a guarantee statement names this use case's positive records and negative outcome: as declared, else
+        from the class and outcome names."""
+        if self.words is not None:
+            return Wording(**self.words.model_dump())
         positive = f"'{self.classes.positive}'"
         return Wording(positive=positive, a_positive=positive, positives=f"records with {positive}", records="records",
                        closed=f"routed {self.triage.negative.name}")  # fmt: skip
+
+    def card_use(self) -> CardUse:
+        """What the model card says the model is for, in this use case's words."""
+        features = self.features
+        kinds = (("hashed word and character n-grams", features.text), ("numeric columns", features.numeric),
+                 ("categorical levels", features.categorical))  # fmt: skip
+        described = [kind for kind, declared in kinds if declared]
+        outcomes = (self.triage.negative.name, self.triage.uncertain.name, self.triage.positive.name)
+        return CardUse(use_case=self.id, intended_use=self.intended_use.text, wording=self.wording(),
+                       outcomes=outcomes, subgroup=self.record.subgroup_column or "subgroup",
+                       features=", ".join(described), hashed_ngrams=bool(features.text))  # fmt: skip
 
     def outcome_counts(self, counts: Mapping[str, int]) -> dict[str, int]:
         """Counts by triage code as counts by declared name, every outcome shown (0 where none), in the order

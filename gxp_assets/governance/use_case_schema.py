@@ -235,6 +235,17 @@ class ClassNames(Strict):
     positive: Text
 
 
+class StatementWording(Strict):
+    """How the guarantee statement and the model card name this use case's records (optional: by default they are
+    derived from ``classes`` and ``triage``, e.g. "records with 'dissolution below specification'")."""
+
+    positive: Text  # the positive class as an adjective ("AE documents")
+    a_positive: Text  # one record of the positive class ("units with an AE")
+    positives: Text  # records of the positive class ("AE reports")
+    records: Text  # records in general ("reports")
+    closed: Text  # what the negative outcome does to a record ("auto-closed")
+
+
 class Outcome(Strict):
     name: OutcomeName
     meaning: Text

@@ -20,6 +20,7 @@ import pytest
 
 from gxp_assets.core.model_card import model_card
 from gxp_assets.governance.registry import record_hash
+from gxp_assets.governance.use_case import USE_CASES_ROOT, load_use_case
 from gxp_assets.governance.validation_report import (
     acceptance_failures,
     ae_confidence,
@@ -173,7 +174,8 @@ def evaluation() -> dict:
         "data_versions": {"validated_reports": "dv-validated-1", "dataset_splits": "dv-splits-1"},
         "split_sizes": {"train": 4200, "calibration": 1100, "test": 1200},
     }
-    card = model_card(values, training, {"confidence": {"0": 0.9, "1": 0.95}, "calibration_method": "isotonic"})
+    use = load_use_case(USE_CASES_ROOT / "ae_triage").use_case.card_use()
+    card = model_card(values, training, {"confidence": {"0": 0.9, "1": 0.95}, "calibration_method": "isotonic"}, use)
     return {"metrics": values, "model_card": card, "plots": {}}
 
 
