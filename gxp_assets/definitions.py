@@ -1,20 +1,20 @@
-"""The one Definitions object: one asset graph per wired use case (defs/use_case_graph.py), resources once."""
+"""The one Definitions object: one asset graph per declared use case (defs/use_case_graph.py), resources once."""
 
 from __future__ import annotations
 
 from dagster import Definitions
 
 from gxp_assets.defs.resources import resources
-from gxp_assets.defs.use_case_graph import ALL_STAGES, use_case_definitions
+from gxp_assets.defs.use_case_graph import use_case_definitions
 from gxp_assets.defs.use_case_scope import UseCaseScope
+from gxp_assets.governance.use_case import discover_use_cases
+from gxp_assets.stores import use_cases_root
 
-#: The use cases whose graph is built, with the stages built so far (a prefix of ALL_STAGES). Each must be declared
-#: under use_cases/; both have every stage (dissolution_risk scores declared records and measures their drift per
-#: feature: core.record_scoring, core.record_drift).
-WIRED_USE_CASES = {"ae_triage": ALL_STAGES, "dissolution_risk": ALL_STAGES}
-SCOPES = {use_case: UseCaseScope(use_case) for use_case in WIRED_USE_CASES}
+#: Every use case declared under GXP_USE_CASES (default: use_cases/) gets its whole graph: declaring a use case is
+#: writing its folder, not code (a use case with a text feature reads reports, any other its declared records).
+SCOPES = {use_case: UseCaseScope(use_case) for use_case in discover_use_cases(use_cases_root())}
 
 defs = Definitions.merge(
-    *(use_case_definitions(scope, WIRED_USE_CASES[use_case]) for use_case, scope in SCOPES.items()),
+    *(use_case_definitions(scope) for scope in SCOPES.values()),
     Definitions(resources=resources()),  # chosen by GXP_ENV from one mapping (gxp_assets.defs.resources)
 )

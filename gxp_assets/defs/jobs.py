@@ -1,7 +1,7 @@
 """One job per stage of a use case, named for what it does (``<id>__train_model``); the UI lists them so.
 
-A use case wired with the first stages only (``definitions.WIRED_USE_CASES``) gets the jobs of those stages; the
-others are None.
+A graph built with the first stages only (``use_case_definitions(scope, stages)``) gets the jobs of those stages;
+the others are None.
 """
 
 from __future__ import annotations

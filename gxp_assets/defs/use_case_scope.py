@@ -4,24 +4,22 @@ folder. The factory hands one scope to every builder, so no body reads a global 
 from __future__ import annotations
 
 import copy
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from dagster import AssetIn, AssetKey, AssetOut, DynamicPartitionsDefinition
 
 from gxp_assets.governance.plan import LoadedPlan
 from gxp_assets.governance.service import Governance
-from gxp_assets.governance.use_case import USE_CASES_ROOT, LoadedUseCase, UseCase, load_use_case
-from gxp_assets.stores import current_plan, landing_zone, open_governance
+from gxp_assets.governance.use_case import LoadedUseCase, UseCase, load_use_case
+from gxp_assets.stores import current_plan, landing_zone, open_governance, use_cases_root
 from gxp_assets.stores.landing import LocalLandingZone
 
 #: The asset tag that says which stage of the graph an asset belongs to (jobs select by it).
 STAGE = "stage"
 DATA, MODEL, GOVERNANCE, INFERENCE, MONITORING = "data", "model", "governance", "inference", "monitoring"
 #: The stages a use case's graph can have, in order; a graph is built for a prefix of them (each stage needs the
-#: ones before it), see defs/use_case_graph.py and definitions.WIRED_USE_CASES.
+#: ones before it), see defs/use_case_graph.py.
 ALL_STAGES = (DATA, MODEL, GOVERNANCE, INFERENCE, MONITORING)
 
 
@@ -91,7 +89,7 @@ class UseCaseScope:
     def loaded_declaration(self) -> LoadedUseCase:
         """The use case's declaration (``<GXP_USE_CASES or use_cases/>/<id>/use_case.yaml``), validated, with the
         SHA-256 of the file's exact bytes (every model's lineage records it)."""
-        return load_use_case(Path(os.environ.get("GXP_USE_CASES") or USE_CASES_ROOT) / self.id)
+        return load_use_case(use_cases_root() / self.id)
 
     def declaration(self) -> UseCase:
         return self.loaded_declaration().use_case

@@ -152,10 +152,15 @@ def current_plan(use_case: str | None = None) -> LoadedPlan:
     return declared[use_case].plan
 
 
+def use_cases_root() -> Path:
+    """The folder of use-case declarations: GXP_USE_CASES, default the repository's use_cases/."""
+    return Path(os.environ.get("GXP_USE_CASES") or USE_CASES_ROOT)
+
+
 def use_cases_in_force() -> dict[str, DeclaredUseCase]:
     """Every use case declared under GXP_USE_CASES (default: the repository's use_cases/) with its plan in force:
     its declared plan, or GXP_PLAN for the use case that plan names."""
-    return declared_use_cases(os.environ.get("GXP_USE_CASES") or USE_CASES_ROOT, os.environ.get("GXP_PLAN") or None)
+    return declared_use_cases(use_cases_root(), os.environ.get("GXP_PLAN") or None)
 
 
 def open_governance(home: Path | str | None = None, use_case: str | None = None) -> Governance:
