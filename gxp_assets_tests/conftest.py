@@ -188,13 +188,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
 
 
 def batch_record_file(path: Path, batches: int, seed: int, bad_rows: int = 0) -> Path:
-    """Synthetic batch records of dissolution_risk (core.batch_records) in its declared file format, moved in time
-    so that the last batch ended yesterday: the generator starts on a fixed date with 2 to 12 h between batches, so
-    more than about 1,100 batches would end after today and be quarantined as manufactured in the future."""
+    """Synthetic batch records of dissolution_risk (core.batch_records) in its declared file format, the newest
+    made yesterday."""
     from gxp_assets.core.batch_records import generate_batch_records, write_batch_records
 
-    frame = generate_batch_records(batches, seed=seed)
-    yesterday = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
-    frame["manufactured_at"] += yesterday - frame["manufactured_at"].max()
+    frame = generate_batch_records(batches, seed=seed, manufactured_until=datetime.now(UTC))
     write_batch_records(path, frame, bad_rows=bad_rows, seed=seed)
     return path

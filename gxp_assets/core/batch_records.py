@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -81,7 +81,7 @@ COLUMNS: tuple[str, ...] = (
 BAD_KINDS: tuple[str, ...] = ("missing", "out_of_range", "wrong_decimal")
 
 _MIN_BATCHES_PER_PRODUCT = 3
-_START = datetime(2026, 1, 5, 6, 0, tzinfo=UTC)
+_LAST_END = datetime(2026, 1, 5, 6, 0, tzinfo=UTC)  # the newest batch's end, unless moved (never in the future)
 _DECIMALS = {column.name: column.decimals for column in NUMERIC_COLUMNS} | {"dissolution_pct": 1}
 
 
@@ -122,8 +122,14 @@ def _products(stream: _Stream, n_batches: int, n_products: int) -> np.ndarray:
     return products[np.argsort(stream.uniform(n_batches), kind="stable")]
 
 
-def generate_batch_records(n_batches: int = 1000, seed: int = 0, n_products: int = 40) -> pd.DataFrame:
-    """``n_batches`` batch records in manufacturing order (columns ``COLUMNS``), from the mechanism above."""
+def generate_batch_records(
+    n_batches: int = 1000, seed: int = 0, n_products: int = 40, manufactured_until: datetime | None = None
+) -> pd.DataFrame:
+    """``n_batches`` batch records in manufacturing order (columns ``COLUMNS``), from the mechanism above.
+
+    The newest batch ends on a fixed date in the past, however many there are; with ``manufactured_until`` every
+    time moves by whole days so that the newest ends in the day before it (validation quarantines a time in the
+    future, and a demo run on any day wants recent batches). Nothing else depends on the times."""
     stream = _Stream(seed)
     product = _products(stream, n_batches, n_products)
     # Per product: formulation targets and its dissolution level.
@@ -153,14 +159,17 @@ def generate_batch_records(n_batches: int = 1000, seed: int = 0, n_products: int
         - 2.5 * (supplier == "SUP-C")
         + stream.normal(n_batches, 0.0, 2.0)
     )
-    hours = np.cumsum(np.floor(stream.uniform(n_batches) * 10 * 60) + 2 * 60)  # 2 to 12 h between batch ends
+    minutes = np.cumsum(np.floor(stream.uniform(n_batches) * 10 * 60) + 2 * 60)  # 2 to 12 h between batch ends
+    ended = pd.to_datetime(_LAST_END) - pd.to_timedelta(minutes[-1] - minutes, unit="min")
+    if manufactured_until is not None:
+        ended += timedelta(days=math.floor((manufactured_until - timedelta(days=1) - _LAST_END) / timedelta(days=1)))
     return pd.DataFrame(
         {
             "batch_id": [f"B26-{index + 1:05d}" for index in range(n_batches)],
             "product_code": [f"P-{101 + index}" for index in product],
             "site": site,
             "line": line,
-            "manufactured_at": pd.to_datetime(_START) + pd.to_timedelta(hours, unit="min"),
+            "manufactured_at": ended,
             "api_d50_um": d50,
             "api_assay_pct": assay,
             "granulation_moisture_pct": moisture,

@@ -2,19 +2,16 @@
 
 A generator writes two files in the use case's declared file format: labelled records to train on, and a newer
 batch to score whose laboratory result (the label) is not there yet. Both are synthetic and deterministic for a
-seed, apart from one thing: the records' times are moved by whole days so that the newest batch ends before ``now``
-(validation quarantines a time in the future), which is what a demo run on any day needs.
+seed, apart from one thing: the records' times are moved by whole days so that the newest batch ends in the day before
+``now`` (validation quarantines a time in the future), which is what a demo run on any day needs.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
-
-import pandas as pd
 
 from gxp_assets.core.batch_records import generate_batch_records, write_batch_records
 
@@ -32,19 +29,10 @@ class DemoRecords:
     batch_records: int
 
 
-def _until(frame: pd.DataFrame, column: str, now: datetime) -> pd.DataFrame:
-    """``frame`` with ``column`` moved by whole days so that its newest value lies at least a day before ``now``."""
-    late = frame[column].max() - (pd.Timestamp(now) - timedelta(days=1))
-    days = max(0, math.ceil(late / timedelta(days=1)))
-    moved = frame.copy()
-    moved[column] = moved[column] - timedelta(days=days)
-    return moved
-
-
 def tablet_batch_records(folder: Path, records: int, batch_records: int, seed: int, now: datetime) -> DemoRecords:
     """core.batch_records: the first ``records`` batches labelled (a few cells spoilt), the next ``batch_records``
     without their dissolution result, one of them from a new excipient supplier."""
-    frame = _until(generate_batch_records(records + batch_records, seed), "manufactured_at", now)
+    frame = generate_batch_records(records + batch_records, seed, manufactured_until=now)
     training, batch = folder / "training-batch-records.csv", folder / "batch-records-to-score.csv"
     write_batch_records(training, frame.iloc[:records], bad_rows=TRAINING_SPOILT, seed=seed)
     incoming = frame.iloc[records:].drop(columns=["dissolution_pct"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -132,3 +133,16 @@ def test_bad_rows_are_spoilt_as_stated_and_nothing_else_is(tmp_path: Path, use_c
         cells.at[cell.row, cell.column] = expected.at[cell.row, cell.column]
     pd.testing.assert_frame_equal(cells, expected.astype(str), check_dtype=False)
     assert np.isnan(read_back(path)[spoilt[0].column].iloc[spoilt[0].row])  # the first is the missing one
+
+
+def test_no_batch_is_ever_made_in_the_future_and_until_moves_them_by_whole_days() -> None:
+    many = generate_batch_records(5000, seed=3)  # ~4 years of batches at 2 to 12 h apart
+    assert many["manufactured_at"].max() <= pd.Timestamp(datetime(2026, 1, 5, 6, tzinfo=UTC))
+    assert many["manufactured_at"].is_monotonic_increasing
+    now = datetime(2031, 6, 1, 3, 0, tzinfo=UTC)
+    moved = generate_batch_records(5000, seed=3, manufactured_until=now)
+    newest = moved["manufactured_at"].max()
+    assert now - timedelta(days=2) < newest <= now - timedelta(days=1)
+    shift = moved["manufactured_at"] - many["manufactured_at"]
+    assert shift.nunique() == 1 and shift.iloc[0] % timedelta(days=1) == timedelta(0)
+    assert moved.drop(columns="manufactured_at").equals(many.drop(columns="manufactured_at"))
