@@ -23,6 +23,7 @@ from gxp_assets.core.conformal import Triage, Wording
 from gxp_assets.core.features import FeatureSpec
 from gxp_assets.core.hashing import sha256_hex
 from gxp_assets.core.model_card import CardUse
+from gxp_assets.core.validation import VALID_LABELS
 from gxp_assets.governance.plan import (
     DRIFT_LIMIT_MEASURES,
     ChangeControlPlan,
@@ -47,6 +48,8 @@ from gxp_assets.governance.use_case_schema import (
 )
 from gxp_assets.governance.yaml_document import read_document, validate_document
 
+#: The label texts the report contract reads as each class (core.validation), which a text use case must declare.
+REPORT_LABELS = {label: {text for text, value in VALID_LABELS.items() if value == label} for label in (0, 1)}
 USE_CASES_ROOT = Path(__file__).resolve().parents[2] / "use_cases"
 DECLARATION_FILE = "use_case.yaml"
 
@@ -96,12 +99,36 @@ class UseCase(Strict):
                 seen[column] = role
         if self.regulatory_clock is not None and record.time_column is None:
             raise ValueError("regulatory_clock needs record.time_column: the clock runs from it")
+        if self.features.text:
+            self._reads_as_reports()
         if "subgroup_shift" in self.drift.output and record.subgroup_column is None:
             raise ValueError("drift.output subgroup_shift needs record.subgroup_column")
         for kind in ("text", "numeric", "categorical"):
             if getattr(self.drift, kind) and not getattr(self.features, kind):
                 raise ValueError(f"drift.{kind} lists measures but features.{kind} declares no column")
         return self
+
+    def _reads_as_reports(self) -> None:
+        """A use case with a text feature is read, validated and scored by the report contract (DESIGN.md,
+        "Contracts"), not by its record contract: refuse a declaration whose columns or labels that path would not
+        read, rather than build a graph that ignores them."""
+        record, text = self.record, self.features.text[0].column
+        declared = {"record.id_column": record.id_column, "record.group_column": record.group_column,
+                    "record.subgroup_column": record.subgroup_column, "record.time_column": record.time_column,
+                    "record.label_column": record.label_column, "features.text column": text}  # fmt: skip
+        names = ("report_id", "document_id", "source", "received_at", "label", "text")
+        differing = [f"{role} {value!r} (the report contract's is {name!r})"
+                     for (role, value), name in zip(declared.items(), names, strict=True) if value != name]  # fmt: skip
+        negative = record.negative_when.values if record.negative_when else ()
+        if (set(record.positive_when.values), set(negative)) != (REPORT_LABELS[1], REPORT_LABELS[0]):
+            differing.append(f"labels other than the report contract's ({sorted(REPORT_LABELS[1])} for the positive "
+                             f"class, {sorted(REPORT_LABELS[0])} for the negative)")  # fmt: skip
+        if differing:
+            raise ValueError(
+                "a use case with a text feature is read by the report contract, whose column names and labels are "
+                f"fixed today; this declaration has {'; '.join(differing)}. Rename the columns in the files, or "
+                "declare the use case without a text feature"
+            )
 
     def feature_spec(self) -> FeatureSpec:
         return self.features.feature_spec()

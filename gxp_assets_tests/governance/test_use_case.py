@@ -201,6 +201,28 @@ def test_a_label_given_as_a_number_is_not_coerced_and_a_second_text_column_is_re
         load_use_case(write_use_case(tmp_path, "ae_triage", values))
 
 
+@pytest.mark.parametrize(
+    ("change", "value", "named"),
+    [
+        ("features.text.0.column", "narrative", "features.text column 'narrative' (the report contract's is 'text')"),
+        ("record.subgroup_column", "channel", "record.subgroup_column 'channel' (the report contract's is 'source')"),
+        ("record.positive_when", {"equals": ["yes"]}, "labels other than the report contract's"),
+    ],
+)
+def test_a_text_use_case_the_report_path_would_not_read_is_refused_naming_what_differs(
+    tmp_path: Path, change: str, value: object, named: str
+) -> None:
+    """A text use case is read by the report contract: columns or labels it would ignore are refused at load, not
+    built into a graph that reads other columns than the declared ones."""
+    values = declared("ae_triage")
+    _set(values, change, value)
+    if change == "record.positive_when":
+        values["record"]["negative_when"] = {"equals": ["no"]}
+    with pytest.raises(UseCaseError, match="a use case with a text feature is read by the report contract") as caught:
+        load_use_case(write_use_case(tmp_path, "ae_triage", values))
+    assert named in str(caught.value)
+
+
 def test_a_folder_whose_declared_id_differs_from_its_name_is_refused(tmp_path: Path) -> None:
     write_use_case(tmp_path, "ae_triage", declared("ae_triage"))
     write_use_case(tmp_path, "tablets", declared("dissolution_risk"))
