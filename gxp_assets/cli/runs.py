@@ -133,6 +133,7 @@ def print_batch(result: Any) -> None:
               f"{number(drift.get('score_psi'))}, REVIEW share {number(drift.get('review_share'), '.1%')}, subgroup "
               f"shift {number(drift.get('source_shift'))})")  # fmt: skip
         print_features(drift["per_feature"], drift.get("limits", {}))
+        print(drift.get("domain_classifier", "Domain classifier: not shown"))
         print(f"Drift plot: {drift['plot_file']}")
     elif drift:
         print(f"Drift report: {'DRIFT: ' + drift['alarms'] if drift['drifted'] else 'no drift'} (score PSI "

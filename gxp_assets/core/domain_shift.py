@@ -11,13 +11,17 @@ Records of one document (sentences of an abstract, posts of a thread) share word
 a classifier learns them from one record and recognises the next: batch folds are therefore contiguous runs of the
 batch (a document's records arrive together), and AUROC is computed within each source, so that a batch from one
 channel is compared with that channel of the reference, not with the reference's channel mix (reported apart).
+
+The test itself (:func:`separability`) takes any feature rows: declared records without text use it too
+(core.record_domain), with their own features and sampler (:class:`BottomK` keyed by record id).
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,6 +31,7 @@ from sklearn.linear_model import LogisticRegression
 
 from gxp_assets.core.features import FeatureSpec, word_features
 from gxp_assets.core.hashing import canonical_json, sha256_hex
+from gxp_assets.core.output_drift import SLACK
 
 DOMAIN_SAMPLE_ROWS = 2000  # reports kept per side; the AUROC's null sd at 2000 vs 2000 is about 0.009
 MIN_DOMAIN_ROWS = 20  # fewer reports on a side (or of a source in the reference): no verdict
@@ -123,24 +128,22 @@ def reference_sample(texts: list[str], sources: list[str], spec: FeatureSpec, ro
     return sampler.sample(by="key")
 
 
-class DomainSampler:
-    """Bottom-k sample of a stream of reports by ``priority_keys``: the same rows whoever chunks the stream."""
+class BottomK:
+    """Bottom-k sample of a stream of rows by a fixed key per row: the same rows however the stream is chunked, and
+    memory bounded by ``size`` kept rows (whatever each keeps: a report's word buckets, a record's values)."""
 
-    def __init__(self, size: int = DOMAIN_SAMPLE_ROWS) -> None:
+    def __init__(self, size: int) -> None:
         self.size = size
         self._keys = np.empty(0, dtype=np.uint64)
         self._positions = np.empty(0, dtype=np.int64)
-        self._rows: list[np.ndarray] = []
-        self._sources: list[str] = []
-        self._buckets: int | None = None
+        self._rows: list[Any] = []
         self._seen = 0
 
-    def add(self, words: sp.csr_matrix, texts: Sequence[str], sources: Sequence[str]) -> None:
-        """Offer one chunk (word block, texts, sources of the same rows); only rows that can enter are copied."""
-        keys = priority_keys(texts)
+    def offer(self, keys: np.ndarray, rows: Callable[[np.ndarray], list[Any]]) -> None:
+        """Offer one chunk's keys; ``rows(indices)`` makes the kept form of those rows of the chunk, and is asked only
+        for rows that can enter."""
         positions = self._seen + np.arange(len(keys), dtype=np.int64)
         self._seen += len(keys)
-        self._buckets = words.shape[1]
         if len(self._keys) >= self.size:  # full: a row enters only with a key no larger than the largest kept
             offered = np.flatnonzero(keys <= self._keys.max())
         else:
@@ -149,22 +152,43 @@ class DomainSampler:
             return
         merged_keys = np.concatenate([self._keys, keys[offered]])
         merged_positions = np.concatenate([self._positions, positions[offered]])
-        rows = self._rows + [words.indices[words.indptr[i] : words.indptr[i + 1]].astype(np.int64) for i in offered]
-        kept_sources = self._sources + [sources[i] for i in offered]
+        merged_rows = self._rows + rows(offered)
         keep = bottom_k(merged_keys, merged_positions, self.size)
         self._keys, self._positions = merged_keys[keep], merged_positions[keep]
-        self._rows = [rows[i] for i in keep]
-        self._sources = [kept_sources[i] for i in keep]
+        self._rows = [merged_rows[i] for i in keep]
+
+    def kept(self, by: str = "position") -> list[Any]:
+        """The kept rows in stream order (a batch: its folds are contiguous runs) or in key order (a reference)."""
+        order = np.argsort(self._positions if by == "position" else self._keys, kind="stable")
+        return [self._rows[i] for i in order]
+
+
+class DomainSampler(BottomK):
+    """Bottom-k sample of a stream of reports by ``priority_keys`` of their texts."""
+
+    def __init__(self, size: int = DOMAIN_SAMPLE_ROWS) -> None:
+        super().__init__(size)
+        self._buckets: int | None = None
+
+    def add(self, words: sp.csr_matrix, texts: Sequence[str], sources: Sequence[str]) -> None:
+        """Offer one chunk (word block, texts, sources of the same rows); only rows that can enter are copied."""
+        self._buckets = words.shape[1]
+
+        def rows(offered: np.ndarray) -> list[Any]:
+            return [(words.indices[words.indptr[i] : words.indptr[i + 1]].astype(np.int64), sources[i])
+                    for i in offered]  # fmt: skip
+
+        self.offer(priority_keys(texts), rows)
 
     def sample(self, by: str = "position") -> DomainSample | None:
-        """The sample in stream order (a batch: its folds are contiguous runs) or in key order (a reference)."""
+        """The sample in stream order (a batch) or in key order (a reference)."""
         if self._buckets is None:
             return None
-        order = np.argsort(self._positions if by == "position" else self._keys, kind="stable")
-        rows = [np.unique(self._rows[i]) for i in order]
+        kept = self.kept(by)
+        rows = [np.unique(words) for words, _ in kept]
         indptr = np.concatenate([[0], np.cumsum([len(row) for row in rows])]).astype(np.int64)
         indices = np.concatenate(rows).astype(np.int64) if rows else np.empty(0, dtype=np.int64)
-        return DomainSample(self._buckets, indptr, indices, tuple(self._sources[i] for i in order))
+        return DomainSample(self._buckets, indptr, indices, tuple(source for _, source in kept))
 
 
 @dataclass(frozen=True)
@@ -187,24 +211,39 @@ def _mann_whitney(reference: np.ndarray, batch: np.ndarray) -> tuple[float, floa
 
 
 def domain_shift(reference: DomainSample, batch: DomainSample | None) -> DomainShift:
-    """Fit reference-vs-batch on ``DOMAIN_FOLDS`` folds and score each fold out of sample."""
-    n_batch = batch.rows if batch is not None else 0
-    if batch is None or n_batch < MIN_DOMAIN_ROWS or reference.rows < MIN_DOMAIN_ROWS:
-        note = f"domain_auc not judged: {reference.rows} reference and {n_batch} batch reports sampled, "
-        return DomainShift(None, None, reference.rows, n_batch, note + f"at least {MIN_DOMAIN_ROWS} needed on each")
-    if batch.buckets != reference.buckets:
+    """Reports: :func:`separability` of the batch's sampled word n-grams from the reference's."""
+    if batch is not None and batch.buckets != reference.buckets:
         raise ValueError(f"the batch has {batch.buckets} word buckets, the reference sample {reference.buckets}")
-    ref_sources, batch_sources = np.asarray(reference.sources), np.asarray(batch.sources)
-    known = {s for s in set(batch.sources) if np.count_nonzero(ref_sources == s) >= MIN_DOMAIN_ROWS}
+    if batch is None:
+        return separability(reference.matrix(), reference.sources, None, (), "reports")
+    return separability(reference.matrix(), reference.sources, batch.matrix(), batch.sources, "reports")
+
+
+def separability(
+    reference: sp.csr_matrix,
+    reference_sources: Sequence[str],
+    batch: sp.csr_matrix | None,
+    batch_sources: Sequence[str],
+    noun: str,
+) -> DomainShift:
+    """Fit reference-vs-batch on ``DOMAIN_FOLDS`` folds (reference rows dealt in turn, batch rows in contiguous runs)
+    and score each fold out of sample; AUROC within each batch source (see the module docstring). ``noun`` names
+    the rows in notes."""
+    n_ref, n_batch = reference.shape[0], batch.shape[0] if batch is not None else 0
+    if batch is None or n_batch < MIN_DOMAIN_ROWS or n_ref < MIN_DOMAIN_ROWS:
+        note = f"domain_auc not judged: {n_ref} reference and {n_batch} batch {noun} sampled, "
+        return DomainShift(None, None, n_ref, n_batch, note + f"at least {MIN_DOMAIN_ROWS} needed on each")
+    ref_sources, batch_kinds = np.asarray(reference_sources, dtype=object), np.asarray(batch_sources, dtype=object)
+    known = {s for s in set(batch_sources) if np.count_nonzero(ref_sources == s) >= MIN_DOMAIN_ROWS}
     # Compare with the reference's rows of the batch's sources; a source the reference barely has: with all of it.
-    pooled = not set(batch.sources) <= known
-    use = np.ones(reference.rows, dtype=bool) if pooled else np.isin(ref_sources, sorted(known))
-    stacked = sp.vstack([reference.matrix()[use], batch.matrix()], format="csr")
-    columns, inverse = np.unique(stacked.indices, return_inverse=True)  # only the buckets either side filled
+    pooled = not set(batch_sources) <= known
+    use = np.ones(n_ref, dtype=bool) if pooled else np.isin(ref_sources, sorted(known))
+    stacked = sp.vstack([sp.csr_matrix(reference)[use], sp.csr_matrix(batch)], format="csr")
+    columns, inverse = np.unique(stacked.indices, return_inverse=True)  # only the columns either side filled
     X = sp.csr_matrix((stacked.data, inverse, stacked.indptr), shape=(stacked.shape[0], len(columns)))
     n_ref = int(use.sum())
     if not len(columns):
-        return DomainShift(None, None, n_ref, n_batch, "domain_auc not judged: no word n-gram on either side")
+        return DomainShift(None, None, n_ref, n_batch, "domain_auc not judged: no feature on either side")
     y = np.r_[np.zeros(n_ref), np.ones(n_batch)]
     folds = np.r_[np.arange(n_ref) % DOMAIN_FOLDS, np.arange(n_batch) * DOMAIN_FOLDS // n_batch]
     scores = np.zeros(len(y))
@@ -214,10 +253,24 @@ def domain_shift(reference: DomainSample, batch: DomainSample | None) -> DomainS
         scores[test] = model.decision_function(X[test])
     ref_scores, ref_kept, batch_scores = scores[:n_ref], ref_sources[use], scores[n_ref:]
     auc = variance = 0.0
-    for source in sorted(set(batch.sources)):
-        in_batch = batch_sources == source
+    for source in sorted(set(batch_sources)):
+        in_batch = batch_kinds == source
         against = ref_scores[ref_kept == source] if source in known else ref_scores
         stratum_auc, sd = _mann_whitney(against, batch_scores[in_batch])
         weight = in_batch.mean()
         auc, variance = auc + weight * stratum_auc, variance + (weight * sd) ** 2
     return DomainShift(float(auc), float((auc - 0.5) / np.sqrt(variance)), n_ref, n_batch, None)
+
+
+def judged_auc(shift: DomainShift, limit: float | None, notes: list[str], noun: str) -> float | None:
+    """The AUROC ``limit`` judges: a measured one only when it also stands ``DOMAIN_MIN_Z`` null sds above 0.5 (a
+    small batch's AUROC wanders far from 0.5 by chance); why there is no verdict goes to ``notes``."""
+    if shift.note or shift.auc is None or shift.z is None:  # not measured: the note says why
+        notes.extend([shift.note] if shift.note else [])
+        return None
+    if shift.z >= DOMAIN_MIN_Z:
+        return shift.auc
+    if limit is not None and shift.auc > limit + SLACK:
+        notes.append(f"domain_auc {shift.auc:.4g} is above its limit but only {shift.z:.2f} null sds above 0.5 "
+                     f"at {shift.batch_rows} {noun}: not significant, no alarm")  # fmt: skip
+    return None

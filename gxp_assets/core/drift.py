@@ -21,19 +21,18 @@ import pandas as pd
 import scipy.sparse as sp
 
 from gxp_assets.core.domain_shift import (
-    DOMAIN_MIN_Z,
     DOMAIN_SAMPLE_ROWS,
     DomainSample,
     DomainSampler,
     DomainShift,
     domain_shift,
+    judged_auc,
     reference_sample,
 )
 from gxp_assets.core.drift_stats import bin_counts, psi, quantile_edges
 from gxp_assets.core.features import FeatureSpec, word_features
 from gxp_assets.core.hashing import canonical_json, sha256_hex
 from gxp_assets.core.output_drift import (
-    SLACK,
     OutputCounts,
     OutputReference,
     alarms_of,
@@ -80,8 +79,6 @@ def _check_rows(n: int, **others: int) -> None:
     wrong = {name: count for name, count in others.items() if count != n}
     if wrong:
         raise ValueError(f"{n} scores but {wrong}: every input must hold one row per report")
-
-
 
 
 @dataclass(frozen=True)
@@ -345,14 +342,14 @@ class DriftAccumulator:
                 unseen_share = self._unseen_word_pairs / self._word_pairs
             else:
                 notes.append("no word n-gram in the batch: the unseen n-gram share is undefined")
-        shift = self._domain_shift(limits, notes) if n else None
+        shift = self._domain_shift(notes) if n else None
         domain_auc = shift.auc if shift is not None else None
-        significant = shift is not None and shift.z is not None and shift.z >= DOMAIN_MIN_Z
         monitored = [
             *output.monitored(limits.score_psi_max, limits.review_share_increase_max),
             ("unseen_ngram_share", unseen_share, limits.unseen_ngram_share_max),
-            ("domain_auc", domain_auc if significant else None, limits.domain_auc_max),
-        ]
+            ("domain_auc", judged_auc(shift, limits.domain_auc_max, notes, "reports") if shift is not None else None,
+             limits.domain_auc_max),
+        ]  # fmt: skip
         alarms = judged(alarms_of(monitored), n, notes, "reports")
         return DriftMeasurement(
             n_reports=n,
@@ -376,21 +373,13 @@ class DriftAccumulator:
             score_psi_noise=output.score_psi_noise,
         )
 
-    def _domain_shift(self, limits: DriftLimits, notes: list[str]) -> DomainShift | None:
-        """The classifier is fitted here, once per batch, never per chunk; what keeps it from a verdict is a note."""
+    def _domain_shift(self, notes: list[str]) -> DomainShift | None:
+        """The classifier is fitted here, once per batch, never per chunk."""
         sample = self.reference.domain_sample
         if sample is None or self._sampler is None:
             notes.append("the drift reference holds no report sample (made before domain_auc): domain_auc not measured")
             return None
-        shift = domain_shift(sample, self._sampler.sample(by="position"))
-        if shift.note:
-            notes.append(shift.note)
-        elif (
-            limits.domain_auc_max is not None and shift.auc > limits.domain_auc_max + SLACK and shift.z < DOMAIN_MIN_Z
-        ):
-            notes.append(f"domain_auc {shift.auc:.4g} is above its limit but only {shift.z:.2f} null sds above 0.5 "
-                         f"at {shift.batch_rows} reports: not significant, no alarm")  # fmt: skip
-        return shift
+        return domain_shift(sample, self._sampler.sample(by="position"))
 
 
 def measure_drift(

@@ -8,8 +8,10 @@ training). Each column measure is judged against the plan's limit for its type (
 ``categorical_psi_max``, ``missing_share_max``, ``out_of_range_share_max``, ``unseen_level_share_max``); a column's
 PSI alarms only above its own sampling noise too, as the score PSI does.
 
-Records count as independent units for the score PSI's noise (the plan's guarantee unit for records is the record);
-the domain classifier is not measured here yet (``domain_auc`` stays None, and the report says so).
+Records count as independent units for the score PSI's noise (the plan's guarantee unit for records is the record).
+All declared columns jointly: the domain classifier (core.record_domain) on a bounded sample of the batch's valid
+records, ``domain_auc`` judged against ``domain_auc_max`` as for reports (above the limit and ``DOMAIN_MIN_Z`` null
+sds above 0.5), so a batch whose columns each look as usual but whose records do not is an alarm too.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ from dataclasses import asdict, dataclass
 import pandas as pd
 import scipy.sparse as sp
 
+from gxp_assets.core.domain_shift import judged_auc
 from gxp_assets.core.drift import DriftLimits, judged
 from gxp_assets.core.output_drift import OutputCounts, OutputReference, alarms_of
+from gxp_assets.core.record_domain import RecordSampler, record_domain_shift
 from gxp_assets.core.record_reference import RecordReference
 from gxp_assets.core.tabular_drift import ColumnDrift, TabularCounts
 
@@ -65,7 +69,11 @@ class RecordDriftMeasurement:
     alarms: list[str]
     notes: list[str]
     reference_sha256: str
+    # Out-of-fold AUROC of reference-vs-batch records, its z against 0.5, and the batch records it was fitted on (a
+    # bounded sample); None where not measured (core.record_domain).
     domain_auc: float | None = None
+    domain_auc_z: float | None = None
+    domain_rows: int = 0
 
     @property
     def drifted(self) -> bool:
@@ -79,7 +87,8 @@ class RecordDriftMeasurement:
 
 
 class RecordDriftAccumulator:
-    """Counts of one batch of records: the output counts and every declared column's bins."""
+    """Counts of one batch of records: the output counts, every declared column's bins and a bounded sample of
+    records for the domain classifier."""
 
     def __init__(self, reference: RecordReference) -> None:
         self.reference = reference
@@ -87,12 +96,14 @@ class RecordDriftAccumulator:
                                                     reference.score_shares, reference.review_share,
                                                     reference.source_shares))  # fmt: skip
         self._columns = TabularCounts(reference.columns)
+        self._sampler = RecordSampler(reference.feature_spec)
 
     def add_scored(self, valid: pd.DataFrame, features: sp.csr_matrix, predictions: pd.DataFrame) -> None:
         """Count a scored block: its validated records (numbers typed) and its predictions (SCORED_COLUMNS)."""
         self._columns.add(valid)
         self._output.add(predictions["raw_score"].to_numpy(), predictions["triage"].to_numpy(),
                          predictions["source"].tolist())  # fmt: skip
+        self._sampler.add(predictions["report_id"].tolist(), valid)
 
     def result(self, limits: DriftLimits) -> RecordDriftMeasurement:
         """The measurement so far, judged against ``limits``; each crossed limit is one alarm."""
@@ -104,8 +115,10 @@ class RecordDriftAccumulator:
         alarms = alarms_of(output.monitored(limits.score_psi_max, limits.review_share_increase_max))
         for column in columns:
             alarms += column_alarms(column, limits)
-        if limits.domain_auc_max is not None:
-            notes.append("domain_auc is not measured for records without text yet: its limit is not judged")
+        shift = record_domain_shift(self.reference, self._sampler.kept()) if n else None  # fitted once per batch
+        if shift is not None:
+            alarms += alarms_of([("domain_auc", judged_auc(shift, limits.domain_auc_max, notes, "records"),
+                                  limits.domain_auc_max)])  # fmt: skip
         return RecordDriftMeasurement(
             n_reports=n,
             score_psi=output.score_psi,
@@ -119,4 +132,7 @@ class RecordDriftAccumulator:
             alarms=judged(alarms, n, notes, "records"),
             notes=notes,
             reference_sha256=self.reference.sha256,
+            domain_auc=shift.auc if shift is not None else None,
+            domain_auc_z=shift.z if shift is not None else None,
+            domain_rows=shift.batch_rows if shift is not None else 0,
         )

@@ -42,6 +42,17 @@ def _table(features: dict[str, dict]) -> str:
             "|---|---|---|---|---|---|---|\n" + "\n".join(rows))  # fmt: skip
 
 
+def domain_line(measured: dict) -> str:
+    """The domain classifier's verdict on all declared features jointly, as one line."""
+    auc, z, limit = measured.get("domain_auc"), measured.get("domain_auc_z"), measured["limits"].get("domain_auc_max")
+    if auc is None:
+        return "Domain classifier (all features jointly): not measured"
+    alarmed = any(alarm.startswith("domain_auc") for alarm in measured["alarms"])
+    return (f"Domain classifier (all features jointly): AUROC {auc:.4f} (z {z:.2f}, {measured['domain_rows']} "
+            f"records sampled; limit {'none' if limit is None else format(limit, 'g')}): "
+            f"{'ALARM' if alarmed else 'no alarm'}")  # fmt: skip
+
+
 def drift_view(measured: dict, reference: dict) -> tuple[bytes, dict[str, Any]]:
     """The drift report's plot and the metadata beyond the scalar measures, for ``measured``'s kind."""
     if measured.get("kind") != MEASUREMENT_KIND:
@@ -49,6 +60,7 @@ def drift_view(measured: dict, reference: dict) -> tuple[bytes, dict[str, Any]]:
     features = per_feature(measured)
     return record_drift_plot(measured, reference), {
         "per_feature": MetadataValue.json(features),
-        "per_feature_table": MetadataValue.md(_table(features)),
+        "per_feature_table": MetadataValue.md(_table(features) + "\n\n" + domain_line(measured)),
+        "domain_classifier": domain_line(measured),
         "limits": MetadataValue.json(measured["limits"]),
     }

@@ -44,7 +44,7 @@ def drift_reference_assets(scope: UseCaseScope) -> list[AssetsDefinition]:
         "seen in training"
         if text
         else "per declared column the training records' bins, missing and range; score distribution, REVIEW share "
-        "and subgroup mix on the test split; a sample of test records (core.record_reference)"
+        "and subgroup mix on the test split; a sample of the records of every split (core.record_reference)"
     )
 
     @asset(
@@ -64,7 +64,7 @@ def drift_reference_assets(scope: UseCaseScope) -> list[AssetsDefinition]:
         "feature_spec", "feature_spec_sha256", "columns": TabularReference.to_dict() (per declared numeric column:
         edges, counts, low, high, missing, n; per categorical: levels, counts, missing, n), "n_records",
         "score_edges", "score_shares", "review_share", "source_shares" (the subgroup mix), "sample": {"columns",
-        "rows"} (up to 2,000 test records' declared columns, numbers parsed)}``; read it with
+        "rows"} (up to 2,000 records' declared columns from every split, numbers parsed)}``; read it with
         ``RecordReference.from_dict``."""
         features = FeatureMatrix.from_arrays(report_features)
         X_train, _, train = split_rows(features, dataset_splits, "train")
@@ -83,9 +83,10 @@ def drift_reference_assets(scope: UseCaseScope) -> list[AssetsDefinition]:
             )
         else:
             reference = build_record_reference(
-                validated_reports.iloc[train["row"].to_numpy()], reports, features.spec, test["report_id"].tolist(),
-                scored.raw_scores, scored.triage, test["source"].tolist(),
-                decimal=scope.declaration().file_format.decimal,
+                validated_reports.iloc[train["row"].to_numpy()], reports, features.spec, scored.raw_scores,
+                scored.triage, test["source"].tolist(),
+                sample_records=validated_reports.iloc[dataset_splits["row"].to_numpy()],
+                sample_ids=dataset_splits["report_id"].tolist(), decimal=scope.declaration().file_format.decimal,
             )  # fmt: skip
         context.log.info(f"drift reference from {len(test):,} test records and {X_train.shape[0]:,} training records")
         values = reference.to_dict()

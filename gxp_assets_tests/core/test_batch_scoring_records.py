@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -18,12 +19,14 @@ from gxp_assets.core.batch_scoring import BatchOutcome, ScoringStamp, score_batc
 from gxp_assets.core.calibration import choose_calibrator
 from gxp_assets.core.conformal import fit_conformal
 from gxp_assets.core.contracts import SCORED_COLUMNS
+from gxp_assets.core.domain_shift import DOMAIN_MIN_Z
 from gxp_assets.core.fail_safe import SUSPENSION_PREFIX, FailSafe
 from gxp_assets.core.features import FeatureMatrix, featurize
 from gxp_assets.core.guarantee import Guarantee
 from gxp_assets.core.hashing import sha256_hex
 from gxp_assets.core.model import TrainingParams, load_classifier, predict_scores
 from gxp_assets.core.plots import record_drift_plot
+from gxp_assets.core.record_domain import RecordSampler
 from gxp_assets.core.record_files import validated_records
 from gxp_assets.core.record_reference import build_record_reference
 from gxp_assets.core.record_scoring import RecordReader
@@ -78,8 +81,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict:
     scored = model.score(X_test, test["source"].to_numpy())
     train_rows = splits.loc[splits["split"] == "train", "row"].to_numpy()
     reference = build_record_reference(valid.iloc[train_rows], valid.iloc[test["row"].to_numpy()], spec,
-                                       test["report_id"].tolist(), scored.raw_scores, scored.triage,
-                                       test["source"].tolist())  # fmt: skip
+                                       scored.raw_scores, scored.triage, test["source"].tolist(),
+                                       sample_records=valid.iloc[splits["row"].to_numpy()],
+                                       sample_ids=splits["report_id"].tolist())  # fmt: skip
     fail_safe = FailSafe(reference, plan.retraining_triggers.drift.core(), suspend_on_drift=True)
     return {"use_case": use_case, "model": model, "fail_safe": fail_safe, "batch": records.iloc[TRAIN:],
             "folder": folder, "reference": reference}  # fmt: skip
@@ -148,6 +152,9 @@ def test_a_batch_like_the_training_batches_keeps_the_fast_route(world: dict) -> 
     outcome, predictions, _, _ = score(world, world["batch"], "steady")
     drift = outcome.drift
     assert drift is not None and drift.alarms == [] and outcome.suspension is None
+    # The domain classifier on all declared columns: measured (the declaration asks for it), and near 0.5.
+    assert drift.domain_rows == len(predictions) and drift.domain_auc is not None and drift.domain_auc_z is not None
+    assert abs(drift.domain_auc - 0.5) < 0.1 and drift.domain_auc_z < DOMAIN_MIN_Z, drift.to_dict()
     assert {column.column for column in drift.columns} == set(world["use_case"].features.columns())
     assert (predictions["triage"] == "AUTO_CLOSE").sum() > 0
 
@@ -169,6 +176,49 @@ def test_a_shifted_batch_alarms_per_feature_and_suspends_the_fast_route(world: d
     assert values["kind"] == "records" and values["drifted"] is True
     png = record_drift_plot(values, world["reference"].to_dict())
     assert png.startswith(b"\x89PNG") and len(png) > 10_000
+
+
+def test_a_joint_shift_with_every_column_as_usual_alarms_on_domain_auc_and_suspends(world: dict) -> None:
+    # A press fault: hardness no longer rises with compression force but falls with it. Each column holds the same
+    # values as the steady batch (hardness reordered only), so no per-column measure can see it.
+    shifted = world["batch"].copy()
+    by_force = np.argsort(shifted["compression_force_kn"].to_numpy(), kind="stable")
+    hardness = shifted["tablet_hardness_n"].to_numpy().copy()
+    hardness[by_force] = np.sort(hardness)[::-1]
+    shifted["tablet_hardness_n"] = hardness
+    outcome, predictions, _, _ = score(world, shifted, "joint")
+    drift = outcome.drift
+    assert drift is not None and drift.domain_auc is not None and drift.domain_auc_z is not None
+    assert drift.domain_auc > 0.8 and drift.domain_auc_z >= DOMAIN_MIN_Z, (drift.domain_auc, drift.domain_auc_z)
+    assert [alarm for alarm in drift.alarms if not alarm.startswith("domain_auc")] == [], drift.alarms
+    assert f"domain_auc {drift.domain_auc:.4g} > 0.8" in drift.alarms
+    assert all(column.psi is None or column.psi <= 0.25 for column in drift.columns)
+    assert outcome.suspension is not None and outcome.suspension.startswith(SUSPENSION_PREFIX)
+    assert "domain_auc" in outcome.suspension and outcome.tally.suspended > 0
+    assert (predictions["triage"] != "AUTO_CLOSE").all()
+    values = drift.to_dict()
+    assert (values["domain_auc"], values["domain_auc_z"], values["domain_rows"]) == (
+        drift.domain_auc, drift.domain_auc_z, len(predictions))  # fmt: skip
+
+
+def test_the_domain_sample_is_the_same_whatever_the_chunk_size(world: dict) -> None:
+    whole, _, _, _ = score(world, world["batch"], "chunked", chunk_records=1000)
+    small, _, _, _ = score(world, world["batch"], "chunked", chunk_records=37)
+    assert (whole.tally.chunks, small.tally.chunks) == (1, 11)
+    assert whole.drift is not None and small.drift is not None and whole.drift.domain_auc is not None
+    assert (small.drift.domain_auc, small.drift.domain_auc_z, small.drift.domain_rows) == (
+        whole.drift.domain_auc, whole.drift.domain_auc_z, whole.drift.domain_rows)  # fmt: skip
+    # The sampler itself: the bottom-k by id of the whole batch, bounded, for any cut of the stream.
+    records, spec = world["batch"].reset_index(drop=True), world["use_case"].feature_spec()
+    kept = []
+    for size in (len(records), 50, 7):
+        sampler = RecordSampler(spec, size=100)
+        for start in range(0, len(records), size):
+            sampler.add(records["batch_id"].iloc[start : start + size].tolist(), records.iloc[start : start + size])
+            assert len(sampler.kept()) <= 100
+        kept.append(sampler.kept())
+    assert kept[0] == kept[1] == kept[2] and len(kept[0]) == 100
+    assert kept[0] != [tuple(row) for row in records.iloc[:100][list(spec.numeric_columns)].itertuples()]
 
 
 def test_outcome_names_come_from_the_declaration() -> None:
