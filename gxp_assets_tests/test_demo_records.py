@@ -57,3 +57,7 @@ def test_the_tabular_demo_trains_approves_promotes_scores_and_reports_drift(tmp_
     (report,) = stored
     assert report["kind"] == "records" and [column["column"] for column in report["columns"]] == features
     assert all(column["psi"] is not None for column in report["columns"])
+    # ...and the domain classifier on all of them jointly, measured on the batch's scored records and shown.
+    assert report["domain_auc"] is not None and report["domain_rows"] == summary.scored
+    assert re.search(r"^Domain classifier \(all features jointly\): AUROC 0\.\d{4} \(z -?\d+\.\d\d, "
+                     rf"{summary.scored} records sampled; limit 0\.8\): no alarm$", out, re.MULTILINE)  # fmt: skip
