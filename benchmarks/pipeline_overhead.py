@@ -126,13 +126,14 @@ def child_plain(source: str, quick: bool) -> dict:
     from gxp_assets.core.validation import validate_reports
     from gxp_assets.defs.config import SplitConfig, ValidationConfig
     from gxp_assets.defs.model_assets import ClassifierConfig, plan_guarantee
+    from gxp_assets.defs.use_case_scope import UseCaseScope
     from gxp_assets.stores import current_plan
 
     config = run_config(source, quick)
     with tempfile.TemporaryDirectory() as home:
         _fresh_homes(home)
         corpus = _demo_corpus(config) if source == "demo" else ADE
-        plan = current_plan().plan
+        plan, declared = current_plan().plan, UseCaseScope("ae_triage").declaration()
         rules = ValidationConfig(**_op_config(config, "validated_reports")).rules()
         params = ClassifierConfig(**_op_config(config, "ae_classifier")).params()
         spec = DEFAULT_FEATURE_SPEC
@@ -162,7 +163,7 @@ def child_plain(source: str, quick: bool) -> dict:
                  if column in used}  # fmt: skip
         record = {
             "model_sha256": sha256_hex(trained.model_text.encode()),
-            "conformal": conformal.to_dict(),
+            "conformal": conformal.to_dict(declared.wording()),
             "calibration": calibrator.to_dict(),
             "feature_names": {str(column): names[column] for column in sorted(names)},
             "triage_policy": {"priority_min_p_ae": plan.conformal.positive_min_probability},
@@ -174,7 +175,7 @@ def child_plain(source: str, quick: bool) -> dict:
         training = {"model_sha256": model.model_sha256, "feature_spec_sha256": spec.sha256, "data_versions": {},
                     "split_sizes": {str(name): int(count) for name, count in splits["split"].value_counts().items()}}
         model_card(metrics, training, {"confidence": confidence, "calibration_method": calibrator.method,
-                                       "statement": record["conformal"]["statement"]})  # fmt: skip
+                                       "statement": record["conformal"]["statement"]}, declared.card_use())  # fmt: skip
         marginal = metrics["marginal_lac_coverage"]
         [roc_plot(metrics), reliability_plot(metrics), coverage_plot(metrics, confidence, marginal),
          triage_plot(metrics)]  # fmt: skip
