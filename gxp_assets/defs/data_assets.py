@@ -17,7 +17,7 @@ from dagster import (
 )
 
 from gxp_assets.core.demo_data import write_demo_reports
-from gxp_assets.core.features import DEFAULT_FEATURE_SPEC, FeatureMatrix, featurize
+from gxp_assets.core.features import FeatureMatrix, featurize
 from gxp_assets.core.loaders import load_ade_corpus, load_contract_files
 from gxp_assets.core.quarantine_tally import require_valid_records
 from gxp_assets.core.splits import assign_splits
@@ -95,7 +95,8 @@ def export_adjudicated_reports(results: ResultsStore, path: Path, use_case: str)
 
 def data_assets(scope: UseCaseScope) -> list[AssetsDefinition]:
     """The data stage of ``scope``'s graph: corpus -> validated + quarantined -> features -> splits."""
-    classes = scope.declaration().classes
+    declared = scope.declaration()
+    classes, spec = declared.classes, declared.feature_spec()  # the declared FeatureSpec, never a default in code
 
     @asset(
         **scope.asset_args(DATA), description="The adjudicated corpus as received: every record, its bytes and origin."
@@ -147,12 +148,11 @@ def data_assets(scope: UseCaseScope) -> list[AssetsDefinition]:
 
     @asset(
         **scope.asset_args(DATA),
-        code_version=DEFAULT_FEATURE_SPEC.sha256,
+        code_version=spec.sha256,
         description="Hashed word and character n-grams, the sentence encoder's embedding (and tabular columns) per the "
         "declared FeatureSpec, as .npz.",
     )
     def report_features(context: AssetExecutionContext, validated_reports: pd.DataFrame) -> Output[dict]:
-        spec = DEFAULT_FEATURE_SPEC
         matrix = featurize(validated_reports, spec, log=context.log.info)
         features = FeatureMatrix(
             report_ids=validated_reports["report_id"].to_numpy(dtype=str), matrix=matrix, spec=spec

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
-from dagster import DagsterInstance, build_input_context
+from dagster import DagsterInstance, Definitions, build_input_context
 
 from gxp_assets.core.features import DEFAULT_FEATURE_SPEC, FeatureMatrix
 from gxp_assets.definitions import defs
 from gxp_assets.defs.io_manager import MEMBERS, PIN, ArtifactIOManager
 from gxp_assets.defs.loaded_inputs import LOADED_INPUTS
+from gxp_assets.defs.resources import resources
+from gxp_assets.defs.use_case_graph import use_case_definitions
+from gxp_assets.defs.use_case_scope import UseCaseScope
+from gxp_assets.governance.use_case import USE_CASES_ROOT
 from gxp_assets.stores.local import LocalArtifactStore
 from gxp_assets.stores.protocols import IntegrityError
 from gxp_assets_tests.conftest import ae_scope
@@ -136,3 +141,32 @@ def test_an_altered_artifact_stops_the_next_run(gxp_home: Path, dagster_instance
     assert "validated_reports" in message and ref.sha256 in message and "hash to" in message
     with pytest.raises(IntegrityError):
         ArtifactIOManager(home=str(gxp_home)).load_input(build_input_context(asset_key=SCOPE.key("validated_reports")))
+
+
+def test_the_report_path_featurizes_with_the_declared_feature_spec(
+    tmp_path: Path, gxp_home: Path, dagster_instance: DagsterInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A use case's declared FeatureSpec is the one its graph featurizes with, never a default in code (a spec the
+    pipeline ignored made every model fail its plan by construction)."""
+    root = tmp_path / "use_cases"
+    shutil.copytree(USE_CASES_ROOT, root)
+    declaration = root / "ae_triage" / "use_case.yaml"
+    text = declaration.read_text(encoding="utf-8")
+    assert "word_ngrams: [1, 2]" in text
+    declaration.write_text(text.replace("word_ngrams: [1, 2]", "word_ngrams: [1, 1]"), encoding="utf-8")
+    monkeypatch.setenv("GXP_USE_CASES", str(root))
+    scope = UseCaseScope("ae_triage")
+    spec = scope.declaration().feature_spec()
+    assert spec.word_ngrams == (1, 1) and spec.sha256 != DEFAULT_FEATURE_SPEC.sha256
+    plan = root / "ae_triage" / "change_control_plan.yaml"  # a new spec is a plan change: the plan must fix it
+    fixed = plan.read_text(encoding="utf-8").replace(DEFAULT_FEATURE_SPEC.sha256, spec.sha256)
+    plan.write_text(fixed, encoding="utf-8")
+    graph = Definitions.merge(use_case_definitions(scope), Definitions(resources=resources()))
+    config = {"ops": {"labelled_reports": {"config": {"format": "demo", "demo_documents": 40, "demo_seed": 3}}}}
+    result = graph.resolve_job_def(scope.name("prepare_training_data")).execute_in_process(
+        instance=dagster_instance, run_config=scope.run_config(config)
+    )
+    assert result.success
+    features = materializations(result)["report_features"]
+    assert features.metadata["feature_spec_sha256"].value == spec.sha256
+    assert features.tags["dagster/code_version"] == spec.sha256
