@@ -41,6 +41,7 @@ from gxp_assets.core.seen_records import Candidates, digest
 from gxp_assets.core.validation import (
     FirstFailure,
     ValidationResult,
+    add_formula_cells,
     blanks,
     column_values,
     intake_failures,
@@ -116,6 +117,8 @@ def _check(chunk: pd.DataFrame, contract: RecordContract, stage: Stage, now: dat
     unknown: list[list[str]] = [[] for _ in rows]
     for category in contract.categorical:
         clean[category.name] = _levels(column_values(chunk, category.name), category, stage, unknown, failures)
+    shown = [name for name in (contract.id_column, contract.group_column, contract.subgroup_column) if name]
+    add_formula_cells(clean, [*shown, *(category.name for category in contract.categorical)], failures)
     clean[UNKNOWN_LEVELS_COLUMN] = ["; ".join(names) or None for names in unknown]
     return clean
 

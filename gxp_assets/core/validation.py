@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -113,6 +113,29 @@ def intake_failures(chunk: pd.DataFrame, failures: FirstFailure) -> None:
 _FORMULA_STARTS = frozenset("=@+-")  # every alternative of _FORMULA begins with one of these
 
 
+def formula_like(value: str) -> bool:
+    """A cell a spreadsheet would run as a formula (``=HYPERLINK(...)``, ``@SUM(...)``, ``+cmd|' /C calc'!A0``),
+    also behind invisible characters: quarantined wherever it would reach a reviewer's export as received."""
+    text = value.strip()
+    if text[:1] in _FORMULA_STARTS and _FORMULA.match(text):
+        return True
+    if text.isascii():  # the invisible characters are all outside ASCII
+        return False
+    visible = _INVISIBLE.sub("", text).strip()
+    return visible[:1] in _FORMULA_STARTS and _FORMULA.match(visible) is not None
+
+
+def add_formula_cells(cells: dict[str, list], names: Sequence[str], failures: FirstFailure) -> None:
+    """Quarantine (FORMULA_TEXT) each row whose cell of ``names`` (identifiers, groups, subgroups, levels: shown
+    as received in queues and exports) starts like a spreadsheet formula."""
+    for name in names:
+        values = cells[name]
+        failures.add((row for row, value in enumerate(values) if isinstance(value, str) and formula_like(value)),
+                     Reason.FORMULA_TEXT,
+                     lambda row, name=name, values=values: f"{name} starts like a spreadsheet formula: "
+                                                           f"{str(values[row])[:40]!r}")  # fmt: skip
+
+
 def _record_checks(chunk: pd.DataFrame, rules: ValidationRules, now: datetime) -> tuple[dict[int, tuple], dict]:
     """The record-level checks, a column at a time: failures by row position, and the cleaned fields of every row
     (meaningful for the rows that passed; what a failed row holds is never used)."""
@@ -136,13 +159,10 @@ def _record_checks(chunk: pd.DataFrame, rules: ValidationRules, now: datetime) -
     limit = rules.max_text_chars
     failures.add((row for row in rows if len(cleaned[row]) > limit), Reason.TEXT_TOO_LONG,
                  lambda row: f"text has {len(cleaned[row]):,} characters, the limit is {limit:,}")  # fmt: skip
-    formula = [
-        row for row in rows
-        if (cleaned[row][:1] in _FORMULA_STARTS and _FORMULA.match(cleaned[row]))
-        or (visible[row][:1] in _FORMULA_STARTS and _FORMULA.match(visible[row]))  # behind zero-width or bidi
-    ]  # fmt: skip
+    formula = [row for row in rows if formula_like(cleaned[row])]
     failures.add(formula, Reason.FORMULA_TEXT,
                  lambda row: f"text starts like a spreadsheet formula: {visible[row][:40]!r}")  # fmt: skip
+    add_formula_cells(fields, ("report_id", "document_id", "source", "product"), failures)
     labels = _labels(fields["label"], rules, failures)
     received = _received(fields["received_at"], rules, now, failures)
     products = fields["product"]

@@ -175,6 +175,11 @@ def test_an_unknown_level_is_quarantined_at_training_and_kept_and_named_at_scori
         ("manufactured_at", "2027-01-05T10:00:00Z", Reason.TIMESTAMP_IN_FUTURE, Reason.TIMESTAMP_IN_FUTURE),
         ("line", "", Reason.MISSING_FIELD, Reason.MISSING_FIELD),
         ("mgst_pct", "0,7,5", Reason.INVALID_NUMBER, Reason.INVALID_NUMBER),
+        # Cells shown as received in queues and exports never start like a spreadsheet formula.
+        ("batch_id", "=2+5", Reason.FORMULA_TEXT, Reason.FORMULA_TEXT),
+        ("product_code", "@SUM(1+1)", Reason.FORMULA_TEXT, Reason.FORMULA_TEXT),
+        ("site", "+cmd|' /C calc'!A0", Reason.FORMULA_TEXT, Reason.FORMULA_TEXT),
+        ("excipient_supplier", "\u200b=1+2", Reason.UNKNOWN_LEVEL, Reason.FORMULA_TEXT),  # behind a zero-width
     ],
 )
 def test_each_contract_rule_quarantines_with_its_reason(

@@ -63,6 +63,10 @@ def test_a_good_record_is_typed_and_normalised() -> None:
         ({"text": "\u202e\u2066\u2069\u200f"}, Reason.EMPTY_TEXT),  # bidi controls only
         ({"text": '\u200b=HYPERLINK("http://x")'}, Reason.FORMULA_TEXT),  # formula behind a zero-width space
         ({"text": "\u202e\u2066@SUM(A1)"}, Reason.FORMULA_TEXT),  # behind bidi controls
+        ({"report_id": '=HYPERLINK("http://x","open")'}, Reason.FORMULA_TEXT),  # shown in queues and exports
+        ({"document_id": "@SUM(1+1)"}, Reason.FORMULA_TEXT),
+        ({"source": "+cmd|' /C calc'!A0"}, Reason.FORMULA_TEXT),
+        ({"product": "\u200b=1+2"}, Reason.FORMULA_TEXT),
         ({"label": "yes"}, Reason.INVALID_LABEL),
         ({"label": "2"}, Reason.INVALID_LABEL),
         ({"label": "-1"}, Reason.INVALID_LABEL),
