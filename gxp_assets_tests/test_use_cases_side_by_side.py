@@ -128,13 +128,14 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     roles = load_roles(root / "roles.yaml")
     _governance().approve_roles(approve_roles(roles, keys["admin"], "admin", "the test's people"))
     path = batch_record_file(root / "batches.csv", BATCHES, BATCH_SEED)
-    TRAINING[DISSOLUTION]["labelled_reports"] = {"config": {"path": str(path)}}
+    records = {"labelled_reports": {"config": {"path": str(path)}}}
+    training_ops = {**TRAINING, DISSOLUTION: {**TRAINING[DISSOLUTION], **records}}
     with DagsterInstance.get() as instance:
         versions, training = {}, {}
         for use_case in (DISSOLUTION, AE):
             scope = SCOPES[use_case]
             training[use_case] = defs.resolve_job_def(scope.name("train_model")).execute_in_process(
-                instance=instance, run_config=scope.run_config({"ops": TRAINING[use_case]}),
+                instance=instance, run_config=scope.run_config({"ops": training_ops[use_case]}),
                 tags={LAUNCHED_BY_TAG: "dsmith"},
             )  # fmt: skip
             assert training[use_case].success

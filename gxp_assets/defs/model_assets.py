@@ -80,8 +80,10 @@ class ClassifierConfig(Config):
 class ConformalConfig(Config):
     """Levels default to the change control plan's; another level makes the candidate outside the plan."""
 
-    ae_confidence: float | None = Field(default=None, gt=0, lt=1, description="guaranteed AE recall (1 - miss rate)")
-    no_ae_confidence: float | None = Field(default=None, gt=0, lt=1, description="coverage of the no-AE class")
+    ae_confidence: float | None = Field(
+        default=None, gt=0, lt=1, description="guaranteed recall of the positive class (1 - miss rate)"
+    )
+    no_ae_confidence: float | None = Field(default=None, gt=0, lt=1, description="coverage of the negative class")
     calibration_seed: int = 7
 
 
