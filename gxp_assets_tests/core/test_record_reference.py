@@ -41,7 +41,8 @@ def test_the_reference_is_plain_json_with_its_kind_and_is_read_back_exactly() ->
     train, test = records(300, 1), records(120, 2)
     scores = np.linspace(0.01, 0.99, len(test))
     triage = np.where(scores < 0.3, "AUTO_CLOSE", np.where(scores > 0.8, "PRIORITY", "REVIEW"))
-    reference = build_record_reference(train, test, SPEC, test["id"], scores, triage, test["site"], sample_rows=50)
+    reference = build_record_reference(train, test, SPEC, scores, triage, test["site"], sample_records=test,
+                                       sample_ids=test["id"], sample_rows=50)  # fmt: skip
     values = reference.to_dict()
     assert values["kind"] == REFERENCE_KIND and values["schema"] == 1
     assert RecordReference.from_dict(values) == reference and RecordReference.from_dict(values).to_dict() == values
@@ -52,7 +53,8 @@ def test_the_reference_is_plain_json_with_its_kind_and_is_read_back_exactly() ->
                                                                                            "line"]  # fmt: skip
     # The sample is chosen by the records' ids, not by their position: the same records in another order.
     shuffled = test.sample(frac=1.0, random_state=0)
-    again = build_record_reference(train, shuffled, SPEC, shuffled["id"], scores, triage, test["site"], sample_rows=50)
+    again = build_record_reference(train, test, SPEC, scores, triage, test["site"], sample_records=shuffled,
+                                   sample_ids=shuffled["id"], sample_rows=50)  # fmt: skip
     assert sorted(map(tuple, again.sample.frame().astype(str).values)) == sorted(
         map(tuple, reference.sample.frame().astype(str).values)
     )
