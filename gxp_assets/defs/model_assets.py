@@ -128,7 +128,8 @@ def model_names(declared: UseCase, spec: FeatureSpec, texts: pd.Series | None) -
 
 def model_assets(scope: UseCaseScope) -> list[AssetsDefinition]:
     """The model stage of ``scope``'s graph: classifier -> conformal model -> evaluation on the test split."""
-    text = bool(scope.declaration().features.text)
+    declared = scope.declaration()  # the declaration this graph is built from, read once
+    text = bool(declared.features.text)
     columns = (
         "the text columns a linear fit weighs most (plus, with tree_weight < 1, that linear part)"
         if text
@@ -149,7 +150,7 @@ def model_assets(scope: UseCaseScope) -> list[AssetsDefinition]:
         dataset_splits: pd.DataFrame,
     ) -> Output[str]:
         data = TrainingData.from_splits(FeatureMatrix.from_arrays(report_features), dataset_splits)
-        plan, classes = scope.plan().plan, scope.declaration().classes
+        plan, classes = scope.plan().plan, declared.classes
         needs = CalibrationNeeds(plan_guarantee(plan), plan.conformal.negative_confidence, classes.positive,
                                  classes.negative)  # fmt: skip
         params = config.params()
@@ -204,7 +205,6 @@ def model_assets(scope: UseCaseScope) -> list[AssetsDefinition]:
             sources=part["source"].to_numpy(),
             selection_seed=config.calibration_seed,
         )
-        declared = scope.declaration()
         context.log.info(conformal.statement(declared.wording()))
         calibrator = choose_calibrator(scores, labels, seed=config.calibration_seed)
         context.log.info(f"calibration: {calibrator.method} chosen by cross-fitted ECE {calibrator.cross_fitted_ece}")
@@ -284,7 +284,7 @@ def model_assets(scope: UseCaseScope) -> list[AssetsDefinition]:
                 "calibration_method": conformal_model["calibration"]["method"],
                 "statement": conformal_model["conformal"]["statement"],
             },
-            scope.declaration().card_use(),
+            declared.card_use(),
         )
         plots = {
             "roc": roc_plot(metrics),
@@ -294,7 +294,7 @@ def model_assets(scope: UseCaseScope) -> list[AssetsDefinition]:
         }
         refs = {name: attach(context, f"plots/{name}", png, ".png") for name, png in plots.items()}
         card_ref = attach(context, "model_card", card.encode(), ".md")
-        outcomes = scope.declaration().triage
+        outcomes = declared.triage
         context.log.info(
             f"test AUROC {metrics['auroc']:.4f}, positive recall {metrics['ae_recall']:.4f}, "
             f"{outcomes.negative.name} {metrics['auto_close_share']:.4f}"

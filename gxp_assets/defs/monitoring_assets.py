@@ -38,7 +38,8 @@ def record_alarm(
 
 def drift_reference_assets(scope: UseCaseScope) -> list[AssetsDefinition]:
     """``scope``'s drift reference, built with the model (model stage) and registered with it."""
-    text = bool(scope.declaration().features.text)
+    declared = scope.declaration()  # the declaration this graph is built from, read once
+    text = bool(declared.features.text)
     kept = (
         "score and text-length distributions, REVIEW share and source mix on the test split, and the word n-grams "
         "seen in training"
@@ -86,7 +87,7 @@ def drift_reference_assets(scope: UseCaseScope) -> list[AssetsDefinition]:
                 validated_reports.iloc[train["row"].to_numpy()], reports, features.spec, scored.raw_scores,
                 scored.triage, test["source"].tolist(),
                 sample_records=validated_reports.iloc[dataset_splits["row"].to_numpy()],
-                sample_ids=dataset_splits["report_id"].tolist(), decimal=scope.declaration().file_format.decimal,
+                sample_ids=dataset_splits["report_id"].tolist(), decimal=declared.file_format.decimal,
             )  # fmt: skip
         context.log.info(f"drift reference from {len(test):,} test records and {X_train.shape[0]:,} training records")
         values = reference.to_dict()
