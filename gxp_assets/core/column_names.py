@@ -39,8 +39,11 @@ class TextColumns:
     Word-block columns are named by the text's own word n-grams that hash to them. A character n-gram (char_wb)
     lies inside one whitespace-separated word, so its column is credited to that word's tokens the n-gram overlaps
     (the word itself, stripped of punctuation, when it overlaps none, as in "a"). Hashes are cached per n-gram and
-    per word, so a batch hashes each distinct word once.
+    per word, so a batch hashes each distinct word once. A scorer keeps one for its whole run, so each cache is
+    emptied when it reaches MAX_CACHED entries: a process serving for weeks meets ever new words and n-grams.
     """
+
+    MAX_CACHED = 200_000  # per cache; an entry is some 100-300 bytes
 
     def __init__(self, spec: FeatureSpec, char_columns: Iterable[int] = ()) -> None:
         self.spec = spec
@@ -58,6 +61,8 @@ class TextColumns:
         for gram in self._analyze_words(text):
             column = columns.get(gram)
             if column is None:
+                if len(columns) >= self.MAX_CACHED:
+                    columns.clear()
                 column = columns[gram] = ngram_column(gram, self.spec.word_buckets)
             found.append((gram, column))
         return found
@@ -66,6 +71,8 @@ class TextColumns:
         """For one lower-cased whitespace-separated word: each wanted char column it holds, with the terms credited."""
         cached = self._word_columns.get(word)
         if cached is None:
+            if len(self._word_columns) >= self.MAX_CACHED:
+                self._word_columns.clear()
             cached = self._word_columns[word] = self._char_credits(word)
         return cached
 

@@ -126,6 +126,7 @@ def top_contributions(
     texts: ReportTexts | None = None,
     block_rows: int = EXPLAIN_BLOCK_ROWS,
     sentence_rows: np.ndarray | None = None,
+    words: TextColumns | None = None,
 ) -> list[list[dict]]:
     """Per row, the k terms that moved its log-odds most (positive: towards AE), largest magnitude first.
 
@@ -143,15 +144,14 @@ def top_contributions(
     ``sentence_rows`` (with ``texts``; a mask) are the rows whose sentence-network term is shared among their words
     (:func:`sentence_words`); a text whose shares the encoder did not keep is encoded again, so scoring asks it for the
     reports people read only.
+    ``words`` (:func:`text_columns` of this classifier) keeps its hashes of words from one call to the next: a
+    scorer passes one for all its chunks, so that a word is hashed once per run, not once per chunk.
     """
     if texts is not None and len(texts.texts) != X.shape[0]:
         raise ValueError(f"{len(texts.texts)} texts for {X.shape[0]} feature rows")
     attribution = attribution or PathAttribution.from_booster(classifier.booster)
-    words = None
-    if texts is not None:  # every char column the model reads: a block's columns are among them, hashes are kept
-        spec, original = texts.spec, classifier.columns
-        is_char = (original >= spec.word_buckets) & (original < spec.word_buckets + spec.char_buckets)
-        words = TextColumns(spec, original[is_char].tolist())
+    if texts is not None and (words is None or words.spec != texts.spec):
+        words = text_columns(classifier, texts.spec)
     explanations: list[list[dict]] = []
     for start in range(0, X.shape[0], block_rows):
         block = X[start : start + block_rows]
@@ -169,6 +169,13 @@ def top_contributions(
                 contributions, inputs, classifier.columns, names, k, block_texts, words, split
             )
     return explanations
+
+
+def text_columns(classifier: Classifier, spec: FeatureSpec) -> TextColumns:
+    """The names of ``spec``'s text columns this classifier reads: every char column it reads is looked for."""
+    original = classifier.columns
+    is_char = (original >= spec.word_buckets) & (original < spec.word_buckets + spec.char_buckets)
+    return TextColumns(spec, original[is_char].tolist())
 
 
 def _named_by_texts(
@@ -230,8 +237,11 @@ def _terms(
         for word in dict.fromkeys(text.lower().split()):
             for column, credited in words.char_credits(word):
                 if column in selected:
-                    held = holders.setdefault(column, [])
-                    held.extend(term for term in credited if term not in held)
+                    held = holders.get(column)
+                    if held is None:  # the common case: credited terms are distinct already
+                        holders[column] = list(credited)
+                    else:
+                        held.extend(term for term in credited if term not in held)
     terms: dict[str, float] = {}
     for column, value in selected.items():
         held = holders.get(column) or [column_name(names, column)]

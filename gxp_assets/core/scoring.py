@@ -13,9 +13,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from gxp_assets.core.calibration import Calibrator
+from gxp_assets.core.column_names import TextColumns
 from gxp_assets.core.conformal import ALL_SOURCES, ConformalRecord, set_labels, triage
-from gxp_assets.core.explain import PathAttribution, top_contributions
-from gxp_assets.core.features import ReportTexts
+from gxp_assets.core.explain import PathAttribution, text_columns, top_contributions
+from gxp_assets.core.features import FeatureSpec, ReportTexts
 from gxp_assets.core.hashing import sha256_hex
 from gxp_assets.core.model import Classifier, load_classifier, predict_scores
 
@@ -60,6 +61,17 @@ class TriageModel:
         """Built on the first explanation only: scoring without explanations never walks the trees."""
         return PathAttribution.from_booster(self.classifier.booster)
 
+    @cached_property
+    def _text_columns(self) -> dict[str, TextColumns]:
+        return {}
+
+    def text_columns(self, spec: FeatureSpec) -> TextColumns:
+        """One per spec for the model's life: its hashes of words are then made once per scoring run (or serving
+        process), not once per chunk; TextColumns bounds what it keeps."""
+        if spec.sha256 not in self._text_columns:
+            self._text_columns[spec.sha256] = text_columns(self.classifier, spec)
+        return self._text_columns[spec.sha256]
+
     @classmethod
     def from_records(cls, model_text: str, record: dict) -> TriageModel:
         """From the stored classifier text and the stored conformal record; refuses a record made for another model."""
@@ -98,6 +110,7 @@ class TriageModel:
                 self.attribution,
                 texts,
                 sentence_rows=sets[:, 1],  # the reports people read (AE in the set) get the sentence term in words
+                words=self.text_columns(texts.spec) if texts is not None else None,
             )
             if explain_top_k
             else None

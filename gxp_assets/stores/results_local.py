@@ -48,7 +48,7 @@ from gxp_assets.stores.results_frames import (
     with_hours_left,
 )
 from gxp_assets.stores.results_integrity import index_problems, rebuild_index
-from gxp_assets.stores.results_local_writer import FILES, LocalBatchWriter, now_text, write_batch
+from gxp_assets.stores.results_local_writer import FILES, QUEUE_ORDER, LocalBatchWriter, now_text, write_batch
 from gxp_assets.stores.results_protocol import BatchSummary, MonitoringEvent, OnCommit, QueueFilter, queue_levels
 from gxp_assets.stores.scratch import Scratch
 
@@ -64,8 +64,7 @@ def _sql_type(field: pa.Field) -> str:
 #: no table row), a report's scorings by time, so "is this its latest scoring?" is answered from the index alone (and
 #: any lookup by report id), and a batch's rows in intake order, so hashing a batch (``rows_sha256``) sorts nothing.
 _LATER_INDEXES = {
-    "predictions_queue": "ON predictions (triage, due_at IS NULL, due_at, p_ae DESC, report_id, scored_at, source,"
-                         " batch, row_use_case)",
+    "predictions_queue": f"ON predictions ({QUEUE_ORDER}, scored_at, source, batch, row_use_case)",
     "predictions_by_report_time": "ON predictions (report_id, row_use_case, scored_at)",
     "predictions_by_batch_seq": "ON predictions (batch, intake_seq)",
 }

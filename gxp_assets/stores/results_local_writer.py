@@ -32,6 +32,10 @@ _COLUMNS = ", ".join(STORED_COLUMNS)  # named, as the index also has a computed 
 #: The writer's page cache for the index (KiB): the default 2 MB thrashes the index B-trees when a large batch is
 #: swapped in (measured, 1M rows into an empty store: commit 46.6 s at 2 MB, 35.8 s at 64 MB).
 COMMIT_CACHE_KIB = 65_536
+#: The work queue's order (the leading columns of results_local's ``predictions_queue`` index). A batch's rows are
+#: swapped in in this order, so that index and ``predictions_by_triage_due`` are filled page after page instead of at
+#: random: 1M rows committed in 16.8 s instead of 25.3 s (300k: 4.9 s either way), and the commit's time stays linear.
+QUEUE_ORDER = "triage, due_at IS NULL, due_at, p_ae DESC, report_id"
 
 
 def now_text() -> str:
@@ -132,7 +136,9 @@ def _commit(
     try:
         _refuse_other_use_case(connection, writer)
         connection.execute("DELETE FROM main.predictions WHERE batch = ?", (writer.batch,))
-        connection.execute(f"INSERT INTO main.predictions ({_COLUMNS}) SELECT {_COLUMNS} FROM staging.rows")
+        connection.execute(
+            f"INSERT INTO main.predictions ({_COLUMNS}) SELECT {_COLUMNS} FROM staging.rows ORDER BY {QUEUE_ORDER}"
+        )
         connection.execute("DELETE FROM batches WHERE batch = ?", (writer.batch,))
         connection.execute(
             "INSERT INTO batches (batch, run_id, scored, quarantined, triage_counts, predictions_sha256,"

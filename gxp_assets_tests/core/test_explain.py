@@ -13,6 +13,7 @@ from gxp_assets.core.explain import (
     _terms,
     global_importance,
     log_odds_contributions,
+    text_columns,
     top_contributions,
     used_columns,
 )
@@ -89,6 +90,22 @@ def test_explanations_in_row_blocks_are_those_of_one_block(explained: dict, with
     assert sum(len(entries) for entries in whole) > 3 * X.shape[0]
     for block_rows in (1, 7, 64):
         assert top_contributions(booster, X, names, k=4, texts=texts, block_rows=block_rows) == whole
+
+
+def test_one_text_columns_kept_across_chunks_and_emptied_when_full_names_the_same_terms(
+    explained: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scorer keeps one TextColumns for its whole run; its caches stay bounded and never change a term."""
+    booster, X, texts, names = explained["booster"], explained["X"], explained["texts"], explained["names"]
+    whole = top_contributions(booster, X, names, k=4, texts=ReportTexts(texts, SPEC))
+    monkeypatch.setattr(TextColumns, "MAX_CACHED", 50)
+    kept = text_columns(booster, SPEC)
+    chunks = []
+    for start in range(0, X.shape[0], 60):
+        rows = slice(start, start + 60)
+        chunks += top_contributions(booster, X[rows], names, k=4, texts=ReportTexts(texts[rows], SPEC), words=kept)
+        assert 0 < len(kept._word_columns) <= 50 and 0 < len(kept._gram_columns) <= 50
+    assert chunks == whole
 
 
 def test_a_column_shared_by_two_words_is_split_and_summed_per_word() -> None:
