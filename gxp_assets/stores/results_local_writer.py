@@ -34,7 +34,9 @@ _COLUMNS = ", ".join(STORED_COLUMNS)  # named, as the index also has a computed 
 COMMIT_CACHE_KIB = 65_536
 #: The work queue's order (the leading columns of results_local's ``predictions_queue`` index). A batch's rows are
 #: swapped in in this order, so that index and ``predictions_by_triage_due`` are filled page after page instead of at
-#: random: 1M rows committed in 16.8 s instead of 25.3 s (300k: 4.9 s either way), and the commit's time stays linear.
+#: random. Measured on synthetic rows of the stored width into an empty index: 1M rows in 16.8-19.5 s instead of
+#: 24.8-25.3 s (300k: 4.9 s either way). In the whole 1M benchmark the tail after the last chunk (publish + commit)
+#: varied from 43 to 62 s between runs of the same code, which hides that gain.
 QUEUE_ORDER = "triage, due_at IS NULL, due_at, p_ae DESC, report_id"
 
 
