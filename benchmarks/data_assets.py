@@ -101,7 +101,7 @@ def time_event_writes_in_steps(instance: DagsterInstance) -> dict:
     def timed(event: EventLogEntry, **kwargs: Any) -> None:
         begin = time.perf_counter()
         try:
-            return handle(event, **kwargs)
+            handle(event, **kwargs)
         finally:
             if event.step_key and event.dagster_event_type not in outside:
                 writes["seconds"] += time.perf_counter() - begin
