@@ -71,6 +71,10 @@ def alarms_of(monitored: Iterable[tuple[str, float | None, float | None]]) -> li
             if value is not None and limit is not None and value > limit + SLACK]  # fmt: skip
 
 
+#: Document hashes held back before a merge, at least: a chunk's worth, so small batches merge once.
+MERGE_AT_LEAST = 65_536
+
+
 class OutputCounts:
     """Counts of one batch's output, fed chunk by chunk: score bins, REVIEW count, sources, document hashes."""
 
@@ -81,7 +85,11 @@ class OutputCounts:
         self.review = 0
         self.sources: Counter[str] = Counter()
         # Records of one document are correlated, so the PSI noise counts documents: their 64-bit hashes, unique.
+        # A chunk's hashes wait in ``_pending`` until they outnumber the merged ones: merging every chunk into the
+        # sorted set would sort the whole set again per chunk, so time per record would grow with the batch.
         self._documents = np.zeros(0, dtype=np.uint64)
+        self._pending: list[np.ndarray] = []
+        self._pending_rows = 0
 
     def add(
         self,
@@ -101,8 +109,22 @@ class OutputCounts:
         self.sources.update(source_values)
         if documents is not None:
             hashed = pd.util.hash_pandas_object(strings(documents), index=False).to_numpy()
-            self._documents = np.union1d(self._documents, hashed)
+            self._pending.append(hashed)
+            self._pending_rows += len(hashed)
+            if self._pending_rows > max(len(self._documents), MERGE_AT_LEAST):
+                self._merge_pending()
         return values
+
+    def _merge_pending(self) -> None:
+        self._documents = np.unique(np.concatenate([self._documents, *self._pending]))
+        self._pending, self._pending_rows = [], 0
+
+    @property
+    def documents(self) -> int:
+        """Distinct documents counted so far."""
+        if self._pending:
+            self._merge_pending()
+        return len(self._documents)
 
     def measure(self, score_psi_max: float, review_share_increase_max: float, notes: list[str]) -> OutputMeasures:
         """The measures so far; what sampling noise keeps from an alarm is said in ``notes``."""
@@ -111,7 +133,7 @@ class OutputCounts:
         if n == 0:
             return OutputMeasures(None, None, None, None, {}, None, counts)
         score_psi = psi(self.score_counts / n, reference.score_shares)
-        units = len(self._documents) or n  # documents where known: the effective sample of clustered records
+        units = self.documents or n  # documents where known: the effective sample of clustered records
         noise = psi_noise(units, reference.n, len(reference.score_shares))
         if score_psi_max + SLACK < score_psi <= noise:
             notes.append(f"score_psi {score_psi:.4g} is above its limit but within the sampling noise of {n} "
