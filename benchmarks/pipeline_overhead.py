@@ -115,7 +115,7 @@ def child_plain(source: str, quick: bool) -> dict:
     from gxp_assets.core.conformal import fit_conformal
     from gxp_assets.core.evaluation import held_out_metrics
     from gxp_assets.core.explain import used_columns
-    from gxp_assets.core.features import DEFAULT_FEATURE_SPEC, FeatureMatrix, featurize
+    from gxp_assets.core.features import FeatureMatrix, featurize
     from gxp_assets.core.hashing import sha256_hex
     from gxp_assets.core.loaders import load_ade_corpus, load_contract_files
     from gxp_assets.core.model import load_classifier, predict_scores, train_classifier
@@ -136,7 +136,7 @@ def child_plain(source: str, quick: bool) -> dict:
         plan, declared = current_plan().plan, UseCaseScope("ae_triage").declaration()
         rules = ValidationConfig(**_op_config(config, "validated_reports")).rules()
         params = ClassifierConfig(**_op_config(config, "ae_classifier")).params()
-        spec = DEFAULT_FEATURE_SPEC
+        spec = declared.feature_spec()  # as report_features featurizes: the declared spec
         start = time.perf_counter()
         intake = load_ade_corpus(corpus) if source == "ade" else load_contract_files(corpus)
         valid = validate_reports(intake, rules, now=datetime.now(UTC)).valid
