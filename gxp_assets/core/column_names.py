@@ -40,10 +40,14 @@ class TextColumns:
     lies inside one whitespace-separated word, so its column is credited to that word's tokens the n-gram overlaps
     (the word itself, stripped of punctuation, when it overlaps none, as in "a"). Hashes are cached per n-gram and
     per word, so a batch hashes each distinct word once. A scorer keeps one for its whole run, so each cache is
-    emptied when it reaches MAX_CACHED entries: a process serving for weeks meets ever new words and n-grams.
+    emptied when it reaches MAX_CACHED entries: a process serving for weeks meets ever new words and n-grams. A word's
+    entry grows with the model's char columns it holds (some 170 bytes each, measured), so the word cache is also
+    emptied when it holds MAX_CACHED_CREDITS of them: a model reading most n-grams, on a batch of many distinct words
+    (real posts: misspellings, names, tags), would otherwise keep hundreds of MB.
     """
 
-    MAX_CACHED = 200_000  # per cache; an entry is some 100-300 bytes
+    MAX_CACHED = 200_000  # per cache; an n-gram's entry is some 100-150 bytes
+    MAX_CACHED_CREDITS = 500_000  # (word, column) credits in the word cache: some 85 MB
 
     def __init__(self, spec: FeatureSpec, char_columns: Iterable[int] = ()) -> None:
         self.spec = spec
@@ -52,7 +56,8 @@ class TextColumns:
         self._analyze_words = hashing_vectorizer(spec, "word").build_analyzer()
         self._token = re.compile(hashing_vectorizer(spec, "word").token_pattern)
         self._gram_columns: dict[str, int] = {}
-        self._word_columns: dict[str, tuple[tuple[int, tuple[str, ...]], ...]] = {}
+        self._word_columns: dict[str, dict[int, tuple[str, ...]]] = {}
+        self._credits_cached = 0
 
     def word_ngrams(self, text: str) -> list[tuple[str, int]]:
         """Each word n-gram of ``text`` (as the vectorizer makes them) with its feature-matrix column."""
@@ -67,16 +72,23 @@ class TextColumns:
             found.append((gram, column))
         return found
 
-    def char_credits(self, word: str) -> tuple[tuple[int, tuple[str, ...]], ...]:
-        """For one lower-cased whitespace-separated word: each wanted char column it holds, with the terms credited."""
+    def char_credits(self, word: str) -> dict[int, tuple[str, ...]]:
+        """For one lower-cased whitespace-separated word: each wanted char column it holds -> the terms credited.
+
+        A mapping, so that an explanation looks up the few columns a report's trees moved (2-3 per report on the
+        demo batches) instead of walking every wanted column its words hold (17 per word there, some 100 per report)."""
         cached = self._word_columns.get(word)
         if cached is None:
-            if len(self._word_columns) >= self.MAX_CACHED:
+            cached = self._char_credits(word)
+            full = len(self._word_columns) >= self.MAX_CACHED
+            if full or self._credits_cached + len(cached) > self.MAX_CACHED_CREDITS:
                 self._word_columns.clear()
-            cached = self._word_columns[word] = self._char_credits(word)
+                self._credits_cached = 0
+            self._word_columns[word] = cached
+            self._credits_cached += len(cached)
         return cached
 
-    def _char_credits(self, word: str) -> tuple[tuple[int, tuple[str, ...]], ...]:
+    def _char_credits(self, word: str) -> dict[int, tuple[str, ...]]:
         padded = f" {word} "
         tokens = [(match.start(), match.end(), match.group()) for match in self._token.finditer(padded)]
         fallback = (word.strip(string.punctuation) or word,)
@@ -89,7 +101,7 @@ class TextColumns:
             overlapping = [token for first, last, token in tokens if first < end and start < last] or fallback
             held = credits.setdefault(column, [])
             held.extend(term for term in overlapping if term not in held)
-        return tuple((column, tuple(terms)) for column, terms in credits.items())
+        return {column: tuple(terms) for column, terms in credits.items()}
 
 
 def feature_names(texts: Iterable[str], spec: FeatureSpec = DEFAULT_FEATURE_SPEC) -> dict[int, str]:
@@ -116,7 +128,7 @@ def feature_names(texts: Iterable[str], spec: FeatureSpec = DEFAULT_FEATURE_SPEC
             credited: Counter[tuple[int, str]] = Counter()
             columns = TextColumns(spec, range(offset, offset + width))
             for word, count in words.items():
-                for column, terms in columns.char_credits(word):
+                for column, terms in columns.char_credits(word).items():
                     credited.update({(column, term): count for term in terms})
             for column, term in sorted(credited, key=lambda key: (-credited[key], key)):
                 names.setdefault(column, term)

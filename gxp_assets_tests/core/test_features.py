@@ -145,12 +145,26 @@ def test_row_blocks_give_the_bytes_of_one_block(spec: FeatureSpec) -> None:
         _assert_same_bytes(featurize(batch, spec, block_rows=block_rows), whole)
 
 
+def test_text_columns_word_cache_is_emptied_when_its_credits_pass_the_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    spec = DEFAULT_FEATURE_SPEC
+    wanted = [spec.word_buckets + ngram_column(gram, spec.char_buckets) for gram in ("ash", "ras", "cra", "tra")]
+    monkeypatch.setattr(TextColumns, "MAX_CACHED_CREDITS", 3)
+    columns = TextColumns(spec, wanted)
+    for word in ["rash", "crash", "trash", "ashes", "rash", "crash"]:
+        assert columns.char_credits(word) == columns._char_credits(word)  # what a cold cache would find
+        held = sum(len(credits) for credits in columns._word_columns.values())
+        assert held == columns._credits_cached <= 3  # each of these words holds 1-2 wanted columns
+        assert word in columns._word_columns
+
+
 def test_text_columns_find_the_words_behind_each_column() -> None:
     spec = DEFAULT_FEATURE_SPEC
     char = spec.word_buckets + ngram_column("ash", spec.char_buckets)
     columns = TextColumns(spec, [char])
     assert dict(columns.char_credits("rash,")) == {char: ("rash",)}  # punctuation is not part of the word
-    assert columns.char_credits("fever") == ()  # columns not asked about are not reported
+    assert columns.char_credits("fever") == {}  # columns not asked about are not reported
     hyphen = spec.word_buckets + ngram_column("x-i", spec.char_buckets)
     assert dict(TextColumns(spec, [hyphen]).char_credits("drugx-induced")) == {hyphen: ("drugx", "induced")}
     single = spec.word_buckets + ngram_column(" a ", spec.char_buckets)
