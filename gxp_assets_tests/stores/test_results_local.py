@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from gxp_assets.core.contracts import INTAKE_COLUMNS, REPORT_FIELDS, SCORED_COLUMNS
+from gxp_assets.stores import results_local_writer
 from gxp_assets.stores.protocols import IntegrityError
 from gxp_assets.stores.results_frames import STORED_COLUMNS
 from gxp_assets.stores.results_integrity import rows_sha256
@@ -88,7 +89,12 @@ def rows_in_sqlite(home: Path, batch: str) -> int:
         return connection.execute("SELECT COUNT(*) FROM predictions WHERE batch = ?", (batch,)).fetchone()[0]
 
 
-def test_a_batch_in_three_chunks_lands_in_sqlite_and_parquet_with_counts_and_hashes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stage_rows", [None, 7])  # 7: each chunk is staged in SQLite in several blocks
+def test_a_batch_in_three_chunks_lands_in_sqlite_and_parquet_with_counts_and_hashes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stage_rows: int | None
+) -> None:
+    if stage_rows is not None:
+        monkeypatch.setattr(results_local_writer, "STAGE_ROWS", stage_rows)
     store = LocalResultsStore(tmp_path)
     chunks = [
         (scored("2026-03-01", 0, 40), held(40, 2)),
